@@ -1,0 +1,31 @@
+"""Exceptions tddkit raises. Each message says what went wrong and what to do next."""
+
+from __future__ import annotations
+
+
+class TddkitError(Exception):
+    """Base class of tddkit's own errors."""
+
+
+class ConfigError(TddkitError):
+    """Bad configuration: unknown key, wrong type, missing file."""
+
+
+class ServerError(TddkitError):
+    """The PostgreSQL server could not be found, started or reached."""
+
+
+class OwnershipError(TddkitError):
+    """An operation on a database whose name tddkit does not own."""
+
+
+class SchemaError(TddkitError):
+    """The schema (SQL files or hook) could not be applied."""
+
+
+class PoolExhaustedError(TddkitError):
+    """No pooled connection became free within the pool timeout."""
+
+
+class IsolationError(TddkitError):
+    """A test tried to end the transaction that isolates it from other tests."""

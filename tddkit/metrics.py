@@ -1,0 +1,77 @@
+"""What one test (and one test class) cost: phase timings, SQL statements, memory.
+
+TDDTestCase fills these records as a test runs; the runner's result collects
+them. All times are milliseconds, memory is bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, Dict, List, Optional
+
+import psutil
+
+_process = psutil.Process()
+
+
+def rss_bytes() -> int:
+    """Resident set size of this process."""
+    return _process.memory_info().rss
+
+
+def now() -> float:
+    """A monotonic clock in seconds (``time.perf_counter``)."""
+    return time.perf_counter()
+
+
+@dataclasses.dataclass
+class ClassMetrics:
+    """Class-level setup of one TDDTestCase class (connection + setUpTestData)."""
+
+    class_name: str
+    connection_ms: float = 0.0
+    setup_ms: float = 0.0
+    query_count: int = 0
+
+
+@dataclasses.dataclass
+class CustomMetric:
+    """A value a test recorded with ``record_metric``."""
+
+    name: str
+    value: float
+    metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class TestMetrics:
+    """The cost of one test, phase by phase."""
+
+    __test__ = False
+
+    test_id: str
+    connection_ms: float = 0.0
+    setup_ms: float = 0.0
+    body_ms: float = 0.0
+    cleanup_ms: float = 0.0
+    total_ms: float = 0.0
+    query_count: int = 0
+    query_ms: float = 0.0
+    rss_before: int = 0
+    rss_after: int = 0
+    outcome: str = "unknown"
+    class_metrics: Optional[ClassMetrics] = dataclasses.field(default=None, repr=False)
+    custom: List[CustomMetric] = dataclasses.field(default_factory=list)
+
+    @property
+    def memory_delta(self) -> int:
+        """RSS growth over the test in bytes (negative when memory was returned)."""
+        return self.rss_after - self.rss_before
+
+    def as_dict(self) -> Dict[str, Any]:
+        """A JSON-ready dict (stable keys, documented in README)."""
+        data = dataclasses.asdict(self)
+        data.pop("class_metrics")
+        data["memory_delta"] = self.memory_delta
+        return data

@@ -1,0 +1,99 @@
+"""The test session: one server (embedded or given) and one TestDatabase per process.
+
+The tddkit runner starts and closes the session explicitly. Under plain
+``python -m unittest`` or pytest it starts lazily on first use and closes at
+interpreter exit.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+from .binaries import PgBinaries, find_binaries
+from .config import Settings, load_settings
+from .database import TestDatabase
+from .server import EmbeddedPostgres, read_state
+
+
+class Session:
+    """A started server and test database, closed together."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.server: Optional[EmbeddedPostgres] = None
+        self.server_origin = ""
+        self.binaries: Optional[PgBinaries] = None
+        self.database: Optional[TestDatabase] = None
+        self.startup_seconds = 0.0
+
+    def start(self) -> "Session":
+        start = time.perf_counter()
+        try:
+            server_dsn = self._server_dsn()
+            self.database = TestDatabase(self.settings, server_dsn).create()
+        except BaseException:
+            self.close()
+            raise
+        self.startup_seconds = time.perf_counter() - start
+        return self
+
+    def _server_dsn(self) -> str:
+        if self.settings.dsn:
+            self.server_origin = "the given DSN"
+            return self.settings.dsn
+        cache_dir = Path(self.settings.cache_dir) if self.settings.cache_dir else None
+        state = read_state(cache_dir)
+        if state:
+            self.server_origin = f"the running tddkit server (PostgreSQL {state['version']}, pid {state['pid']})"
+            return state["dsn"]
+        self.binaries = find_binaries(self.settings.pg_bindir, self.settings.pg_source)
+        self.server = EmbeddedPostgres(self.binaries, cache_dir).start()
+        self.binaries = self.server.binaries
+        self.server_origin = f"embedded {self.binaries.describe()}"
+        return self.server.dsn
+
+    def close(self) -> None:
+        """Drop the test database and stop the embedded server. Safe to call twice."""
+        try:
+            if self.database is not None:
+                self.database.drop()
+                self.database = None
+        finally:
+            if self.server is not None:
+                self.server.stop()
+                self.server = None
+
+
+_current: Optional[Session] = None
+_lock = threading.Lock()
+_owner_pid = os.getpid()
+
+
+def current_session() -> Optional[Session]:
+    """The session already started in this process, if any."""
+    return _current if _owner_pid == os.getpid() else None
+
+
+def get_session(settings: Optional[Settings] = None) -> Session:
+    """The process's session, started on first use with ``settings`` (default: load_settings())."""
+    global _current, _owner_pid
+    with _lock:
+        if _current is None or _owner_pid != os.getpid():
+            session = Session(settings or load_settings()).start()
+            _current, _owner_pid = session, os.getpid()
+            atexit.register(close_session)
+        return _current
+
+
+def close_session() -> None:
+    """Close the process's session, if one is open."""
+    global _current
+    with _lock:
+        session, _current = _current, None
+    if session is not None and _owner_pid == os.getpid():
+        session.close()
