@@ -1,0 +1,147 @@
+"""Command line: ``python -m tddkit run | server``.
+
+Exit codes: 0 all tests passed; 1 a test failed or errored; 2 usage or
+configuration error (one line on stderr, no traceback); 5 no tests found.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import unittest
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from .errors import TddkitError
+
+EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE, EXIT_NO_TESTS = 0, 1, 2, 5
+
+
+def _top_level_dir(start: Path) -> Path:
+    """The directory to import from: the first ancestor of ``start`` that is not a package."""
+    top = start.resolve()
+    while (top / "__init__.py").is_file():
+        top = top.parent
+    return top
+
+
+def load_tests(targets: Sequence[str], pattern: str, name_patterns: Optional[List[str]]) -> unittest.TestSuite:
+    """Discover directories, load files and dotted names, like ``python -m unittest``."""
+    suite = unittest.TestSuite()
+    for target in targets or ["."]:
+        loader = unittest.TestLoader()
+        if name_patterns:
+            loader.testNamePatterns = [p if "*" in p else f"*{p}*" for p in name_patterns]
+        path = Path(target)
+        if path.is_dir():
+            top = _top_level_dir(path)
+            suite.addTests(loader.discover(str(path.resolve()), pattern=pattern, top_level_dir=str(top)))
+            continue
+        if target.endswith(".py"):
+            if not path.is_file():
+                raise TddkitError(f"test file not found: {target}")
+            top = _top_level_dir(path.parent)
+            if str(top) not in sys.path:
+                sys.path.insert(0, str(top))
+            target = ".".join(path.resolve().with_suffix("").relative_to(top).parts)
+        if str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
+        suite.addTests(loader.loadTestsFromName(target))
+    return suite
+
+
+def _add_run_parser(commands) -> None:
+    run = commands.add_parser("run", help="discover and run tests with the metrics report")
+    run.add_argument("targets", nargs="*", metavar="START_DIR|module|file",
+                     help="directories to discover, test modules, files or dotted names (default: .)")
+    run.add_argument("-k", dest="name_patterns", action="append", metavar="PATTERN",
+                     help="only run tests matching the pattern or substring (repeatable)")
+    run.add_argument("-p", "--pattern", default="test*.py", help="file pattern for discovery (default: test*.py)")
+    run.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2, default=1)
+    run.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=0)
+    run.add_argument("-f", "--failfast", action="store_true", help="stop on the first failure or error")
+    run.add_argument("-b", "--buffer", action="store_true", help="buffer stdout and stderr of passing tests")
+    run.add_argument("--dsn", help="use this PostgreSQL server instead of the embedded one")
+    run.add_argument("--json", dest="json_path", metavar="FILE", help="write every test's metrics as JSON")
+    run.add_argument("--junit-xml", dest="junit_path", metavar="FILE", help="write a JUnit XML report")
+    run.add_argument("--durations", type=int, default=5, metavar="N", help="list the N slowest tests (default 5)")
+    run.add_argument("--no-report", dest="show_report", action="store_false", help="do not print the report")
+
+
+def _add_server_parser(commands) -> None:
+    server = commands.add_parser("server", help="a PostgreSQL server kept running across runs")
+    server.add_argument("action", choices=["start", "stop", "status", "url"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tddkit", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,server}")
+    _add_run_parser(commands)
+    _add_server_parser(commands)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .config import load_settings
+    from .runner import TDDTestRunner
+
+    if args.durations < 0:
+        raise TddkitError("--durations must be >= 0")
+    settings = load_settings({"dsn": args.dsn})
+    suite = load_tests(args.targets, args.pattern, args.name_patterns)
+    if suite.countTestCases() == 0:
+        print("tddkit: no tests found", file=sys.stderr)
+        return EXIT_NO_TESTS
+    runner = TDDTestRunner(
+        verbosity=args.verbosity, failfast=args.failfast, buffer=args.buffer, settings=settings,
+        show_report=args.show_report, json_path=args.json_path, junit_path=args.junit_path,
+        slowest=args.durations,
+    )
+    result = runner.run(suite)
+    return EXIT_OK if result.wasSuccessful() else EXIT_TESTS_FAILED
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    from .binaries import find_binaries
+    from .config import load_settings
+    from .server import read_state, start_persistent, stop_persistent
+
+    settings = load_settings()
+    cache_dir = Path(settings.cache_dir) if settings.cache_dir else None
+    if args.action == "start":
+        state = start_persistent(find_binaries(settings.pg_bindir, settings.pg_source), cache_dir)
+        print(f"tddkit server running: PostgreSQL {state['version']} ({state['source']}, {state['bindir']}), "
+              f"pid {state['pid']}, {state['url']}")
+        return EXIT_OK
+    if args.action == "stop":
+        print("tddkit server stopped" if stop_persistent(cache_dir) else "tddkit server was not running")
+        return EXIT_OK
+    state = read_state(cache_dir)
+    if args.action == "url":
+        if not state:
+            print("tddkit: no server running; start one with: python -m tddkit server start", file=sys.stderr)
+            return EXIT_TESTS_FAILED
+        print(state["url"])
+        return EXIT_OK
+    binaries = find_binaries(settings.pg_bindir, settings.pg_source)
+    print(f"binaries: {binaries.describe()}")
+    if state:
+        print(f"server: running, PostgreSQL {state['version']} ({state['source']}), pid {state['pid']}, {state['url']}")
+    else:
+        print("server: not running (tests start a throwaway server; 'server start' keeps one running)")
+    return EXIT_OK
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``python -m tddkit``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    handlers = {"run": cmd_run, "server": cmd_server}
+    try:
+        return handlers[args.command](args)
+    except TddkitError as exc:
+        print(f"tddkit: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("tddkit: interrupted", file=sys.stderr)
+        return 130

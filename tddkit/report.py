@@ -1,0 +1,480 @@
+"""Turn collected metrics into statistics, a printed report, JSON and JUnit XML.
+
+``build_report`` summarises a run (one ``MetricRow`` per measured quantity,
+targets met, alerts, memory warnings, the slowest tests, a histogram);
+``format_report`` prints it; ``write_json`` and ``write_junit_xml`` save it.
+Times are milliseconds unless a name says otherwise. This module sits below
+the runner: it imports only ``tddkit.metrics`` and ``tddkit.config``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import re
+import socket
+import statistics
+import sys
+import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
+from operator import attrgetter
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from tabulate import tabulate
+
+from .config import Settings
+from .metrics import ClassMetrics, TestMetrics
+
+MB = 2**20
+
+#: Upper edges (ms) of the histogram buckets; the last bucket is ">= 100 ms".
+HISTOGRAM_EDGES: Tuple[float, ...] = (0.5, 1, 2, 5, 10, 50, 100)
+HISTOGRAM_WIDTH = 40
+
+#: Rows computed from per-test fields: (row name, value of a test, key in settings.targets, unit).
+_TEST_ROWS: Tuple[Tuple[str, Callable[[TestMetrics], float], Optional[str], str], ...] = (
+    ("individual_test", attrgetter("total_ms"), "individual_test", "ms"),
+    ("fixture_setup", attrgetter("setup_ms"), "fixture_setup", "ms"),
+    ("connection_acquisition", attrgetter("connection_ms"), "connection_acquisition", "ms"),
+    ("test_body", attrgetter("body_ms"), None, "ms"),
+    ("cleanup", attrgetter("cleanup_ms"), "cleanup", "ms"),
+    ("sql_queries", attrgetter("query_count"), None, "count"),
+    ("sql_time", attrgetter("query_ms"), None, "ms"),
+    ("memory_delta_mb", lambda tm: tm.memory_delta / MB, None, "MB"),
+)
+
+_RECOMMENDATIONS: Tuple[Tuple[float, str], ...] = (
+    (95.0, "excellent: performance targets are met"),
+    (80.0, "good: most targets are met; look at the slowest tests"),
+    (60.0, "moderate: several targets are missed; profile fixtures and queries"),
+)
+_POOR = "poor: most targets are missed; review fixture setup, queries and cleanup"
+_NO_TARGETS = "no data: no measured metric has a target"
+
+#: JUnit element of each outcome that is not a pass, and the suite counter it adds to.
+_OUTCOME_TAGS = {"failed": "failure", "unexpected_success": "failure", "error": "error", "skipped": "skipped"}
+_TAG_COUNTERS = {"failure": "failures", "error": "errors", "skipped": "skipped"}
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+# --- statistics ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Stats:
+    """Statistics of one metric over its samples."""
+
+    count: int
+    mean: float
+    median: float
+    p95: float
+    min: float
+    max: float
+    stddev: float
+
+
+def compute_stats(values: Sequence[float]) -> Optional[Stats]:
+    """Statistics of ``values`` (p95 interpolated inclusively); None when there are none."""
+    data = [float(v) for v in values]
+    if not data:
+        return None
+    many = len(data) > 1
+    return Stats(
+        count=len(data),
+        mean=statistics.fmean(data),
+        median=statistics.median(data),
+        p95=statistics.quantiles(data, n=20, method="inclusive")[-1] if many else data[0],
+        min=min(data),
+        max=max(data),
+        stddev=statistics.stdev(data) if many else 0.0,
+    )
+
+
+@dataclasses.dataclass
+class MetricRow:
+    """One line of the performance table."""
+
+    name: str
+    stats: Stats
+    target: Optional[float]
+    status: str  # "PASS" (mean <= target), "FAIL", or "-" without a target
+    success_rate: Optional[float]  # % of samples <= target; None without a target
+    unit: str = "ms"
+
+
+def _metric_row(name: str, values: Iterable[float], target: Optional[float], unit: str = "ms") -> Optional[MetricRow]:
+    """A row over the finite ``values``; None when there are none."""
+    samples = [float(v) for v in values if math.isfinite(v)]
+    stats = compute_stats(samples)
+    if stats is None:
+        return None
+    if target is None:
+        return MetricRow(name, stats, None, "-", None, unit)
+    rate = 100.0 * sum(v <= target for v in samples) / stats.count
+    return MetricRow(name, stats, target, "PASS" if stats.mean <= target else "FAIL", rate, unit)
+
+
+def recommendation(success_rate: float) -> str:
+    """A one-sentence verdict on an overall success rate in %."""
+    for floor, text in _RECOMMENDATIONS:
+        if success_rate >= floor:
+            return text
+    return _POOR
+
+
+# --- alerts --------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Alert:
+    """A test whose metric went over its threshold."""
+
+    metric: str
+    test_id: str
+    value: float
+    threshold: float
+    severity: str  # "warning" up to 1.5x the threshold, "critical" above
+
+
+def classify(value: float, threshold: float) -> Optional[str]:
+    """The severity of ``value`` against ``threshold``; None when it is within it."""
+    if value <= threshold:
+        return None
+    return "warning" if value <= 1.5 * threshold else "critical"
+
+
+def _alerts(tm: TestMetrics, thresholds: Mapping[str, float]) -> List[Alert]:
+    """Alerts of one test for every threshold in ``thresholds`` that applies to it."""
+    checks = [
+        ("test_duration_ms", tm.total_ms),
+        ("fixture_setup_ms", tm.setup_ms),
+        ("memory_usage_mb", tm.memory_delta / MB),
+        *((custom.name, custom.value) for custom in tm.custom),
+    ]
+    alerts = []
+    for metric, value in checks:
+        threshold = thresholds.get(metric)
+        severity = None if threshold is None else classify(value, threshold)
+        if severity is not None:
+            alerts.append(Alert(metric, tm.test_id, value, threshold, severity))
+    return alerts
+
+
+# --- the report ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class RunSummary:
+    """Counts of one run."""
+
+    tests: int
+    passed: int
+    failed: int
+    errors: int
+    skipped: int
+    wall_seconds: float
+
+
+@dataclasses.dataclass
+class Report:
+    """Everything the printed report, the JSON file and the CI gate need."""
+
+    summary: RunSummary
+    rows: List[MetricRow]
+    targets_met: int
+    targets_total: int
+    overall_success_rate: float  # mean success rate of the rows with a target, in %
+    recommendation: str
+    slowest: List[TestMetrics]
+    memory_warnings: List[TestMetrics]
+    alerts: List[Alert]
+    histogram: List[str]
+
+
+def distinct_classes(tests: Iterable[TestMetrics]) -> List[ClassMetrics]:
+    """The class metrics the tests refer to, each once, in order of first appearance."""
+    seen: Dict[int, ClassMetrics] = {}
+    for tm in tests:
+        if tm.class_metrics is not None:
+            seen.setdefault(id(tm.class_metrics), tm.class_metrics)
+    return list(seen.values())
+
+
+def _rows(tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings) -> List[MetricRow]:
+    """The performance table, in its fixed order, without empty rows."""
+    targets = settings.targets
+    rows = [_metric_row(name, map(value, tests), targets.get(key) if key else None, unit)
+            for name, value, key, unit in _TEST_ROWS]
+    rows.append(_metric_row("class_setup", (cm.setup_ms for cm in distinct_classes(tests)), None))
+    if summary.tests > 0:
+        per_20 = summary.wall_seconds * 1000 * 20 / summary.tests
+        rows.append(_metric_row("suite_per_20_tests", [per_20], targets.get("suite_20_tests")))
+    custom: Dict[str, List[float]] = {}
+    for tm in tests:
+        for metric in tm.custom:
+            custom.setdefault(metric.name, []).append(metric.value)
+    rows.extend(_metric_row(f"custom:{name}", values, settings.thresholds.get(name), "")
+                for name, values in custom.items())
+    return [row for row in rows if row is not None]
+
+
+def histogram(values: Sequence[float]) -> List[str]:
+    """Lines of a text histogram of ``values`` (ms) over HISTOGRAM_EDGES; [] without values."""
+    if not values:
+        return []
+    counts = [0] * (len(HISTOGRAM_EDGES) + 1)
+    for value in values:
+        counts[sum(value >= edge for edge in HISTOGRAM_EDGES)] += 1
+    labels = [f"< {edge:>4g} ms" for edge in HISTOGRAM_EDGES] + [f">={HISTOGRAM_EDGES[-1]:>4g} ms"]
+    top = max(counts)
+    lines = []
+    for label, count in zip(labels, counts):
+        bar = "█" * (max(1, round(count * HISTOGRAM_WIDTH / top)) if count else 0)
+        lines.append(f"  {label}  {bar} {count}")
+    return lines
+
+
+def build_report(
+    tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings, slowest: int = 5
+) -> Report:
+    """Summarise a run's metrics against the targets and thresholds in ``settings``."""
+    measured = [tm for tm in tests if tm.outcome != "skipped"]
+    rows = _rows(measured, summary, settings)
+    targeted = [row.success_rate for row in rows if row.success_rate is not None]
+    overall = statistics.fmean(targeted) if targeted else 0.0
+    return Report(
+        summary=summary,
+        rows=rows,
+        targets_met=sum(row.status == "PASS" for row in rows),
+        targets_total=len(targeted),
+        overall_success_rate=overall,
+        recommendation=recommendation(overall) if targeted else _NO_TARGETS,
+        slowest=sorted(measured, key=attrgetter("total_ms"), reverse=True)[: max(slowest, 0)],
+        memory_warnings=[tm for tm in measured if tm.memory_delta > settings.memory_warning_mb * MB],
+        alerts=[alert for tm in measured for alert in _alerts(tm, settings.thresholds)],
+        histogram=histogram([tm.total_ms for tm in measured]),
+    )
+
+
+# --- printing ------------------------------------------------------------------------
+
+
+def _num(value: Optional[float], unit: str = "ms") -> str:
+    """A table cell: 3 decimals, whole counts as ints, '-' for None."""
+    if value is None:
+        return "-"
+    if unit == "count" and float(value).is_integer():
+        return str(int(value))
+    return f"{value:.3f}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 1) -> str:
+    """A tabulate table of preformatted cells: the first ``text_columns`` left-aligned, numbers right."""
+    align = ("left",) * text_columns + ("right",) * (len(headers) - text_columns)
+    return tabulate(rows, headers=headers, disable_numparse=True, colalign=align)
+
+
+def format_report(report: Report) -> str:
+    """The report as printed at the end of a run."""
+    s = report.summary
+    out = [f"tddkit performance report: {s.tests} tests in {s.wall_seconds:.2f} s", ""]
+    headers = ["metric", "count", "mean", "median", "p95", "min", "max", "stddev", "target", "status", "success %"]
+    out.append(_table(headers, [
+        [row.name, str(row.stats.count),
+         *(_num(getattr(row.stats, f), row.unit) for f in ("mean", "median", "p95", "min", "max", "stddev")),
+         _num(row.target, row.unit), row.status,
+         "-" if row.success_rate is None else f"{row.success_rate:.1f}"]
+        for row in report.rows
+    ]))
+    out += [
+        "",
+        "Summary",
+        f"  tests: {s.tests}  passed: {s.passed}  failed: {s.failed}  errors: {s.errors}  "
+        f"skipped: {s.skipped}  wall time: {s.wall_seconds:.3f} s",
+        f"  targets met: {report.targets_met}/{report.targets_total}",
+        f"  overall success rate: {report.overall_success_rate:.1f}%",
+        f"  recommendation: {report.recommendation}",
+    ]
+    if report.slowest:
+        out += ["", f"Slowest {len(report.slowest)} tests", _table(
+            ["test", "total ms", "body ms", "queries"],
+            [[tm.test_id, _num(tm.total_ms), _num(tm.body_ms), str(tm.query_count)] for tm in report.slowest],
+        )]
+    if report.memory_warnings:
+        out += ["", "Memory warnings", _table(
+            ["test", "growth MB"], [[tm.test_id, _num(tm.memory_delta / MB)] for tm in report.memory_warnings]
+        )]
+    if report.alerts:
+        out += ["", "Alerts", _table(
+            ["severity", "metric", "test", "value", "threshold"],
+            [[a.severity, a.metric, a.test_id, _num(a.value), _num(a.threshold)] for a in report.alerts],
+            text_columns=3,
+        )]
+    if report.histogram:
+        out += ["", "Test time distribution (total ms)", *report.histogram]
+    return "\n".join(out)
+
+
+# --- JSON ----------------------------------------------------------------------------
+
+
+def _version() -> str:
+    """tddkit's version, read without importing the package's higher layers."""
+    version = getattr(sys.modules.get("tddkit"), "__version__", None)
+    if version:
+        return version
+    try:
+        return importlib.metadata.version("tddkit")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.1.0"
+
+
+def _json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities replaced by None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> Dict[str, Any]:
+    """The JSON document of a run (stable keys)."""
+    s = report.summary
+    document = {
+        "tddkit_version": _version(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "environment": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+        },
+        "summary": {
+            **dataclasses.asdict(s),
+            "targets_met": report.targets_met,
+            "targets_total": report.targets_total,
+            "overall_success_rate": report.overall_success_rate,
+            "recommendation": report.recommendation,
+        },
+        "metrics": {
+            row.name: {
+                **dataclasses.asdict(row.stats),
+                "target": row.target,
+                "status": row.status,
+                "success_rate": row.success_rate,
+                "unit": row.unit,
+            }
+            for row in report.rows
+        },
+        "tests": [tm.as_dict() for tm in tests],
+        "classes": [dataclasses.asdict(cm) for cm in distinct_classes(tests)],
+        "alerts": [dataclasses.asdict(alert) for alert in report.alerts],
+        "memory_warnings": [tm.test_id for tm in report.memory_warnings],
+    }
+    return _json_safe(document)
+
+
+def _output_path(path: str) -> Path:
+    """``path`` with its parent directory created."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def write_json(path: str, report: Report, tests: Sequence[TestMetrics]) -> None:
+    """Write the JSON document of a run to ``path``."""
+    with open(_output_path(path), "w", encoding="utf-8") as fh:
+        json.dump(report_to_dict(report, tests), fh, indent=2, allow_nan=False)
+        fh.write("\n")
+
+
+# --- JUnit XML -----------------------------------------------------------------------
+
+
+def _xml_text(text: str) -> str:
+    """``text`` without the characters XML 1.0 cannot hold."""
+    return _XML_INVALID.sub("?", text)
+
+
+def _split_id(test_id: str, suite_name: str) -> Tuple[str, str]:
+    """(classname, name) of a unittest id; a subTest's parameters stay in the name."""
+    head, space, params = test_id.partition(" ")
+    classname, _, name = head.rpartition(".")
+    return classname or suite_name, name + space + params
+
+
+def _outcome_element(tm: TestMetrics, text: str) -> Optional[ET.Element]:
+    """The <failure>, <error> or <skipped> element of a test; None when it passed."""
+    tag = _OUTCOME_TAGS.get(tm.outcome)
+    if tag is None:
+        return None
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if tm.outcome == "unexpected_success":
+        message, kind = "unexpected success", "UnexpectedSuccess"
+    else:
+        message = lines[-1] if lines else tm.outcome
+        prefix = message.split(":", 1)[0]
+        kind = prefix if ":" in message and prefix.replace(".", "").isidentifier() else (
+            "AssertionError" if tag == "failure" else "Exception"
+        )
+    element = ET.Element(tag, message=_xml_text(message[:500]))
+    if tag != "skipped":
+        element.set("type", kind)
+        element.text = _xml_text(text or message)
+    return element
+
+
+def _properties(tm: TestMetrics) -> ET.Element:
+    """A test's measurements as <properties> (ms with 3 decimals, custom values as recorded)."""
+    properties = ET.Element("properties")
+    timings = ("query_ms", "connection_ms", "setup_ms", "body_ms", "cleanup_ms", "total_ms")
+    values = [
+        ("query_count", str(tm.query_count)),
+        *((name, f"{getattr(tm, name):.3f}") for name in timings),
+        ("memory_delta", str(tm.memory_delta)),
+        *((f"custom:{c.name}", str(c.value)) for c in tm.custom),
+    ]
+    for name, value in values:
+        ET.SubElement(properties, "property", name=_xml_text(name), value=_xml_text(value))
+    return properties
+
+
+def write_junit_xml(
+    path: str,
+    tests: Sequence[TestMetrics],
+    summary: RunSummary,
+    suite_name: str = "tddkit",
+    details: Optional[Mapping[str, str]] = None,
+) -> None:
+    """Write the tests as a JUnit XML report; ``details`` maps test ids to traceback or skip text."""
+    details = details or {}
+    counts = {"tests": len(tests), "failures": 0, "errors": 0, "skipped": 0}
+    cases = []
+    for tm in tests:
+        classname, name = _split_id(tm.test_id, suite_name)
+        case = ET.Element("testcase", classname=_xml_text(classname), name=_xml_text(name),
+                          time=f"{tm.total_ms / 1000:.6f}")
+        case.append(_properties(tm))
+        outcome = _outcome_element(tm, details.get(tm.test_id, ""))
+        if outcome is not None:
+            case.append(outcome)
+            counts[_TAG_COUNTERS[outcome.tag]] += 1
+        cases.append(case)
+    attributes = {key: str(value) for key, value in counts.items()}
+    attributes["time"] = f"{summary.wall_seconds:.3f}"
+    root = ET.Element("testsuites", name=_xml_text(suite_name), **attributes)
+    suite = ET.SubElement(
+        root, "testsuite", name=_xml_text(suite_name), **attributes,
+        timestamp=datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"),
+        hostname=socket.gethostname(),
+    )
+    suite.extend(cases)
+    ET.indent(root)
+    ET.ElementTree(root).write(_output_path(path), encoding="utf-8", xml_declaration=True)

@@ -1,0 +1,231 @@
+"""TDDTestRunner and TDDTestResult: unittest's text runner, plus per-test metrics.
+
+The result keeps unittest's normal output (dots or ``-v`` lines, failures,
+``Ran N tests``) and collects one TestMetrics per test; the runner starts the
+database session up front, prints the report at the end and writes JSON or
+JUnit XML when asked.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import unittest
+from typing import Dict, Iterator, List, Optional, TextIO
+
+from .case import TDDTestCase
+from .config import Settings
+from .metrics import TestMetrics, now
+from . import report as reporting
+from .session import close_session, current_session, get_session
+
+
+def iter_tests(suite: unittest.TestSuite) -> Iterator[unittest.TestCase]:
+    """Every test case of a (nested) suite."""
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from iter_tests(item)
+        else:
+            yield item
+
+
+def _show_progress(stream: TextIO, verbosity: int) -> bool:
+    is_tty = getattr(stream, "isatty", lambda: False)()
+    return bool(is_tty and verbosity == 1 and not os.environ.get("CI"))
+
+
+class TDDTestResult(unittest.TextTestResult):
+    """A TextTestResult that records the TestMetrics of every test it sees."""
+
+    def __init__(self, stream, descriptions, verbosity, **kwargs) -> None:
+        super().__init__(stream, descriptions, verbosity, **kwargs)
+        self.test_metrics: List[TestMetrics] = []
+        self.details: Dict[str, str] = {}
+        self.expected_total = 0
+        self.progress = _show_progress(stream, verbosity)
+        if self.progress:
+            self.dots = False
+        self._started = 0.0
+        self._current: Optional[TestMetrics] = None
+        self._run_started = now()
+        self._last_progress = 0.0
+
+    # --- unittest hooks ----------------------------------------------------------------
+
+    def startTest(self, test: unittest.TestCase) -> None:
+        self._started = now()
+        super().startTest(test)
+
+    def stopTest(self, test: unittest.TestCase) -> None:
+        elapsed = (now() - self._started) * 1000
+        super().stopTest(test)
+        metrics = test.__dict__.pop("_tddkit_metrics", None) or TestMetrics(test.id(), body_ms=elapsed)
+        metrics.total_ms = elapsed
+        if metrics.outcome == "unknown":
+            metrics.outcome = self._outcome_of(test)
+        self.test_metrics.append(metrics)
+        if self.progress:
+            self._print_progress()
+
+    def _outcome_of(self, test: unittest.TestCase) -> str:
+        return getattr(test, "_tddkit_outcome", "passed")
+
+    def _mark(self, test, outcome: str, err=None, message: str = "") -> None:
+        test.__dict__["_tddkit_outcome"] = outcome
+        if err is not None:
+            self.details[test.id()] = self._exc_info_to_string(err, test)
+        elif message:
+            self.details[test.id()] = message
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self._mark(test, "passed")
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._mark(test, "failed", err)
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        if isinstance(test, unittest.TestCase):
+            self._mark(test, "error", err)
+        else:  # a setUpClass/module error: unittest reports it with a placeholder
+            self.test_metrics.append(TestMetrics(test.id(), outcome="error"))
+            self.details[test.id()] = self._exc_info_to_string(err, test) if hasattr(test, "shortDescription") else ""
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self._mark(test, "skipped", message=reason)
+
+    def addExpectedFailure(self, test, err):
+        super().addExpectedFailure(test, err)
+        self._mark(test, "expected_failure")
+
+    def addUnexpectedSuccess(self, test):
+        super().addUnexpectedSuccess(test)
+        self._mark(test, "unexpected_success")
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            failed = issubclass(err[0], test.failureException)
+            self._mark(test, "failed" if failed else "error", err)
+
+    def addDuration(self, test, elapsed):  # Python 3.12+
+        parent = getattr(super(), "addDuration", None)
+        if parent is not None:
+            parent(test, elapsed)
+
+    # --- progress ----------------------------------------------------------------------
+
+    def _print_progress(self, final: bool = False) -> None:
+        moment = now()
+        if not final and moment - self._last_progress < 0.1:
+            return
+        self._last_progress = moment
+        done = len(self.test_metrics)
+        total = max(self.expected_total, done)
+        bad = len(self.failures) + len(self.errors)
+        percent = 100.0 * done / total if total else 100.0
+        self.stream.write(f"\r  {done}/{total} tests {percent:5.1f}%  {bad} failed  {moment - self._run_started:6.1f} s")
+        if final:
+            self.stream.write("\n")
+        self.stream.flush()
+
+    def printErrors(self) -> None:
+        if self.progress:
+            self._print_progress(final=True)
+        super().printErrors()
+
+    # --- summary -----------------------------------------------------------------------
+
+    def counts(self) -> Dict[str, int]:
+        """passed / failed / errors / skipped over all recorded tests."""
+        tally = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+        for metrics in self.test_metrics:
+            key = {"passed": "passed", "expected_failure": "passed", "failed": "failed",
+                   "unexpected_success": "failed", "error": "errors", "skipped": "skipped"}.get(metrics.outcome)
+            if key:
+                tally[key] += 1
+        return tally
+
+
+class TDDTestRunner(unittest.TextTestRunner):
+    """A TextTestRunner that starts the database session and prints the metrics report."""
+
+    resultclass = TDDTestResult
+
+    def __init__(
+        self,
+        stream: Optional[TextIO] = None,
+        *,
+        settings: Optional[Settings] = None,
+        show_report: bool = True,
+        json_path: Optional[str] = None,
+        junit_path: Optional[str] = None,
+        slowest: int = 5,
+        **kwargs,
+    ) -> None:
+        super().__init__(stream, **kwargs)
+        self.settings = settings
+        self.show_report = show_report
+        self.json_path = json_path
+        self.junit_path = junit_path
+        self.slowest = slowest
+        self.last_report: Optional[reporting.Report] = None
+
+    def run(self, test) -> TDDTestResult:  # type: ignore[override]
+        tests = list(iter_tests(test)) if isinstance(test, unittest.TestSuite) else [test]
+        opened_here = False
+        if any(isinstance(t, TDDTestCase) for t in tests) and current_session() is None:
+            session = get_session(self.settings)
+            opened_here = True
+            self.stream.writeln(f"tddkit: {describe_session(session)}")
+        self._expected_total = len(tests)
+        started = time.perf_counter()
+        try:
+            result: TDDTestResult = super().run(test)  # type: ignore[assignment]
+            wall = time.perf_counter() - started
+            self._finish(result, wall)
+        finally:
+            if opened_here:
+                close_session()
+        return result
+
+    def _makeResult(self) -> TDDTestResult:
+        result = super()._makeResult()
+        result.expected_total = getattr(self, "_expected_total", 0)
+        return result  # type: ignore[return-value]
+
+    def _finish(self, result: TDDTestResult, wall: float) -> None:
+        counts = result.counts()
+        summary = reporting.RunSummary(tests=len(result.test_metrics), wall_seconds=wall, **counts)
+        settings = self.settings or (current_session().settings if current_session() else None)
+        if settings is None:
+            from .config import load_settings
+
+            settings = load_settings()
+        report = reporting.build_report(result.test_metrics, summary, settings, slowest=self.slowest)
+        self.last_report = report
+        if self.show_report:
+            self.stream.writeln()
+            self.stream.writeln(reporting.format_report(report))
+        if self.json_path:
+            reporting.write_json(self.json_path, report, result.test_metrics)
+        if self.junit_path:
+            reporting.write_junit_xml(self.junit_path, result.test_metrics, summary, details=result.details)
+        line = f"tddkit: {counts['passed']} passed, {counts['failed'] + counts['errors']} failed"
+        if counts["skipped"]:
+            line += f", {counts['skipped']} skipped"
+        self.stream.writeln(line)
+        self.stream.flush()
+
+
+def describe_session(session) -> str:
+    """One line: which server and database the session uses, and what starting it cost."""
+    db = session.database
+    return (
+        f"{session.server_origin}; database {db.name}; schema applied in {db.schema_seconds * 1000:.1f} ms; "
+        f"ready in {session.startup_seconds * 1000:.0f} ms"
+    )

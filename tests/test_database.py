@@ -1,0 +1,109 @@
+"""TestDatabase: ownership, schema errors, the pool and its exhaustion."""
+
+import tempfile
+import unittest
+from pathlib import Path
+
+import psycopg
+
+import tddkit
+from tddkit.config import Settings
+from tddkit.database import TestDatabase, ensure_owned
+from tddkit.errors import ConfigError, OwnershipError, PoolExhaustedError, SchemaError, ServerError
+
+
+def server_dsn():
+    return tddkit.get_session().database.server_dsn
+
+
+def settings(**values):
+    return Settings(root=str(Path.cwd()), **values)
+
+
+class OwnershipTests(unittest.TestCase):
+    def test_only_tddkit_prefixed_names_are_accepted(self):
+        self.assertEqual(ensure_owned("tddkit_abc"), "tddkit_abc")
+        for name in ("postgres", "template1", "myapp", "tddkitx"):
+            with self.subTest(name=name), self.assertRaises(OwnershipError):
+                ensure_owned(name)
+
+    def test_test_database_refuses_a_database_it_does_not_own(self):
+        with psycopg.connect(server_dsn(), autocommit=True) as admin:
+            admin.execute("CREATE DATABASE not_ours")
+        try:
+            with self.assertRaises(OwnershipError) as caught:
+                TestDatabase(settings(), server_dsn(), name="not_ours").create()
+            self.assertIn("only touches databases whose names start with 'tddkit_'", str(caught.exception))
+            with psycopg.connect(server_dsn(), autocommit=True) as admin:
+                exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = 'not_ours'").fetchone()
+            self.assertIsNotNone(exists, "the database it does not own must still exist")
+        finally:
+            with psycopg.connect(server_dsn(), autocommit=True) as admin:
+                admin.execute("DROP DATABASE IF EXISTS not_ours")
+
+    def test_created_database_is_dropped_on_drop(self):
+        database = TestDatabase(settings(pool_min_size=0), server_dsn()).create()
+        name = database.name
+        database.drop()
+        with psycopg.connect(server_dsn(), autocommit=True) as admin:
+            self.assertIsNone(admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone())
+
+
+class SchemaTests(unittest.TestCase):
+    def test_bad_sql_names_file_line_and_message_and_leaves_no_database(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            schema = Path(tmp) / "schema.sql"
+            schema.write_text("CREATE TABLE a (id int);\n\nCREATE TABLE b (id int,\n  oops notatype);\n")
+            database = TestDatabase(Settings(root=tmp, schema=["schema.sql"]), server_dsn())
+            with self.assertRaises(SchemaError) as caught:
+                database.create()
+        message = str(caught.exception)
+        self.assertIn("schema.sql:4", message)
+        self.assertIn('type "notatype" does not exist', message)
+        with psycopg.connect(server_dsn(), autocommit=True) as admin:
+            self.assertIsNone(admin.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                                            (database.name,)).fetchone())
+
+    def test_missing_schema_file(self):
+        with self.assertRaises(ConfigError) as caught:
+            TestDatabase(settings(schema=["no/such.sql"]), server_dsn()).create()
+        self.assertIn("schema file not found", str(caught.exception))
+
+
+class PoolTests(unittest.TestCase):
+    def test_exhaustion_names_the_setting_to_raise(self):
+        database = TestDatabase(settings(pool_min_size=1, pool_max_size=1, pool_timeout=0.2), server_dsn()).create()
+        try:
+            held = database.getconn()
+            with self.assertRaises(PoolExhaustedError) as caught:
+                database.getconn()
+            self.assertIn("pool_max_size", str(caught.exception))
+            database.putconn(held)
+            database.putconn(database.getconn())  # usable again once returned
+        finally:
+            database.drop()
+
+    def test_statement_timeout_is_set_per_connection(self):
+        database = TestDatabase(settings(pool_min_size=1, statement_timeout=0.2), server_dsn()).create()
+        try:
+            with database.pool.connection() as conn:
+                self.assertEqual(conn.execute("SHOW statement_timeout").fetchone(), ("200ms",))
+                with self.assertRaises(psycopg.errors.QueryCanceled):
+                    conn.execute("SELECT pg_sleep(2)")
+        finally:
+            database.drop()
+
+
+class ConnectionErrorTests(unittest.TestCase):
+    def test_unreachable_server(self):
+        with self.assertRaises(ServerError) as caught:
+            TestDatabase(settings(), "host=127.0.0.1 port=1 user=postgres dbname=postgres").create()
+        self.assertIn("cannot connect to PostgreSQL", str(caught.exception))
+
+    def test_malformed_dsn(self):
+        with self.assertRaises(ConfigError):
+            TestDatabase(settings(), "postgresql://[broken").create()
+
+
+if __name__ == "__main__":
+    unittest.main()

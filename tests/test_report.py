@@ -1,0 +1,291 @@
+"""tddkit.report on hand-made metrics (no database needed)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import tempfile
+import unittest
+import xml.etree.ElementTree as ET
+
+from tddkit.config import Settings
+from tddkit.metrics import ClassMetrics, CustomMetric, TestMetrics
+from tddkit.report import (
+    Alert,
+    MetricRow,
+    Report,
+    RunSummary,
+    Stats,
+    build_report,
+    classify,
+    compute_stats,
+    format_report,
+    recommendation,
+    report_to_dict,
+    write_json,
+    write_junit_xml,
+)
+
+MB = 2**20
+
+
+def make_tests() -> list[TestMetrics]:
+    """Four tests of one class: two fast, one slow failure, one erroring; plus a skipped one."""
+    cls = ClassMetrics("pkg.test_mod.Case", connection_ms=2.0, setup_ms=3.0, query_count=4)
+    common = dict(connection_ms=1.0, cleanup_ms=1.0, query_count=2, query_ms=0.5, class_metrics=cls)
+    return [
+        TestMetrics("pkg.test_mod.Case.test_a", setup_ms=1.0, body_ms=10.0, total_ms=20.0, outcome="passed", **common),
+        TestMetrics("pkg.test_mod.Case.test_b", setup_ms=2.0, body_ms=20.0, total_ms=40.0, outcome="passed",
+                    rss_before=0, rss_after=20 * MB, **common),
+        TestMetrics("pkg.test_mod.Case.test_c", setup_ms=9.0, body_ms=250.0, total_ms=300.0, outcome="failed",
+                    custom=[CustomMetric("api_ms", 30.0)], **common),
+        TestMetrics("pkg.test_mod.Case.test_d", setup_ms=3.0, body_ms=5.0, total_ms=10.0, outcome="error", **common),
+        TestMetrics("pkg.test_mod.Case.test_e", total_ms=0.1, outcome="skipped"),
+    ]
+
+
+def make_settings() -> Settings:
+    settings = Settings()
+    settings.thresholds = {**settings.thresholds, "api_ms": 20.0}
+    return settings
+
+
+SUMMARY = RunSummary(tests=5, passed=2, failed=1, errors=1, skipped=1, wall_seconds=0.5)
+
+
+class ComputeStatsTests(unittest.TestCase):
+    def test_known_values(self) -> None:
+        values = [1, 2, 3, 4, 100]
+        stats = compute_stats(values)
+        self.assertIsInstance(stats, Stats)
+        self.assertEqual(stats.count, 5)
+        self.assertEqual(stats.mean, 22.0)
+        self.assertEqual(stats.median, 3.0)
+        self.assertEqual(stats.min, 1.0)
+        self.assertEqual(stats.max, 100.0)
+        self.assertAlmostEqual(stats.stddev, statistics.stdev(values))
+        # inclusive interpolation: position 0.95 * (5 - 1) = 3.8, between 4 and 100
+        self.assertAlmostEqual(stats.p95, 4 + 0.8 * (100 - 4))
+
+    def test_one_value(self) -> None:
+        stats = compute_stats([7.5])
+        self.assertEqual((stats.count, stats.mean, stats.median, stats.p95), (1, 7.5, 7.5, 7.5))
+        self.assertEqual((stats.min, stats.max, stats.stddev), (7.5, 7.5, 0.0))
+
+    def test_no_values(self) -> None:
+        self.assertIsNone(compute_stats([]))
+
+
+class RecommendationTests(unittest.TestCase):
+    def test_boundaries(self) -> None:
+        cases = [(100, "excellent"), (95, "excellent"), (94.9, "good"), (80, "good"), (79.9, "moderate"),
+                 (60, "moderate"), (59.9, "poor"), (0, "poor")]
+        for rate, word in cases:
+            with self.subTest(rate=rate):
+                self.assertTrue(recommendation(rate).startswith(word + ":"), recommendation(rate))
+
+
+class ClassifyTests(unittest.TestCase):
+    def test_severities(self) -> None:
+        self.assertIsNone(classify(10.0, 10.0))
+        self.assertIsNone(classify(5.0, 10.0))
+        self.assertEqual(classify(12.0, 10.0), "warning")
+        self.assertEqual(classify(15.0, 10.0), "warning")
+        self.assertEqual(classify(20.0, 10.0), "critical")
+
+
+class BuildReportTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.tests = make_tests()
+        self.report = build_report(self.tests, SUMMARY, make_settings(), slowest=2)
+        self.rows = {row.name: row for row in self.report.rows}
+
+    def test_row_order(self) -> None:
+        self.assertEqual(
+            [row.name for row in self.report.rows],
+            ["individual_test", "fixture_setup", "connection_acquisition", "test_body", "cleanup", "sql_queries",
+             "sql_time", "memory_delta_mb", "class_setup", "suite_per_20_tests", "custom:api_ms"],
+        )
+
+    def test_skipped_tests_are_not_measured(self) -> None:
+        self.assertEqual(self.rows["individual_test"].stats.count, 4)
+
+    def test_individual_test_fails_on_mean(self) -> None:
+        row = self.rows["individual_test"]  # 20, 40, 300, 10 ms against 100 ms: mean 92.5, one over
+        self.assertIsInstance(row, MetricRow)
+        self.assertEqual(row.target, 100.0)
+        self.assertEqual(row.stats.mean, 92.5)
+        self.assertEqual(row.status, "PASS")
+        self.assertEqual(row.success_rate, 75.0)
+
+    def test_fixture_setup(self) -> None:
+        row = self.rows["fixture_setup"]  # 1, 2, 9, 3 ms against 5 ms: mean 3.75, one over
+        self.assertEqual(row.status, "PASS")
+        self.assertEqual(row.success_rate, 75.0)
+
+    def test_fail_when_mean_over_target(self) -> None:
+        settings = make_settings()
+        settings.targets = {**settings.targets, "individual_test": 50.0}
+        row = build_report(self.tests, SUMMARY, settings).rows[0]
+        self.assertEqual((row.name, row.status, row.success_rate), ("individual_test", "FAIL", 75.0))
+
+    def test_rows_without_target(self) -> None:
+        for name in ("test_body", "sql_queries", "sql_time", "memory_delta_mb", "class_setup"):
+            with self.subTest(name=name):
+                row = self.rows[name]
+                self.assertEqual((row.target, row.status, row.success_rate), (None, "-", None))
+        self.assertEqual(self.rows["class_setup"].stats.count, 1)  # one distinct class
+        self.assertEqual(self.rows["sql_queries"].unit, "count")
+
+    def test_suite_row_scaled_to_20_tests(self) -> None:
+        row = self.rows["suite_per_20_tests"]
+        self.assertEqual(row.stats.count, 1)
+        self.assertAlmostEqual(row.stats.mean, 500.0 * 20 / 5)
+        self.assertEqual((row.target, row.status, row.success_rate), (5000.0, "PASS", 100.0))
+
+    def test_custom_metric_row(self) -> None:
+        row = self.rows["custom:api_ms"]
+        self.assertEqual((row.stats.mean, row.target, row.status, row.success_rate), (30.0, 20.0, "FAIL", 0.0))
+
+    def test_targets_and_overall_rate(self) -> None:
+        targeted = [row for row in self.report.rows if row.target is not None]
+        self.assertEqual(self.report.targets_total, len(targeted))
+        self.assertEqual(self.report.targets_met, sum(row.status == "PASS" for row in targeted))
+        expected = statistics.fmean(row.success_rate for row in targeted)
+        self.assertAlmostEqual(self.report.overall_success_rate, expected)
+        self.assertEqual(self.report.recommendation, recommendation(expected))
+
+    def test_slowest(self) -> None:
+        self.assertEqual([tm.test_id[-6:] for tm in self.report.slowest], ["test_c", "test_b"])
+
+    def test_memory_warning_for_20_mb(self) -> None:
+        self.assertEqual([tm.test_id for tm in self.report.memory_warnings], ["pkg.test_mod.Case.test_b"])
+
+    def test_alerts(self) -> None:
+        alerts = {(a.metric, a.test_id[-6:]): a for a in self.report.alerts}
+        self.assertEqual(
+            set(alerts),
+            {("test_duration_ms", "test_c"), ("fixture_setup_ms", "test_c"), ("memory_usage_mb", "test_b"),
+             ("api_ms", "test_c")},
+        )
+        self.assertEqual(alerts["test_duration_ms", "test_c"],
+                         Alert("test_duration_ms", "pkg.test_mod.Case.test_c", 300.0, 100.0, "critical"))
+        self.assertEqual(alerts["fixture_setup_ms", "test_c"].severity, "critical")  # 9 > 7.5
+        self.assertEqual(alerts["memory_usage_mb", "test_b"].severity, "critical")  # 20 > 15
+        self.assertEqual(alerts["api_ms", "test_c"].severity, "warning")  # 30 <= 30
+
+    def test_no_alert_without_threshold(self) -> None:
+        settings = Settings()
+        settings.thresholds = {}
+        self.assertEqual(build_report(self.tests, SUMMARY, settings).alerts, [])
+
+    def test_histogram(self) -> None:
+        lines = self.report.histogram
+        self.assertEqual(len(lines), 8)
+        counts = [int(line.split()[-1]) for line in lines]
+        self.assertEqual(counts, [0, 0, 0, 0, 0, 3, 0, 1])  # 10, 20, 40 in [10, 50); 300 in >= 100
+        self.assertTrue(all(line.count("█") <= 40 for line in lines))
+        self.assertEqual(max(line.count("█") for line in lines), 40)
+
+    def test_empty_run(self) -> None:
+        report = build_report([], RunSummary(0, 0, 0, 0, 0, 0.0), Settings())
+        self.assertIsInstance(report, Report)
+        self.assertEqual((report.rows, report.targets_total, report.histogram), ([], 0, []))
+        self.assertIn("recommendation", format_report(report))
+
+
+class FormatReportTests(unittest.TestCase):
+    def test_contents(self) -> None:
+        report = build_report(make_tests(), SUMMARY, make_settings())
+        text = format_report(report)
+        for header in ("metric", "count", "mean", "median", "p95", "min", "max", "stddev", "target", "status",
+                       "success %"):
+            self.assertIn(header, text)
+        self.assertIn(f"recommendation: {report.recommendation}", text)
+        self.assertIn(f"targets met: {report.targets_met}/{report.targets_total}", text)
+        self.assertIn("Slowest 4 tests", text)
+        self.assertIn("Memory warnings", text)
+        self.assertIn("Alerts", text)
+        self.assertIn("92.500", text)  # ms with 3 decimals
+        self.assertNotIn("\x1b[", text)
+
+
+class OutputFileTests(unittest.TestCase):
+    def setUp(self) -> None:
+        self.tests = make_tests()
+        self.report = build_report(self.tests, SUMMARY, make_settings())
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.dir = tmp.name
+
+    def test_json_round_trip(self) -> None:
+        path = os.path.join(self.dir, "out", "report.json")
+        write_json(path, self.report, self.tests)
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+        self.assertEqual(
+            set(data),
+            {"tddkit_version", "created", "environment", "summary", "metrics", "tests", "classes", "alerts",
+             "memory_warnings"},
+        )
+        self.assertEqual(len(data["tests"]), len(self.tests))
+        self.assertEqual(data["tests"][0], self.tests[0].as_dict())
+        self.assertEqual(data["summary"]["targets_met"], self.report.targets_met)
+        self.assertEqual(data["metrics"]["individual_test"]["status"], "PASS")
+        self.assertEqual(data["metrics"]["individual_test"]["mean"], 92.5)
+        self.assertEqual(len(data["classes"]), 1)
+        self.assertEqual(data["memory_warnings"], ["pkg.test_mod.Case.test_b"])
+        self.assertEqual(set(data["environment"]), {"python", "platform", "cpu_count"})
+
+    def test_json_has_no_nan(self) -> None:
+        self.tests[0].custom.append(CustomMetric("ratio", math.nan))
+        report = build_report(self.tests, SUMMARY, make_settings())
+        json.dumps(report_to_dict(report, self.tests), allow_nan=False)
+
+    def test_junit_xml(self) -> None:
+        path = os.path.join(self.dir, "junit.xml")
+        details = {
+            "pkg.test_mod.Case.test_c": "Traceback (most recent call last):\n  ...\nAssertionError: 1 != 2\n",
+            "pkg.test_mod.Case.test_d": "Traceback (most recent call last):\n  ...\nKeyError: 'x'\n",
+            "pkg.test_mod.Case.test_e": "not today",
+        }
+        write_junit_xml(path, self.tests, SUMMARY, details=details)
+        root = ET.parse(path).getroot()
+        self.assertEqual(root.tag, "testsuites")
+        suite = root.find("testsuite")
+        cases = suite.findall("testcase")
+        self.assertEqual(len(cases), len(self.tests))
+        self.assertEqual(
+            {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped")},
+            {"tests": "5", "failures": "1", "errors": "1", "skipped": "1"},
+        )
+        by_name = {case.get("name"): case for case in cases}
+        self.assertEqual(by_name["test_a"].get("classname"), "pkg.test_mod.Case")
+        self.assertEqual(by_name["test_a"].get("time"), "0.020000")
+        self.assertEqual([child.tag for child in by_name["test_a"]], ["properties"])
+        failure = by_name["test_c"].find("failure")
+        self.assertEqual((failure.get("message"), failure.get("type")), ("AssertionError: 1 != 2", "AssertionError"))
+        self.assertIn("Traceback", failure.text)
+        self.assertEqual(by_name["test_d"].find("error").get("type"), "KeyError")
+        self.assertEqual(by_name["test_e"].find("skipped").get("message"), "not today")
+        props = {p.get("name"): p.get("value") for p in by_name["test_c"].iter("property")}
+        self.assertEqual((props["query_count"], props["custom:api_ms"]), ("2", "30.0"))
+
+    def test_junit_outcome_mapping(self) -> None:
+        path = os.path.join(self.dir, "junit.xml")
+        tests = [
+            TestMetrics("m.C.test_x", outcome="expected_failure"),
+            TestMetrics("m.C.test_y", outcome="unexpected_success"),
+            TestMetrics("m.C.test_z (i=1.5)", outcome="failed"),
+        ]
+        write_junit_xml(path, tests, RunSummary(3, 1, 2, 0, 0, 0.1))
+        cases = ET.parse(path).getroot().find("testsuite").findall("testcase")
+        self.assertIsNone(cases[0].find("failure"))
+        self.assertEqual(cases[1].find("failure").get("message"), "unexpected success")
+        self.assertEqual((cases[2].get("classname"), cases[2].get("name")), ("m.C", "test_z (i=1.5)"))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,83 @@
+"""The embedded server: binaries, start/stop, and nothing left behind."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+from pathlib import Path
+
+import psycopg
+
+from tddkit.binaries import find_binaries, wheel_bindir
+from tddkit.errors import ServerError
+from tddkit.server import EmbeddedPostgres
+from tests.support import ROOT, child_env, postgres_processes, run_cli, shared_tempdir
+
+
+class EmbeddedServerTests(unittest.TestCase):
+    def test_server_is_tuned_for_tests_and_runs_unprivileged(self):
+        with EmbeddedPostgres(find_binaries()) as server:
+            with psycopg.connect(server.dsn) as conn:
+                settings = dict(conn.execute(
+                    "SELECT name, setting FROM pg_settings WHERE name IN "
+                    "('fsync', 'synchronous_commit', 'full_page_writes', 'jit')").fetchall())
+            self.assertEqual(set(settings.values()), {"off"})
+            owner = os.stat(server.data_dir).st_uid
+            if os.geteuid() == 0:
+                self.assertNotEqual(owner, 0)
+            run_dir = server.run_dir
+        self.assertFalse(run_dir.exists())
+        self.assertEqual(postgres_processes(str(run_dir)), [])
+
+    def test_missing_binaries_give_one_clear_error(self):
+        with shared_tempdir() as empty:
+            with self.assertRaises(ServerError) as caught:
+                find_binaries(pg_bindir=empty, source="system" if wheel_bindir() is None else "none-such-source")
+        # an unknown source is a configuration error; the real "not found" path is checked below
+        self.assertTrue(str(caught.exception))
+
+    def test_no_binaries_and_no_dsn_exits_2_with_one_line(self):
+        with shared_tempdir() as empty:
+            env = child_env(TDDKIT_PG_BINDIR=empty, TDDKIT_PG_SOURCE="none", PATH="/nonexistent")
+            done = run_cli(["run", "tests/cases/trivial.py"], env=env)
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertNotIn("Traceback", done.stderr)
+
+
+class CleanupTests(unittest.TestCase):
+    def test_a_run_leaves_no_process_and_no_directory(self):
+        with shared_tempdir() as tmp:
+            done = run_cli(["run", "tests/cases/trivial.py"], env=child_env(TMPDIR=tmp))
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertEqual(os.listdir(tmp), [])
+            self.assertEqual(postgres_processes(tmp), [])
+
+    def _interrupt(self, sig):
+        with shared_tempdir() as tmp:
+            marker = Path(tmp) / "started"
+            env = child_env(TMPDIR=tmp, TDDKIT_TEST_MARKER=str(marker))
+            child = subprocess.Popen([sys.executable, "-m", "tddkit", "run", "tests/cases/slow.py"], cwd=ROOT,
+                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                deadline = time.monotonic() + 60
+                while not marker.exists() and time.monotonic() < deadline and child.poll() is None:
+                    time.sleep(0.05)
+                self.assertTrue(marker.exists(), child.communicate(timeout=5))
+                self.assertTrue(postgres_processes(tmp), "the server should be running mid-test")
+                child.send_signal(sig)
+                out, err = child.communicate(timeout=60)
+            finally:
+                if child.poll() is None:
+                    child.kill()
+            self.assertNotEqual(child.returncode, 0)
+            marker.unlink()
+            self.assertEqual(os.listdir(tmp), [], err)
+            self.assertEqual(postgres_processes(tmp), [])
+
+    def test_sigint_stops_the_server_and_removes_its_directory(self):
+        self._interrupt(signal.SIGINT)
+
+    def test_sigterm_stops_the_server_and_removes_its_directory(self):
+        self._interrupt(signal.SIGTERM)
