@@ -22,7 +22,7 @@ from typing import Iterator, List, Optional, Tuple
 from .errors import ServerError
 
 MIN_MAJOR = 13
-SOURCES = ("auto", "system", "wheel")
+SOURCES = ("auto", "system", "wheel", "bindir")
 
 NOT_FOUND = (
     "no PostgreSQL server binaries found (initdb, postgres): install PostgreSQL from your OS packages "
@@ -120,7 +120,11 @@ def _system_candidates() -> Iterator[Tuple[Path, str]]:
 
 
 def candidates(pg_bindir: Optional[str], source: str = "auto") -> Iterator[Tuple[Path, str]]:
-    """Candidate bin directories in discovery order, with where each came from."""
+    """Candidate bin directories in discovery order, with where each came from.
+
+    ``source`` narrows the search: ``auto`` (everything), ``system`` (no wheel),
+    ``wheel`` (only the wheel), ``bindir`` (only ``pg_bindir``).
+    """
     if source not in SOURCES:
         from .errors import ConfigError
 

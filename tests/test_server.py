@@ -31,16 +31,28 @@ class EmbeddedServerTests(unittest.TestCase):
         self.assertFalse(run_dir.exists())
         self.assertEqual(postgres_processes(str(run_dir)), [])
 
-    def test_missing_binaries_give_one_clear_error(self):
+    def test_missing_binaries_give_one_line_naming_the_ways_out(self):
         with shared_tempdir() as empty:
             with self.assertRaises(ServerError) as caught:
-                find_binaries(pg_bindir=empty, source="system" if wheel_bindir() is None else "none-such-source")
-        # an unknown source is a configuration error; the real "not found" path is checked below
-        self.assertTrue(str(caught.exception))
+                find_binaries(pg_bindir=empty, source="bindir")
+        message = str(caught.exception)
+        self.assertNotIn("\n", message)
+        for way_out in ("OS packages", "pip install 'tddkit[server]'", "--dsn"):
+            self.assertIn(way_out, message)
+
+    def test_broken_binaries_are_skipped(self):
+        with shared_tempdir() as broken:
+            for program in ("postgres", "initdb"):
+                path = Path(broken) / program
+                path.write_text("#!/bin/sh\nexit 1\n")
+                path.chmod(0o755)
+            found = find_binaries(pg_bindir=broken)
+        self.assertNotEqual(found.bindir, Path(broken))
+        self.assertGreaterEqual(found.major, 13)
 
     def test_no_binaries_and_no_dsn_exits_2_with_one_line(self):
         with shared_tempdir() as empty:
-            env = child_env(TDDKIT_PG_BINDIR=empty, TDDKIT_PG_SOURCE="none", PATH="/nonexistent")
+            env = child_env(TDDKIT_PG_BINDIR=empty, TDDKIT_PG_SOURCE="bindir")
             done = run_cli(["run", "tests/cases/trivial.py"], env=env)
         self.assertEqual(done.returncode, 2, done.stderr)
         self.assertNotIn("Traceback", done.stderr)
@@ -64,7 +76,8 @@ class CleanupTests(unittest.TestCase):
                 deadline = time.monotonic() + 60
                 while not marker.exists() and time.monotonic() < deadline and child.poll() is None:
                     time.sleep(0.05)
-                self.assertTrue(marker.exists(), child.communicate(timeout=5))
+                if not marker.exists():
+                    self.fail(f"the test never started: {child.communicate(timeout=30)}")
                 self.assertTrue(postgres_processes(tmp), "the server should be running mid-test")
                 child.send_signal(sig)
                 out, err = child.communicate(timeout=60)
