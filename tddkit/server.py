@@ -349,7 +349,7 @@ def stop_process(pid: int, wait=None) -> None:
                 return False
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 return True
             time.sleep(0.02)
         return False
@@ -363,7 +363,8 @@ def stop_process(pid: int, wait=None) -> None:
             return
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True while process ``pid`` exists and is not a zombie."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -424,7 +425,7 @@ def read_state(cache_dir: Optional[Path] = None) -> Optional[dict]:
         state = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not _pid_alive(int(state.get("pid", 0))):
+    if not pid_alive(int(state.get("pid", 0))):
         with contextlib.suppress(OSError):
             path.unlink()
         return None

