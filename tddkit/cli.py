@@ -1,4 +1,4 @@
-"""Command line: ``python -m tddkit run | server``.
+"""Command line: ``python -m tddkit run | bench | server``.
 
 Exit codes: 0 all tests passed; 1 a test failed or errored; 2 usage or
 configuration error (one line on stderr, no traceback); 5 no tests found.
@@ -67,6 +67,19 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--junit-xml", dest="junit_path", metavar="FILE", help="write a JUnit XML report")
     run.add_argument("--durations", type=int, default=5, metavar="N", help="list the N slowest tests (default 5)")
     run.add_argument("--no-report", dest="show_report", action="store_false", help="do not print the report")
+    run.add_argument("--rebuild-schema", action="store_const", const=True, default=None,
+                     help="rebuild the schema template even if the schema is unchanged")
+
+
+def _add_bench_parser(commands) -> None:
+    bench = commands.add_parser("bench", help="benchmark tddkit's per-test costs against other approaches")
+    bench.add_argument("--iterations", type=int, metavar="N",
+                       help="scale every iteration count so the 50s become N (default: 50; 100 for "
+                            "fixture_setup and connection_acquire)")
+    bench.add_argument("--json", dest="json_path", metavar="FILE", help="write every number as JSON")
+    bench.add_argument("--dsn", help="use this PostgreSQL server instead of the embedded one")
+    bench.add_argument("--no-compare", dest="compare", action="store_false",
+                       help="skip the traditional, truncate and database-per-test comparisons")
 
 
 def _add_server_parser(commands) -> None:
@@ -76,8 +89,9 @@ def _add_server_parser(commands) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tddkit", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,server}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,bench,server}")
     _add_run_parser(commands)
+    _add_bench_parser(commands)
     _add_server_parser(commands)
     return parser
 
@@ -88,7 +102,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.durations < 0:
         raise TddkitError("--durations must be >= 0")
-    settings = load_settings({"dsn": args.dsn})
+    settings = load_settings({"dsn": args.dsn, "rebuild_schema": args.rebuild_schema})
     suite = load_tests(args.targets, args.pattern, args.name_patterns)
     if suite.countTestCases() == 0:
         print("tddkit: no tests found", file=sys.stderr)
@@ -100,6 +114,23 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     result = runner.run(suite)
     return EXIT_OK if result.wasSuccessful() else EXIT_TESTS_FAILED
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import format_bench, iteration_counts, run_benchmark, write_bench_json
+    from .config import load_settings
+    from .session import close_session, get_session
+
+    iteration_counts(args.iterations)  # reject a bad count before the server starts
+    session = get_session(load_settings({"dsn": args.dsn}))
+    try:
+        report = run_benchmark(session, args.iterations, compare=args.compare)
+    finally:
+        close_session()
+    print(format_bench(report))
+    if args.json_path:
+        write_bench_json(args.json_path, report)
+    return EXIT_OK
 
 
 def cmd_server(args: argparse.Namespace) -> int:
@@ -136,7 +167,7 @@ def cmd_server(args: argparse.Namespace) -> int:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m tddkit``; returns the exit code."""
     args = build_parser().parse_args(argv)
-    handlers = {"run": cmd_run, "server": cmd_server}
+    handlers = {"run": cmd_run, "bench": cmd_bench, "server": cmd_server}
     try:
         return handlers[args.command](args)
     except TddkitError as exc:

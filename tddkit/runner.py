@@ -226,6 +226,6 @@ def describe_session(session) -> str:
     """One line: which server and database the session uses, and what starting it cost."""
     db = session.database
     return (
-        f"{session.server_origin}; database {db.name}; schema applied in {db.schema_seconds * 1000:.1f} ms; "
+        f"{session.server_origin}; database {db.name}; {db.describe_schema()}; "
         f"ready in {session.startup_seconds * 1000:.0f} ms"
     )

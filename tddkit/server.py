@@ -219,6 +219,30 @@ class ServerCache:
         return target
 
 
+    def snapshot(self, key: str) -> Path:
+        """Where the stopped cluster holding schema template ``key`` is kept."""
+        return self.root / "snapshots" / f"{self.version_key}-{key}"
+
+    def save_snapshot(self, data_dir: Path, key: str, keep: int = 3) -> None:
+        """Keep a stopped cluster as the snapshot for ``key``; prune old snapshots."""
+        target = self.snapshot(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with file_lock(self.root / f".{self.version_key}.lock"):
+            work = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=target.parent))
+            try:
+                try:
+                    os.replace(data_dir, work / "data")
+                except OSError:  # another filesystem: copy instead
+                    _copy_tree(data_dir, work / "data")
+                shutil.rmtree(target, ignore_errors=True)
+                os.replace(work / "data", target)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            mine = sorted(target.parent.glob(f"{self.version_key}-*"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for old in mine[keep:]:
+                shutil.rmtree(old, ignore_errors=True)
+
+
 class EmbeddedPostgres:
     """One running throwaway server; use ``start()``/``stop()`` or a ``with`` block."""
 
@@ -238,6 +262,7 @@ class EmbeddedPostgres:
         self.process: Optional[subprocess.Popen] = None
         self._owner_pid = os.getpid()
         self._lock = threading.Lock()
+        self.from_snapshot = False
 
     @property
     def data_dir(self) -> Path:
@@ -254,13 +279,16 @@ class EmbeddedPostgres:
         """URL reaching the server over TCP on loopback."""
         return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres"
 
-    def start(self, attempts: int = 3) -> "EmbeddedPostgres":
-        """Copy the cached cluster, start postgres and wait until it accepts connections."""
+    def start(self, attempts: int = 3, snapshot: Optional[str] = None) -> "EmbeddedPostgres":
+        """Copy the cached cluster (or the schema snapshot ``snapshot``), start postgres, wait for it."""
         with self._lock:
             if self.process is not None:
                 return self
             self.binaries = self.cache.prepare()
-            cluster = self.cache.cluster(self.binaries)
+            cluster = self.cache.snapshot(snapshot) if snapshot else None
+            self.from_snapshot = bool(cluster and (cluster / "PG_VERSION").exists())
+            if not self.from_snapshot:
+                cluster = self.cache.cluster(self.binaries)
             if not self.persistent:
                 _register_for_cleanup(self)
             self.run_dir = Path(tempfile.mkdtemp(prefix="tddkit-pg-"))
@@ -319,13 +347,20 @@ class EmbeddedPostgres:
     def is_running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def stop(self) -> None:
-        """Fast shutdown, then remove the run directory. Safe to call twice."""
+    def stop(self, save_snapshot: Optional[str] = None) -> None:
+        """Fast shutdown, then remove the run directory. Safe to call twice.
+
+        With ``save_snapshot``, a cleanly stopped cluster is kept in the cache
+        under that key for later runs with the same schema.
+        """
         if os.getpid() != self._owner_pid:
             return  # a forked child never stops its parent's server
         process, self.process = self.process, None
         if process is not None:
             stop_process(process.pid, process.wait)
+            if save_snapshot and process.returncode == 0 and self.run_dir is not None:
+                with contextlib.suppress(OSError):
+                    self.cache.save_snapshot(self.data_dir, save_snapshot)
         if self.run_dir is not None and not self.persistent:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             self.run_dir = None

@@ -17,6 +17,7 @@ from typing import Optional
 from .binaries import PgBinaries, find_binaries
 from .config import Settings, load_settings
 from .database import TestDatabase
+from .schema import SchemaSource
 from .server import EmbeddedPostgres, read_state
 
 
@@ -29,13 +30,15 @@ class Session:
         self.server_origin = ""
         self.binaries: Optional[PgBinaries] = None
         self.database: Optional[TestDatabase] = None
+        self.schema: Optional[SchemaSource] = None
         self.startup_seconds = 0.0
 
     def start(self) -> "Session":
         start = time.perf_counter()
         try:
+            self.schema = SchemaSource.from_settings(self.settings)
             server_dsn = self._server_dsn()
-            self.database = TestDatabase(self.settings, server_dsn).create()
+            self.database = TestDatabase(self.settings, server_dsn).create(self.settings.rebuild_schema)
         except BaseException:
             self.close()
             raise
@@ -52,20 +55,24 @@ class Session:
             self.server_origin = f"the running tddkit server (PostgreSQL {state['version']}, pid {state['pid']})"
             return state["dsn"]
         self.binaries = find_binaries(self.settings.pg_bindir, self.settings.pg_source)
-        self.server = EmbeddedPostgres(self.binaries, cache_dir).start()
+        self.server = EmbeddedPostgres(self.binaries, cache_dir).start(snapshot=self.schema.template_name)
         self.binaries = self.server.binaries
         self.server_origin = f"embedded {self.binaries.describe()}"
         return self.server.dsn
 
     def close(self) -> None:
         """Drop the test database and stop the embedded server. Safe to call twice."""
+        snapshot = None
         try:
             if self.database is not None:
+                template = self.database.template
                 self.database.drop()
                 self.database = None
+                if template is not None and template.built:
+                    snapshot = template.name  # keep the cluster: the next run skips the DDL
         finally:
             if self.server is not None:
-                self.server.stop()
+                self.server.stop(save_snapshot=snapshot)
                 self.server = None
 
 

@@ -1,0 +1,161 @@
+"""The schema template: built once, reused while unchanged, rebuilt when edited, safe under concurrency."""
+
+import tempfile
+import textwrap
+import threading
+import unittest
+from pathlib import Path
+
+import psycopg
+
+import tddkit
+from tddkit.config import Settings
+from tddkit.database import TestDatabase
+from tddkit.errors import SchemaError
+from tddkit.schema import BUILD_PREFIX, TEMPLATE_PREFIX, SchemaSource
+from tests.cases import schema_hooks
+from tests.support import child_env, run_cli, shared_tempdir
+
+SCHEMA = "CREATE TABLE item (id serial PRIMARY KEY, name text NOT NULL);\n"
+
+
+def server_dsn():
+    return tddkit.get_session().database.server_dsn
+
+
+def databases(pattern):
+    with psycopg.connect(server_dsn(), autocommit=True) as admin:
+        return sorted(r[0] for r in admin.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,)))
+
+
+class Project:
+    """A throwaway project directory with a schema file, and TestDatabases made from it."""
+
+    def __init__(self, schema=SCHEMA, hook="tests.cases.schema_hooks:create_audit_table"):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.root = Path(self.tmp.name)
+        self.schema_file = self.root / "schema.sql"
+        self.schema_file.write_text(schema)
+        self.hook = hook
+        self.version = ""
+        self.made = []
+
+    def settings(self):
+        return Settings(root=str(self.root), schema=["schema.sql"], schema_hook=self.hook, pool_min_size=0,
+                        schema_version=self.version)
+
+    def database(self, rebuild=False):
+        database = TestDatabase(self.settings(), server_dsn()).create(rebuild)
+        self.made.append(database)
+        return database
+
+    def templates(self):
+        project = SchemaSource.from_settings(self.settings()).project
+        return databases(f"{TEMPLATE_PREFIX}{project}%") + databases(f"{BUILD_PREFIX}{project}%")
+
+    def close(self):
+        for database in self.made:
+            database.drop()
+        with psycopg.connect(server_dsn(), autocommit=True) as admin:
+            for name in self.templates():
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.tmp.cleanup()
+
+
+class TemplateTests(unittest.TestCase):
+    def setUp(self):
+        schema_hooks.CALLS.clear()
+        self.project = Project()
+        self.addCleanup(self.project.close)
+
+    def test_second_run_reuses_the_template_without_any_ddl(self):
+        first = self.project.database()
+        second = self.project.database()
+        self.assertTrue(first.template.built)
+        self.assertFalse(second.template.built)
+        self.assertEqual(first.template.name, second.template.name)
+        self.assertEqual(len(schema_hooks.CALLS), 1, "the schema hook (the DDL) ran again")
+        with psycopg.connect(second.dsn) as conn:
+            self.assertEqual(conn.execute("SELECT count(*) FROM item").fetchone(), (0,))
+            self.assertEqual(conn.execute("SELECT count(*) FROM audit").fetchone(), (0,))
+
+    def test_editing_a_schema_file_rebuilds_and_drops_the_stale_template(self):
+        old = self.project.database().template.name
+        self.project.schema_file.write_text(SCHEMA + "CREATE TABLE extra (id int);\n")
+        new = self.project.database()
+        self.assertTrue(new.template.built)
+        self.assertNotEqual(new.template.name, old)
+        self.assertEqual(self.project.templates(), [new.template.name])
+        with psycopg.connect(new.dsn) as conn:
+            conn.execute("SELECT * FROM extra")
+
+    def test_schema_version_and_rebuild_flag_force_a_rebuild(self):
+        first = self.project.database().template.name
+        self.assertTrue(self.project.database(rebuild=True).template.built)
+        self.project.version = "2"
+        bumped = self.project.database().template
+        self.assertTrue(bumped.built)
+        self.assertNotEqual(bumped.name, first)
+        self.assertEqual(len(schema_hooks.CALLS), 3)
+
+    def test_broken_schema_names_file_and_line_and_leaves_no_template(self):
+        self.project.schema_file.write_text(SCHEMA + "\nCREATE TABLE broken (\n  id int,\n  x nosuchtype\n);\n")
+        with self.assertRaises(SchemaError) as caught:
+            self.project.database()
+        self.assertIn("schema.sql:5", str(caught.exception))
+        self.assertIn('type "nosuchtype" does not exist', str(caught.exception))
+        self.assertEqual(self.project.templates(), [])
+
+    def test_two_concurrent_runs_both_succeed_and_build_once(self):
+        self.project.hook = "tests.cases.schema_hooks:slow_create_audit_table"
+        results, errors = [], []
+
+        def run():
+            try:
+                results.append(self.project.database())
+            except Exception as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(sorted(r.template.built for r in results), [False, True])
+        self.assertEqual(len(schema_hooks.CALLS), 1)
+
+
+class EmbeddedSnapshotTests(unittest.TestCase):
+    """With the embedded server the cluster is thrown away, so the template lives in a cached snapshot."""
+
+    def test_cold_then_warm_then_edited(self):
+        with shared_tempdir() as cache, tempfile.TemporaryDirectory() as project:
+            root = Path(project)
+            (root / "pyproject.toml").write_text('[tool.tddkit]\nschema = ["schema.sql"]\n')
+            (root / "schema.sql").write_text(SCHEMA)
+            (root / "test_items.py").write_text(textwrap.dedent("""
+                import tddkit
+
+                class ItemTests(tddkit.TDDTestCase):
+                    def test_insert(self):
+                        self.conn.execute("INSERT INTO item (name) VALUES ('a')")
+                        self.assertEqual(self.conn.execute("SELECT count(*) FROM item").fetchone(), (1,))
+            """))
+            env = child_env(TDDKIT_CACHE_DIR=cache)
+            lines = []
+            for edit in (None, None, "CREATE TABLE more (id int);\n", None):
+                if edit:
+                    (root / "schema.sql").write_text(SCHEMA + edit)
+                done = run_cli(["run", ".", "--no-report"], env=env, cwd=root)
+                self.assertEqual(done.returncode, 0, done.stderr)
+                lines.append(done.stderr.splitlines()[0])
+            rebuilt = run_cli(["run", ".", "--no-report", "--rebuild-schema"], env=env, cwd=root)
+            lines.append(rebuilt.stderr.splitlines()[0])
+        self.assertEqual([("built" if " built in " in line else "reused") for line in lines],
+                         ["built", "reused", "built", "reused", "built"], "\n".join(lines))
+
+
+if __name__ == "__main__":
+    unittest.main()
