@@ -20,17 +20,10 @@ from .database import TestDatabase
 from .errors import IsolationError
 from .metrics import ClassMetrics, TestMetrics, now, rss_bytes
 from .session import get_session
+from .templates import resolve_template, schema_cache
 
 _SAVEPOINT = b"SAVEPOINT tddkit_test"
 _ROLLBACK_TO = b"ROLLBACK TO SAVEPOINT tddkit_test"
-
-#: Temp-table templates every test can use by name (the performance guide's).
-TABLE_TEMPLATES: Dict[str, str] = {
-    "user_table": "id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE, "
-    "created_at timestamptz NOT NULL DEFAULT now()",
-    "order_table": "id serial PRIMARY KEY, user_id integer NOT NULL, total numeric(10,2) NOT NULL DEFAULT 0, "
-    "status text NOT NULL DEFAULT 'new', created_at timestamptz NOT NULL DEFAULT now()",
-}
 
 TableName = Union[str, Tuple[str, ...]]
 
@@ -79,6 +72,7 @@ class TDDTestCase(unittest.TestCase):
         db = get_session().database
         assert db is not None
         conn = db.getconn()
+        schema_cache.prepare(conn)
         metrics = ClassMetrics(f"{cls.__module__}.{cls.__qualname__}", connection_ms=(now() - started) * 1000)
         cls._tddkit_db, cls.conn, cls._tddkit_class = db, conn, metrics
         queries = conn.query_count
@@ -211,17 +205,13 @@ class TDDTestCase(unittest.TestCase):
 
     @classmethod
     def create_temp_table(cls, template_name: str, table_name: Optional[str] = None) -> str:
-        """Create a temp table from a named template; return its name (default: the template's)."""
-        templates = {**TABLE_TEMPLATES, **get_session().settings.table_templates, **cls.table_templates}
-        try:
-            columns = templates[template_name]
-        except KeyError:
-            raise ValueError(
-                f"unknown table template {template_name!r}; known: {', '.join(sorted(templates))}. "
-                "Add one with [tool.tddkit.table_templates] or the class attribute table_templates"
-            ) from None
+        """Create a temp table from a named template; return its name (default: the template's).
+
+        Served from the SchemaCache when the connection already holds it (no DDL).
+        """
+        _, columns = resolve_template(template_name, get_session().settings.table_templates, cls.table_templates)
         name = table_name or template_name
-        cls.conn.execute(sql.SQL("CREATE TEMP TABLE {} ({})").format(sql.Identifier(name), sql.SQL(columns)))
+        schema_cache.create(cls.conn, name, columns)
         return name
 
     @classmethod

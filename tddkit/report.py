@@ -194,6 +194,7 @@ class Report:
     memory_warnings: List[TestMetrics]
     alerts: List[Alert]
     histogram: List[str]
+    schema_cache: Optional[Dict[str, float]] = None  # temp-table SchemaCache stats, when any request
 
 
 def distinct_classes(tests: Iterable[TestMetrics]) -> List[ClassMetrics]:
@@ -240,7 +241,8 @@ def histogram(values: Sequence[float]) -> List[str]:
 
 
 def build_report(
-    tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings, slowest: int = 5
+    tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings, slowest: int = 5,
+    schema_cache: Optional[Dict[str, float]] = None,
 ) -> Report:
     """Summarise a run's metrics against the targets and thresholds in ``settings``."""
     measured = [tm for tm in tests if tm.outcome != "skipped"]
@@ -258,6 +260,7 @@ def build_report(
         memory_warnings=[tm for tm in measured if tm.memory_delta > settings.memory_warning_mb * MB],
         alerts=[alert for tm in measured for alert in _alerts(tm, settings.thresholds)],
         histogram=histogram([tm.total_ms for tm in measured]),
+        schema_cache=schema_cache if schema_cache and schema_cache.get("requests") else None,
     )
 
 
@@ -300,6 +303,12 @@ def format_report(report: Report) -> str:
         f"  overall success rate: {report.overall_success_rate:.1f}%",
         f"  recommendation: {report.recommendation}",
     ]
+    if report.schema_cache:
+        c = report.schema_cache
+        out.append(
+            f"  temp-table schema cache: {c['requests']:.0f} requests, {c['hits']:.0f} hits, {c['misses']:.0f} misses, "
+            f"{c['efficiency']:.1f}% efficiency, {c['ddl_saved']:.0f} DDL statements saved"
+        )
     if report.slowest:
         out += ["", f"Slowest {len(report.slowest)} tests", _table(
             ["test", "total ms", "body ms", "queries"],
@@ -377,6 +386,7 @@ def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> Dict[str, An
         "classes": [dataclasses.asdict(cm) for cm in distinct_classes(tests)],
         "alerts": [dataclasses.asdict(alert) for alert in report.alerts],
         "memory_warnings": [tm.test_id for tm in report.memory_warnings],
+        "schema_cache": report.schema_cache,
     }
     return _json_safe(document)
 

@@ -19,6 +19,7 @@ from .config import Settings
 from .metrics import TestMetrics, now
 from . import report as reporting
 from .session import close_session, current_session, get_session
+from .templates import schema_cache
 
 
 def iter_tests(suite: unittest.TestSuite) -> Iterator[unittest.TestCase]:
@@ -183,6 +184,7 @@ class TDDTestRunner(unittest.TextTestRunner):
             opened_here = True
             self.stream.writeln(f"tddkit: {describe_session(session)}")
         self._expected_total = len(tests)
+        self._cache_before = schema_cache.stats()
         started = time.perf_counter()
         try:
             result: TDDTestResult = super().run(test)  # type: ignore[assignment]
@@ -206,7 +208,8 @@ class TDDTestRunner(unittest.TextTestRunner):
             from .config import load_settings
 
             settings = load_settings()
-        report = reporting.build_report(result.test_metrics, summary, settings, slowest=self.slowest)
+        report = reporting.build_report(result.test_metrics, summary, settings, slowest=self.slowest,
+                                        schema_cache=schema_cache.since(self._cache_before))
         self.last_report = report
         if self.show_report:
             self.stream.writeln()
