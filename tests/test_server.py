@@ -61,7 +61,7 @@ class EmbeddedServerTests(unittest.TestCase):
 class CleanupTests(unittest.TestCase):
     def test_a_run_leaves_no_process_and_no_directory(self):
         with shared_tempdir() as tmp:
-            done = run_cli(["run", "tests/cases/trivial.py"], env=child_env(TMPDIR=tmp))
+            done = run_cli(["run", "tests/cases/trivial.py"], env=child_env(TDDKIT_RUN_DIR=tmp))
             self.assertEqual(done.returncode, 0, done.stderr)
             self.assertEqual(os.listdir(tmp), [])
             self.assertEqual(postgres_processes(tmp), [])
@@ -69,7 +69,7 @@ class CleanupTests(unittest.TestCase):
     def _interrupt(self, sig):
         with shared_tempdir() as tmp:
             marker = Path(tmp) / "started"
-            env = child_env(TMPDIR=tmp, TDDKIT_TEST_MARKER=str(marker))
+            env = child_env(TDDKIT_RUN_DIR=tmp, TDDKIT_TEST_MARKER=str(marker))
             child = subprocess.Popen([sys.executable, "-m", "tddkit", "run", "tests/cases/slow.py"], cwd=ROOT,
                                      env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             try:

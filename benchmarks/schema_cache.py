@@ -1,0 +1,62 @@
+"""Wall time of `python -m tddkit run examples` with a cold vs a warm schema cache.
+
+cold: the schema changed since the last run (a new schema_version each run), so
+      the template is built and the snapshot saved;
+warm: the schema is unchanged, so the run starts from the cached snapshot and
+      executes no DDL.
+Both use the same cache directory, alternate, and report medians.
+
+    python benchmarks/schema_cache.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_examples(env: dict) -> tuple:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "tddkit", "run", "examples", "-q", "--no-report"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    wall = (time.perf_counter() - started) * 1000
+    first = done.stderr.splitlines()[0]
+    ready = float(re.search(r"ready in (\d+) ms", first).group(1))
+    return wall, ready, "built" if " built in " in first else "reused"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tddkit-bench-") as cache:
+        os.chmod(cache, 0o755)
+        base = {**os.environ, "TDDKIT_CACHE_DIR": cache}
+        run_examples(base)  # initdb once, like any machine after its first run
+        samples = {"cold": [], "warm": []}
+        for _ in range(args.rounds):
+            wall, ready, how = run_examples({**base, "TDDKIT_SCHEMA_VERSION": uuid.uuid4().hex})
+            assert how == "built", how
+            samples["cold"].append((wall, ready))
+            run_examples(base)  # the unchanged schema's snapshot exists from here on
+            wall, ready, how = run_examples(base)
+            assert how == "reused", how
+            samples["warm"].append((wall, ready))
+    print(f"python -m tddkit run examples (47 tests), {args.rounds} rounds, medians")
+    for name, values in samples.items():
+        wall = statistics.median(v[0] for v in values)
+        ready = statistics.median(v[1] for v in values)
+        print(f"  {name} schema cache: whole run {wall:7.1f} ms, session ready (server + schema + clone) {ready:6.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
