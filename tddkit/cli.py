@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from .errors import TddkitError
+from .parallel import group_by_class, load_durations, parse_parallel, parse_shard, save_durations, shard
 
 EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE, EXIT_NO_TESTS = 0, 1, 2, 5
 
@@ -67,6 +68,8 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--junit-xml", dest="junit_path", metavar="FILE", help="write a JUnit XML report")
     run.add_argument("--durations", type=int, default=5, metavar="N", help="list the N slowest tests (default 5)")
     run.add_argument("--no-report", dest="show_report", action="store_false", help="do not print the report")
+    run.add_argument("--parallel", metavar="N", help="run test classes in N worker processes ('auto': one per CPU)")
+    run.add_argument("--shard", metavar="K/N", help="run only the K-th of N duration-balanced shards (CI matrices)")
     run.add_argument("--rebuild-schema", action="store_const", const=True, default=None,
                      help="rebuild the schema template even if the schema is unchanged")
 
@@ -98,21 +101,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from .config import load_settings
-    from .runner import TDDTestRunner
+    from .runner import TDDTestRunner, iter_tests
 
     if args.durations < 0:
         raise TddkitError("--durations must be >= 0")
+    workers = parse_parallel(args.parallel) if args.parallel else 1
+    shard_of = parse_shard(args.shard) if args.shard else None
     settings = load_settings({"dsn": args.dsn, "rebuild_schema": args.rebuild_schema})
     suite = load_tests(args.targets, args.pattern, args.name_patterns)
+    durations_path = settings.resolve(settings.durations_file)
+    if shard_of or workers > 1:
+        groups = group_by_class(iter_tests(suite))
+        if shard_of:
+            groups = shard(groups, load_durations(durations_path), *shard_of)
+        suite = unittest.TestSuite(t for g in groups for t in g)
     if suite.countTestCases() == 0:
-        print("tddkit: no tests found", file=sys.stderr)
+        print("tddkit: no tests found" + (f" in shard {args.shard}" if shard_of else ""), file=sys.stderr)
         return EXIT_NO_TESTS
     runner = TDDTestRunner(
         verbosity=args.verbosity, failfast=args.failfast, buffer=args.buffer, settings=settings,
         show_report=args.show_report, json_path=args.json_path, junit_path=args.junit_path,
-        slowest=args.durations,
+        slowest=args.durations, workers=workers,
     )
     result = runner.run(suite)
+    if settings.durations_file and not shard_of:  # shards read the durations every shard shares
+        save_durations(durations_path, result.test_metrics)
     return EXIT_OK if result.wasSuccessful() else EXIT_TESTS_FAILED
 
 

@@ -71,6 +71,8 @@ class Settings:
     pg_bindir: Optional[str] = _field(None, "directory with initdb and postgres for the embedded server")
     pg_source: str = _field("auto", "where to look for server binaries: auto, system, wheel or bindir")
     cache_dir: Optional[str] = _field(None, "where initdb templates and schema snapshots are cached")
+    durations_file: str = _field(".tddkit/durations.json", "test durations of earlier runs, for balancing "
+                                 "--parallel and --shard ('' turns recording off)")
     memory_warning_mb: float = _field(5.0, "per-test RSS growth reported as a memory warning")
     targets: Dict[str, float] = _field(DEFAULT_TARGETS, "performance targets in ms")
     thresholds: Dict[str, float] = _field(DEFAULT_THRESHOLDS, "alert thresholds of recorded metrics")

@@ -98,11 +98,9 @@ class TestDatabase:
 
     def describe_schema(self) -> str:
         """One line: whether the schema template was reused or built, and what it cost."""
-        t = self.template
-        if t is None:
+        if self.template is None:
             return "schema: not created yet"
-        how = f"built in {t.seconds * 1000:.1f} ms" if t.built else f"reused (unchanged, checked in {t.seconds * 1000:.1f} ms)"
-        return f"schema template {t.name} {how}; cloned in {self.clone_seconds * 1000:.1f} ms"
+        return f"{self.template.describe()}; cloned in {self.clone_seconds * 1000:.1f} ms"
 
     def connection_kwargs(self) -> Dict[str, Any]:
         """Keyword arguments of every pooled connection."""

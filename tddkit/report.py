@@ -195,6 +195,7 @@ class Report:
     alerts: List[Alert]
     histogram: List[str]
     schema_cache: Optional[Dict[str, float]] = None  # temp-table SchemaCache stats, when any request
+    parallel: Optional[Dict[str, float]] = None  # workers, wall/sum of test seconds, speedup, efficiency
 
 
 def distinct_classes(tests: Iterable[TestMetrics]) -> List[ClassMetrics]:
@@ -242,7 +243,7 @@ def histogram(values: Sequence[float]) -> List[str]:
 
 def build_report(
     tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings, slowest: int = 5,
-    schema_cache: Optional[Dict[str, float]] = None,
+    schema_cache: Optional[Dict[str, float]] = None, parallel: Optional[Dict[str, float]] = None,
 ) -> Report:
     """Summarise a run's metrics against the targets and thresholds in ``settings``."""
     measured = [tm for tm in tests if tm.outcome != "skipped"]
@@ -261,6 +262,7 @@ def build_report(
         alerts=[alert for tm in measured for alert in _alerts(tm, settings.thresholds)],
         histogram=histogram([tm.total_ms for tm in measured]),
         schema_cache=schema_cache if schema_cache and schema_cache.get("requests") else None,
+        parallel=parallel,
     )
 
 
@@ -303,6 +305,13 @@ def format_report(report: Report) -> str:
         f"  overall success rate: {report.overall_success_rate:.1f}%",
         f"  recommendation: {report.recommendation}",
     ]
+    if report.parallel:
+        p = report.parallel
+        out.append(
+            f"  parallel: {p['workers']:.0f} workers, wall {p['wall_seconds']:.3f} s, sum of test times "
+            f"{p['sum_test_seconds']:.3f} s, speedup {p['speedup']:.2f}x vs serial estimate, "
+            f"efficiency {p['efficiency']:.1f}%"
+        )
     if report.schema_cache:
         c = report.schema_cache
         out.append(
@@ -387,6 +396,7 @@ def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> Dict[str, An
         "alerts": [dataclasses.asdict(alert) for alert in report.alerts],
         "memory_warnings": [tm.test_id for tm in report.memory_warnings],
         "schema_cache": report.schema_cache,
+        "parallel": report.parallel,
     }
     return _json_safe(document)
 

@@ -12,6 +12,7 @@ import os
 import sys
 import time
 import unittest
+import uuid
 from typing import Dict, Iterator, List, Optional, TextIO
 
 from .case import TDDTestCase
@@ -20,6 +21,14 @@ from .metrics import TestMetrics, now
 from . import report as reporting
 from .session import close_session, current_session, get_session
 from .templates import schema_cache
+
+
+class RemoteError(Exception):
+    """Stands for a failure that happened in another process; carries its formatted traceback."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
 
 
 def iter_tests(suite: unittest.TestSuite) -> Iterator[unittest.TestCase]:
@@ -62,7 +71,8 @@ class TDDTestResult(unittest.TextTestResult):
         elapsed = (now() - self._started) * 1000
         super().stopTest(test)
         metrics = test.__dict__.pop("_tddkit_metrics", None) or TestMetrics(test.id(), body_ms=elapsed)
-        metrics.total_ms = elapsed
+        if not metrics.total_ms:  # already set for a test that ran in a worker
+            metrics.total_ms = elapsed
         if metrics.outcome == "unknown":
             metrics.outcome = self._outcome_of(test)
         self.test_metrics.append(metrics)
@@ -71,6 +81,11 @@ class TDDTestResult(unittest.TextTestResult):
 
     def _outcome_of(self, test: unittest.TestCase) -> str:
         return getattr(test, "_tddkit_outcome", "passed")
+
+    def _exc_info_to_string(self, err, test) -> str:
+        if err[0] is RemoteError:
+            return err[1].text
+        return super()._exc_info_to_string(err, test)
 
     def _mark(self, test, outcome: str, err=None, message: str = "") -> None:
         test.__dict__["_tddkit_outcome"] = outcome
@@ -166,6 +181,7 @@ class TDDTestRunner(unittest.TextTestRunner):
         json_path: Optional[str] = None,
         junit_path: Optional[str] = None,
         slowest: int = 5,
+        workers: int = 1,
         **kwargs,
     ) -> None:
         super().__init__(stream, **kwargs)
@@ -174,26 +190,45 @@ class TDDTestRunner(unittest.TextTestRunner):
         self.json_path = json_path
         self.junit_path = junit_path
         self.slowest = slowest
+        self.workers = workers
         self.last_report: Optional[reporting.Report] = None
 
     def run(self, test) -> TDDTestResult:  # type: ignore[override]
         tests = list(iter_tests(test)) if isinstance(test, unittest.TestSuite) else [test]
         opened_here = False
         if any(isinstance(t, TDDTestCase) for t in tests) and current_session() is None:
-            session = get_session(self.settings)
+            session = get_session(self.settings, with_database=self.workers <= 1)
             opened_here = True
             self.stream.writeln(f"tddkit: {describe_session(session)}")
         self._expected_total = len(tests)
         self._cache_before = schema_cache.stats()
+        run_id = None
+        if self.workers > 1:
+            test, run_id = self._parallel_suite(tests)
         started = time.perf_counter()
         try:
             result: TDDTestResult = super().run(test)  # type: ignore[assignment]
             wall = time.perf_counter() - started
             self._finish(result, wall)
         finally:
+            if run_id:
+                from .parallel import drop_worker_databases
+
+                drop_worker_databases(test.server_dsn, run_id)
             if opened_here:
                 close_session()
         return result
+
+    def _parallel_suite(self, tests: List[unittest.TestCase]):
+        """The tests as a ParallelSuite for ``self.workers`` processes, and the run id naming their databases."""
+        from .parallel import ParallelSuite, group_by_class, load_durations
+
+        session = get_session(self.settings, with_database=False)
+        settings = session.settings
+        durations = load_durations(settings.resolve(settings.durations_file)) if settings.durations_file else {}
+        run_id = f"tddkit_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        suite = ParallelSuite(group_by_class(tests), self.workers, settings, session.server_dsn, durations, run_id)
+        return suite, run_id
 
     def _makeResult(self) -> TDDTestResult:
         result = super()._makeResult()
@@ -209,7 +244,8 @@ class TDDTestRunner(unittest.TextTestRunner):
 
             settings = load_settings()
         report = reporting.build_report(result.test_metrics, summary, settings, slowest=self.slowest,
-                                        schema_cache=schema_cache.since(self._cache_before))
+                                        schema_cache=schema_cache.since(self._cache_before),
+                                        parallel=parallel_stats(result.test_metrics, wall, self.workers))
         self.last_report = report
         if self.show_report:
             self.stream.writeln()
@@ -225,10 +261,19 @@ class TDDTestRunner(unittest.TextTestRunner):
         self.stream.flush()
 
 
+def parallel_stats(tests: List[TestMetrics], wall: float, workers: int) -> Optional[Dict[str, float]]:
+    """Wall time vs the summed test time of a parallel run: speedup and efficiency."""
+    if workers <= 1 or wall <= 0:
+        return None
+    classes = {id(m.class_metrics): m.class_metrics.setup_ms for m in tests if m.class_metrics}
+    serial = (sum(m.total_ms for m in tests) + sum(classes.values())) / 1000
+    speedup = serial / wall
+    return {"workers": workers, "wall_seconds": wall, "sum_test_seconds": serial,
+            "speedup": speedup, "efficiency": 100.0 * speedup / workers}
+
+
 def describe_session(session) -> str:
     """One line: which server and database the session uses, and what starting it cost."""
     db = session.database
-    return (
-        f"{session.server_origin}; database {db.name}; {db.describe_schema()}; "
-        f"ready in {session.startup_seconds * 1000:.0f} ms"
-    )
+    where = f"database {db.name}; {db.describe_schema()}" if db else session.template.describe()
+    return f"{session.server_origin}; {where}; ready in {session.startup_seconds * 1000:.0f} ms"

@@ -115,6 +115,11 @@ class TemplateResult:
     built: bool
     seconds: float
 
+    def describe(self) -> str:
+        how = f"built in {self.seconds * 1000:.1f} ms" if self.built else \
+            f"reused (unchanged, checked in {self.seconds * 1000:.1f} ms)"
+        return f"schema template {self.name} {how}"
+
 
 def _databases(admin: psycopg.Connection, pattern: str) -> List[str]:
     rows = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,)).fetchall()

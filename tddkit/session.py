@@ -16,8 +16,8 @@ from typing import Optional
 
 from .binaries import PgBinaries, find_binaries
 from .config import Settings, load_settings
-from .database import TestDatabase
-from .schema import SchemaSource
+from .database import TestDatabase, connect_admin
+from .schema import SchemaSource, TemplateResult, ensure_template
 from .server import EmbeddedPostgres, read_state
 
 
@@ -31,14 +31,23 @@ class Session:
         self.binaries: Optional[PgBinaries] = None
         self.database: Optional[TestDatabase] = None
         self.schema: Optional[SchemaSource] = None
+        self.template: Optional[TemplateResult] = None
+        self.server_dsn = ""
         self.startup_seconds = 0.0
 
-    def start(self) -> "Session":
+    def start(self, with_database: bool = True) -> "Session":
+        """Start (or reach) the server and ensure the schema template; create the test database too
+        unless ``with_database`` is False (a parallel run's parent: its workers clone their own)."""
         start = time.perf_counter()
         try:
             self.schema = SchemaSource.from_settings(self.settings)
-            server_dsn = self._server_dsn()
-            self.database = TestDatabase(self.settings, server_dsn).create(self.settings.rebuild_schema)
+            self.server_dsn = self._server_dsn()
+            if with_database:
+                self.database = TestDatabase(self.settings, self.server_dsn).create(self.settings.rebuild_schema)
+                self.template = self.database.template
+            else:
+                with connect_admin(self.server_dsn) as admin:
+                    self.template = ensure_template(admin, self.server_dsn, self.schema, self.settings.rebuild_schema)
         except BaseException:
             self.close()
             raise
@@ -62,17 +71,15 @@ class Session:
 
     def close(self) -> None:
         """Drop the test database and stop the embedded server. Safe to call twice."""
-        snapshot = None
         try:
             if self.database is not None:
-                template = self.database.template
                 self.database.drop()
                 self.database = None
-                if template is not None and template.built:
-                    snapshot = template.name  # keep the cluster: the next run skips the DDL
         finally:
             if self.server is not None:
-                self.server.stop(save_snapshot=snapshot)
+                built = self.template is not None and self.template.built
+                # keep the cluster with its new template: the next run skips the DDL
+                self.server.stop(save_snapshot=self.template.name if built else None)
                 self.server = None
 
 
@@ -86,12 +93,12 @@ def current_session() -> Optional[Session]:
     return _current if _owner_pid == os.getpid() else None
 
 
-def get_session(settings: Optional[Settings] = None) -> Session:
+def get_session(settings: Optional[Settings] = None, with_database: bool = True) -> Session:
     """The process's session, started on first use with ``settings`` (default: load_settings())."""
     global _current, _owner_pid
     with _lock:
         if _current is None or _owner_pid != os.getpid():
-            session = Session(settings or load_settings()).start()
+            session = Session(settings or load_settings()).start(with_database)
             _current, _owner_pid = session, os.getpid()
             atexit.register(close_session)
         return _current

@@ -69,21 +69,22 @@ class SchemaCache:
                 "efficiency": 100.0 * hits / requests if requests else 0.0, "ddl_saved": hits,
                 "tables_kept": self.tables_kept - before["tables_kept"]}
 
-    @staticmethod
-    def _kept(conn: psycopg.Connection) -> Dict[str, CachedTable]:
+    def prepare(self, conn: psycopg.Connection) -> None:
+        """Create the wanted tables this idle connection lacks, outside any test transaction.
+
+        The first time, also create the connection's temp schema: made inside a
+        test, it would be rolled back with it and made again by every test.
+        """
+        cursor = psycopg.Cursor(conn)
         kept = conn.__dict__.get("_tddkit_temp_tables")
         if kept is None:
             kept = conn.__dict__["_tddkit_temp_tables"] = {}
-        return kept
-
-    def prepare(self, conn: psycopg.Connection) -> None:
-        """Create the wanted tables this idle connection lacks, outside any test transaction."""
-        kept = self._kept(conn)
+            cursor.execute(b"CREATE TEMP TABLE tddkit_temp_schema (); DROP TABLE tddkit_temp_schema", prepare=False)
+            conn.commit()
         with self._lock:
             missing = [(t, c) for t, c in self._wanted.items() if t not in kept]
         if not missing:
             return
-        cursor = psycopg.Cursor(conn)
         for table, columns in missing:
             cursor.execute(create_table_sql(table, columns))
             sequences = [r[0] for r in cursor.execute(_SEQUENCES_OF, (table, table)).fetchall()]
@@ -96,7 +97,7 @@ class SchemaCache:
 
     def create(self, conn: psycopg.Connection, table: str, columns: str) -> bool:
         """Provide temp table ``table`` for the running test; True on a cache hit (no DDL)."""
-        cached = self._kept(conn).get(table)
+        cached = conn.__dict__.get("_tddkit_temp_tables", {}).get(table)
         with self._lock:
             hit = cached is not None and cached.columns == columns
             if hit:
