@@ -6,12 +6,14 @@ from .errors import (
     ConfigError,
     IsolationError,
     OwnershipError,
+    PerformanceWarning,
     PoolExhaustedError,
     SchemaError,
     ServerError,
     TddkitError,
 )
 from .metrics import TestMetrics
+from .resources import ResourceTimeoutError, resources
 from .session import close_session, get_session
 
 __version__ = "0.1.0"
@@ -28,6 +30,9 @@ __all__ = [
     "IsolationError",
     "OwnershipError",
     "PoolExhaustedError",
+    "PerformanceWarning",
+    "ResourceTimeoutError",
+    "resources",
     "SchemaError",
     "ServerError",
 ]

@@ -9,6 +9,7 @@ and serves the next test). After the class: roll back, return the connection.
 from __future__ import annotations
 
 import contextlib
+import functools
 import unittest
 from typing import Any, ClassVar, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -18,7 +19,9 @@ from psycopg import pq, sql
 from .connection import GuardedConnection, QueryLog
 from .database import TestDatabase
 from .errors import IsolationError
+from .instruments import memory_snapshot, record, tracer
 from .metrics import ClassMetrics, TestMetrics, now, rss_bytes
+from .resources import resources_of
 from .session import get_session
 from .templates import resolve_template, schema_cache
 
@@ -35,6 +38,17 @@ def _raw(conn: psycopg.Connection, statement: bytes) -> None:
 
 def _identifier(name: TableName) -> sql.Identifier:
     return sql.Identifier(*name) if isinstance(name, tuple) else sql.Identifier(name)
+
+
+class _class_or_instance:
+    """A method that receives the instance when called on one, else the class."""
+
+    def __init__(self, func) -> None:
+        self.func = func
+        functools.update_wrapper(self, func)
+
+    def __get__(self, instance, owner):
+        return functools.partial(self.func, owner if instance is None else instance)
 
 
 class TDDTestCase(unittest.TestCase):
@@ -126,6 +140,13 @@ class TDDTestCase(unittest.TestCase):
 
     def _callSetUp(self) -> None:
         metrics = self._tddkit_metrics = TestMetrics(self.id())
+        names = resources_of(self)
+        if names:  # wait for named resources first: the wait is not connection time
+            metrics.resources = list(names)
+            locks = get_session().resource_locks()
+            metrics.resource_wait_ms = locks.acquire(names, self.id()) * 1000
+            self.addCleanup(locks.release, names)  # runs after the rollback below
+        self._tddkit_allocations = tracer.before_test()
         started = now()
         conn = type(self)._tddkit_connection()
         ready = now()
@@ -160,6 +181,10 @@ class TDDTestCase(unittest.TestCase):
         finally:
             metrics.rss_after = rss_bytes()
             metrics.cleanup_ms = (now() - self._tddkit_phase_end) * 1000
+            if self._tddkit_allocations is not None and \
+                    metrics.memory_delta > get_session().settings.memory_warning_mb * 2**20:
+                metrics.allocations = tracer.top_sites(self._tddkit_allocations)
+            self._tddkit_allocations = None
 
     @staticmethod
     def _tddkit_rollback(cls: type, conn: GuardedConnection) -> None:
@@ -184,6 +209,29 @@ class TDDTestCase(unittest.TestCase):
                 f"could not roll back to the test's savepoint ({exc}); did the test release it? "
                 "tddkit started a new class transaction"
             ) from None
+
+    # --- instruments ---------------------------------------------------------------------
+
+    @_class_or_instance
+    def record_metric(owner: Any, name: str, value: float, **metadata: Any) -> None:
+        """Record a custom metric on this test (``self``) or, in class setup, the class (``cls``).
+
+        Over its threshold (``[tool.tddkit.thresholds]``) it emits a PerformanceWarning
+        (or fails, with ``alerts_as_failures``).
+        """
+        if isinstance(owner, type):
+            target, label = owner._tddkit_class.custom, owner._tddkit_class.class_name
+        else:
+            target, label = owner._tddkit_metrics.custom, owner.id()
+        failure = record(target, get_session().settings, label, name, value, metadata)
+        if failure is not None:
+            raise AssertionError(failure)
+
+    def memory_snapshot(self, label: str) -> Dict[str, Any]:
+        """RSS and VMS of this process in MB after a garbage collection; kept in the test's metrics."""
+        snapshot = memory_snapshot(label)
+        self._tddkit_metrics.memory_snapshots.append(snapshot)
+        return snapshot
 
     # --- helpers -----------------------------------------------------------------------
 

@@ -68,6 +68,8 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--junit-xml", dest="junit_path", metavar="FILE", help="write a JUnit XML report")
     run.add_argument("--durations", type=int, default=5, metavar="N", help="list the N slowest tests (default 5)")
     run.add_argument("--no-report", dest="show_report", action="store_false", help="do not print the report")
+    run.add_argument("--trace-memory", action="store_true",
+                     help="trace allocations (tracemalloc) and name the lines of tests whose memory grew")
     run.add_argument("--parallel", metavar="N", help="run test classes in N worker processes ('auto': one per CPU)")
     run.add_argument("--shard", metavar="K/N", help="run only the K-th of N duration-balanced shards (CI matrices)")
     run.add_argument("--rebuild-schema", action="store_const", const=True, default=None,
@@ -121,7 +123,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     runner = TDDTestRunner(
         verbosity=args.verbosity, failfast=args.failfast, buffer=args.buffer, settings=settings,
         show_report=args.show_report, json_path=args.json_path, junit_path=args.junit_path,
-        slowest=args.durations, workers=workers,
+        slowest=args.durations, workers=workers, trace_memory=args.trace_memory,
     )
     result = runner.run(suite)
     if settings.durations_file and not shard_of:  # shards read the durations every shard shares

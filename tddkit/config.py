@@ -73,6 +73,8 @@ class Settings:
     cache_dir: Optional[str] = _field(None, "where initdb templates and schema snapshots are cached")
     durations_file: str = _field(".tddkit/durations.json", "test durations of earlier runs, for balancing "
                                  "--parallel and --shard ('' turns recording off)")
+    resource_timeout: float = _field(60.0, "seconds a test waits for a named resource held by another test")
+    alerts_as_failures: bool = _field(False, "a metric over its threshold fails the test instead of warning")
     memory_warning_mb: float = _field(5.0, "per-test RSS growth reported as a memory warning")
     targets: Dict[str, float] = _field(DEFAULT_TARGETS, "performance targets in ms")
     thresholds: Dict[str, float] = _field(DEFAULT_THRESHOLDS, "alert thresholds of recorded metrics")

@@ -29,3 +29,7 @@ class PoolExhaustedError(TddkitError):
 
 class IsolationError(TddkitError):
     """A test tried to end the transaction that isolates it from other tests."""
+
+
+class PerformanceWarning(UserWarning):
+    """A recorded metric is over its threshold (``-W error::tddkit.PerformanceWarning`` fails on it)."""

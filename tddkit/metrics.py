@@ -20,6 +20,18 @@ def rss_bytes() -> int:
     return _process.memory_info().rss
 
 
+def process_memory():
+    """psutil's memory info (rss, vms, ...) of this process."""
+    return _process.memory_info()
+
+
+def classify(value: float, threshold: float) -> Optional[str]:
+    """Alert severity of ``value`` against ``threshold``: None, "warning" (<= 1.5x) or "critical"."""
+    if value <= threshold:
+        return None
+    return "warning" if value <= 1.5 * threshold else "critical"
+
+
 def now() -> float:
     """A monotonic clock in seconds (``time.perf_counter``)."""
     return time.perf_counter()
@@ -33,6 +45,7 @@ class ClassMetrics:
     connection_ms: float = 0.0
     setup_ms: float = 0.0
     query_count: int = 0
+    custom: List["CustomMetric"] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -60,9 +73,13 @@ class TestMetrics:
     query_ms: float = 0.0
     rss_before: int = 0
     rss_after: int = 0
+    resource_wait_ms: float = 0.0
+    resources: List[str] = dataclasses.field(default_factory=list)
     outcome: str = "unknown"
     class_metrics: Optional[ClassMetrics] = dataclasses.field(default=None, repr=False)
     custom: List[CustomMetric] = dataclasses.field(default_factory=list)
+    memory_snapshots: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    allocations: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def memory_delta(self) -> int:

@@ -26,6 +26,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from .config import Settings
 from .errors import ConfigError
 from .metrics import ClassMetrics, CustomMetric, TestMetrics
+from .resources import resources_of
 from .runner import RemoteError, TDDTestResult
 
 Group = List[unittest.TestCase]
@@ -80,6 +81,26 @@ def longest_first(groups: List[Group], durations: Dict[str, float]) -> List[Tupl
     default = sum(known) / len(known) if known else 0.001
     weighted = [(group_weight(g, durations, default), g) for g in groups]
     return sorted(weighted, key=lambda wg: (-wg[0], _class_key(wg[1][0])))
+
+
+def keep_resources_together(weighted: List[Tuple[float, Group]], workers: int) -> List[Tuple[float, Group]]:
+    """Merge classes that share a named resource into one unit, where the unit stays within
+    a fair share of the work (total / workers): they would wait for each other anyway."""
+    fair_share = sum(w for w, _ in weighted) / max(workers, 1)
+    units: List[List[Any]] = []
+    home: Dict[str, int] = {}
+    for weight, group in weighted:
+        names = {name for test in group for name in resources_of(test)}
+        target = next((home[n] for n in sorted(names) if n in home and units[home[n]][0] + weight <= fair_share), None)
+        if target is None:
+            units.append([weight, list(group)])
+            target = len(units) - 1
+        else:
+            units[target][0] += weight
+            units[target][1].extend(group)
+        for name in names:
+            home.setdefault(name, target)
+    return sorted(((w, g) for w, g in units), key=lambda wg: -wg[0])
 
 
 def parse_shard(text: str) -> Tuple[int, int]:
@@ -205,8 +226,9 @@ class ParallelSuite:
                  durations: Dict[str, float], run_id: str) -> None:
         self.tests = [t for g in groups for t in g]
         index = {id(t): i for i, t in enumerate(self.tests)}
-        self.queue = [[index[id(t)] for t in g] for _, g in longest_first(groups, durations)]
-        self.workers = max(1, min(workers, len(self.queue)))
+        self.workers = max(1, min(workers, len(groups)))
+        units = keep_resources_together(longest_first(groups, durations), self.workers)
+        self.queue = [[index[id(t)] for t in g] for _, g in units]
         self.settings = settings
         self.server_dsn = server_dsn
         self.run_id = run_id

@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 from tabulate import tabulate
 
 from .config import Settings
-from .metrics import ClassMetrics, TestMetrics
+from .metrics import ClassMetrics, TestMetrics, classify
 
 MB = 2**20
 
@@ -105,6 +105,7 @@ class MetricRow:
     status: str  # "PASS" (mean <= target), "FAIL", or "-" without a target
     success_rate: Optional[float]  # % of samples <= target; None without a target
     unit: str = "ms"
+    violations: Optional[int] = None  # samples over the target; None without a target
 
 
 def _metric_row(name: str, values: Iterable[float], target: Optional[float], unit: str = "ms") -> Optional[MetricRow]:
@@ -115,8 +116,9 @@ def _metric_row(name: str, values: Iterable[float], target: Optional[float], uni
         return None
     if target is None:
         return MetricRow(name, stats, None, "-", None, unit)
-    rate = 100.0 * sum(v <= target for v in samples) / stats.count
-    return MetricRow(name, stats, target, "PASS" if stats.mean <= target else "FAIL", rate, unit)
+    over = sum(v > target for v in samples)
+    rate = 100.0 * (stats.count - over) / stats.count
+    return MetricRow(name, stats, target, "PASS" if stats.mean <= target else "FAIL", rate, unit, over)
 
 
 def recommendation(success_rate: float) -> str:
@@ -141,27 +143,32 @@ class Alert:
     severity: str  # "warning" up to 1.5x the threshold, "critical" above
 
 
-def classify(value: float, threshold: float) -> Optional[str]:
-    """The severity of ``value`` against ``threshold``; None when it is within it."""
-    if value <= threshold:
-        return None
-    return "warning" if value <= 1.5 * threshold else "critical"
-
-
-def _alerts(tm: TestMetrics, thresholds: Mapping[str, float]) -> List[Alert]:
-    """Alerts of one test for every threshold in ``thresholds`` that applies to it."""
-    checks = [
-        ("test_duration_ms", tm.total_ms),
-        ("fixture_setup_ms", tm.setup_ms),
-        ("memory_usage_mb", tm.memory_delta / MB),
-        *((custom.name, custom.value) for custom in tm.custom),
-    ]
+def _alerts(owner: str, checks: Iterable[Tuple[str, float]], thresholds: Mapping[str, float]) -> List[Alert]:
+    """Alerts for every (metric, value) of ``owner`` whose threshold in ``thresholds`` it exceeds."""
     alerts = []
     for metric, value in checks:
         threshold = thresholds.get(metric)
         severity = None if threshold is None else classify(value, threshold)
         if severity is not None:
-            alerts.append(Alert(metric, tm.test_id, value, threshold, severity))
+            alerts.append(Alert(metric, owner, value, threshold, severity))
+    return alerts
+
+
+def _test_checks(tm: TestMetrics) -> List[Tuple[str, float]]:
+    """The values of one test that thresholds apply to."""
+    return [
+        ("test_duration_ms", tm.total_ms),
+        ("fixture_setup_ms", tm.setup_ms),
+        ("memory_usage_mb", tm.memory_delta / MB),
+        *((custom.name, custom.value) for custom in tm.custom),
+    ]
+
+
+def _all_alerts(tests: Sequence[TestMetrics], thresholds: Mapping[str, float]) -> List[Alert]:
+    """Alerts of every test, then of every class's own recorded metrics."""
+    alerts = [alert for tm in tests for alert in _alerts(tm.test_id, _test_checks(tm), thresholds)]
+    for cm in distinct_classes(tests):
+        alerts += _alerts(cm.class_name, ((c.name, c.value) for c in cm.custom), thresholds)
     return alerts
 
 
@@ -213,13 +220,16 @@ def _rows(tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings)
     rows = [_metric_row(name, map(value, tests), targets.get(key) if key else None, unit)
             for name, value, key, unit in _TEST_ROWS]
     rows.append(_metric_row("class_setup", (cm.setup_ms for cm in distinct_classes(tests)), None))
+    waits = [tm.resource_wait_ms for tm in tests if tm.resources]
+    if waits:  # only tests that declared resources
+        rows.append(_metric_row("resource_wait", waits, None))
     if summary.tests > 0:
         per_20 = summary.wall_seconds * 1000 * 20 / summary.tests
         rows.append(_metric_row("suite_per_20_tests", [per_20], targets.get("suite_20_tests")))
     custom: Dict[str, List[float]] = {}
-    for tm in tests:
-        for metric in tm.custom:
-            custom.setdefault(metric.name, []).append(metric.value)
+    owners = [*tests, *distinct_classes(tests)]
+    for metric in (m for owner in owners for m in owner.custom):
+        custom.setdefault(metric.name, []).append(metric.value)
     rows.extend(_metric_row(f"custom:{name}", values, settings.thresholds.get(name), "")
                 for name, values in custom.items())
     return [row for row in rows if row is not None]
@@ -259,7 +269,7 @@ def build_report(
         recommendation=recommendation(overall) if targeted else _NO_TARGETS,
         slowest=sorted(measured, key=attrgetter("total_ms"), reverse=True)[: max(slowest, 0)],
         memory_warnings=[tm for tm in measured if tm.memory_delta > settings.memory_warning_mb * MB],
-        alerts=[alert for tm in measured for alert in _alerts(tm, settings.thresholds)],
+        alerts=_all_alerts(measured, settings.thresholds),
         histogram=histogram([tm.total_ms for tm in measured]),
         schema_cache=schema_cache if schema_cache and schema_cache.get("requests") else None,
         parallel=parallel,
@@ -288,12 +298,14 @@ def format_report(report: Report) -> str:
     """The report as printed at the end of a run."""
     s = report.summary
     out = [f"tddkit performance report: {s.tests} tests in {s.wall_seconds:.2f} s", ""]
-    headers = ["metric", "count", "mean", "median", "p95", "min", "max", "stddev", "target", "status", "success %"]
+    headers = ["metric", "count", "mean", "median", "p95", "min", "max", "stddev", "target", "status",
+               "success %", "violations"]
     out.append(_table(headers, [
         [row.name, str(row.stats.count),
          *(_num(getattr(row.stats, f), row.unit) for f in ("mean", "median", "p95", "min", "max", "stddev")),
          _num(row.target, row.unit), row.status,
-         "-" if row.success_rate is None else f"{row.success_rate:.1f}"]
+         "-" if row.success_rate is None else f"{row.success_rate:.1f}",
+         "-" if row.violations is None else str(row.violations)]
         for row in report.rows
     ]))
     out += [
@@ -327,6 +339,10 @@ def format_report(report: Report) -> str:
         out += ["", "Memory warnings", _table(
             ["test", "growth MB"], [[tm.test_id, _num(tm.memory_delta / MB)] for tm in report.memory_warnings]
         )]
+        for tm in report.memory_warnings:
+            if tm.allocations:
+                out.append(f"  allocated and kept by {tm.test_id} (--trace-memory):")
+                out += [f"    {site['size_mb']:8.3f} MB  {site['site']}" for site in tm.allocations]
     if report.alerts:
         out += ["", "Alerts", _table(
             ["severity", "metric", "test", "value", "threshold"],
@@ -387,6 +403,7 @@ def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> Dict[str, An
                 "target": row.target,
                 "status": row.status,
                 "success_rate": row.success_rate,
+                "violations": row.violations,
                 "unit": row.unit,
             }
             for row in report.rows

@@ -20,6 +20,7 @@ from .config import Settings
 from .metrics import TestMetrics, now
 from . import report as reporting
 from .session import close_session, current_session, get_session
+from .instruments import tracer
 from .templates import schema_cache
 
 
@@ -182,6 +183,7 @@ class TDDTestRunner(unittest.TextTestRunner):
         junit_path: Optional[str] = None,
         slowest: int = 5,
         workers: int = 1,
+        trace_memory: bool = False,
         **kwargs,
     ) -> None:
         super().__init__(stream, **kwargs)
@@ -191,6 +193,7 @@ class TDDTestRunner(unittest.TextTestRunner):
         self.junit_path = junit_path
         self.slowest = slowest
         self.workers = workers
+        self.trace_memory = trace_memory
         self.last_report: Optional[reporting.Report] = None
 
     def run(self, test) -> TDDTestResult:  # type: ignore[override]
@@ -205,12 +208,16 @@ class TDDTestRunner(unittest.TextTestRunner):
         run_id = None
         if self.workers > 1:
             test, run_id = self._parallel_suite(tests)
+        if self.trace_memory:
+            tracer.start()
         started = time.perf_counter()
         try:
             result: TDDTestResult = super().run(test)  # type: ignore[assignment]
             wall = time.perf_counter() - started
             self._finish(result, wall)
         finally:
+            if self.trace_memory:
+                tracer.stop()
             if run_id:
                 from .parallel import drop_worker_databases
 

@@ -17,6 +17,7 @@ from typing import Optional
 from .binaries import PgBinaries, find_binaries
 from .config import Settings, load_settings
 from .database import TestDatabase, connect_admin
+from .resources import ResourceLocks
 from .schema import SchemaSource, TemplateResult, ensure_template
 from .server import EmbeddedPostgres, read_state
 
@@ -33,6 +34,7 @@ class Session:
         self.schema: Optional[SchemaSource] = None
         self.template: Optional[TemplateResult] = None
         self.server_dsn = ""
+        self._locks: Optional[ResourceLocks] = None
         self.startup_seconds = 0.0
 
     def start(self, with_database: bool = True) -> "Session":
@@ -69,8 +71,17 @@ class Session:
         self.server_origin = f"embedded {self.binaries.describe()}"
         return self.server.dsn
 
+    def resource_locks(self) -> ResourceLocks:
+        """The lock manager for named resources (created on first use)."""
+        if self._locks is None:
+            self._locks = ResourceLocks(self.server_dsn, self.settings.resource_timeout)
+        return self._locks
+
     def close(self) -> None:
         """Drop the test database and stop the embedded server. Safe to call twice."""
+        if self._locks is not None:
+            self._locks.close()
+            self._locks = None
         try:
             if self.database is not None:
                 self.database.drop()
