@@ -1,0 +1,34 @@
+"""TDDTestCase classes run unchanged under plain unittest and pytest (session started lazily)."""
+
+import importlib.util
+import subprocess
+import sys
+import unittest
+
+from tests.support import ROOT, child_env, postgres_processes, shared_tempdir
+
+
+def run_module(*args):
+    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, env=child_env(), capture_output=True,
+                          text=True, timeout=300)
+
+
+class CompatibilityTests(unittest.TestCase):
+    def test_plain_unittest_runs_the_examples(self):
+        with shared_tempdir() as run_dir:
+            done = subprocess.run([sys.executable, "-m", "unittest", "discover", "-s", "examples", "-t", "."],
+                                  cwd=ROOT, env=child_env(TDDKIT_RUN_DIR=run_dir), capture_output=True,
+                                  text=True, timeout=300)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertRegex(done.stderr, r"Ran \d+ tests")
+            self.assertEqual(postgres_processes(run_dir), [], "the lazily started server must stop at exit")
+
+    @unittest.skipUnless(importlib.util.find_spec("pytest"), "pytest is not installed")
+    def test_pytest_runs_the_examples(self):
+        done = run_module("pytest", "examples", "-q", "-p", "no:cacheprovider")
+        self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+        self.assertRegex(done.stdout, r"\d+ passed")
+
+
+if __name__ == "__main__":
+    unittest.main()
