@@ -1,18 +1,23 @@
 """Command line: ``python -m tddkit run | bench | server``.
 
 Exit codes: 0 all tests passed; 1 a test failed or errored; 2 usage or
-configuration error (one line on stderr, no traceback); 5 no tests found.
+configuration error (one line on stderr, no traceback); 3 the tests passed but
+the performance gate failed or a regression against the baseline was flagged;
+5 no tests found.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
+import io
 import os
 import sys
 import unittest
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
+from .case import TDDTestCase
 from .errors import TddkitError
 from .parallel import group_by_class, load_durations, parse_parallel, parse_shard, save_durations, shard
 
@@ -68,6 +73,14 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--junit-xml", dest="junit_path", metavar="FILE", help="write a JUnit XML report")
     run.add_argument("--durations", type=int, default=5, metavar="N", help="list the N slowest tests (default 5)")
     run.add_argument("--no-report", dest="show_report", action="store_false", help="do not print the report")
+    run.add_argument("--repeat", type=int, default=1, metavar="N",
+                     help="run the suite N times (more samples for --save-baseline / --compare)")
+    run.add_argument("--save-baseline", nargs="?", const=".tddkit/baseline.json", metavar="FILE",
+                     help="save per-test and aggregate metrics as a baseline (default .tddkit/baseline.json)")
+    run.add_argument("--compare", nargs="?", const=".tddkit/baseline.json", metavar="FILE",
+                     help="compare with a saved baseline; a regression exits with code 3")
+    run.add_argument("--gate", action="store_true",
+                     help="check the limits in [tool.tddkit.gate]; a failed gate exits with code 3")
     run.add_argument("--trace-memory", action="store_true",
                      help="trace allocations (tracemalloc) and name the lines of tests whose memory grew")
     run.add_argument("--parallel", metavar="N", help="run test classes in N worker processes ('auto': one per CPU)")
@@ -101,34 +114,102 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    from .config import load_settings
-    from .runner import TDDTestRunner, iter_tests
+def _select(suite: unittest.TestSuite, shard_of, durations_path: Path, workers: int) -> unittest.TestSuite:
+    """The suite, cut to one shard and grouped by class when sharding or running in parallel."""
+    from .runner import iter_tests
 
-    if args.durations < 0:
-        raise TddkitError("--durations must be >= 0")
+    if not shard_of and workers <= 1:
+        return suite
+    groups = group_by_class(iter_tests(suite))
+    if shard_of:
+        groups = shard(groups, load_durations(durations_path), *shard_of)
+    return unittest.TestSuite(t for g in groups for t in g)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .baseline import load_baseline
+    from .config import load_settings
+    from .runner import TDDTestRunner, closing_line, describe_session, iter_tests
+    from .session import close_session, get_session
+
+    if args.durations < 0 or args.repeat < 1:
+        raise TddkitError("--durations must be >= 0 and --repeat >= 1")
     workers = parse_parallel(args.parallel) if args.parallel else 1
     shard_of = parse_shard(args.shard) if args.shard else None
     settings = load_settings({"dsn": args.dsn, "rebuild_schema": args.rebuild_schema})
-    suite = load_tests(args.targets, args.pattern, args.name_patterns)
+    baseline = load_baseline(str(settings.resolve(args.compare))) if args.compare else None
     durations_path = settings.resolve(settings.durations_file)
-    if shard_of or workers > 1:
-        groups = group_by_class(iter_tests(suite))
-        if shard_of:
-            groups = shard(groups, load_durations(durations_path), *shard_of)
-        suite = unittest.TestSuite(t for g in groups for t in g)
-    if suite.countTestCases() == 0:
-        print("tddkit: no tests found" + (f" in shard {args.shard}" if shard_of else ""), file=sys.stderr)
-        return EXIT_NO_TESTS
-    runner = TDDTestRunner(
-        verbosity=args.verbosity, failfast=args.failfast, buffer=args.buffer, settings=settings,
-        show_report=args.show_report, json_path=args.json_path, junit_path=args.junit_path,
-        slowest=args.durations, workers=workers, trace_memory=args.trace_memory,
-    )
-    result = runner.run(suite)
+    runs, walls, failed = [], [], False
+    try:
+        for repetition in range(args.repeat):
+            suite = _select(load_tests(args.targets, args.pattern, args.name_patterns), shard_of, durations_path,
+                            workers)
+            if suite.countTestCases() == 0:
+                print("tddkit: no tests found" + (f" in shard {args.shard}" if shard_of else ""), file=sys.stderr)
+                return EXIT_NO_TESTS
+            if repetition == 0 and any(isinstance(t, TDDTestCase) for t in iter_tests(suite)):
+                session = get_session(settings, with_database=workers <= 1)
+                print(f"tddkit: {describe_session(session)}", file=sys.stderr)
+            last = repetition == args.repeat - 1
+            runner = TDDTestRunner(
+                verbosity=args.verbosity, failfast=args.failfast, buffer=args.buffer, settings=settings,
+                show_report=args.show_report and last, json_path=args.json_path if last else None,
+                junit_path=args.junit_path if last else None, slowest=args.durations, workers=workers,
+                trace_memory=args.trace_memory, closing_line=False,
+            )
+            result = runner.run(suite)
+            runs.append(result.test_metrics)
+            walls.append(runner.last_wall)
+            failed = failed or not result.wasSuccessful()
+        rerun = functools.partial(_rerun, args, settings, shard_of, durations_path, workers)
+        performance_code = _performance(args, settings, baseline, runs, walls, rerun)
+    finally:
+        close_session()
     if settings.durations_file and not shard_of:  # shards read the durations every shard shares
-        save_durations(durations_path, result.test_metrics)
-    return EXIT_OK if result.wasSuccessful() else EXIT_TESTS_FAILED
+        save_durations(durations_path, runs[-1])
+    print(closing_line(result.counts()), file=sys.stderr)
+    return EXIT_TESTS_FAILED if failed else performance_code
+
+
+def _rerun(args, settings, shard_of, durations_path: Path, workers: int, test_ids: Sequence[str],
+           times: int) -> Tuple[List[list], List[float]]:
+    """Run only ``test_ids`` ``times`` more times, quietly; their metrics and wall times."""
+    from .runner import TDDTestRunner, iter_tests
+
+    runs, walls = [], []
+    wanted = set(test_ids)
+    for _ in range(times):
+        tests = iter_tests(_select(load_tests(args.targets, args.pattern, args.name_patterns), shard_of,
+                                   durations_path, workers))
+        runner = TDDTestRunner(io.StringIO(), verbosity=0, settings=settings, show_report=False,
+                               workers=workers, closing_line=False)
+        runs.append(runner.run(unittest.TestSuite(t for t in tests if t.id() in wanted)).test_metrics)
+        walls.append(runner.last_wall)
+    return runs, walls
+
+
+def _performance(args: argparse.Namespace, settings, baseline, runs, walls, rerun) -> int:
+    """Save or compare the baseline and evaluate the gate, as asked; EXIT_GATE_FAILED if any flags the run."""
+    from .baseline import (CONFIRM_SAMPLES, build_baseline, compare, confirm, evaluate_gate, format_comparison,
+                           format_gate, gate_exit_code, save_baseline, suspects)
+
+    comparison = gate = None
+    if args.save_baseline:
+        path = settings.resolve(args.save_baseline)
+        save_baseline(str(path), build_baseline(runs, walls))
+        print(f"tddkit: baseline of {len(runs)} run(s) saved to {path}", file=sys.stderr)
+    if baseline is not None:
+        comparison = compare(baseline, runs, walls, settings.regression_threshold)
+        suspected = suspects(baseline, comparison)
+        if suspected and len(runs) < CONFIRM_SAMPLES:
+            print(f"tddkit: confirming {len(suspected)} suspected regression(s) with "
+                  f"{CONFIRM_SAMPLES - len(runs)} more run(s) of those tests", file=sys.stderr)
+            comparison = confirm(baseline, comparison, runs, walls, *rerun(suspected, CONFIRM_SAMPLES - len(runs)))
+        print(format_comparison(comparison), file=sys.stderr)
+    if args.gate:
+        gate = evaluate_gate(runs[-1], walls[-1], settings.gate)
+        print(format_gate(gate), file=sys.stderr)
+    return gate_exit_code(gate, comparison)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

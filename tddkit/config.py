@@ -64,6 +64,7 @@ class Settings:
     pool_max_size: int = _field(10, "most connections the pool holds")
     pool_timeout: float = _field(10.0, "seconds to wait for a free pooled connection")
     statement_timeout: float = _field(30.0, "seconds a statement may run before it is cancelled (0 = off)")
+    lock_timeout: float = _field(10.0, "seconds a statement may wait for a lock before it is cancelled (0 = off)")
     schema: List[str] = _field([], "SQL files applied in order to the test database")
     schema_hook: Optional[str] = _field(None, "'package.module:function' called with a connection to build the schema")
     schema_version: str = _field("", "free text mixed into the schema hash; change it to force a rebuild")
@@ -73,6 +74,8 @@ class Settings:
     cache_dir: Optional[str] = _field(None, "where initdb templates and schema snapshots are cached")
     durations_file: str = _field(".tddkit/durations.json", "test durations of earlier runs, for balancing "
                                  "--parallel and --shard ('' turns recording off)")
+    regression_threshold: float = _field(0.20, "slowdown (fraction of the baseline median) that counts as a "
+                                         "regression when it is also beyond the noise")
     resource_timeout: float = _field(60.0, "seconds a test waits for a named resource held by another test")
     alerts_as_failures: bool = _field(False, "a metric over its threshold fails the test instead of warning")
     memory_warning_mb: float = _field(5.0, "per-test RSS growth reported as a memory warning")
@@ -99,6 +102,8 @@ class Settings:
             raise ConfigError("pool_timeout must be a positive number of seconds")
         if self.statement_timeout < 0:
             raise ConfigError("statement_timeout must be >= 0 seconds (0 turns it off)")
+        if self.lock_timeout < 0:
+            raise ConfigError("lock_timeout must be >= 0 seconds (0 turns it off)")
         if self.database is not None and not self.database.startswith("tddkit_"):
             raise ConfigError(
                 f"database {self.database!r} does not start with 'tddkit_': tddkit only creates and drops "

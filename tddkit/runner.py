@@ -184,6 +184,7 @@ class TDDTestRunner(unittest.TextTestRunner):
         slowest: int = 5,
         workers: int = 1,
         trace_memory: bool = False,
+        closing_line: bool = True,
         **kwargs,
     ) -> None:
         super().__init__(stream, **kwargs)
@@ -194,6 +195,8 @@ class TDDTestRunner(unittest.TextTestRunner):
         self.slowest = slowest
         self.workers = workers
         self.trace_memory = trace_memory
+        self.closing_line = closing_line
+        self.last_wall = 0.0
         self.last_report: Optional[reporting.Report] = None
 
     def run(self, test) -> TDDTestResult:  # type: ignore[override]
@@ -261,11 +264,16 @@ class TDDTestRunner(unittest.TextTestRunner):
             reporting.write_json(self.json_path, report, result.test_metrics)
         if self.junit_path:
             reporting.write_junit_xml(self.junit_path, result.test_metrics, summary, details=result.details)
-        line = f"tddkit: {counts['passed']} passed, {counts['failed'] + counts['errors']} failed"
-        if counts["skipped"]:
-            line += f", {counts['skipped']} skipped"
-        self.stream.writeln(line)
+        self.last_wall = wall
+        if self.closing_line:
+            self.stream.writeln(closing_line(counts))
         self.stream.flush()
+
+
+def closing_line(counts: Dict[str, int]) -> str:
+    """``tddkit: N passed, N failed[, N skipped]``: the line CI log readers look for."""
+    line = f"tddkit: {counts['passed']} passed, {counts['failed'] + counts['errors']} failed"
+    return line + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
 
 
 def parallel_stats(tests: List[TestMetrics], wall: float, workers: int) -> Optional[Dict[str, float]]:

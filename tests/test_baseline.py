@@ -1,0 +1,464 @@
+"""tddkit.baseline on real runs of tests/cases/regression.py, and its statistics on known inputs.
+
+The regression suite has 6 tests of ~10 to ~26 ms (a sleep of 5 ms x weight x
+FACTOR plus a little SQL). Runs are measured once and shared by the tests below.
+A "re-run" compares 5 repetitions (``--repeat 5``) with the baseline: on a busy
+machine single samples show scheduler spikes of ~4 ms (+40 % on a 10 ms test),
+which one sample cannot tell from a regression; the median of 5 is stable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import statistics
+import tempfile
+import time
+import unittest
+from typing import Dict, List, Sequence, Tuple
+from unittest import mock
+
+import tddkit
+import tddkit.baseline
+from tddkit import cli
+from tddkit.baseline import (
+    EXIT_GATE_FAILED,
+    FORMAT_VERSION,
+    Comparison,
+    build_baseline,
+    compare,
+    evaluate_gate,
+    format_comparison,
+    format_gate,
+    gate_exit_code,
+    load_baseline,
+    mann_whitney_decides,
+    mann_whitney_greater,
+    pooled_noise,
+    ranks,
+    ratio_spread,
+    relative_noise,
+    save_baseline,
+)
+from tddkit.config import DEFAULT_GATE
+from tddkit.errors import ConfigError, TddkitError
+from tddkit.metrics import CustomMetric, TestMetrics
+from tests.cases import regression
+from tests.support import run_suite, suite_of
+
+Run = Tuple[List[TestMetrics], float]
+SUITE_IDS = [f"tests.cases.regression.Regression.{name}" for name in
+             ("test_insert", "test_join", "test_lookups", "test_report", "test_select", "test_update")]
+
+
+def setUpModule():
+    tddkit.get_session()  # one server for every inner run (closed at exit), not one per run
+
+
+def run_regression_suite(*names: str, factor: float = 1.0, extra_queries: int = 0) -> Run:
+    """One real run of the regression suite: its TestMetrics and wall seconds."""
+    with mock.patch.object(regression, "FACTOR", factor), mock.patch.object(regression, "EXTRA_QUERIES", extra_queries):
+        started = time.perf_counter()
+        result = run_suite(suite_of(regression.Regression, *names))
+        wall = time.perf_counter() - started
+    if not result.wasSuccessful():
+        raise AssertionError(f"the regression suite failed:\n{result.output}")
+    return result.test_metrics, wall
+
+
+class Measured:
+    """Repeated runs of the regression suite, measured once and shared by every test."""
+
+    #: name: (repetitions, FACTOR)
+    SETS = {"baseline": (5, 1.0), "unchanged": (25, 1.0), "slow3x": (5, 3.0), "faster": (3, 0.2)}
+    _runs: Dict[str, Tuple[List[List[TestMetrics]], List[float]]] = {}
+
+    @classmethod
+    def runs(cls, name: str) -> Tuple[List[List[TestMetrics]], List[float]]:
+        if name not in cls._runs:
+            count, factor = cls.SETS[name]
+            measured = [run_regression_suite(factor=factor) for _ in range(count)]
+            cls._runs[name] = ([tests for tests, _ in measured], [wall for _, wall in measured])
+        return cls._runs[name]
+
+    @classmethod
+    def baseline(cls, repeat: int = 3) -> dict:
+        """A baseline of the first ``repeat`` (at most 5) unchanged runs."""
+        runs, walls = cls.runs("baseline")
+        return build_baseline(runs[:repeat], walls[:repeat])
+
+    @classmethod
+    def groups(cls, name: str, size: int) -> List[Tuple[List[List[TestMetrics]], List[float]]]:
+        """The runs of ``name`` as re-runs of ``size`` repetitions each."""
+        runs, walls = cls.runs(name)
+        return [(runs[i:i + size], walls[i:i + size]) for i in range(0, len(runs), size)]
+
+
+def scaled(tests: Sequence[TestMetrics], factors: Dict[str, float]) -> List[TestMetrics]:
+    """Copies of real measurements with some tests' total time multiplied (simulated machines)."""
+    return [dataclasses.replace(tm, total_ms=tm.total_ms * factors.get(tm.test_id.rsplit(".", 1)[1], 1.0))
+            for tm in tests]
+
+
+def keys(changes) -> List[str]:
+    return sorted(change.key for change in changes)
+
+
+def of_tests(changes) -> List:
+    """The changes of single tests (not of aggregates)."""
+    return [change for change in changes if not change.key.startswith("aggregate:")]
+
+
+class BaselineContentTests(unittest.TestCase):
+    def test_per_test_samples_aggregates_and_machine_info_from_3_repeats(self):
+        data = Measured.baseline(3)
+        self.assertEqual((data["format"], data["version"], data["repeat"]), ("tddkit-baseline", FORMAT_VERSION, 3))
+        self.assertEqual(sorted(data["tests"]), SUITE_IDS)
+        lookups = data["tests"]["tests.cases.regression.Regression.test_lookups"]
+        self.assertEqual(len(lookups["total_ms"]), 3)
+        self.assertEqual(len(lookups["body_ms"]), 3)
+        self.assertTrue(all(20.0 <= ms < 100.0 for ms in lookups["total_ms"]), lookups)
+        self.assertEqual(lookups["query_count"], [1, 1, 1])
+        self.assertEqual(lookups["outcome"], "passed")
+        self.assertEqual(sorted(data["aggregates"]),
+                         ["fixture_setup_mean", "individual_test_mean", "individual_test_median", "suite_wall"])
+        wall = data["aggregates"]["suite_wall"]
+        self.assertEqual(len(wall["samples"]), 3)
+        self.assertGreaterEqual(wall["median"], 5 * (2 + 2 + 3 + 3 + 4 + 5))
+        self.assertIn("python", data["machine"])
+        self.assertRegex(data["created"], r"^\d{4}-\d\d-\d\dT")
+        json.dumps(data, allow_nan=False)
+
+    def test_skipped_tests_are_not_measured_and_custom_metrics_are_kept_as_samples(self):
+        runs = [[TestMetrics("m.T.test_a", total_ms=10.0, outcome="passed", custom=[CustomMetric("rows", v)]),
+                 TestMetrics("m.T.test_b", total_ms=0.1, outcome="skipped")] for v in (7.0, 8.0)]
+        data = build_baseline(runs, [0.02, 0.02])
+        self.assertEqual(list(data["tests"]), ["m.T.test_a"])
+        self.assertEqual(data["tests"]["m.T.test_a"]["custom"], {"rows": [7.0, 8.0]})
+
+    def test_one_wall_time_per_run(self):
+        with self.assertRaises(ValueError):
+            build_baseline([[], []], [1.0])
+
+
+class RegressionDetectionTests(unittest.TestCase):
+    """Current runs against a baseline of 3 repeats."""
+
+    def test_a_suite_made_3x_slower_is_flagged_test_by_test_with_ratio_about_3_in_a_single_run(self):
+        runs, walls = Measured.runs("slow3x")
+        comparison = compare(Measured.baseline(3), runs[:1], walls[:1])
+        report = format_comparison(comparison)
+        self.assertTrue(comparison.flagged, report)
+        tests = of_tests(comparison.regressions)
+        self.assertEqual(keys(tests), SUITE_IDS, report)
+        for change in tests:
+            self.assertTrue(2.0 <= change.ratio <= 3.6, report)  # ~3; a loaded machine inflates the baseline
+            self.assertGreater(change.ratio, change.limit)
+            self.assertIsNone(change.p_value)  # 3 vs 1 samples: the noise band decides
+        self.assertTrue(2.5 <= statistics.median(c.ratio for c in tests) <= 3.3, report)
+        aggregates = keys(c for c in comparison.regressions if c.key.startswith("aggregate:"))
+        self.assertIn("aggregate:individual_test_mean", aggregates)
+        self.assertIn("aggregate:suite_wall", aggregates)
+        self.assertEqual(comparison.improvements, [])
+        self.assertEqual(gate_exit_code(comparison=comparison), EXIT_GATE_FAILED)
+        self.assertIn("REGRESSED", report)
+        # test / metric, baseline, current, ratio, limit, noise, p
+        row = r"test_report\s+total_ms\s+\d+\.\d{3}\s+\d+\.\d{3}\s+\d\.\d\dx\s+\d\.\d\dx\s+\d+\.\d%\s+-"
+        self.assertRegex(report, row)
+
+    def test_the_unchanged_suite_is_never_flagged_in_5_reruns(self):
+        baseline = Measured.baseline(3)
+        for runs, walls in Measured.groups("unchanged", 5):
+            comparison = compare(baseline, runs, walls)
+            report = format_comparison(comparison)
+            self.assertFalse(comparison.flagged, report)
+            self.assertEqual((comparison.regressions, comparison.query_changes), ([], []), report)
+            self.assertEqual((comparison.missing, comparison.new), ([], []))
+            self.assertEqual(gate_exit_code(comparison=comparison), 0)
+            self.assertIn("no regression", report)
+
+    def test_a_faster_suite_reports_improvements_and_is_not_flagged(self):
+        [(runs, walls)] = Measured.groups("faster", 3)
+        comparison = compare(Measured.baseline(3), runs, walls)
+        report = format_comparison(comparison)
+        self.assertFalse(comparison.flagged, report)
+        improved = of_tests(comparison.improvements)
+        self.assertEqual(keys(improved), SUITE_IDS, report)
+        self.assertTrue(all(0.15 < c.ratio < min(0.6, c.limit) for c in improved), report)  # ~0.25
+        self.assertIn("Improvements", report)
+
+    def test_a_query_count_change_is_reported_but_not_flagged(self):
+        measured = [run_regression_suite("test_lookups", "test_select", extra_queries=3) for _ in range(3)]
+        comparison = compare(Measured.baseline(3), [tests for tests, _ in measured], [wall for _, wall in measured])
+        [change] = comparison.query_changes
+        self.assertEqual((change.key, change.kind), ("tests.cases.regression.Regression.test_lookups", "query_count"))
+        self.assertEqual((change.baseline, change.current, change.ratio), (1, 4, 4.0))
+        self.assertFalse(comparison.flagged, format_comparison(comparison))
+        self.assertRegex(format_comparison(comparison), r"Query count changes.*\n.*\n.*\n.*test_lookups\s+1\s+4")
+
+    def test_tests_missing_from_the_run_and_new_tests_are_listed(self):
+        tests, wall = run_regression_suite("test_select", "test_insert")
+        comparison = compare(Measured.baseline(3), [tests], [wall])
+        self.assertEqual(sorted(comparison.missing), sorted(set(SUITE_IDS) - set(tm.test_id for tm in tests)))
+        self.assertIn("Missing tests", format_comparison(comparison))
+        runs, walls = Measured.runs("unchanged")
+        reverse = compare(build_baseline([tests], [wall]), runs[:1], walls[:1])
+        self.assertEqual(len(reverse.new), 4)
+        self.assertIn("New tests", format_comparison(reverse))
+
+
+class RepeatedRunTests(unittest.TestCase):
+    """5 repeats on each side: the Mann-Whitney test decides significance."""
+
+    def test_3x_slower_is_significant_for_every_test(self):
+        runs, walls = Measured.runs("slow3x")
+        comparison = compare(Measured.baseline(5), runs, walls)
+        tests = of_tests(comparison.regressions)
+        self.assertEqual(keys(tests), SUITE_IDS, format_comparison(comparison))
+        for change in tests:
+            self.assertAlmostEqual(change.p_value, mann_whitney_greater(range(5), range(5, 10)))
+            self.assertLess(change.p_value, 0.01)
+
+    def test_5_unchanged_runs_are_not_flagged(self):
+        runs, walls = Measured.runs("unchanged")
+        comparison = compare(Measured.baseline(5), runs[:5], walls[:5])
+        self.assertFalse(comparison.flagged, format_comparison(comparison))
+
+
+class NoiseBandTests(unittest.TestCase):
+    """A single-run baseline (run-to-run noise unknown) against the same real run rescaled per test,
+    which simulates other machines: the per-test ratios are exactly the factors."""
+
+    def setUp(self):
+        runs, walls = Measured.runs("baseline")
+        self.baseline = build_baseline(runs[:1], walls[:1])
+        self.current, self.wall = runs[0], walls[0]
+
+    def test_a_uniformly_noisy_machine_widens_the_band(self):
+        noisy = {"test_select": 0.7, "test_insert": 0.8, "test_update": 1.0,
+                 "test_join": 1.15, "test_lookups": 1.3, "test_report": 1.4}
+        comparison = compare(self.baseline, [scaled(self.current, noisy)], [self.wall])
+        # shortest half of the ratios: 1.15 .. 1.4, centre 1.3; a naive 20 % rule would flag 1.3 and 1.4
+        self.assertAlmostEqual(comparison.suite_noise, 0.25 / 1.349 / 1.3)
+        self.assertEqual(of_tests(comparison.regressions), [], format_comparison(comparison))
+
+    def test_one_test_slower_on_a_quiet_machine_is_flagged(self):
+        comparison = compare(self.baseline, [scaled(self.current, {"test_join": 3.0})], [self.wall])
+        self.assertEqual(keys(of_tests(comparison.regressions)),
+                         ["tests.cases.regression.Regression.test_join"], format_comparison(comparison))
+        self.assertEqual(comparison.suite_noise, 0.0)
+        self.assertAlmostEqual(comparison.regressions[0].ratio, 3.0)
+
+    def test_half_the_suite_3x_slower_is_still_flagged(self):
+        slow = {"test_select": 3.0, "test_join": 3.0, "test_report": 3.0}
+        comparison = compare(self.baseline, [scaled(self.current, slow)], [self.wall])
+        flagged = keys(of_tests(comparison.regressions))
+        self.assertEqual(flagged, [f"tests.cases.regression.Regression.{name}" for name in sorted(slow)],
+                         format_comparison(comparison))
+
+    def test_sub_floor_changes_never_flag(self):
+        def runs(ms: float) -> List[List[TestMetrics]]:
+            return [[TestMetrics(f"m.T.test_{i}", total_ms=ms, outcome="passed") for i in range(4)]]
+        comparison = compare(build_baseline(runs(0.2), [0.01]), runs(0.6), [0.01])  # 3x, but 0.4 ms
+        self.assertEqual((comparison.regressions, comparison.improvements), ([], []))
+
+    def test_custom_metrics_are_compared_per_test(self):
+        def runs(value: float) -> List[List[TestMetrics]]:
+            return [[TestMetrics("m.T.test_a", total_ms=10.0, outcome="passed",
+                                 custom=[CustomMetric("rows_scanned", value + jitter)])] for jitter in (0, 1, 2)]
+        comparison = compare(build_baseline(runs(100.0), [0.1] * 3), runs(300.0), [0.1] * 3)
+        self.assertEqual(keys(comparison.regressions), ["custom:m.T.test_a:rows_scanned"])
+        self.assertAlmostEqual(comparison.regressions[0].ratio, 301 / 101)
+
+
+class StatisticsTests(unittest.TestCase):
+    """Known inputs; the p-values equal scipy.stats.mannwhitneyu(y, x, alternative="greater",
+    method="asymptotic", use_continuity=True)."""
+
+    def test_mann_whitney_separated_samples(self):
+        self.assertAlmostEqual(mann_whitney_greater([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]), 0.0060928902, places=9)
+        self.assertAlmostEqual(mann_whitney_greater([3, 4, 2, 6, 2, 5], [9, 7, 5, 10, 6, 8]), 0.0062959557, places=9)
+        self.assertGreater(mann_whitney_greater([6, 7, 8, 9, 10], [1, 2, 3, 4, 5]), 0.99)  # the other tail
+
+    def test_mann_whitney_with_ties(self):
+        self.assertAlmostEqual(mann_whitney_greater([1, 2, 2, 3, 3], [2, 3, 3, 4, 5]), 0.0631896938, places=9)
+        self.assertAlmostEqual(mann_whitney_greater([5, 5, 5, 5], [5, 5, 5, 5, 6]), 0.2511674772, places=9)
+        self.assertAlmostEqual(mann_whitney_greater([1, 2, 3], [1, 2, 3]), 0.5902615116, places=9)
+        self.assertEqual(mann_whitney_greater([4, 4], [4, 4, 4]), 1.0)  # all tied: no evidence
+        self.assertEqual(mann_whitney_greater([], [1.0]), 1.0)
+
+    def test_mann_whitney_only_decides_when_alpha_is_reachable(self):
+        self.assertAlmostEqual(mann_whitney_greater([10.1, 10.3, 9.9], [30.2, 30.5, 29.8]), 0.0404277992, places=9)
+        self.assertFalse(mann_whitney_decides(3, 3))  # best p 0.040
+        self.assertFalse(mann_whitney_decides(4, 4))  # best p 0.015
+        self.assertTrue(mann_whitney_decides(4, 5))  # best p 0.00998
+        self.assertTrue(mann_whitney_decides(5, 5))
+        self.assertFalse(mann_whitney_decides(2, 50))
+
+    def test_ranks_share_ties(self):
+        self.assertEqual(ranks([3, 1, 2, 2, 5]), [4.0, 1.0, 2.5, 2.5, 5.0])
+
+    def test_relative_noise(self):
+        self.assertAlmostEqual(relative_noise([10, 11, 12]), 1 / 11)
+        self.assertEqual(relative_noise([10]), 0.0)
+
+    def test_pooled_noise(self):
+        self.assertAlmostEqual(pooled_noise([[10, 11, 12], [20, 20, 20], [5]]), (1 / 11) / 2**0.5)
+        self.assertEqual(pooled_noise([[5.0], []]), 0.0)
+
+    def test_ratio_spread(self):
+        self.assertEqual(ratio_spread([1, 1, 1, 3, 3, 3]), 0.0)  # half the suite moved: no noise
+        self.assertEqual(ratio_spread([3.0, 3.0, 3.0, 3.0]), 0.0)  # uniform shift: no noise
+        # the shortest half (4 of 7) of [0.8, 0.95, 1.0, 1.0, 1.05, 1.2, 3] is 0.95 .. 1.05, centre 1.0
+        self.assertAlmostEqual(ratio_spread([1.2, 1.0, 0.8, 1.05, 0.95, 1.0, 3]), 0.1 / 1.349)
+        self.assertEqual(ratio_spread([1.0, 2.0]), 0.0)  # too few tests to tell
+
+
+class GateTests(unittest.TestCase):
+    def setUp(self):
+        runs, walls = Measured.runs("unchanged")
+        self.tests, self.wall = runs[0], walls[0]
+
+    def test_a_real_run_passes_the_default_limits(self):
+        gate = evaluate_gate(self.tests, self.wall, DEFAULT_GATE)
+        self.assertTrue(gate.passed, gate.failures)
+        self.assertEqual([check.name for check in gate.checks], list(DEFAULT_GATE))
+        self.assertTrue(all(check.ok and check.value is not None for check in gate.checks))
+        self.assertEqual(format_gate(gate), "performance gate: PASSED")
+        self.assertEqual(gate_exit_code(gate), 0)
+
+    def test_an_exceeded_limit_fails_and_is_named(self):
+        gate = evaluate_gate(self.tests, self.wall, {**DEFAULT_GATE, "max_test_ms": 15.0})
+        self.assertFalse(gate.passed)
+        [failure] = gate.failures
+        slowest = max(self.tests, key=lambda tm: tm.total_ms)
+        self.assertEqual(failure, f"max_test_ms: {slowest.total_ms:.1f} ms > 15 ms ({slowest.test_id})")
+        self.assertGreater(slowest.total_ms, 25.0)
+        text = format_gate(gate)
+        self.assertTrue(text.startswith("performance gate: FAILED"), text)
+        self.assertIn(failure, text)
+        self.assertEqual(gate_exit_code(gate), EXIT_GATE_FAILED)
+
+    def test_average_setup_and_suite_limits(self):
+        gate = evaluate_gate(self.tests, self.wall, {"average_test_ms": 1, "fixture_setup_ms": 0, "suite_s": 0.001})
+        self.assertEqual([f.split(":")[0] for f in gate.failures], ["average_test_ms", "fixture_setup_ms", "suite_s"])
+        self.assertRegex(gate.failures[2], r"^suite_s: 0\.\d s > 0\.001 s")
+
+    def test_an_empty_run_is_not_measured_and_fails(self):
+        for tests in ([], [TestMetrics("m.T.test_skipped", outcome="skipped")]):
+            gate = evaluate_gate(tests, 0.001, DEFAULT_GATE)
+            self.assertFalse(gate.passed)
+            self.assertEqual(gate.failures, [f"{name}: not measured (no tests ran)" for name in DEFAULT_GATE])
+            self.assertTrue(all(check.value is None for check in gate.checks))
+        gate = evaluate_gate(self.tests, None, {"suite_s": 30.0})
+        self.assertEqual(gate.failures, ["suite_s: not measured (no suite time)"])
+
+    def test_an_unknown_limit_fails_clearly(self):
+        gate = evaluate_gate(self.tests, self.wall, {"max_tset_ms": 200.0})
+        self.assertEqual(gate.failures, ["unknown gate limit 'max_tset_ms'; known: average_test_ms, max_test_ms, "
+                                         "fixture_setup_ms, suite_s"])
+
+    def test_exit_codes_are_documented_and_distinct(self):
+        self.assertEqual(EXIT_GATE_FAILED, 3)
+        self.assertNotIn(EXIT_GATE_FAILED, {cli.EXIT_OK, cli.EXIT_TESTS_FAILED, cli.EXIT_USAGE, cli.EXIT_NO_TESTS})
+        flagged = Comparison([mock.sentinel.change], [], [], [], [], 0.2)
+        clean = Comparison([], [], [mock.sentinel.query_change], [], [], 0.2)
+        self.assertEqual(gate_exit_code(comparison=flagged), EXIT_GATE_FAILED)
+        self.assertEqual(gate_exit_code(comparison=clean), 0)  # query count changes do not flag
+        self.assertEqual(gate_exit_code(), 0)
+        self.assertIn("``EXIT_GATE_FAILED`` (3)", tddkit.baseline.__doc__)
+
+
+class FileTests(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.tmp.name, name)
+
+    def write(self, name: str, text: str) -> str:
+        with open(self.path(name), "w", encoding="utf-8") as fh:
+            fh.write(text)
+        return self.path(name)
+
+    def test_round_trip_creates_parents_and_leaves_no_temporary_file(self):
+        data = Measured.baseline(3)
+        path = self.path(os.path.join(".tddkit", "sub", "baseline.json"))
+        save_baseline(path, data)
+        self.assertEqual(load_baseline(path), data)
+        self.assertEqual(os.listdir(os.path.dirname(path)), ["baseline.json"])
+        save_baseline(path, {**data, "repeat": 99})  # replaced whole
+        self.assertEqual(load_baseline(path)["repeat"], 99)
+
+    def test_missing_file(self):
+        self.assert_error(self.path("nope.json"), "baseline file not found: .*nope.json; create it with: "
+                          "python -m tddkit run --save-baseline")
+
+    def test_corrupt_file(self):
+        self.assert_error(self.write("bad.json", '{"format": "tddkit-baseline", '), "is not valid JSON")
+
+    def test_other_json_and_wrong_version(self):
+        self.assert_error(self.write("other.json", "[1, 2]"), "is not a tddkit baseline file")
+        old = json.dumps({"format": "tddkit-baseline", "version": 99, "tests": {}, "aggregates": {}})
+        self.assert_error(self.write("old.json", old), "has format version 99, this tddkit reads version 1")
+        partial = json.dumps({"format": "tddkit-baseline", "version": FORMAT_VERSION})
+        self.assert_error(self.write("partial.json", partial), "is incomplete")
+
+    def assert_error(self, path: str, pattern: str) -> None:
+        with self.assertRaises(ConfigError) as caught:
+            load_baseline(path)
+        self.assertIsInstance(caught.exception, TddkitError)
+        self.assertRegex(str(caught.exception), pattern)
+        self.assertNotIn("\n", str(caught.exception))
+
+
+if __name__ == "__main__":
+    unittest.main()
+
+
+class CommandLineTests(unittest.TestCase):
+    """The flags end to end: exit codes 0, 3 and 2 as documented in tddkit.cli."""
+
+    def setUp(self) -> None:
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        self.baseline = os.path.join(tmp.name, "baseline.json")
+
+    def run_regression_suite(self, *args: str, factor: str = "1"):
+        from tests.support import child_env, run_cli
+
+        env = child_env(TDDKIT_REGRESSION_FACTOR=factor, TDDKIT_DURATIONS_FILE="")
+        return run_cli(["run", "tests/cases/regression.py", "-q", "--no-report", *args], env=env)
+
+    def test_save_compare_and_exit_codes(self) -> None:
+        saved = self.run_regression_suite("--save-baseline", self.baseline, "--repeat", "3")
+        self.assertEqual(saved.returncode, 0, saved.stderr)
+        self.assertIn("baseline of 3 run(s) saved to", saved.stderr)
+        slowed = self.run_regression_suite("--compare", self.baseline, factor="3")
+        self.assertEqual(slowed.returncode, EXIT_GATE_FAILED, slowed.stderr)
+        self.assertIn("baseline comparison: REGRESSED", slowed.stderr)
+        self.assertRegex(slowed.stderr, r"Regression\.test_report\s+total_ms\s+[\d.]+\s+[\d.]+\s+[23]\.\d\dx")
+        self.assertRegex(slowed.stderr.strip().splitlines()[-1], r"^tddkit: 6 passed, 0 failed$")
+
+    def test_gate_failure_is_exit_3_naming_the_limit(self) -> None:
+        with tempfile.TemporaryDirectory() as project:
+            from tests.support import ROOT, child_env, run_cli
+
+            with open(os.path.join(project, "pyproject.toml"), "w") as fh:
+                fh.write(f'[tool.tddkit]\nschema = ["{ROOT / "examples/schema.sql"}"]\n'
+                         '[tool.tddkit.gate]\nmax_test_ms = 5\n')
+
+            env = child_env(TDDKIT_DURATIONS_FILE="")
+            done = run_cli(["run", str(ROOT / "tests/cases/regression.py"), "--gate", "--no-report"], env=env,
+                           cwd=project)
+        self.assertEqual(done.returncode, EXIT_GATE_FAILED, done.stderr)
+        self.assertIn("performance gate: FAILED", done.stderr)
+        self.assertRegex(done.stderr, r"max_test_ms: [\d.]+ ms > 5 ms")
+
+    def test_missing_baseline_is_a_one_line_usage_error(self) -> None:
+        done = self.run_regression_suite("--compare", self.baseline + ".missing")
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertEqual(len(done.stderr.strip().splitlines()), 1, done.stderr)
+        self.assertIn("baseline file not found", done.stderr)
