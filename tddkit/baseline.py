@@ -41,7 +41,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Mapping, Named
 
 from .errors import ConfigError
 from .metrics import TestMetrics
-from .report import _num, _table, _version, compute_stats
+from .report import format_number, format_table, tddkit_version, compute_stats
 
 FORMAT = "tddkit-baseline"
 FORMAT_VERSION = 1
@@ -136,7 +136,7 @@ def build_baseline(runs: Sequence[Sequence[TestMetrics]], wall_seconds: Sequence
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "tddkit_version": _version(),
+        "tddkit_version": tddkit_version(),
         "machine": _machine(),
         "repeat": len(runs),
         "tests": samples["tests"],
@@ -404,9 +404,9 @@ def compare(
 
 def _changes_table(changes: Sequence[Change]) -> str:
     """Flagged entries with their baseline, current, ratio, noise and p-value."""
-    return _table(
+    return format_table(
         ["test / metric", "metric", "baseline", "current", "ratio", "limit", "noise", "p"],
-        [[c.key, c.metric, _num(c.baseline), _num(c.current), f"{c.ratio:.2f}x", f"{c.limit:.2f}x",
+        [[c.key, c.metric, format_number(c.baseline), format_number(c.current), f"{c.ratio:.2f}x", f"{c.limit:.2f}x",
           f"{c.noise:.1%}", "-" if c.p_value is None else f"{c.p_value:.4f}"] for c in changes],
         text_columns=2,
     )
@@ -423,9 +423,9 @@ def format_comparison(c: Comparison) -> str:
         if changes:
             out += ["", title, _changes_table(changes)]
     if c.query_changes:
-        out += ["", "Query count changes (reported, not flagged)", _table(
+        out += ["", "Query count changes (reported, not flagged)", format_table(
             ["test", "baseline", "current"],
-            [[q.key, _num(q.baseline, "count"), _num(q.current, "count")] for q in c.query_changes],
+            [[q.key, format_number(q.baseline, "count"), format_number(q.current, "count")] for q in c.query_changes],
         )]
     for title, ids in (("Missing tests (in the baseline, not measured now)", c.missing),
                        ("New tests (not in the baseline)", c.new)):

@@ -21,7 +21,6 @@ import unittest
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Type
 
@@ -34,7 +33,8 @@ from .config import Settings
 from .database import OWNED_PREFIX, TestDatabase, connect_admin, ensure_owned
 from .errors import TddkitError
 from .metrics import TestMetrics, now
-from .report import Stats, _json_safe, _num, _output_path, _table, _version, compute_stats, recommendation
+from .report import (Stats, compute_stats, document_header, format_number, format_table, json_safe, output_path,
+                     recommendation)
 from .runner import TDDTestResult, describe_session
 from .schema import SchemaSource
 from .session import Session
@@ -423,11 +423,11 @@ def format_bench(report: BenchReport) -> str:
         f"  server: {report.server}",
         f"  PostgreSQL {report.postgresql}, Python {platform.python_version()}, {os.cpu_count()} CPUs",
         "",
-        _table(
+        format_table(
             ["operation", "samples", "mean", "median", "min", "max", "stddev", "target", "achieved", "success %"],
             [[op.name, str(op.stats.count),
-              *(_num(getattr(op.stats, f)) for f in ("mean", "median", "min", "max", "stddev")),
-              _num(op.target), _yes_no(op.achieved), _percent(op.success_rate)]
+              *(format_number(getattr(op.stats, f)) for f in ("mean", "median", "min", "max", "stddev")),
+              format_number(op.target), _yes_no(op.achieved), _percent(op.success_rate)]
              for op in report.operations],
         ),
         "",
@@ -447,23 +447,23 @@ def format_bench(report: BenchReport) -> str:
             f"Parallel execution: {run.workers} threads, each with its own TDDTestCase class and pooled connection, "
             f"{per_worker} test{'s' if per_worker != 1 else ''} each",
             "  sequential = the same tests one after another; efficiency = speedup / threads",
-            _table(
+            format_table(
                 ["test body", "tests", "per-test median", "per-test mean", "sequential s", "parallel s",
                  "speedup", "efficiency %"],
-                [[r.body, str(r.stats.count), _num(r.stats.median), _num(r.stats.mean), f"{r.sequential_s:.3f}",
+                [[r.body, str(r.stats.count), format_number(r.stats.median), format_number(r.stats.mean), f"{r.sequential_s:.3f}",
                   f"{r.parallel_s:.3f}", f"{r.speedup:.2f}x", f"{r.efficiency:.1f}"] for r in report.parallel],
             ),
         ]
     if report.comparisons:
         tddkit = report.operation("fixture_setup").stats
         rows = [["tddkit", "pooled connection, SAVEPOINT / ROLLBACK TO SAVEPOINT (fixture_setup)",
-                 str(tddkit.count), _num(tddkit.median), _num(tddkit.mean), "1x"]]
-        rows += [[c.approach, c.per_test, str(c.stats.count), _num(c.stats.median), _num(c.stats.mean),
+                 str(tddkit.count), format_number(tddkit.median), format_number(tddkit.mean), "1x"]]
+        rows += [[c.approach, c.per_test, str(c.stats.count), format_number(c.stats.median), format_number(c.stats.mean),
                   f"{c.ratio:.0f}x"] for c in report.comparisons]
         out += [
             "",
             "Per-test setup + cleanup, same server, same run (ms)",
-            _table(["approach", "per test", "samples", "median", "mean", "vs tddkit"], rows, text_columns=2),
+            format_table(["approach", "per test", "samples", "median", "mean", "vs tddkit"], rows, text_columns=2),
             "",
             *(f"  {c.approach} {c.stats.median:.2f} ms = {c.ratio:.0f}x tddkit" for c in report.comparisons),
         ]
@@ -477,15 +477,7 @@ def _stats_dict(samples: List[float], stats: Stats) -> Dict[str, Any]:
 def bench_to_dict(report: BenchReport) -> Dict[str, Any]:
     """The JSON document of a benchmark run: every sample and every derived number."""
     document = {
-        "tddkit_version": _version(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "environment": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            "postgresql": report.postgresql,
-            "server": report.server,
-        },
+        **document_header(postgresql=report.postgresql, server=report.server),
         "iterations": report.iterations,
         "warmup": WARMUP,
         "operations": {
@@ -512,11 +504,11 @@ def bench_to_dict(report: BenchReport) -> Dict[str, Any]:
             for c in report.comparisons
         ],
     }
-    return _json_safe(document)
+    return json_safe(document)
 
 
 def write_bench_json(path: str, report: BenchReport) -> None:
     """Write the JSON document of a benchmark run to ``path``."""
-    with open(_output_path(path), "w", encoding="utf-8") as fh:
+    with open(output_path(path), "w", encoding="utf-8") as fh:
         json.dump(bench_to_dict(report), fh, indent=2, allow_nan=False)
         fh.write("\n")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import functools
 import io
-import os
 import sys
 import unittest
 from pathlib import Path

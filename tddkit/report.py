@@ -279,7 +279,7 @@ def build_report(
 # --- printing ------------------------------------------------------------------------
 
 
-def _num(value: Optional[float], unit: str = "ms") -> str:
+def format_number(value: Optional[float], unit: str = "ms") -> str:
     """A table cell: 3 decimals, whole counts as ints, '-' for None."""
     if value is None:
         return "-"
@@ -288,7 +288,7 @@ def _num(value: Optional[float], unit: str = "ms") -> str:
     return f"{value:.3f}"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 1) -> str:
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 1) -> str:
     """A tabulate table of preformatted cells: the first ``text_columns`` left-aligned, numbers right."""
     align = ("left",) * text_columns + ("right",) * (len(headers) - text_columns)
     return tabulate(rows, headers=headers, disable_numparse=True, colalign=align)
@@ -300,10 +300,10 @@ def format_report(report: Report) -> str:
     out = [f"tddkit performance report: {s.tests} tests in {s.wall_seconds:.2f} s", ""]
     headers = ["metric", "count", "mean", "median", "p95", "min", "max", "stddev", "target", "status",
                "success %", "violations"]
-    out.append(_table(headers, [
+    out.append(format_table(headers, [
         [row.name, str(row.stats.count),
-         *(_num(getattr(row.stats, f), row.unit) for f in ("mean", "median", "p95", "min", "max", "stddev")),
-         _num(row.target, row.unit), row.status,
+         *(format_number(getattr(row.stats, f), row.unit) for f in ("mean", "median", "p95", "min", "max", "stddev")),
+         format_number(row.target, row.unit), row.status,
          "-" if row.success_rate is None else f"{row.success_rate:.1f}",
          "-" if row.violations is None else str(row.violations)]
         for row in report.rows
@@ -331,22 +331,22 @@ def format_report(report: Report) -> str:
             f"{c['efficiency']:.1f}% efficiency, {c['ddl_saved']:.0f} DDL statements saved"
         )
     if report.slowest:
-        out += ["", f"Slowest {len(report.slowest)} tests", _table(
+        out += ["", f"Slowest {len(report.slowest)} tests", format_table(
             ["test", "total ms", "body ms", "queries"],
-            [[tm.test_id, _num(tm.total_ms), _num(tm.body_ms), str(tm.query_count)] for tm in report.slowest],
+            [[tm.test_id, format_number(tm.total_ms), format_number(tm.body_ms), str(tm.query_count)] for tm in report.slowest],
         )]
     if report.memory_warnings:
-        out += ["", "Memory warnings", _table(
-            ["test", "growth MB"], [[tm.test_id, _num(tm.memory_delta / MB)] for tm in report.memory_warnings]
+        out += ["", "Memory warnings", format_table(
+            ["test", "growth MB"], [[tm.test_id, format_number(tm.memory_delta / MB)] for tm in report.memory_warnings]
         )]
         for tm in report.memory_warnings:
             if tm.allocations:
                 out.append(f"  allocated and kept by {tm.test_id} (--trace-memory):")
                 out += [f"    {site['size_mb']:8.3f} MB  {site['site']}" for site in tm.allocations]
     if report.alerts:
-        out += ["", "Alerts", _table(
+        out += ["", "Alerts", format_table(
             ["severity", "metric", "test", "value", "threshold"],
-            [[a.severity, a.metric, a.test_id, _num(a.value), _num(a.threshold)] for a in report.alerts],
+            [[a.severity, a.metric, a.test_id, format_number(a.value), format_number(a.threshold)] for a in report.alerts],
             text_columns=3,
         )]
     if report.histogram:
@@ -357,7 +357,7 @@ def format_report(report: Report) -> str:
 # --- JSON ----------------------------------------------------------------------------
 
 
-def _version() -> str:
+def tddkit_version() -> str:
     """tddkit's version, read without importing the package's higher layers."""
     version = getattr(sys.modules.get("tddkit"), "__version__", None)
     if version:
@@ -368,28 +368,36 @@ def _version() -> str:
         return "0.1.0"
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """``value`` with NaN and infinities replaced by None, recursively."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
+
+
+def document_header(**environment: Any) -> Dict[str, Any]:
+    """The first keys of every JSON document tddkit writes: version, time, environment."""
+    return {
+        "tddkit_version": tddkit_version(),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "environment": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            **environment,
+        },
+    }
 
 
 def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> Dict[str, Any]:
     """The JSON document of a run (stable keys)."""
     s = report.summary
     document = {
-        "tddkit_version": _version(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "environment": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-        },
+        **document_header(),
         "summary": {
             **dataclasses.asdict(s),
             "targets_met": report.targets_met,
@@ -415,10 +423,10 @@ def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> Dict[str, An
         "schema_cache": report.schema_cache,
         "parallel": report.parallel,
     }
-    return _json_safe(document)
+    return json_safe(document)
 
 
-def _output_path(path: str) -> Path:
+def output_path(path: str) -> Path:
     """``path`` with its parent directory created."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -427,7 +435,7 @@ def _output_path(path: str) -> Path:
 
 def write_json(path: str, report: Report, tests: Sequence[TestMetrics]) -> None:
     """Write the JSON document of a run to ``path``."""
-    with open(_output_path(path), "w", encoding="utf-8") as fh:
+    with open(output_path(path), "w", encoding="utf-8") as fh:
         json.dump(report_to_dict(report, tests), fh, indent=2, allow_nan=False)
         fh.write("\n")
 
@@ -514,4 +522,4 @@ def write_junit_xml(
     )
     suite.extend(cases)
     ET.indent(root)
-    ET.ElementTree(root).write(_output_path(path), encoding="utf-8", xml_declaration=True)
+    ET.ElementTree(root).write(output_path(path), encoding="utf-8", xml_declaration=True)

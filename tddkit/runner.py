@@ -9,7 +9,6 @@ JUnit XML when asked.
 from __future__ import annotations
 
 import os
-import sys
 import time
 import unittest
 import uuid

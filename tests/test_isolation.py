@@ -2,7 +2,6 @@
 
 import unittest
 
-import tddkit
 from tests.cases import isolation
 from tests.support import admin_connection, run_suite, suite_of
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import psycopg
 
-from tddkit.binaries import find_binaries, wheel_bindir
+from tddkit.binaries import find_binaries
 from tddkit.errors import ServerError
 from tddkit.server import EmbeddedPostgres
 from tests.support import ROOT, child_env, postgres_processes, run_cli, shared_tempdir
