@@ -12,6 +12,7 @@ import time
 from typing import Any, List, Optional, Tuple
 
 import psycopg
+from psycopg import pq
 
 from .errors import IsolationError
 
@@ -99,6 +100,20 @@ class GuardedConnection(psycopg.Connection):
     def guard(self, active: bool) -> None:
         """Turn isolation protection on (inside a test) or off (framework code)."""
         self._tddkit_guarded = active
+
+    @property
+    def busy(self) -> bool:
+        """True while a COPY or a streamed query left unfinished occupies the connection.
+
+        Until it ends no other statement can run; executing one from the thread
+        holding the connection's lock would wait forever.
+        """
+        return self.lock.locked() or self.pgconn.transaction_status == pq.TransactionStatus.ACTIVE
+
+    @property
+    def lost(self) -> bool:
+        """True when the connection is closed or broken (backend terminated, server gone)."""
+        return self.closed or self.broken
 
     def commit(self) -> None:
         if self._tddkit_guarded:

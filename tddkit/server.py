@@ -365,6 +365,17 @@ class EmbeddedPostgres:
     def is_running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def exit_reason(self) -> Optional[str]:
+        """Why the server stopped on its own ("... was killed by SIGKILL"); None while it runs or after stop()."""
+        process = self.process
+        if process is None or process.poll() is None:
+            return None
+        code = process.returncode
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"embedded PostgreSQL, pid {process.pid}, was killed by {signal.Signals(-code).name}"
+        return f"embedded PostgreSQL, pid {process.pid}, exited with code {code}"
+
     def stop(self, save_snapshot: Optional[str] = None) -> None:
         """Fast shutdown, then remove the run directory. Safe to call twice.
 
@@ -376,13 +387,29 @@ class EmbeddedPostgres:
         process, self.process = self.process, None
         if process is not None:
             stop_process(process.pid, process.wait)
-            if save_snapshot and process.returncode == 0 and self.run_dir is not None:
+            if process.returncode != 0 and self.run_dir is not None:
+                self._release_crash_leftovers()
+            elif save_snapshot and self.run_dir is not None:
                 with contextlib.suppress(OSError):
                     self.cache.save_snapshot(self.data_dir, save_snapshot)
         if self.run_dir is not None and not self.persistent:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             self.run_dir = None
         _unregister(self)
+
+    def _release_crash_leftovers(self) -> None:
+        """After the server crashed or was killed, free the shared memory it left behind.
+
+        A killed postmaster leaves its System V segment and dynamic shared
+        memory in /dev/shm; PostgreSQL removes both when it next starts on the
+        same data directory, so start it once in single-user mode (which
+        exits at once with no input) before the directory is deleted.
+        """
+        if not (self.data_dir / "postmaster.pid").exists():
+            return
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            self.account.run([self.binaries.path("postgres"), "--single", "-D", str(self.data_dir), "postgres"],
+                             stdin=subprocess.DEVNULL, cwd=str(self.run_dir), timeout=60)
 
     def __enter__(self) -> "EmbeddedPostgres":
         return self.start()

@@ -45,7 +45,9 @@ class Session:
             self.schema = SchemaSource.from_settings(self.settings)
             self.server_dsn = self._server_dsn()
             if with_database:
-                self.database = TestDatabase(self.settings, self.server_dsn).create(self.settings.rebuild_schema)
+                server_exit = self.server.exit_reason if self.server is not None else None
+                self.database = TestDatabase(self.settings, self.server_dsn, server_exit=server_exit).create(
+                    self.settings.rebuild_schema)
                 self.template = self.database.template
             else:
                 with connect_admin(self.server_dsn) as admin:

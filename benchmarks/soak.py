@@ -1,0 +1,280 @@
+"""Soak: thousands of mixed tests in one run, then proof that nothing leaked and nothing slowed down.
+
+Generates N TDDTestCase tests (inserts, temp tables from templates and by hand,
+caught and uncaught SQL errors, session and transaction advisory locks kept,
+cursors left open, extra connections left in a transaction, nested
+savepoints) and runs them with the tddkit runner in this process, on the
+embedded server (or --dsn). Then it checks the server and the runner:
+
+- connections: none checked out of the pool, none idle in transaction
+  (pg_stat_activity), and none left at all once the pool is closed;
+- no temp tables beyond the SchemaCache's kept ones, no prepared
+  transactions, no advisory locks in the test database;
+- every test has its expected outcome (only the "uncaught error" tests error);
+- RSS growth of the runner under 20 MB; the per-test median of the last
+  1,000 tests within 10% of the first 1,000.
+
+Prints the figures and exits 1 if a check fails.
+
+    python benchmarks/soak.py [--tests 10000] [--per-class 100] [--dsn URL] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import gc
+import io
+import json
+import statistics
+import sys
+import time
+import unittest
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional
+
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import tddkit  # noqa: E402
+from tddkit.database import TestDatabase  # noqa: E402
+from tddkit.metrics import rss_bytes  # noqa: E402
+from tddkit.runner import TDDTestRunner  # noqa: E402
+
+#: Limits the run is checked against.
+MAX_RSS_GROWTH_MB = 20.0
+MAX_MEDIAN_DRIFT = 0.10
+WINDOW = 1000
+
+
+class SoakCase(tddkit.TDDTestCase):
+    """Base of the generated classes: one user row shared by every test of the class."""
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.conn.execute("INSERT INTO users (email, name) VALUES ('shared@soak.example', 'shared')")
+
+
+def _users(test: SoakCase) -> int:
+    return test.conn.execute("SELECT count(*) FROM users").fetchone()[0]
+
+
+def _insert(test: SoakCase) -> None:
+    test.conn.execute("INSERT INTO users (email, name) VALUES (%s, 'soak')", (f"{id(test)}@soak.example",))
+    test.assertEqual(_users(test), 2)
+
+
+def _temp_table(test: SoakCase) -> None:
+    name = test.create_temp_table("user_table")
+    test.insert_rows(name, [{"name": "a", "email": "a@soak.example"}, {"name": "b", "email": "b@soak.example"}])
+    test.assertEqual(test.fetch_all("SELECT max(id), count(*) FROM user_table"), [(2, 2)])
+
+
+def _raw_temp_table(test: SoakCase) -> None:
+    test.conn.execute("CREATE TEMP TABLE soak_scratch (id int PRIMARY KEY, payload text)")
+    test.conn.execute("INSERT INTO soak_scratch SELECT g, repeat('x', 100) FROM generate_series(1, 50) g")
+    test.assertEqual(test.fetch_all("SELECT count(*) FROM soak_scratch"), [(50,)])
+
+
+def _caught_error(test: SoakCase) -> None:
+    with test.assertRaises(psycopg.errors.UniqueViolation):
+        test.conn.execute("INSERT INTO users (email, name) VALUES ('shared@soak.example', 'twice')")
+
+
+def _uncaught_error(test: SoakCase) -> None:
+    test.conn.execute("SELECT * FROM soak_no_such_table")
+
+
+def _advisory_locks(test: SoakCase) -> None:
+    key = 10_000 + int(type(test).__name__[len("Soak"):]) * 2  # one pair of keys per class
+    test.conn.execute("SELECT pg_advisory_lock(%s), pg_advisory_xact_lock(%s)", (key, key + 1))
+
+
+def _open_cursor(test: SoakCase) -> None:
+    test.conn.execute("DECLARE soak_held CURSOR WITH HOLD FOR SELECT generate_series(1, 1000)")
+    test.conn.execute("DECLARE soak_open CURSOR FOR SELECT generate_series(1, 1000)")
+    test.assertEqual(len(test.conn.execute("FETCH 10 FROM soak_held").fetchall()), 10)
+
+
+def _extra_connection(test: SoakCase) -> None:
+    extra = test.extra_connection()
+    extra.execute("SELECT pg_advisory_lock(7)")
+    extra.execute("CREATE TEMP TABLE soak_extra (id int)")
+    test.assertEqual(extra.execute("SELECT count(*) FROM users").fetchone()[0], 0)  # not the uncommitted row
+
+
+def _nested_savepoints(test: SoakCase) -> None:
+    with test.conn.transaction():
+        test.conn.execute("UPDATE users SET name = 'renamed'")
+    with test.assertRaises(psycopg.errors.CheckViolation):
+        with test.conn.transaction():
+            test.conn.execute("INSERT INTO users (email, name) VALUES ('no-at-sign', 'bad')")
+    test.assertEqual(test.fetch_all("SELECT name FROM users"), [("renamed",)])
+
+
+#: The mix, in the order the tests of a class cycle through it.
+KINDS: Dict[str, Callable[[SoakCase], None]] = {
+    "insert": _insert,
+    "temp_table": _temp_table,
+    "raw_temp_table": _raw_temp_table,
+    "caught_error": _caught_error,
+    "uncaught_error": _uncaught_error,
+    "advisory_locks": _advisory_locks,
+    "open_cursor": _open_cursor,
+    "extra_connection": _extra_connection,
+    "nested_savepoints": _nested_savepoints,
+}
+ERRORING_KINDS = {"uncaught_error"}
+
+
+def kind_of(test_id: str) -> str:
+    """The KINDS entry a generated test runs: ``...Soak0001.test_00104_insert`` -> ``insert``."""
+    return test_id.rsplit(".", 1)[-1].split("_", 2)[2]
+
+
+def _method(kind: str) -> Callable[[SoakCase], None]:
+    body = KINDS[kind]
+
+    def test(self: SoakCase) -> None:
+        body(self)
+    return test
+
+
+def soak_suite(tests: int, per_class: int = 100) -> unittest.TestSuite:
+    """``tests`` generated tests in classes of ``per_class``, cycling through KINDS."""
+    kinds = list(KINDS)
+    suite = unittest.TestSuite()
+    for first in range(0, tests, per_class):
+        names = [f"test_{n:05d}_{kinds[n % len(kinds)]}" for n in range(first, min(first + per_class, tests))]
+        case = type(f"Soak{first // per_class:04d}", (SoakCase,), {name: _method(kind_of(name)) for name in names})
+        suite.addTests(case(name) for name in names)
+    return suite
+
+
+def leak_figures(database: TestDatabase) -> Dict[str, Any]:
+    """What is left in the test database and the pool: every count should be 0 (names empty)."""
+    assert database.pool is not None
+    stats = database.pool.get_stats()
+    with psycopg.connect(database.dsn, autocommit=True) as admin:
+        activity = admin.execute(
+            "SELECT count(*), count(*) FILTER (WHERE state <> 'idle') FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()").fetchone()
+        temp_tables = [r[0] for r in admin.execute(  # the SchemaCache's kept tables are not the tests'
+            "SELECT relname FROM pg_class WHERE relpersistence = 't' AND relname LIKE 'soak%'")]
+        prepared = admin.execute(
+            "SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database()").fetchone()[0]
+        advisory = admin.execute(
+            "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+            "WHERE l.locktype = 'advisory' AND d.datname = current_database()").fetchone()[0]
+    return {
+        "connections_checked_out": stats.get("pool_size", 0) - stats.get("pool_available", 0),
+        "connections_not_in_pool": activity[0] - stats.get("pool_size", 0),
+        "connections_not_idle": activity[1],
+        "leftover_temp_tables": temp_tables,
+        "prepared_transactions": prepared,
+        "advisory_locks": advisory,
+    }
+
+
+def left_after_close(database: TestDatabase, wait: float = 5.0) -> Dict[str, int]:
+    """Close the pool, then count the connections and temp tables still in the test database (leaks)."""
+    assert database.pool is not None
+    database.pool.close()
+    database.pool = None
+    deadline = time.monotonic() + wait
+    with psycopg.connect(database.dsn, autocommit=True) as admin:
+        while True:
+            connections, temp_tables = admin.execute(
+                "SELECT (SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()), (SELECT count(*) FROM pg_class WHERE relpersistence = 't')").fetchone()
+            if connections == temp_tables == 0 or time.monotonic() > deadline:
+                return {"connections_after_pool_close": connections, "temp_tables_after_pool_close": temp_tables}
+            time.sleep(0.05)
+
+
+@dataclasses.dataclass
+class SoakResult:
+    """The figures of one soak run and the checks that failed."""
+
+    figures: Dict[str, Any]
+    failures: List[str]
+
+
+def run_soak(tests: int, per_class: int = 100, window: int = WINDOW, close_pool: bool = False,
+             check_timing: bool = True) -> SoakResult:
+    """Run the generated suite on the current session, measure it and check for leaks (and, with
+    ``check_timing``, RSS growth and drift of the per-test median)."""
+    database = tddkit.get_session().database
+    assert database is not None
+    suite = soak_suite(tests, per_class)
+    gc.collect()
+    rss_before = rss_bytes()
+    started = time.perf_counter()
+    result = TDDTestRunner(stream=io.StringIO(), verbosity=0, show_report=False).run(suite)
+    wall = time.perf_counter() - started
+    gc.collect()
+    rss_growth_mb = (rss_bytes() - rss_before) / 2**20
+
+    metrics = result.test_metrics
+    window = min(window, len(metrics) // 3) or 1
+    first = statistics.median(m.total_ms for m in metrics[:window])
+    last = statistics.median(m.total_ms for m in metrics[-window:])
+    wrong = [m.test_id for m in metrics if m.outcome != ("error" if kind_of(m.test_id) in ERRORING_KINDS else "passed")]
+    pool = database.pool.get_stats() if database.pool is not None else {}
+    leaks = leak_figures(database)
+    if close_pool:
+        leaks.update(left_after_close(database))
+    figures = {
+        "tests": len(metrics),
+        "wall_seconds": round(wall, 3),
+        "median_ms": round(statistics.median(m.total_ms for m in metrics), 4),
+        "window": window,
+        "first_window_median_ms": round(first, 4),
+        "last_window_median_ms": round(last, 4),
+        "median_drift": round(last / first - 1, 4),
+        "rss_growth_mb": round(rss_growth_mb, 2),
+        "errors": len(result.errors),
+        "failures": len(result.failures),
+        "unexpected_outcomes": len(wrong),
+        "connections_lost": pool.get("connections_lost", 0),
+        **leaks,
+    }
+    failures = [f"{name} = {value}" for name, value in leaks.items() if value]
+    if len(metrics) != tests:
+        failures.append(f"{len(metrics)} tests recorded, {tests} expected")
+    if wrong:
+        failures.append(f"{len(wrong)} tests with an unexpected outcome, e.g. {wrong[0]}")
+    if check_timing and rss_growth_mb >= MAX_RSS_GROWTH_MB:
+        failures.append(f"RSS grew {rss_growth_mb:.1f} MB (limit {MAX_RSS_GROWTH_MB:g} MB)")
+    if check_timing and abs(last / first - 1) > MAX_MEDIAN_DRIFT:
+        failures.append(f"per-test median moved from {first:.4f} ms (first {window}) to {last:.4f} ms (last {window})")
+    return SoakResult(figures, failures)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tests", type=int, default=10_000)
+    parser.add_argument("--per-class", type=int, default=100)
+    parser.add_argument("--dsn", help="use this PostgreSQL server instead of the embedded one")
+    parser.add_argument("--json", dest="json_path", metavar="FILE", help="write the figures as JSON")
+    args = parser.parse_args(argv)
+    session = tddkit.get_session(tddkit.load_settings({"dsn": args.dsn}))
+    print(f"soak: {args.tests} tests in classes of {args.per_class} on {session.server_origin}", flush=True)
+    try:
+        soak = run_soak(args.tests, args.per_class, close_pool=True)
+    finally:
+        tddkit.close_session()
+    width = max(map(len, soak.figures))
+    for name, value in soak.figures.items():
+        print(f"  {name:<{width}}  {value}")
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps({**soak.figures, "failed_checks": soak.failures}, indent=2))
+    for failure in soak.failures:
+        print(f"soak: FAILED: {failure}", file=sys.stderr)
+    print("soak: " + ("FAILED" if soak.failures else "all checks passed"))
+    return 1 if soak.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,258 @@
+"""Reliability on a real server: faults, bad input and a short soak, with nothing leaked and nothing lost."""
+
+import json
+import logging
+import os
+import tempfile
+import time
+import unittest
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import psycopg
+
+import tddkit
+from benchmarks import soak
+from tddkit.binaries import find_binaries
+from tddkit.server import EmbeddedPostgres, pid_alive
+from tests.cases import faults
+from tests.support import ROOT, admin_connection, child_env, postgres_processes, run_cli, run_suite, shared_tempdir, \
+    suite_of
+
+FAULTS = str(ROOT / "tests" / "cases" / "faults.py")
+TRIVIAL = str(ROOT / "tests" / "cases" / "trivial.py")
+
+
+def outcomes(result):
+    """{test method name: outcome} of a run_suite result."""
+    return {m.test_id.rsplit(".", 1)[1]: m.outcome for m in result.test_metrics}
+
+
+def errors_by_name(result):
+    """{test method name: [formatted errors]} of a run_suite result."""
+    found = {}
+    for test, text in result.errors:
+        found.setdefault(test.id().rsplit(".", 1)[1], []).append(text)
+    return found
+
+
+def pool_stats():
+    return tddkit.get_session().database.pool.get_stats()
+
+
+def database_state():
+    """What is left in the test database outside any test: users, advisory locks, tddkit's own temp tables."""
+    with admin_connection() as conn:
+        return {
+            "users": conn.execute("SELECT count(*) FROM users").fetchone()[0],
+            "advisory_locks": conn.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                "WHERE l.locktype = 'advisory' AND d.datname = current_database()").fetchone()[0],
+            "left_by_extra": conn.execute(
+                "SELECT count(*) FROM pg_class WHERE relname = 'left_by_extra'").fetchone()[0],
+            "checked_out": pool_stats()["pool_size"] - pool_stats()["pool_available"],
+        }
+
+
+CLEAN = {"users": 0, "advisory_locks": 0, "left_by_extra": 0, "checked_out": 0}
+
+
+class ConnectionFaultTests(unittest.TestCase):
+    def setUp(self):
+        faults.SEEN.clear()
+
+    def test_a_killed_backend_is_an_error_naming_the_cause_and_the_next_test_gets_a_new_connection(self):
+        discarded = pool_stats().get("returns_bad", 0)
+        with self.assertLogs("psycopg.pool", logging.DEBUG) as logs:
+            logging.getLogger("psycopg.pool").debug("capturing")
+            result = run_suite(suite_of(faults.KilledBackend))
+        self.assertEqual(outcomes(result), {
+            "test_a_killed_while_running": "error", "test_b_after": "passed",
+            "test_c_killed_after_its_last_statement": "error", "test_d_after": "passed",
+            "test_e_expects_its_own_termination": "passed", "test_f_after": "passed"}, result.output)
+        errors = errors_by_name(result)
+        self.assertEqual(len(result.errors), 2, result.output)
+        for name in ("test_a_killed_while_running", "test_c_killed_after_its_last_statement"):
+            self.assertIn("AdminShutdown: terminating connection due to administrator command", errors[name][0])
+            self.assertIn("tddkit: the test's connection was lost", errors[name][0])
+        seen = faults.SEEN
+        self.assertTrue(seen["a"] != seen["b"] and seen["c"] != seen["d"] and seen["e"] != seen["f"], seen)
+        with admin_connection() as conn:
+            alive = conn.execute("SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)",
+                                 ([seen["a"], seen["c"], seen["e"]],)).fetchall()
+        self.assertEqual(alive, [])
+        self.assertEqual(pool_stats().get("returns_bad", 0) - discarded, 3, "the pool discards each broken one")
+        self.assertEqual([r.getMessage() for r in logs.records if r.levelno >= logging.WARNING], [])
+        self.assertEqual(database_state(), CLEAN)
+
+    def test_an_unfinished_copy_or_stream_is_reported_and_the_next_test_runs_clean(self):
+        result = run_suite(suite_of(faults.LeavesConnectionBusy))
+        self.assertEqual(outcomes(result), {
+            "test_a_copy_through_execute": "error", "test_b_after": "passed",
+            "test_c_copy_left_open": "error", "test_d_after": "passed",
+            "test_e_stream_left_open": "error", "test_f_after": "passed"}, result.output)
+        errors = errors_by_name(result)
+        self.assertEqual([len(e) for e in errors.values()], [1, 1, 1], "one error per test, not two")
+        self.assertIn("COPY cannot be used with this method", errors["test_a_copy_through_execute"][0])
+        for name in ("test_c_copy_left_open", "test_e_stream_left_open"):
+            self.assertIn("IsolationError: the test left a COPY or a streamed query unfinished", errors[name][0])
+            self.assertEqual(errors[name][0].count('File "'), 1, "one frame, not tddkit's internals")
+        self.assertEqual(database_state(), CLEAN)
+
+    def test_cursors_left_open_are_gone_for_the_next_test(self):
+        result = run_suite(suite_of(faults.LeavesCursorsOpen))
+        self.assertTrue(result.wasSuccessful(), result.output)
+
+    def test_locks_and_connections_a_test_keeps_are_given_back_after_it(self):
+        suite = unittest.TestSuite([suite_of(faults.HoldsLocks), suite_of(faults.NeedsLocks),
+                                    suite_of(faults.BorrowsConnections)])
+        result = run_suite(suite)
+        self.assertTrue(result.wasSuccessful(), result.output)
+        self.assertEqual(result.testsRun, 5)
+        self.assertTrue(all(not c.closed and "_tddkit_borrowed" not in c.__dict__ for c in faults.SEEN["borrowed"]))
+        self.assertEqual(database_state(), CLEAN)
+
+    def test_hostile_table_names_are_quoted_and_drop_nothing(self):
+        result = run_suite(suite_of(faults.HostileNames))
+        self.assertTrue(result.wasSuccessful(), result.output)
+        with admin_connection() as conn:
+            self.assertEqual(conn.execute("SELECT to_regclass('public.users') IS NOT NULL").fetchone(), (True,))
+            self.assertEqual(conn.execute("SELECT count(*) FROM pg_class WHERE relname = %s AND relpersistence <> 't'",
+                                          (faults.HOSTILE,)).fetchone(), (0,))
+        self.assertEqual(database_state(), CLEAN)
+
+    def test_connections_have_the_timeouts_of_the_settings(self):
+        database = tddkit.get_session().database
+        conn = database.getconn()
+        try:
+            found = conn.execute("SELECT name, setting FROM pg_settings "
+                                 "WHERE name IN ('lock_timeout', 'statement_timeout') ORDER BY name").fetchall()
+        finally:
+            database.recycle(conn)
+        settings = database.settings
+        self.assertEqual(found, [("lock_timeout", str(int(settings.lock_timeout * 1000))),
+                                 ("statement_timeout", str(int(settings.statement_timeout * 1000)))])
+
+
+class ChildRunTests(unittest.TestCase):
+    """Faults that need their own settings or their own server: a `python -m tddkit run` child process."""
+
+    def test_statement_and_lock_timeouts_and_an_exhausted_pool_end_with_clear_errors(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            json_path = os.path.join(tmp, "run.json")
+            env = child_env(TDDKIT_STATEMENT_TIMEOUT="0.3", TDDKIT_LOCK_TIMEOUT="0.1", TDDKIT_POOL_MAX_SIZE="3",
+                            TDDKIT_POOL_MIN_SIZE="1", TDDKIT_POOL_TIMEOUT="0.2", TDDKIT_DURATIONS_FILE="")
+            started = time.monotonic()
+            done = run_cli(["run", FAULTS, "-k", "Limits", "--no-report", "--json", json_path], env=env)
+            elapsed = time.monotonic() - started
+            with open(json_path) as fh:
+                seen = {t["test_id"].split("faults.", 1)[1]: t["outcome"] for t in json.load(fh)["tests"]}
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertEqual(seen, {
+            "LimitsLockWait.test_a_waits_for_its_own_lock": "error", "LimitsLockWait.test_b_after": "passed",
+            "LimitsPool.test_a_takes_more_than_the_pool_has": "error", "LimitsPool.test_b_after": "passed",
+            "LimitsStatementTimeout.test_a_hangs": "error", "LimitsStatementTimeout.test_b_after": "passed"})
+        for expected in ("QueryCanceled: canceling statement due to statement timeout",
+                         "longer than statement_timeout = 0.3 s",
+                         "LockNotAvailable: canceling statement due to lock timeout",
+                         "longer than lock_timeout = 0.1 s",
+                         "PoolExhaustedError: no database connection became free within pool_timeout=0.2 s",
+                         "pool_max_size=3"):
+            self.assertIn(expected, done.stderr)
+        self.assertLess(elapsed, 30, "nothing waited for a default timeout")
+
+    def test_a_server_killed_mid_run_fails_the_rest_clearly_and_leaves_nothing(self):
+        with shared_tempdir() as tmp:
+            marker = Path(tmp) / "marker"
+            run_dir = Path(tmp) / "run"
+            run_dir.mkdir(mode=0o755)
+            env = child_env(TDDKIT_RUN_DIR=str(run_dir), TDDKIT_TEST_MARKER=str(marker), TDDKIT_DURATIONS_FILE="")
+            started = time.monotonic()
+            done = run_cli(["run", FAULTS, "-k", "ServerDies", "--no-report"], env=env)
+            elapsed = time.monotonic() - started
+            pids, shmid = marker.read_text().split("\n")
+            self.assertEqual(os.listdir(run_dir), [], "the run directory is removed")
+            self.assertEqual(postgres_processes(str(run_dir)), [])
+        self.assertEqual(done.returncode, 1, done.stderr)
+        postmaster = pids.split()[0]
+        self.assertIn(f"the PostgreSQL server is gone (embedded PostgreSQL, pid {postmaster}, was killed by SIGKILL)",
+                      done.stderr)
+        self.assertEqual(done.stderr.count("the PostgreSQL server is gone"), 5, done.stderr)
+        self.assertEqual(done.stderr.count("Traceback"), 5, "one per test or class, with its cause")
+        self.assertIn("Ran 3 tests", done.stderr)
+        self.assertEqual([p for p in pids.split() if pid_alive(int(p))], [], "no server process is left")
+        with open("/proc/sysvipc/shm") as fh:
+            self.assertNotIn(shmid, [line.split()[1] for line in fh.readlines()[1:]], "its shared memory is freed")
+        self.assertLess(elapsed, 30)
+
+
+class BadInputTests(unittest.TestCase):
+    """Each bad input is one line on stderr, exit code 2, no traceback: all run at once in child processes."""
+
+    def project(self, pyproject, files=None):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        Path(tmp.name, "pyproject.toml").write_text(pyproject)
+        for name, text in (files or {}).items():
+            Path(tmp.name, name).write_text(text)
+        return Path(tmp.name)
+
+    def password_server(self):
+        """An embedded server that asks TCP clients for a password (role 'app', password 'right-password')."""
+        server = EmbeddedPostgres(find_binaries()).start()
+        self.addCleanup(server.stop)
+        (server.data_dir / "pg_hba.conf").write_text(
+            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+        with psycopg.connect(server.dsn, autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute("CREATE ROLE app LOGIN PASSWORD 'right-password'")
+        psycopg.connect(f"postgresql://app:right-password@127.0.0.1:{server.port}/postgres").close()
+        return server
+
+    def test_bad_input_is_one_line_and_exit_code_2(self):
+        server_dsn = tddkit.get_session().database.server_dsn
+        port = self.password_server().port
+        bad_schema = self.project('[tool.tddkit]\nschema = ["schema.sql"]\n',
+                                  {"schema.sql": "CREATE TABLE a (id int);\nCREATE TABLE b (id notatype);\n"})
+        runs = {  # name: (arguments, environment, working directory, expected in the message)
+            "malformed DSN": (["--dsn", "postgresql://app:s3cret@[broken"], {}, ROOT, "invalid DSN"),
+            "wrong password": (["--dsn", f"postgresql://app:wrong-password@127.0.0.1:{port}/postgres"], {}, ROOT,
+                               'rejected the password (password authentication failed for user "app")'),
+            "database not owned": ([], {"TDDKIT_DATABASE": "myapp"}, ROOT, "database 'myapp' does not start with"),
+            "unknown config key": ([], {}, self.project("[tool.tddkit]\npool_max = 3\n"),
+                                   "unknown tddkit setting 'pool_max'; did you mean 'pool_max_size'?"),
+            "missing schema file": ([], {}, self.project('[tool.tddkit]\nschema = ["db/missing.sql"]\n'),
+                                    "schema file not found"),
+            "bad SQL in schema": (["--dsn", server_dsn], {}, bad_schema,
+                                  'schema.sql:2: type "notatype" does not exist'),
+        }
+
+        def run(item):
+            args, env, cwd, _ = item
+            return run_cli(["run", TRIVIAL, "--no-report", *args], env=child_env(**env), cwd=cwd)
+
+        with ThreadPoolExecutor(len(runs)) as pool:
+            done = dict(zip(runs, pool.map(run, runs.values())))
+        for name, (_, _, _, expected) in runs.items():
+            with self.subTest(name):
+                stderr = done[name].stderr
+                self.assertEqual(done[name].returncode, 2, stderr)
+                self.assertNotIn("Traceback", stderr)
+                self.assertEqual(len(stderr.strip().splitlines()), 1, stderr)
+                self.assertIn(expected, stderr)
+                self.assertTrue(stderr.startswith("tddkit: error: "), stderr)
+                self.assertNotIn("s3cret", stderr)
+                self.assertNotIn("wrong-password", stderr)
+
+
+class SoakTests(unittest.TestCase):
+    def test_300_mixed_tests_leave_nothing_behind(self):
+        result = soak.run_soak(300, per_class=30, check_timing=False)
+        self.assertEqual(result.failures, [], result.figures)
+        self.assertEqual(result.figures["tests"], 300)
+        erroring = list(soak.KINDS).index("uncaught_error")
+        self.assertEqual(result.figures["errors"], len(range(erroring, 300, len(soak.KINDS))))
+
+
+if __name__ == "__main__":
+    unittest.main()
