@@ -14,7 +14,7 @@ import io
 import sys
 import unittest
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import List, NoReturn, Optional, Sequence, Tuple
 
 from .case import TDDTestCase
 from .errors import TddkitError
@@ -104,8 +104,15 @@ def _add_server_parser(commands) -> None:
     server.add_argument("action", choices=["start", "stop", "status", "url"])
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error and exit code 2 (sub-commands inherit it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"tddkit: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tddkit", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m tddkit", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="{run,bench,server}")
     _add_run_parser(commands)
     _add_bench_parser(commands)

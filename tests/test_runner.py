@@ -117,6 +117,7 @@ class CommandLineTests(unittest.TestCase):
         done = run_cli(["run", "--no-such-option"])
         self.assertEqual(done.returncode, 2)
         self.assertIn("unrecognized arguments", done.stderr)
+        self.assertEqual(len(done.stderr.strip().splitlines()), 1, done.stderr)
 
     def test_bad_dsn_is_one_line_and_exit_2(self):
         done = run_cli(["run", "tests/cases/trivial.py", "--dsn", "host=127.0.0.1 port=1 user=x dbname=y"],
