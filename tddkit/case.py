@@ -186,7 +186,7 @@ class TDDTestCase(unittest.TestCase):
         metrics = self._tddkit_metrics = TestMetrics(self.id())
         names = resources_of(self)
         if names:  # wait for named resources first: the wait is not connection time
-            metrics.resources = list(names)
+            metrics.resources = names
             locks = get_session().resource_locks()
             metrics.resource_wait_ms = locks.acquire(names, self.id()) * 1000
             self.addCleanup(locks.release, names)  # runs after the rollback below
@@ -314,9 +314,9 @@ class TDDTestCase(unittest.TestCase):
         (or fails, with ``alerts_as_failures``).
         """
         if isinstance(owner, type):
-            target, label = owner._tddkit_class.custom, owner._tddkit_class.class_name
+            target, label = owner._tddkit_class, owner._tddkit_class.class_name
         else:
-            target, label = owner._tddkit_metrics.custom, owner.id()
+            target, label = owner._tddkit_metrics, owner.id()
         failure = record(target, get_session().settings, label, name, value, metadata)
         if failure is not None:
             raise AssertionError(failure)
@@ -324,7 +324,8 @@ class TDDTestCase(unittest.TestCase):
     def memory_snapshot(self, label: str) -> Dict[str, Any]:
         """RSS and VMS of this process in MB after a garbage collection; kept in the test's metrics."""
         snapshot = memory_snapshot(label)
-        self._tddkit_metrics.memory_snapshots.append(snapshot)
+        metrics = self._tddkit_metrics
+        metrics.memory_snapshots = (*metrics.memory_snapshots, snapshot)
         return snapshot
 
     # --- helpers -----------------------------------------------------------------------

@@ -23,11 +23,12 @@ from .metrics import CustomMetric, classify, process_memory
 MB = 2**20
 
 
-def record(target: List[CustomMetric], settings: Settings, owner: str, name: str, value: float,
+def record(target: Any, settings: Settings, owner: str, name: str, value: float,
            metadata: Dict[str, Any]) -> Optional[str]:
-    """Store a metric; warn (or return the message to fail with) when it is over its threshold."""
+    """Add a metric to ``target.custom`` (TestMetrics or ClassMetrics); warn (or return the
+    message to fail with) when it is over its threshold."""
     metric = CustomMetric(name, float(value), dict(metadata))
-    target.append(metric)
+    target.custom = (*target.custom, metric)
     threshold = settings.thresholds.get(name)
     severity = classify(metric.value, threshold) if threshold is not None else None
     if severity is None:

@@ -7,8 +7,9 @@ them. All times are milliseconds, memory is bytes.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import psutil
 
@@ -45,7 +46,7 @@ class ClassMetrics:
     connection_ms: float = 0.0
     setup_ms: float = 0.0
     query_count: int = 0
-    custom: List["CustomMetric"] = dataclasses.field(default_factory=list)
+    custom: Sequence["CustomMetric"] = ()
 
 
 @dataclasses.dataclass
@@ -57,7 +58,11 @@ class CustomMetric:
     metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
-@dataclasses.dataclass
+#: Per-test records are kept for the whole run: without a __dict__ each is about half the size.
+_COMPACT = {"slots": True} if sys.version_info >= (3, 10) else {}
+
+
+@dataclasses.dataclass(**_COMPACT)
 class TestMetrics:
     """The cost of one test, phase by phase."""
 
@@ -74,12 +79,13 @@ class TestMetrics:
     rss_before: int = 0
     rss_after: int = 0
     resource_wait_ms: float = 0.0
-    resources: List[str] = dataclasses.field(default_factory=list)
+    resources: Sequence[str] = ()
     outcome: str = "unknown"
     class_metrics: Optional[ClassMetrics] = dataclasses.field(default=None, repr=False)
-    custom: List[CustomMetric] = dataclasses.field(default_factory=list)
-    memory_snapshots: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
-    allocations: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    # Empty tuples by default (replaced, never appended to): most tests record none of these.
+    custom: Sequence[CustomMetric] = ()
+    memory_snapshots: Sequence[Dict[str, Any]] = ()
+    allocations: Sequence[Dict[str, Any]] = ()
 
     @property
     def memory_delta(self) -> int:
@@ -90,5 +96,7 @@ class TestMetrics:
         """A JSON-ready dict (stable keys, documented in README)."""
         data = dataclasses.asdict(self)
         data.pop("class_metrics")
+        for key in ("resources", "custom", "memory_snapshots", "allocations"):
+            data[key] = list(data[key])
         data["memory_delta"] = self.memory_delta
         return data

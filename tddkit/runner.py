@@ -87,11 +87,10 @@ class TDDTestResult(unittest.TextTestResult):
             return err[1].text
         return super()._exc_info_to_string(err, test)
 
-    def _mark(self, test, outcome: str, err=None, message: str = "") -> None:
+    def _mark(self, test, outcome: str, message: str = "") -> None:
+        """Note a test's outcome, and its traceback or reason (shared with unittest's lists, not copied)."""
         test.__dict__["_tddkit_outcome"] = outcome
-        if err is not None:
-            self.details[test.id()] = self._exc_info_to_string(err, test)
-        elif message:
+        if message:
             self.details[test.id()] = message
 
     def addSuccess(self, test):
@@ -100,19 +99,19 @@ class TDDTestResult(unittest.TextTestResult):
 
     def addFailure(self, test, err):
         super().addFailure(test, err)
-        self._mark(test, "failed", err)
+        self._mark(test, "failed", self.failures[-1][1])
 
     def addError(self, test, err):
         super().addError(test, err)
         if isinstance(test, unittest.TestCase):
-            self._mark(test, "error", err)
+            self._mark(test, "error", self.errors[-1][1])
         else:  # a setUpClass/module error: unittest reports it with a placeholder
             self.test_metrics.append(TestMetrics(test.id(), outcome="error"))
-            self.details[test.id()] = self._exc_info_to_string(err, test) if hasattr(test, "shortDescription") else ""
+            self.details[test.id()] = self.errors[-1][1]
 
     def addSkip(self, test, reason):
         super().addSkip(test, reason)
-        self._mark(test, "skipped", message=reason)
+        self._mark(test, "skipped", reason)
 
     def addExpectedFailure(self, test, err):
         super().addExpectedFailure(test, err)
@@ -126,7 +125,7 @@ class TDDTestResult(unittest.TextTestResult):
         super().addSubTest(test, subtest, err)
         if err is not None:
             failed = issubclass(err[0], test.failureException)
-            self._mark(test, "failed" if failed else "error", err)
+            self._mark(test, "failed" if failed else "error", (self.failures if failed else self.errors)[-1][1])
 
     def addDuration(self, test, elapsed):  # Python 3.12+
         parent = getattr(super(), "addDuration", None)

@@ -240,7 +240,7 @@ class OutputFileTests(unittest.TestCase):
         self.assertEqual(set(data["environment"]), {"python", "platform", "cpu_count"})
 
     def test_json_has_no_nan(self) -> None:
-        self.tests[0].custom.append(CustomMetric("ratio", math.nan))
+        self.tests[0].custom = [*self.tests[0].custom, CustomMetric("ratio", math.nan)]
         report = build_report(self.tests, SUMMARY, make_settings())
         json.dumps(report_to_dict(report, self.tests), allow_nan=False)
 
