@@ -136,7 +136,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .baseline import load_baseline
     from .config import load_settings
     from .runner import TDDTestRunner, closing_line, describe_session, iter_tests
-    from .session import close_session, get_session
+    from .session import close_session, current_session, get_session
 
     if args.durations < 0 or args.repeat < 1:
         raise TddkitError("--durations must be >= 0 and --repeat >= 1")
@@ -169,6 +169,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             failed = failed or not result.wasSuccessful()
         rerun = functools.partial(_rerun, args, settings, shard_of, durations_path, workers)
         performance_code = _performance(args, settings, baseline, runs, walls, rerun)
+        session = current_session()
+        if session is not None:  # also when tests started it lazily, after the first line
+            print(f"tddkit: tests ran on {session.server_origin}", file=sys.stderr)
     finally:
         close_session()
     if settings.durations_file and not shard_of:  # shards read the durations every shard shares
