@@ -130,3 +130,38 @@ class CommandLineTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ProgressTests(unittest.TestCase):
+    def test_a_terminal_gets_a_progress_line_and_ci_logs_do_not(self):
+        import pty
+        import subprocess
+        import sys
+
+        from tests.support import ROOT
+
+        def run(env):
+            main, child = pty.openpty()
+            done = subprocess.run([sys.executable, "-m", "tddkit", "run", "tests/cases/trivial.py", "--no-report"],
+                                  cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=child, stderr=child,
+                                  timeout=120)
+            os.close(child)
+            output = b""
+            while True:
+                try:
+                    chunk = os.read(main, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                output += chunk
+            os.close(main)
+            return done.returncode, output.decode(errors="replace")
+
+        env = {k: v for k, v in child_env().items() if k != "CI"}
+        code, output = run(env)
+        self.assertEqual(code, 0, output)
+        self.assertRegex(output, r"\r  2/2 tests 100\.0%  0 failed")
+        code, output = run({**env, "CI": "true"})
+        self.assertEqual(code, 0, output)
+        self.assertNotIn("2/2 tests", output)
