@@ -82,8 +82,9 @@ def _finite(value: Optional[float]) -> bool:
 
 
 def _measured(run: Sequence[TestMetrics]) -> List[TestMetrics]:
-    """The tests of a run that were measured (skipped tests are not)."""
-    return [tm for tm in run if tm.outcome != "skipped"]
+    """The tests of a run that were measured: not skipped, and not the placeholder of a class or
+    module fixture error (an ``error`` record without timings)."""
+    return [tm for tm in run if tm.outcome != "skipped" and not (tm.outcome == "error" and tm.total_ms == 0)]
 
 
 def _add_test(entry: Dict[str, Any], tm: TestMetrics) -> None:
