@@ -16,6 +16,7 @@ import unittest
 from pathlib import Path
 from typing import List, NoReturn, Optional, Sequence, Tuple
 
+from .baseline import DEFAULT_BASELINE_PATH
 from .case import TDDTestCase
 from .errors import TddkitError
 from .parallel import group_by_class, load_durations, parse_parallel, parse_shard, save_durations, shard
@@ -74,9 +75,9 @@ def _add_run_parser(commands) -> None:
     run.add_argument("--no-report", dest="show_report", action="store_false", help="do not print the report")
     run.add_argument("--repeat", type=int, default=1, metavar="N",
                      help="run the suite N times (more samples for --save-baseline / --compare)")
-    run.add_argument("--save-baseline", nargs="?", const=".tddkit/baseline.json", metavar="FILE",
-                     help="save per-test and aggregate metrics as a baseline (default .tddkit/baseline.json)")
-    run.add_argument("--compare", nargs="?", const=".tddkit/baseline.json", metavar="FILE",
+    run.add_argument("--save-baseline", nargs="?", const=DEFAULT_BASELINE_PATH, metavar="FILE",
+                     help=f"save per-test and aggregate metrics as a baseline (default {DEFAULT_BASELINE_PATH})")
+    run.add_argument("--compare", nargs="?", const=DEFAULT_BASELINE_PATH, metavar="FILE",
                      help="compare with a saved baseline; a regression exits with code 3")
     run.add_argument("--gate", action="store_true",
                      help="check the limits in [tool.tddkit.gate]; a failed gate exits with code 3")

@@ -27,6 +27,7 @@ from .config import Settings
 from .errors import ConfigError
 from .metrics import ClassMetrics, CustomMetric, TestMetrics
 from .resources import resources_of
+from .server import describe_exit
 from .runner import RemoteError, TDDTestResult
 
 Group = List[unittest.TestCase]
@@ -312,7 +313,7 @@ class ParallelSuite:
         code = worker.process.exitcode
         remaining = [i for i in worker.unit if self.tests[i].id() not in worker.done]
         if worker.running is not None:
-            why = _describe_exit(code)
+            why = describe_exit(code)
             text = f"tddkit worker {worker.index} {why} while running this test; the run went on without it\n"
             replay(result, self.by_id[worker.running], worker.running,
                    TestMetrics(worker.running, outcome="error"), text)
@@ -323,15 +324,6 @@ class ParallelSuite:
             live.append(self._spawn(context))
         elif self.queue and self.fatal:
             raise ConfigError(f"parallel workers could not start: {self.fatal[0]}")
-
-
-def _describe_exit(code: Optional[int]) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"was killed by signal {-code}"
-    return f"exited with code {code}"
 
 
 def replay(result, test: Optional[unittest.TestCase], test_id: str, metrics: TestMetrics, details: str) -> None:

@@ -362,19 +362,12 @@ class EmbeddedPostgres:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def is_running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
     def exit_reason(self) -> Optional[str]:
         """Why the server stopped on its own ("... was killed by SIGKILL"); None while it runs or after stop()."""
         process = self.process
         if process is None or process.poll() is None:
             return None
-        code = process.returncode
-        if code < 0:
-            with contextlib.suppress(ValueError):
-                return f"embedded PostgreSQL, pid {process.pid}, was killed by {signal.Signals(-code).name}"
-        return f"embedded PostgreSQL, pid {process.pid}, exited with code {code}"
+        return f"embedded PostgreSQL, pid {process.pid}, {describe_exit(process.returncode)}"
 
     def stop(self, save_snapshot: Optional[str] = None) -> None:
         """Fast shutdown, then remove the run directory. Safe to call twice.
@@ -416,6 +409,16 @@ class EmbeddedPostgres:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+def describe_exit(code: Optional[int]) -> str:
+    """A process's end in words: "was killed by SIGKILL", "exited with code 3"."""
+    if code is not None and code < 0:
+        try:
+            return f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"was killed by signal {-code}"
+    return f"exited with code {code}"
 
 
 def stop_process(pid: int, wait=None) -> None:
