@@ -30,7 +30,8 @@ from psycopg.conninfo import make_conninfo
 
 from .case import TDDTestCase
 from .config import Settings
-from .database import OWNED_PREFIX, TestDatabase, connect_admin, ensure_owned
+from .database import TestDatabase, connect_admin
+from .ownership import OWNED_PREFIX, drop_database, ensure_owned
 from .errors import TddkitError
 from .metrics import TestMetrics, now
 from .report import (Stats, compute_stats, document_header, format_number, format_table, json_safe, output_path,
@@ -314,10 +315,6 @@ def _comparison_schema(settings: Settings) -> SchemaSource:
     return dataclasses.replace(source, files=[EXAMPLE_SCHEMA])
 
 
-def _drop_database(admin: psycopg.Connection, name: str) -> None:
-    admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(ensure_owned(name))))
-
-
 def _approaches(admin: psycopg.Connection, dsn: str, source: SchemaSource,
                 clone: str) -> List[Tuple[str, str, Callable[[], None]]]:
     """(name, what it does per test, a function doing it) of each approach compared with tddkit."""
@@ -370,8 +367,8 @@ def run_comparisons(database: TestDatabase, count: int, baseline_ms: float) -> L
             return [Comparison(name, what, time_calls(function, count), baseline_ms)
                     for name, what, function in _approaches(admin, dsn, source, clone)]
         finally:
-            _drop_database(admin, clone)
-            _drop_database(admin, scratch)
+            drop_database(admin, clone)
+            drop_database(admin, scratch)
 
 
 def run_benchmark(session: Session, iterations: Optional[int] = None, compare: bool = True) -> BenchReport:

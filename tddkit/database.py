@@ -24,10 +24,10 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 
 from .config import Settings
 from .connection import CountingCursor, GuardedConnection
-from .errors import ConfigError, OwnershipError, PoolExhaustedError, ServerError
+from .errors import ConfigError, PoolExhaustedError, ServerError
+from .ownership import OWNED_PREFIX, drop_database, ensure_owned
 from .schema import SchemaSource, TemplateResult, ensure_template
 
-OWNED_PREFIX = "tddkit_"
 
 #: After the server went away or crashed, how long to wait for it to come back (crash recovery).
 SERVER_RECOVERY_WAIT = 10.0
@@ -46,16 +46,6 @@ class _TddkitDiscards(logging.Filter):
 
 
 logging.getLogger("psycopg.pool").addFilter(_TddkitDiscards())
-
-
-def ensure_owned(name: str) -> str:
-    """Return ``name`` if tddkit owns it (prefix ``tddkit_``), else raise OwnershipError."""
-    if not name.startswith(OWNED_PREFIX):
-        raise OwnershipError(
-            f"refusing to create, drop or write database {name!r}: tddkit only touches databases "
-            f"whose names start with {OWNED_PREFIX!r}"
-        )
-    return name
 
 
 def redact(dsn: str) -> str:
@@ -331,5 +321,4 @@ class TestDatabase:
             self.created = False
 
     def _drop(self, admin: psycopg.Connection) -> None:
-        ensure_owned(self.name)
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.name)))
+        drop_database(admin, self.name)

@@ -25,6 +25,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .config import Settings
 from .errors import ConfigError
+from .ownership import databases_like, drop_database
 from .metrics import ClassMetrics, CustomMetric, TestMetrics
 from .resources import resources_of
 from .server import describe_exit
@@ -353,13 +354,8 @@ def replay(result, test: Optional[unittest.TestCase], test_id: str, metrics: Tes
 
 def drop_worker_databases(server_dsn: str, run_id: str) -> None:
     """Drop the databases this run's workers made (normally they drop their own)."""
-    from psycopg import sql
-
-    from .database import connect_admin, ensure_owned
+    from .database import connect_admin
 
     with connect_admin(server_dsn) as admin:
-        names = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s",
-                              (f"{run_id}\\_w%",)).fetchall()
-        for (name,) in names:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(ensure_owned(name))))
+        for name in databases_like(admin, f"{run_id}\\_w%"):
+            drop_database(admin, name)

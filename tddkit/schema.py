@@ -25,6 +25,7 @@ from psycopg.conninfo import make_conninfo
 
 from .config import Settings
 from .errors import ConfigError, SchemaError
+from .ownership import databases_like, drop_database
 
 TEMPLATE_PREFIX = "tddkit_tpl_"
 BUILD_PREFIX = "tddkit_tplbuild_"
@@ -121,19 +122,6 @@ class TemplateResult:
         return f"schema template {self.name} {how}"
 
 
-def _databases(admin: psycopg.Connection, pattern: str) -> List[str]:
-    rows = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,)).fetchall()
-    return [r[0] for r in rows]
-
-
-def _drop_quietly(admin: psycopg.Connection, name: str, force: bool = False) -> None:
-    statement = "DROP DATABASE IF EXISTS {} WITH (FORCE)" if force else "DROP DATABASE IF EXISTS {}"
-    try:
-        admin.execute(sql.SQL(statement).format(sql.Identifier(name)))
-    except psycopg.errors.ObjectInUse:
-        pass  # another run is cloning it right now; it will be dropped by a later run
-
-
 def ensure_template(admin: psycopg.Connection, server_dsn: str, source: SchemaSource,
                     rebuild: bool = False) -> TemplateResult:
     """Return the schema template, building it if missing (or if ``rebuild``)."""
@@ -143,14 +131,14 @@ def ensure_template(admin: psycopg.Connection, server_dsn: str, source: SchemaSo
     admin.execute("SELECT pg_advisory_lock(%s)", (lock_key,))
     try:
         if rebuild:
-            _drop_quietly(admin, name, force=True)
-        built = not _databases(admin, name)
+            drop_database(admin, name, force=True)
+        built = not databases_like(admin, name)
         if built:
             _build(admin, server_dsn, source, name)
-        for stale in _databases(admin, f"{TEMPLATE_PREFIX}{source.project}\\_%") + \
-                _databases(admin, f"{BUILD_PREFIX}{source.project}\\_%"):
+        for stale in databases_like(admin, f"{TEMPLATE_PREFIX}{source.project}\\_%") + \
+                databases_like(admin, f"{BUILD_PREFIX}{source.project}\\_%"):
             if stale != name:
-                _drop_quietly(admin, stale, force=stale.startswith(BUILD_PREFIX))
+                drop_database(admin, stale, force=stale.startswith(BUILD_PREFIX))
     finally:
         admin.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
     return TemplateResult(name, built, time.perf_counter() - started)
@@ -159,12 +147,12 @@ def ensure_template(admin: psycopg.Connection, server_dsn: str, source: SchemaSo
 def _build(admin: psycopg.Connection, server_dsn: str, source: SchemaSource, name: str) -> None:
     """Build under a temporary name, then rename: a half-built template is never visible."""
     building = f"{BUILD_PREFIX}{source.project}_{source.fingerprint}"
-    _drop_quietly(admin, building, force=True)
+    drop_database(admin, building, force=True)
     admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building)))
     try:
         with psycopg.connect(make_conninfo(server_dsn, dbname=building)) as conn:
             source.apply(conn)
         admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building), sql.Identifier(name)))
     except BaseException:
-        _drop_quietly(admin, building, force=True)
+        drop_database(admin, building, force=True)
         raise

@@ -1,0 +1,45 @@
+"""The databases tddkit owns, and the only ways it lists and drops databases.
+
+tddkit creates, writes and drops only databases whose names start with
+``tddkit_``; any other name is refused with OwnershipError.
+"""
+
+from __future__ import annotations
+
+from typing import List
+
+import psycopg
+from psycopg import sql
+
+from .errors import OwnershipError
+
+OWNED_PREFIX = "tddkit_"
+
+
+def ensure_owned(name: str) -> str:
+    """Return ``name`` if tddkit owns it (prefix ``tddkit_``), else raise OwnershipError."""
+    if not name.startswith(OWNED_PREFIX):
+        raise OwnershipError(
+            f"refusing to create, drop or write database {name!r}: tddkit only touches databases "
+            f"whose names start with {OWNED_PREFIX!r}"
+        )
+    return name
+
+
+def databases_like(admin: psycopg.Connection, pattern: str) -> List[str]:
+    """Names of the server's databases matching a LIKE ``pattern``."""
+    rows = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,)).fetchall()
+    return [row[0] for row in rows]
+
+
+def drop_database(admin: psycopg.Connection, name: str, force: bool = True) -> None:
+    """Drop a database tddkit owns, if it exists; ``force`` ends its sessions first.
+
+    Without ``force`` a database in use (another run cloning a template) is left
+    for a later run to drop.
+    """
+    statement = "DROP DATABASE IF EXISTS {} WITH (FORCE)" if force else "DROP DATABASE IF EXISTS {}"
+    try:
+        admin.execute(sql.SQL(statement).format(sql.Identifier(ensure_owned(name))))
+    except psycopg.errors.ObjectInUse:
+        pass
