@@ -35,6 +35,10 @@ _END_CLASS = b"ROLLBACK; SELECT pg_advisory_unlock_all()"
 
 TableName = Union[str, Tuple[str, ...]]
 
+#: unittest leaves the frames of modules that set this out of failure tracebacks, as it does its own:
+#: a failing test shows its own lines, never tddkit's hooks around them.
+__unittest = True
+
 
 def _raw(conn: psycopg.Connection, statement: bytes) -> None:
     """Run a framework statement: not counted, not guarded, never prepared."""
