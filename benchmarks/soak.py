@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import tddkit  # noqa: E402
 from tddkit.database import TestDatabase  # noqa: E402
-from tddkit.metrics import rss_bytes  # noqa: E402
+from tddkit.meter import rss_bytes  # noqa: E402
 from tddkit.runner import TDDTestRunner  # noqa: E402
 
 #: Limits the run is checked against.

@@ -8,31 +8,36 @@ from .errors import (
     OwnershipError,
     PerformanceWarning,
     PoolExhaustedError,
+    ResourceTimeoutError,
     SchemaError,
     ServerError,
     TddkitError,
 )
 from .metrics import TestMetrics
-from .resources import ResourceTimeoutError, resources
-from .session import close_session, get_session
+from .resources import resources
+from .runner import TDDTestResult, TDDTestRunner
+from .session import Session, close_session, get_session
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "TDDTestCase",
-    "Settings",
-    "load_settings",
-    "TestMetrics",
-    "get_session",
-    "close_session",
-    "TddkitError",
     "ConfigError",
     "IsolationError",
     "OwnershipError",
-    "PoolExhaustedError",
     "PerformanceWarning",
+    "PoolExhaustedError",
     "ResourceTimeoutError",
-    "resources",
     "SchemaError",
     "ServerError",
+    "Session",
+    "Settings",
+    "TDDTestCase",
+    "TDDTestResult",
+    "TDDTestRunner",
+    "TddkitError",
+    "TestMetrics",
+    "close_session",
+    "get_session",
+    "load_settings",
+    "resources",
 ]

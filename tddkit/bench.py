@@ -30,13 +30,15 @@ from psycopg.conninfo import make_conninfo
 
 from .case import TDDTestCase
 from .config import Settings
-from .database import TestDatabase, connect_admin
+from .admin import connect_admin
+from .database import TestDatabase
+from .lending import Lender
 from .ownership import OWNED_PREFIX, drop_database, ensure_owned
 from .errors import TddkitError
 from .metrics import TestMetrics, now
 from .report import (Stats, compute_stats, document_header, format_number, format_table, json_safe, output_path,
                      recommendation)
-from .runner import TDDTestResult, describe_session
+from .runner import TDDTestResult
 from .schema import SchemaSource
 from .session import Session
 from .templates import TABLE_TEMPLATES, create_table_sql
@@ -260,16 +262,16 @@ def iteration_counts(iterations: Optional[int] = None) -> Dict[str, int]:
 
 
 @contextmanager
-def _pool_lending(database: TestDatabase, connections: int) -> Iterator[None]:
+def _pool_lending(lender: Lender, connections: int) -> Iterator[None]:
     """The pool able to lend ``connections`` more at once, all opened before anything is timed."""
-    pool = database.pool
+    pool = lender.database.pool
     assert pool is not None
     min_size, max_size = pool.min_size, pool.max_size
     pool.resize(min_size, max(max_size, connections + PARALLEL_MARGIN))
     try:
-        borrowed = [database.getconn() for _ in range(connections)]
+        borrowed = [lender.getconn() for _ in range(connections)]
         for conn in borrowed:
-            database.putconn(conn)
+            lender.putconn(conn)
         yield
     finally:
         pool.resize(min_size, max_size)
@@ -380,12 +382,15 @@ def run_benchmark(session: Session, iterations: Optional[int] = None, compare: b
     typical = _measured_tests(BenchCase, "bench_typical", counts["individual_test"])
     empty = _measured_tests(BenchCase, "bench_empty", counts["fixture_setup"])
     schema = _measured_tests(BenchCase, "bench_schema", counts["schema_operation"])
-    conn = database.getconn()
+    lender = session.lender
+    if lender is None:
+        raise TddkitError("the benchmark needs a session with a test database")
+    conn = lender.getconn()
     postgresql = conn.info.parameter_status("server_version") or "unknown"
-    database.putconn(conn)
-    acquire = time_calls(lambda: database.putconn(database.getconn()), counts["connection_acquire"])
+    lender.putconn(conn)
+    acquire = time_calls(lambda: lender.putconn(lender.getconn()), counts["connection_acquire"])
     per_worker = max(1, counts["parallel_execution"] // PARALLEL_WORKERS)
-    with _pool_lending(database, PARALLEL_WORKERS):
+    with _pool_lending(lender, PARALLEL_WORKERS):
         parallel = {method: run_parallel(method, PARALLEL_WORKERS, per_worker) for method in PARALLEL_BODIES}
     samples = {
         "individual_test": [tm.total_ms for tm in typical],
@@ -398,7 +403,7 @@ def run_benchmark(session: Session, iterations: Optional[int] = None, compare: b
     operations = [Operation(name, values, TARGETS_MS.get(name)) for name, values in samples.items()]
     baseline = statistics.median(samples["fixture_setup"])
     comparisons = run_comparisons(database, counts["comparison"], baseline) if compare else []
-    return BenchReport(describe_session(session), postgresql, counts, operations, list(parallel.values()),
+    return BenchReport(session.describe(), postgresql, counts, operations, list(parallel.values()),
                        comparisons)
 
 

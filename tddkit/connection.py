@@ -1,15 +1,17 @@
-"""The connection and cursor classes tddkit's pool hands out.
+"""The connection class tddkit's pool hands out: it guards test isolation and counts SQL statements.
 
 ``GuardedConnection`` refuses to end the transaction that isolates a test
-(``commit()``, autocommit changes, a raw ``COMMIT``) while a test holds it, and
-counts the SQL statements its cursors run with their time. Counting costs two
-``perf_counter()`` calls per statement; nothing is parsed or logged.
+(``commit()``, autocommit changes, a raw ``COMMIT``) while a test holds it,
+and its cursors count the statements they run with their time. Counting
+costs two ``perf_counter()`` calls per statement; the SQL text is kept only
+while a ``capture_queries()`` block is open.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import psycopg
 from psycopg import pq
@@ -19,14 +21,14 @@ from .errors import IsolationError
 #: Statements that would end or escape the test's transaction.
 _ENDING_KEYWORDS = ("COMMIT", "END", "ROLLBACK", "ABORT", "PREPARE TRANSACTION")
 
-_ISOLATION_HINT = (
+ISOLATION_HINT = (
     "tddkit runs every test inside a transaction and rolls it back afterwards; ending it would "
     "make the test's data permanent and visible to other tests. Use 'with self.conn.transaction():' "
     "for a nested block (a savepoint), or test code that commits with a connection of its own."
 )
 
 
-def _ends_transaction(query: Any) -> bool:
+def ends_transaction(query: Any) -> bool:
     """True when a plain-text query starts with a statement ending the transaction."""
     if isinstance(query, bytes):
         query = query.decode(errors="replace")
@@ -46,60 +48,93 @@ def _ends_transaction(query: Any) -> bool:
     return False
 
 
-class QueryLog:
-    """Statements captured while ``assertNumQueries`` (or similar) is active."""
+class QueryCapture:
+    """The statements run on a connection while a ``capture_queries()`` block was open."""
 
     def __init__(self) -> None:
+        #: (SQL text, seconds) of each statement, in order.
         self.statements: List[Tuple[str, float]] = []
+
+    def __len__(self) -> int:
+        return len(self.statements)
+
+    def listing(self, limit: int = 200) -> str:
+        """The statements as numbered lines (each cut to ``limit`` characters), or ``(none)``."""
+        lines = [f"  {i}. {text.strip()[:limit]}" for i, (text, _) in enumerate(self.statements, 1)]
+        return "\n".join(lines) or "  (none)"
 
 
 class CountingCursor(psycopg.Cursor):
     """A cursor that counts and times the statements it runs on a GuardedConnection."""
 
+    _conn: "GuardedConnection"
+
     def execute(self, query, params=None, **kwargs):  # type: ignore[override]
         conn = self._conn
-        if conn._tddkit_guarded and _ends_transaction(query):
-            raise IsolationError(f"{str(query).strip()[:40]!r} inside a test is not allowed: " + _ISOLATION_HINT)
+        if conn.guarded and ends_transaction(query):
+            raise IsolationError(f"{str(query).strip()[:40]!r} inside a test is not allowed: " + ISOLATION_HINT)
         start = time.perf_counter()
         try:
             return super().execute(query, params, **kwargs)
         finally:
-            conn._tddkit_note(query, time.perf_counter() - start)
+            conn.note_statement(query, time.perf_counter() - start)
 
     def executemany(self, query, params_seq, **kwargs):  # type: ignore[override]
         start = time.perf_counter()
         try:
             return super().executemany(query, params_seq, **kwargs)
         finally:
-            self._conn._tddkit_note(query, time.perf_counter() - start)
+            self._conn.note_statement(query, time.perf_counter() - start)
 
     def copy(self, statement, params=None, **kwargs):  # type: ignore[override]
-        self._conn._tddkit_note(statement, 0.0)
+        self._conn.note_statement(statement, 0.0)
         return super().copy(statement, params, **kwargs)
 
     def stream(self, query, params=None, **kwargs):  # type: ignore[override]
-        self._conn._tddkit_note(query, 0.0)
+        self._conn.note_statement(query, 0.0)
         return super().stream(query, params, **kwargs)
 
 
 class GuardedConnection(psycopg.Connection):
     """A psycopg Connection that protects test isolation and counts statements."""
 
-    _tddkit_guarded = False
-    query_count = 0
-    query_time = 0.0
-    _tddkit_log: Optional[QueryLog] = None
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Statements run through this connection's cursors, and their total seconds.
+        self.query_count = 0
+        self.query_time = 0.0
+        #: True while a test holds the connection: statements ending its transaction are refused.
+        self.guarded = False
+        #: Temp tables the SchemaCache keeps on this connection (name -> its record).
+        self.temp_tables: Optional[Dict[str, Any]] = None
+        self._captures: List[QueryCapture] = []
 
-    def _tddkit_note(self, query: Any, elapsed: float) -> None:
+    def note_statement(self, query: Any, elapsed: float) -> None:
+        """Count one statement (called by the cursors)."""
         self.query_count += 1
         self.query_time += elapsed
-        if self._tddkit_log is not None:
+        if self._captures:
             text = query.as_string(self) if hasattr(query, "as_string") else str(query)
-            self._tddkit_log.statements.append((text, elapsed))
+            for capture in self._captures:
+                capture.statements.append((text, elapsed))
+
+    @contextlib.contextmanager
+    def capture_queries(self) -> Iterator[QueryCapture]:
+        """Keep the text and time of every statement run in the block (blocks may nest)."""
+        capture = QueryCapture()
+        self._captures.append(capture)
+        try:
+            yield capture
+        finally:
+            self._captures.remove(capture)
 
     def guard(self, active: bool) -> None:
         """Turn isolation protection on (inside a test) or off (framework code)."""
-        self._tddkit_guarded = active
+        self.guarded = active
+
+    def run_internal(self, statement: bytes) -> None:
+        """Run a framework statement: not counted, not guarded, never prepared."""
+        psycopg.Cursor(self).execute(statement, prepare=False)
 
     @property
     def busy(self) -> bool:
@@ -116,24 +151,23 @@ class GuardedConnection(psycopg.Connection):
         return self.closed or self.broken
 
     def commit(self) -> None:
-        if self._tddkit_guarded:
-            raise IsolationError("conn.commit() inside a test is not allowed: " + _ISOLATION_HINT)
+        if self.guarded:
+            raise IsolationError("conn.commit() inside a test is not allowed: " + ISOLATION_HINT)
         super().commit()
 
     def rollback(self) -> None:
-        if self._tddkit_guarded:
+        if self.guarded:
             raise IsolationError(
-                "conn.rollback() inside a test is not allowed (it would also undo setUpTestData): "
-                + _ISOLATION_HINT
+                "conn.rollback() inside a test is not allowed (it would also undo setUpTestData): " + ISOLATION_HINT
             )
         super().rollback()
 
     def set_autocommit(self, value: bool) -> None:
-        if self._tddkit_guarded:
-            raise IsolationError("changing autocommit inside a test is not allowed: " + _ISOLATION_HINT)
+        if self.guarded:
+            raise IsolationError("changing autocommit inside a test is not allowed: " + ISOLATION_HINT)
         super().set_autocommit(value)
 
     def tpc_begin(self, xid) -> None:  # type: ignore[override]
-        if self._tddkit_guarded:
-            raise IsolationError("two-phase commit inside a test is not allowed: " + _ISOLATION_HINT)
+        if self.guarded:
+            raise IsolationError("two-phase commit inside a test is not allowed: " + ISOLATION_HINT)
         super().tpc_begin(xid)

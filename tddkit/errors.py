@@ -31,5 +31,9 @@ class IsolationError(TddkitError):
     """A test tried to end the transaction that isolates it from other tests."""
 
 
+class ResourceTimeoutError(TddkitError):
+    """A named resource stayed held by another test past ``resource_timeout``."""
+
+
 class PerformanceWarning(UserWarning):
     """A recorded metric is over its threshold (``-W error::tddkit.PerformanceWarning`` fails on it)."""

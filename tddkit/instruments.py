@@ -18,6 +18,7 @@ from typing import Any, Dict, List, Optional
 
 from .config import Settings
 from .errors import PerformanceWarning
+from .frames import first_outside
 from .metrics import CustomMetric, classify, process_memory
 
 MB = 2**20
@@ -38,7 +39,8 @@ def record(target: Any, settings: Settings, owner: str, name: str, value: float,
     metric.metadata.setdefault("alert", severity)
     if settings.alerts_as_failures:
         return message
-    warnings.warn(PerformanceWarning(message), stacklevel=4)
+    _, level = first_outside(("tddkit.",), skip=1)  # the test's line, whatever tddkit frames are between
+    warnings.warn(PerformanceWarning(message), stacklevel=level)
     return None
 
 

@@ -16,11 +16,6 @@ import psutil
 _process = psutil.Process()
 
 
-def rss_bytes() -> int:
-    """Resident set size of this process."""
-    return _process.memory_info().rss
-
-
 def process_memory():
     """psutil's memory info (rss, vms, ...) of this process."""
     return _process.memory_info()

@@ -18,15 +18,11 @@ from typing import Any, Callable, Iterable, Optional, Tuple, TypeVar
 
 import psycopg
 
-from .errors import TddkitError
+from .errors import ResourceTimeoutError
 
 T = TypeVar("T")
 _ATTRIBUTE = "tddkit_resources"
 _NAME_LIMIT = 63  # PostgreSQL truncates application_name beyond this
-
-
-class ResourceTimeoutError(TddkitError):
-    """A named resource stayed held by another test past ``resource_timeout``."""
 
 
 def resources(*names: str) -> Callable[[T], T]:

@@ -1,9 +1,12 @@
 """TDDTestRunner and TDDTestResult: unittest's text runner, plus per-test metrics.
 
 The result keeps unittest's normal output (dots or ``-v`` lines, failures,
-``Ran N tests``) and collects one TestMetrics per test; the runner starts the
-database session up front, prints the report at the end and writes JSON or
-JUnit XML when asked.
+``Ran N tests``) and collects one TestMetrics per test: TDDTestCase hands its
+record over with ``addMetrics``; other tests get one with their duration. The
+runner prints the report at the end and writes JSON or JUnit XML when asked.
+It does not start or close the database session (the CLI does, or the tests
+start it lazily) and knows nothing of parallel workers (a parallel run is a
+suite that replays its workers' results here).
 """
 
 from __future__ import annotations
@@ -11,20 +14,18 @@ from __future__ import annotations
 import os
 import time
 import unittest
-import uuid
 from typing import Dict, Iterator, List, Optional, TextIO
 
-from .case import TDDTestCase
 from .config import Settings
+from .instruments import tracer
 from .metrics import TestMetrics, now
 from . import report as reporting
-from .session import close_session, current_session, get_session
-from .instruments import tracer
+from .session import current_session
 from .templates import schema_cache
 
 
-class RemoteError(Exception):
-    """Stands for a failure that happened in another process; carries its formatted traceback."""
+class PreformattedError(Exception):
+    """Stands for a failure whose traceback was formatted elsewhere (another process); carries the text."""
 
     def __init__(self, text: str) -> None:
         super().__init__(text)
@@ -45,6 +46,10 @@ def _show_progress(stream: TextIO, verbosity: int) -> bool:
     return bool(is_tty and verbosity == 1 and not os.environ.get("CI"))
 
 
+_OUTCOME_COUNTER = {"passed": "passed", "expected_failure": "passed", "failed": "failed",
+                    "unexpected_success": "failed", "error": "errors", "skipped": "skipped"}
+
+
 class TDDTestResult(unittest.TextTestResult):
     """A TextTestResult that records the TestMetrics of every test it sees."""
 
@@ -53,11 +58,14 @@ class TDDTestResult(unittest.TextTestResult):
         self.test_metrics: List[TestMetrics] = []
         self.details: Dict[str, str] = {}
         self.expected_total = 0
+        #: Worker processes the tests ran in (set by a parallel suite; 1 when they ran here).
+        self.workers = 1
         self.progress = _show_progress(stream, verbosity)
         if self.progress:
             self.dots = False
         self._started = 0.0
-        self._current: Optional[TestMetrics] = None
+        self._metrics: Optional[TestMetrics] = None
+        self._outcome = "passed"
         self._run_started = now()
         self._last_progress = 0.0
 
@@ -65,37 +73,35 @@ class TDDTestResult(unittest.TextTestResult):
 
     def startTest(self, test: unittest.TestCase) -> None:
         self._started = now()
+        self._metrics, self._outcome = None, "passed"
         super().startTest(test)
+
+    def addMetrics(self, test: unittest.TestCase, metrics: TestMetrics) -> None:
+        """Take the metrics a test measured (TDDTestCase calls this after its cleanup)."""
+        self._metrics = metrics
 
     def stopTest(self, test: unittest.TestCase) -> None:
         elapsed = (now() - self._started) * 1000
         super().stopTest(test)
-        metrics = test.__dict__.pop("_tddkit_metrics", None) or TestMetrics(test.id(), body_ms=elapsed)
+        metrics, self._metrics = self._metrics or TestMetrics(test.id(), body_ms=elapsed), None
         if not metrics.total_ms:  # already set for a test that ran in a worker
             metrics.total_ms = elapsed
         if metrics.outcome == "unknown":
-            metrics.outcome = self._outcome_of(test)
+            metrics.outcome = self._outcome
         self.test_metrics.append(metrics)
         if self.progress:
             self._print_progress()
 
-    def _outcome_of(self, test: unittest.TestCase) -> str:
-        return getattr(test, "_tddkit_outcome", "passed")
-
     def _exc_info_to_string(self, err, test) -> str:
-        if err[0] is RemoteError:
+        if err[0] is PreformattedError:
             return err[1].text
         return super()._exc_info_to_string(err, test)
 
     def _mark(self, test, outcome: str, message: str = "") -> None:
-        """Note a test's outcome, and its traceback or reason (shared with unittest's lists, not copied)."""
-        test.__dict__["_tddkit_outcome"] = outcome
+        """Note the running test's outcome, and its traceback or reason (shared with unittest's lists)."""
+        self._outcome = outcome
         if message:
             self.details[test.id()] = message
-
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self._mark(test, "passed")
 
     def addFailure(self, test, err):
         super().addFailure(test, err)
@@ -127,11 +133,6 @@ class TDDTestResult(unittest.TextTestResult):
             failed = issubclass(err[0], test.failureException)
             self._mark(test, "failed" if failed else "error", (self.failures if failed else self.errors)[-1][1])
 
-    def addDuration(self, test, elapsed):  # Python 3.12+
-        parent = getattr(super(), "addDuration", None)
-        if parent is not None:
-            parent(test, elapsed)
-
     # --- progress ----------------------------------------------------------------------
 
     def _print_progress(self, final: bool = False) -> None:
@@ -159,15 +160,14 @@ class TDDTestResult(unittest.TextTestResult):
         """passed / failed / errors / skipped over all recorded tests."""
         tally = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
         for metrics in self.test_metrics:
-            key = {"passed": "passed", "expected_failure": "passed", "failed": "failed",
-                   "unexpected_success": "failed", "error": "errors", "skipped": "skipped"}.get(metrics.outcome)
+            key = _OUTCOME_COUNTER.get(metrics.outcome)
             if key:
                 tally[key] += 1
         return tally
 
 
 class TDDTestRunner(unittest.TextTestRunner):
-    """A TextTestRunner that starts the database session and prints the metrics report."""
+    """A TextTestRunner that measures every test and prints the metrics report."""
 
     resultclass = TDDTestResult
 
@@ -180,7 +180,6 @@ class TDDTestRunner(unittest.TextTestRunner):
         json_path: Optional[str] = None,
         junit_path: Optional[str] = None,
         slowest: int = 5,
-        workers: int = 1,
         trace_memory: bool = False,
         closing_line: bool = True,
         **kwargs,
@@ -191,69 +190,42 @@ class TDDTestRunner(unittest.TextTestRunner):
         self.json_path = json_path
         self.junit_path = junit_path
         self.slowest = slowest
-        self.workers = workers
         self.trace_memory = trace_memory
         self.closing_line = closing_line
         self.last_wall = 0.0
         self.last_report: Optional[reporting.Report] = None
+        self._expected_total = 0
 
     def run(self, test) -> TDDTestResult:  # type: ignore[override]
-        tests = list(iter_tests(test)) if isinstance(test, unittest.TestSuite) else [test]
-        opened_here = False
-        if any(isinstance(t, TDDTestCase) for t in tests) and current_session() is None:
-            session = get_session(self.settings, with_database=self.workers <= 1)
-            opened_here = True
-            self.stream.writeln(f"tddkit: {describe_session(session)}")
-        self._expected_total = len(tests)
-        self._cache_before = schema_cache.stats()
-        run_id = None
-        if self.workers > 1:
-            test, run_id = self._parallel_suite(tests)
+        self._expected_total = test.countTestCases()
+        cache_before = schema_cache.stats()
         if self.trace_memory:
             tracer.start()
         started = time.perf_counter()
         try:
             result: TDDTestResult = super().run(test)  # type: ignore[assignment]
-            wall = time.perf_counter() - started
-            self._finish(result, wall)
+            self._finish(result, time.perf_counter() - started, schema_cache.since(cache_before))
         finally:
             if self.trace_memory:
                 tracer.stop()
-            if run_id:
-                from .parallel import drop_worker_databases
-
-                drop_worker_databases(test.server_dsn, run_id)
-            if opened_here:
-                close_session()
         return result
 
-    def _parallel_suite(self, tests: List[unittest.TestCase]):
-        """The tests as a ParallelSuite for ``self.workers`` processes, and the run id naming their databases."""
-        from .parallel import ParallelSuite, group_by_class, load_durations
-
-        session = get_session(self.settings, with_database=False)
-        settings = session.settings
-        durations = load_durations(settings.resolve(settings.durations_file)) if settings.durations_file else {}
-        run_id = f"tddkit_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-        suite = ParallelSuite(group_by_class(tests), self.workers, settings, session.server_dsn, durations, run_id)
-        return suite, run_id
-
     def _makeResult(self) -> TDDTestResult:
-        result = super()._makeResult()
-        result.expected_total = getattr(self, "_expected_total", 0)
-        return result  # type: ignore[return-value]
+        result: TDDTestResult = super()._makeResult()  # type: ignore[assignment]
+        result.expected_total = self._expected_total
+        return result
 
-    def _finish(self, result: TDDTestResult, wall: float) -> None:
+    def _settings(self) -> Settings:
+        """The settings given, else those of the session the tests started, else the defaults."""
+        session = current_session()
+        return self.settings or (session.settings if session is not None else Settings())
+
+    def _finish(self, result: TDDTestResult, wall: float, cache_stats: Dict[str, float]) -> None:
         counts = result.counts()
         summary = reporting.RunSummary(tests=len(result.test_metrics), wall_seconds=wall, **counts)
-        settings = self.settings or (current_session().settings if current_session() else None)
-        if settings is None:
-            from .config import load_settings
-
-            settings = load_settings()
-        report = reporting.build_report(result.test_metrics, summary, settings, slowest=self.slowest,
-                                        schema_cache=schema_cache.since(self._cache_before),
-                                        parallel=parallel_stats(result.test_metrics, wall, self.workers))
+        report = reporting.build_report(result.test_metrics, summary, self._settings(), slowest=self.slowest,
+                                        schema_cache=cache_stats,
+                                        parallel=parallel_stats(result.test_metrics, wall, result.workers))
         self.last_report = report
         if self.show_report:
             self.stream.writeln()
@@ -283,10 +255,3 @@ def parallel_stats(tests: List[TestMetrics], wall: float, workers: int) -> Optio
     speedup = serial / wall
     return {"workers": workers, "wall_seconds": wall, "sum_test_seconds": serial,
             "speedup": speedup, "efficiency": 100.0 * speedup / workers}
-
-
-def describe_session(session) -> str:
-    """One line: which server and database the session uses, and what starting it cost."""
-    db = session.database
-    where = f"database {db.name}; {db.describe_schema()}" if db else session.template.describe()
-    return f"{session.server_origin}; {where}; ready in {session.startup_seconds * 1000:.0f} ms"

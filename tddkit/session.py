@@ -1,8 +1,8 @@
-"""The test session: one server (embedded or given) and one TestDatabase per process.
+"""The test session: one server (embedded or given), the schema template and one TestDatabase per process.
 
-The tddkit runner starts and closes the session explicitly. Under plain
-``python -m unittest`` or pytest it starts lazily on first use and closes at
-interpreter exit.
+``python -m tddkit`` starts and closes the session itself. Under plain
+``python -m unittest`` or pytest, ``get_session()`` starts it on first use
+and it is closed at interpreter exit. Nothing else starts or closes it.
 """
 
 from __future__ import annotations
@@ -14,16 +14,20 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from .admin import connect_admin
 from .binaries import PgBinaries, find_binaries
 from .config import Settings, load_settings
-from .database import TestDatabase, connect_admin
+from .database import TestDatabase
+from .errors import TddkitError
+from .lending import Lender
+from .probe import ServerProbe
 from .resources import ResourceLocks
 from .schema import SchemaSource, TemplateResult, ensure_template
 from .server import EmbeddedPostgres, read_state
 
 
 class Session:
-    """A started server and test database, closed together."""
+    """A started server, the schema template and (usually) a test database, closed together."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -31,34 +35,37 @@ class Session:
         self.server_origin = ""
         self.binaries: Optional[PgBinaries] = None
         self.database: Optional[TestDatabase] = None
+        self.lender: Optional[Lender] = None
+        self.probe: Optional[ServerProbe] = None
         self.schema: Optional[SchemaSource] = None
         self.template: Optional[TemplateResult] = None
         self.server_dsn = ""
         self._locks: Optional[ResourceLocks] = None
         self.startup_seconds = 0.0
 
-    def start(self, with_database: bool = True) -> "Session":
-        """Start (or reach) the server and ensure the schema template; create the test database too
-        unless ``with_database`` is False (a parallel run's parent: its workers clone their own)."""
+    def start(self, with_database: bool = True, template: Optional[TemplateResult] = None) -> "Session":
+        """Start (or reach) the server and ensure the schema template (unless ``template`` is given);
+        create the test database too unless ``with_database`` is False (a parallel run's parent)."""
         start = time.perf_counter()
         try:
             self.schema = SchemaSource.from_settings(self.settings)
-            self.server_dsn = self._server_dsn()
-            if with_database:
-                server_exit = self.server.exit_reason if self.server is not None else None
-                self.database = TestDatabase(self.settings, self.server_dsn, server_exit=server_exit).create(
-                    self.settings.rebuild_schema)
-                self.template = self.database.template
-            else:
+            self.server_dsn = self._server_dsn(self.schema)
+            server_exit = self.server.exit_reason if self.server is not None else None
+            self.probe = ServerProbe(self.server_dsn, server_exit)
+            if template is None:
                 with connect_admin(self.server_dsn) as admin:
-                    self.template = ensure_template(admin, self.server_dsn, self.schema, self.settings.rebuild_schema)
+                    template = ensure_template(admin, self.server_dsn, self.schema, self.settings.rebuild_schema)
+            self.template = template
+            if with_database:
+                self.database = TestDatabase(self.settings, self.server_dsn).create(template.name)
+                self.lender = Lender(self.database, self.probe)
         except BaseException:
             self.close()
             raise
         self.startup_seconds = time.perf_counter() - start
         return self
 
-    def _server_dsn(self) -> str:
+    def _server_dsn(self, schema: SchemaSource) -> str:
         if self.settings.dsn:
             self.server_origin = "the given DSN"
             return self.settings.dsn
@@ -68,10 +75,29 @@ class Session:
             self.server_origin = f"the running tddkit server (PostgreSQL {state['version']}, pid {state['pid']})"
             return state["dsn"]
         self.binaries = find_binaries(self.settings.pg_bindir, self.settings.pg_source)
-        self.server = EmbeddedPostgres(self.binaries, cache_dir).start(snapshot=self.schema.template_name)
+        self.server = EmbeddedPostgres(self.binaries, cache_dir).start(snapshot=schema.template_name)
         self.binaries = self.server.binaries
         self.server_origin = f"embedded {self.binaries.describe()}"
         return self.server.dsn
+
+    @property
+    def dsn(self) -> str:
+        """The test database's connection string (for code that must open a connection of its own)."""
+        if self.database is None:
+            raise TddkitError("this tddkit session has no test database (a parallel run's parent process)")
+        return self.database.dsn
+
+    def describe(self) -> str:
+        """One line: which server and database the session uses, and what starting it cost."""
+        parts = [self.server_origin]
+        if self.database is not None:
+            parts.append(f"database {self.database.name}")
+        if self.template is not None:
+            parts.append(self.template.describe())
+        if self.database is not None:
+            parts.append(f"cloned in {self.database.clone_seconds * 1000:.1f} ms")
+        parts.append(f"ready in {self.startup_seconds * 1000:.0f} ms")
+        return "; ".join(parts)
 
     def resource_locks(self) -> ResourceLocks:
         """The lock manager for named resources (created on first use)."""
@@ -88,11 +114,12 @@ class Session:
             if self.database is not None:
                 self.database.drop()
                 self.database = None
+                self.lender = None
         finally:
             if self.server is not None:
                 built = self.template is not None and self.template.built
                 # keep the cluster with its new template: the next run skips the DDL
-                self.server.stop(save_snapshot=self.template.name if built else None)
+                self.server.stop(save_snapshot=self.template.name if built and self.template else None)
                 self.server = None
 
 
@@ -106,12 +133,13 @@ def current_session() -> Optional[Session]:
     return _current if _owner_pid == os.getpid() else None
 
 
-def get_session(settings: Optional[Settings] = None, with_database: bool = True) -> Session:
+def get_session(settings: Optional[Settings] = None, *, with_database: bool = True,
+                template: Optional[TemplateResult] = None) -> Session:
     """The process's session, started on first use with ``settings`` (default: load_settings())."""
     global _current, _owner_pid
     with _lock:
         if _current is None or _owner_pid != os.getpid():
-            session = Session(settings or load_settings()).start(with_database)
+            session = Session(settings or load_settings()).start(with_database, template)
             _current, _owner_pid = session, os.getpid()
             atexit.register(close_session)
         return _current

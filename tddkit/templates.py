@@ -18,6 +18,8 @@ from typing import Dict, Optional, Tuple
 import psycopg
 from psycopg import sql
 
+from .connection import GuardedConnection
+
 #: Built-in templates (the performance guide's): name -> column definitions.
 TABLE_TEMPLATES: Dict[str, str] = {
     "user_table": "id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE, "
@@ -69,16 +71,16 @@ class SchemaCache:
                 "efficiency": 100.0 * hits / requests if requests else 0.0, "ddl_saved": hits,
                 "tables_kept": self.tables_kept - before["tables_kept"]}
 
-    def prepare(self, conn: psycopg.Connection) -> None:
+    def prepare(self, conn: GuardedConnection) -> None:
         """Create the wanted tables this idle connection lacks, outside any test transaction.
 
         The first time, also create the connection's temp schema: made inside a
         test, it would be rolled back with it and made again by every test.
         """
         cursor = psycopg.Cursor(conn)
-        kept = conn.__dict__.get("_tddkit_temp_tables")
+        kept = conn.temp_tables
         if kept is None:
-            kept = conn.__dict__["_tddkit_temp_tables"] = {}
+            kept = conn.temp_tables = {}
             cursor.execute(b"CREATE TEMP TABLE tddkit_temp_schema (); DROP TABLE tddkit_temp_schema", prepare=False)
             conn.commit()
         with self._lock:
@@ -95,9 +97,9 @@ class SchemaCache:
         with self._lock:
             self.tables_kept += len(missing)
 
-    def create(self, conn: psycopg.Connection, table: str, columns: str) -> bool:
+    def create(self, conn: GuardedConnection, table: str, columns: str) -> bool:
         """Provide temp table ``table`` for the running test; True on a cache hit (no DDL)."""
-        cached = conn.__dict__.get("_tddkit_temp_tables", {}).get(table)
+        cached = (conn.temp_tables or {}).get(table)
         with self._lock:
             hit = cached is not None and cached.columns == columns
             if hit:

@@ -414,10 +414,6 @@ class FileTests(unittest.TestCase):
         self.assertNotIn("\n", str(caught.exception))
 
 
-if __name__ == "__main__":
-    unittest.main()
-
-
 class CommandLineTests(unittest.TestCase):
     """The flags end to end: exit codes 0, 3 and 2 as documented in tddkit.cli."""
 
@@ -462,3 +458,7 @@ class CommandLineTests(unittest.TestCase):
         self.assertEqual(done.returncode, 2, done.stderr)
         self.assertEqual(len(done.stderr.strip().splitlines()), 1, done.stderr)
         self.assertIn("baseline file not found", done.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -30,7 +30,7 @@ def report_of(*operations: Operation, parallel=(), comparisons=()) -> BenchRepor
 
 
 def bench_databases() -> list:
-    with psycopg.connect(tddkit.get_session().database.server_dsn, autocommit=True) as admin:
+    with psycopg.connect(tddkit.get_session().server_dsn, autocommit=True) as admin:
         rows = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE 'tddkit\\_bench\\_%'").fetchall()
     return [name for (name,) in rows]
 

@@ -8,12 +8,21 @@ import psycopg
 
 import tddkit
 from tddkit.config import Settings
-from tddkit.database import TestDatabase, ensure_owned
+from tddkit.database import TestDatabase
 from tddkit.errors import ConfigError, OwnershipError, PoolExhaustedError, SchemaError, ServerError
+from tddkit.lending import Lender
+from tddkit.ownership import ensure_owned
+from tddkit.probe import ServerProbe
+from tddkit.schema import BUILD_PREFIX
+from tddkit.session import Session
 
 
 def server_dsn():
-    return tddkit.get_session().database.server_dsn
+    return tddkit.get_session().server_dsn
+
+
+def template():
+    return tddkit.get_session().template.name
 
 
 def settings(**values):
@@ -32,7 +41,7 @@ class OwnershipTests(unittest.TestCase):
             admin.execute("CREATE DATABASE not_ours")
         try:
             with self.assertRaises(OwnershipError) as caught:
-                TestDatabase(settings(), server_dsn(), name="not_ours").create()
+                TestDatabase(settings(), server_dsn(), name="not_ours").create(template())
             self.assertIn("only touches databases whose names start with 'tddkit_'", str(caught.exception))
             with psycopg.connect(server_dsn(), autocommit=True) as admin:
                 exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = 'not_ours'").fetchone()
@@ -42,7 +51,7 @@ class OwnershipTests(unittest.TestCase):
                 admin.execute("DROP DATABASE IF EXISTS not_ours")
 
     def test_created_database_is_dropped_on_drop(self):
-        database = TestDatabase(settings(pool_min_size=0), server_dsn()).create()
+        database = TestDatabase(settings(pool_min_size=0), server_dsn()).create(template())
         name = database.name
         database.drop()
         with psycopg.connect(server_dsn(), autocommit=True) as admin:
@@ -54,37 +63,40 @@ class SchemaTests(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             schema = Path(tmp) / "schema.sql"
             schema.write_text("CREATE TABLE a (id int);\n\nCREATE TABLE b (id int,\n  oops notatype);\n")
-            database = TestDatabase(Settings(root=tmp, schema=["schema.sql"]), server_dsn())
+            session = Session(Settings(root=tmp, schema=["schema.sql"], dsn=server_dsn()))
             with self.assertRaises(SchemaError) as caught:
-                database.create()
+                session.start()
         message = str(caught.exception)
         self.assertIn("schema.sql:4", message)
         self.assertIn('type "notatype" does not exist', message)
+        self.assertIsNone(session.database)
         with psycopg.connect(server_dsn(), autocommit=True) as admin:
-            self.assertIsNone(admin.execute("SELECT 1 FROM pg_database WHERE datname = %s",
-                                            (database.name,)).fetchone())
+            self.assertIsNone(admin.execute("SELECT 1 FROM pg_database WHERE datname LIKE %s",
+                                            (f"{BUILD_PREFIX}{session.schema.project}%",)).fetchone())
 
     def test_missing_schema_file(self):
         with self.assertRaises(ConfigError) as caught:
-            TestDatabase(settings(schema=["no/such.sql"]), server_dsn()).create()
+            Session(settings(schema=["no/such.sql"], dsn=server_dsn())).start()
         self.assertIn("schema file not found", str(caught.exception))
 
 
 class PoolTests(unittest.TestCase):
     def test_exhaustion_names_the_setting_to_raise(self):
-        database = TestDatabase(settings(pool_min_size=1, pool_max_size=1, pool_timeout=0.2), server_dsn()).create()
+        database = TestDatabase(settings(pool_min_size=1, pool_max_size=1, pool_timeout=0.2),
+                                server_dsn()).create(template())
+        lender = Lender(database, ServerProbe(server_dsn()))
         try:
-            held = database.getconn()
+            held = lender.getconn()
             with self.assertRaises(PoolExhaustedError) as caught:
-                database.getconn()
+                lender.getconn()
             self.assertIn("pool_max_size", str(caught.exception))
-            database.putconn(held)
-            database.putconn(database.getconn())  # usable again once returned
+            lender.putconn(held)
+            lender.putconn(lender.getconn())  # usable again once returned
         finally:
             database.drop()
 
     def test_statement_timeout_is_set_per_connection(self):
-        database = TestDatabase(settings(pool_min_size=1, statement_timeout=0.2), server_dsn()).create()
+        database = TestDatabase(settings(pool_min_size=1, statement_timeout=0.2), server_dsn()).create(template())
         try:
             with database.pool.connection() as conn:
                 self.assertEqual(conn.execute("SHOW statement_timeout").fetchone(), ("200ms",))
@@ -94,15 +106,33 @@ class PoolTests(unittest.TestCase):
             database.drop()
 
 
+class FixedNameTests(unittest.TestCase):
+    def test_a_second_run_with_the_same_database_name_is_refused_not_killed(self):
+        first = TestDatabase(settings(pool_min_size=1, database="tddkit_fixed_name"), server_dsn()).create(template())
+        try:
+            with self.assertRaises(ConfigError) as caught:
+                TestDatabase(settings(database="tddkit_fixed_name"), server_dsn()).create(template())
+            self.assertIn("'tddkit_fixed_name' is in use by another session", str(caught.exception))
+            with first.pool.connection() as conn:  # the first run's database and connections are intact
+                self.assertEqual(conn.execute("SELECT current_database()").fetchone(), ("tddkit_fixed_name",))
+        finally:
+            first.drop()
+
+    def test_a_database_left_by_an_earlier_run_is_replaced(self):
+        TestDatabase(settings(pool_min_size=0, database="tddkit_left_over"), server_dsn()).create(template())
+        again = TestDatabase(settings(pool_min_size=0, database="tddkit_left_over"), server_dsn()).create(template())
+        again.drop()
+
+
 class ConnectionErrorTests(unittest.TestCase):
     def test_unreachable_server(self):
         with self.assertRaises(ServerError) as caught:
-            TestDatabase(settings(), "host=127.0.0.1 port=1 user=postgres dbname=postgres").create()
+            Session(settings(dsn="host=127.0.0.1 port=1 user=postgres dbname=postgres")).start()
         self.assertIn("cannot connect to PostgreSQL", str(caught.exception))
 
     def test_malformed_dsn(self):
         with self.assertRaises(ConfigError):
-            TestDatabase(settings(), "postgresql://[broken").create()
+            Session(settings(dsn="postgresql://[broken")).start()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import unittest
 import psycopg
 
 import tddkit
-from tddkit.parallel import parse_parallel, parse_shard, shard
+from tddkit.sharding import parse_parallel, parse_shard, shard
 from tddkit.errors import ConfigError
 from tests.support import child_env, run_cli
 
@@ -51,7 +51,7 @@ class ParallelRunTests(unittest.TestCase):
         self.assertIn("was killed by SIGSEGV while running this test", done.stderr)
 
     def test_worker_databases_are_dropped(self):
-        server_dsn = tddkit.get_session().database.server_dsn
+        server_dsn = tddkit.get_session().server_dsn
 
         def databases():
             with psycopg.connect(server_dsn, autocommit=True) as admin:

@@ -96,7 +96,7 @@ class ConnectionFaultTests(unittest.TestCase):
         self.assertIn("COPY cannot be used with this method", errors["test_a_copy_through_execute"][0])
         for name in ("test_c_copy_left_open", "test_e_stream_left_open"):
             self.assertIn("IsolationError: the test left a COPY or a streamed query unfinished", errors[name][0])
-            self.assertEqual(errors[name][0].count('File "'), 1, "one frame, not tddkit's internals")
+            self.assertNotIn('File "', errors[name][0], "the message alone, no frames of tddkit's internals")
         self.assertEqual(database_state(), CLEAN)
 
     def test_cursors_left_open_are_gone_for_the_next_test(self):
@@ -109,7 +109,8 @@ class ConnectionFaultTests(unittest.TestCase):
         result = run_suite(suite)
         self.assertTrue(result.wasSuccessful(), result.output)
         self.assertEqual(result.testsRun, 5)
-        self.assertTrue(all(not c.closed and "_tddkit_borrowed" not in c.__dict__ for c in faults.SEEN["borrowed"]))
+        lender = tddkit.get_session().lender
+        self.assertTrue(all(not c.closed and id(c) not in lender._owners for c in faults.SEEN["borrowed"]))
         self.assertEqual(database_state(), CLEAN)
 
     def test_hostile_table_names_are_quoted_and_drop_nothing(self):
@@ -122,14 +123,14 @@ class ConnectionFaultTests(unittest.TestCase):
         self.assertEqual(database_state(), CLEAN)
 
     def test_connections_have_the_timeouts_of_the_settings(self):
-        database = tddkit.get_session().database
-        conn = database.getconn()
+        lender = tddkit.get_session().lender
+        conn = lender.getconn()
         try:
             found = conn.execute("SELECT name, setting FROM pg_settings "
                                  "WHERE name IN ('lock_timeout', 'statement_timeout') ORDER BY name").fetchall()
         finally:
-            database.recycle(conn)
-        settings = database.settings
+            lender.recycle(conn)
+        settings = lender.database.settings
         self.assertEqual(found, [("lock_timeout", str(int(settings.lock_timeout * 1000))),
                                  ("statement_timeout", str(int(settings.statement_timeout * 1000)))])
 
@@ -210,7 +211,7 @@ class BadInputTests(unittest.TestCase):
         return server
 
     def test_bad_input_is_one_line_and_exit_code_2(self):
-        server_dsn = tddkit.get_session().database.server_dsn
+        server_dsn = tddkit.get_session().server_dsn
         port = self.password_server().port
         bad_schema = self.project('[tool.tddkit]\nschema = ["schema.sql"]\n',
                                   {"schema.sql": "CREATE TABLE a (id int);\nCREATE TABLE b (id notatype);\n"})

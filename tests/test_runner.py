@@ -109,6 +109,11 @@ class CommandLineTests(unittest.TestCase):
         self.assertIn("FAILED (failures=1)", done.stderr)
         self.assertNotIn("tddkit performance report", done.stderr)
 
+    def test_repeat_counts_every_run_in_the_closing_line(self):
+        done = run_cli(["run", "tests/cases/flaky.py", "--repeat", "2", "--no-report"])
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertEqual(done.stderr.strip().splitlines()[-1], "tddkit: 1 passed, 1 failed (2 runs)")
+
     def test_no_tests_found_is_exit_code_5(self):
         done = run_cli(["run", "tests/cases/measured.py", "-k", "no_such_test"])
         self.assertEqual(done.returncode, 5, done.stderr)
@@ -126,10 +131,6 @@ class CommandLineTests(unittest.TestCase):
         self.assertNotIn("Traceback", done.stderr)
         self.assertEqual(len(done.stderr.strip().splitlines()), 1, done.stderr)
         self.assertIn("cannot connect to PostgreSQL", done.stderr)
-
-
-if __name__ == "__main__":
-    unittest.main()
 
 
 class ProgressTests(unittest.TestCase):
@@ -165,3 +166,7 @@ class ProgressTests(unittest.TestCase):
         code, output = run({**env, "CI": "true"})
         self.assertEqual(code, 0, output)
         self.assertNotIn("2/2 tests", output)
+
+
+if __name__ == "__main__":
+    unittest.main()

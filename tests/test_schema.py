@@ -1,5 +1,6 @@
 """The schema template: built once, reused while unchanged, rebuilt when edited, safe under concurrency."""
 
+import dataclasses
 import tempfile
 import textwrap
 import threading
@@ -10,7 +11,7 @@ import psycopg
 
 import tddkit
 from tddkit.config import Settings
-from tddkit.database import TestDatabase
+from tddkit.session import Session
 from tddkit.errors import SchemaError
 from tddkit.schema import BUILD_PREFIX, TEMPLATE_PREFIX, SchemaSource
 from tests.cases import schema_hooks
@@ -20,7 +21,7 @@ SCHEMA = "CREATE TABLE item (id serial PRIMARY KEY, name text NOT NULL);\n"
 
 
 def server_dsn():
-    return tddkit.get_session().database.server_dsn
+    return tddkit.get_session().server_dsn
 
 
 def databases(pattern):
@@ -43,20 +44,21 @@ class Project:
 
     def settings(self):
         return Settings(root=str(self.root), schema=["schema.sql"], schema_hook=self.hook, pool_min_size=0,
-                        schema_version=self.version)
+                        schema_version=self.version, dsn=server_dsn())
 
     def database(self, rebuild=False):
-        database = TestDatabase(self.settings(), server_dsn()).create(rebuild)
-        self.made.append(database)
-        return database
+        """A started session on the project's schema (its ``template`` says whether it was built)."""
+        session = Session(dataclasses.replace(self.settings(), rebuild_schema=rebuild)).start()
+        self.made.append(session)
+        return session
 
     def templates(self):
         project = SchemaSource.from_settings(self.settings()).project
         return databases(f"{TEMPLATE_PREFIX}{project}%") + databases(f"{BUILD_PREFIX}{project}%")
 
     def close(self):
-        for database in self.made:
-            database.drop()
+        for session in self.made:
+            session.close()
         with psycopg.connect(server_dsn(), autocommit=True) as admin:
             for name in self.templates():
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -155,8 +155,8 @@ class NeedsLocks(tddkit.TDDTestCase):
 
 class BorrowsConnections(tddkit.TDDTestCase):
     def test_a_borrows_and_never_returns(self):
-        database = tddkit.get_session().database
-        SEEN["borrowed"] = [database.getconn() for _ in range(2)] + [self.extra_connection()]
+        lender = tddkit.get_session().lender
+        SEEN["borrowed"] = [lender.getconn() for _ in range(2)] + [self.extra_connection()]
 
     def test_b_after(self):
         pool = tddkit.get_session().database.pool
@@ -205,14 +205,14 @@ class LimitsLockWait(tddkit.TDDTestCase):
 
 class LimitsPool(tddkit.TDDTestCase):
     def test_a_takes_more_than_the_pool_has(self):
-        database = tddkit.get_session().database
-        for _ in range(database.settings.pool_max_size + 1):
-            database.getconn()
+        lender = tddkit.get_session().lender
+        for _ in range(lender.database.settings.pool_max_size + 1):
+            lender.getconn()
 
     def test_b_after(self):
-        database = tddkit.get_session().database
-        for _ in range(database.settings.pool_max_size - 1):
-            database.getconn()
+        lender = tddkit.get_session().lender
+        for _ in range(lender.database.settings.pool_max_size - 1):
+            lender.getconn()
 
 
 class ServerDies(tddkit.TDDTestCase):

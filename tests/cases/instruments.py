@@ -1,6 +1,7 @@
 """Inner suites for test_instruments: custom metrics, alerts, resources, memory snapshots."""
 
 import os
+import sys
 import time
 
 import tddkit
@@ -18,8 +19,10 @@ class RecordsMetrics(tddkit.TDDTestCase):
 
     def test_warning_at_1_2x(self):
         with self.assertWarns(PerformanceWarning) as caught:
+            line = sys._getframe().f_lineno + 1
             self.record_metric("render_ms", 12.0)
         self.assertTrue(str(caught.warning).startswith("warning: render_ms = 12"), caught.warning)
+        self.assertEqual((caught.filename, caught.lineno), (__file__, line), "the warning names the test's line")
 
     def test_critical_at_2x(self):
         with self.assertWarns(PerformanceWarning) as caught:

@@ -1,0 +1,188 @@
+"""What ``python -m tddkit run | bench | server`` do, once the command line is parsed."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import io
+import sys
+import unittest
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .case import TDDTestCase
+from .config import Settings, load_settings
+from .discovery import load_tests, select
+from .errors import TddkitError
+from .runner import TDDTestRunner, closing_line, iter_tests
+from .session import Session, close_session, current_session, get_session
+from .sharding import group_by_class, load_durations, parse_parallel, parse_shard, save_durations
+
+EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE, EXIT_NO_TESTS = 0, 1, 2, 5
+
+
+class _RunPlan:
+    """What ``run`` was asked to do: targets, shard, workers, and the settings."""
+
+    def __init__(self, args: argparse.Namespace, settings: Settings) -> None:
+        self.args = args
+        self.settings = settings
+        self.workers = parse_parallel(args.parallel) if args.parallel else 1
+        self.shard_of = parse_shard(args.shard) if args.shard else None
+        self.durations_path = settings.resolve(settings.durations_file)
+
+    def suite(self, only: Optional[Sequence[str]] = None) -> unittest.TestSuite:
+        """The tests to run (only those with ids in ``only`` when given)."""
+        args = self.args
+        suite = select(load_tests(args.targets, args.pattern, args.name_patterns), self.shard_of,
+                       self.durations_path, by_class=self.workers > 1)
+        if only is not None:
+            wanted = set(only)
+            suite = unittest.TestSuite(t for t in iter_tests(suite) if t.id() in wanted)
+        return suite
+
+    def runnable(self, suite: unittest.TestSuite, session: Optional[Session]) -> unittest.TestSuite:
+        """The suite as it runs: in worker processes when ``--parallel`` asks for them."""
+        if self.workers <= 1 or session is None or session.template is None:
+            return suite
+        from .parallel import ParallelSuite
+
+        durations = load_durations(self.durations_path) if self.settings.durations_file else {}
+        return ParallelSuite(group_by_class(iter_tests(suite)), workers=self.workers, settings=self.settings,
+                             server_dsn=session.server_dsn, template=session.template, durations=durations)
+
+
+def _needs_session(suite: unittest.TestSuite, workers: int) -> bool:
+    return workers > 1 or any(isinstance(t, TDDTestCase) for t in iter_tests(suite))
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the tests (``--repeat`` times), then the baseline and gate checks asked for."""
+    from .baseline import load_baseline
+
+    if args.durations < 0 or args.repeat < 1:
+        raise TddkitError("--durations must be >= 0 and --repeat >= 1")
+    settings = load_settings({"dsn": args.dsn, "rebuild_schema": args.rebuild_schema})
+    plan = _RunPlan(args, settings)
+    baseline = load_baseline(str(settings.resolve(args.compare))) if args.compare else None
+    runs, walls, totals, failed = [], [], {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}, False
+    try:
+        for repetition in range(args.repeat):
+            suite = plan.suite()
+            if suite.countTestCases() == 0:
+                print("tddkit: no tests found" + (f" in shard {args.shard}" if plan.shard_of else ""),
+                      file=sys.stderr)
+                return EXIT_NO_TESTS
+            if repetition == 0 and _needs_session(suite, plan.workers):
+                session = get_session(settings, with_database=plan.workers <= 1)
+                print(f"tddkit: {session.describe()}", file=sys.stderr)
+            last = repetition == args.repeat - 1
+            runner = TDDTestRunner(
+                verbosity=args.verbosity, failfast=args.failfast, buffer=args.buffer, settings=settings,
+                show_report=args.show_report and last, json_path=args.json_path if last else None,
+                junit_path=args.junit_path if last else None, slowest=args.durations,
+                trace_memory=args.trace_memory, closing_line=False,
+            )
+            result = runner.run(plan.runnable(suite, current_session()))
+            runs.append(result.test_metrics)
+            walls.append(runner.last_wall)
+            failed = failed or not result.wasSuccessful()
+            for key, count in result.counts().items():
+                totals[key] += count
+        performance_code = _performance(args, settings, baseline, runs, walls,
+                                        functools.partial(_rerun, plan))
+        session = current_session()
+        if session is not None:  # also when tests started it lazily, after the first line
+            print(f"tddkit: tests ran on {session.server_origin}", file=sys.stderr)
+    finally:
+        close_session()
+    if settings.durations_file and not plan.shard_of:  # shards read the durations every shard shares
+        save_durations(plan.durations_path, runs[-1])
+    suffix = f" ({args.repeat} runs)" if args.repeat > 1 else ""
+    print(closing_line(totals) + suffix, file=sys.stderr)
+    return EXIT_TESTS_FAILED if failed else performance_code
+
+
+def _rerun(plan: _RunPlan, test_ids: Sequence[str], times: int) -> Tuple[List[list], List[float]]:
+    """Run only ``test_ids`` ``times`` more times, quietly; their metrics and wall times."""
+    runs, walls = [], []
+    for _ in range(times):
+        runner = TDDTestRunner(io.StringIO(), verbosity=0, settings=plan.settings, show_report=False,
+                               closing_line=False)
+        runs.append(runner.run(plan.runnable(plan.suite(only=test_ids), current_session())).test_metrics)
+        walls.append(runner.last_wall)
+    return runs, walls
+
+
+def _performance(args: argparse.Namespace, settings: Settings, baseline, runs, walls, rerun) -> int:
+    """Save or compare the baseline and evaluate the gate, as asked; EXIT_GATE_FAILED if any flags the run."""
+    from .baseline import (CONFIRM_SAMPLES, build_baseline, compare, confirm, evaluate_gate, format_comparison,
+                           format_gate, gate_exit_code, save_baseline, suspects)
+
+    comparison = gate = None
+    if args.save_baseline:
+        path = settings.resolve(args.save_baseline)
+        save_baseline(str(path), build_baseline(runs, walls))
+        print(f"tddkit: baseline of {len(runs)} run(s) saved to {path}", file=sys.stderr)
+    if baseline is not None:
+        comparison = compare(baseline, runs, walls, settings.regression_threshold)
+        suspected = suspects(baseline, comparison)
+        if suspected and len(runs) < CONFIRM_SAMPLES:
+            print(f"tddkit: confirming {len(suspected)} suspected regression(s) with "
+                  f"{CONFIRM_SAMPLES - len(runs)} more run(s) of those tests", file=sys.stderr)
+            comparison = confirm(baseline, comparison, runs, walls, *rerun(suspected, CONFIRM_SAMPLES - len(runs)))
+        print(format_comparison(comparison), file=sys.stderr)
+    if args.gate:
+        gate = evaluate_gate(runs[-1], walls[-1], settings.gate)
+        print(format_gate(gate), file=sys.stderr)
+    return gate_exit_code(gate, comparison)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the benchmark suite on a session of its own and print (and save) the numbers."""
+    from .bench import format_bench, iteration_counts, run_benchmark, write_bench_json
+
+    iteration_counts(args.iterations)  # reject a bad count before the server starts
+    session = get_session(load_settings({"dsn": args.dsn}))
+    try:
+        report = run_benchmark(session, args.iterations, compare=args.compare)
+    finally:
+        close_session()
+    print(format_bench(report))
+    if args.json_path:
+        write_bench_json(args.json_path, report)
+    return EXIT_OK
+
+
+def cmd_server(args: argparse.Namespace) -> int:
+    """``server start | stop | status | url``: the server kept running across runs."""
+    from .binaries import find_binaries
+    from .server import read_state, start_persistent, stop_persistent
+
+    settings = load_settings()
+    cache_dir = Path(settings.cache_dir) if settings.cache_dir else None
+    if args.action == "start":
+        state = start_persistent(find_binaries(settings.pg_bindir, settings.pg_source), cache_dir)
+        print(f"tddkit server running: PostgreSQL {state['version']} ({state['source']}, {state['bindir']}), "
+              f"pid {state['pid']}, {state['url']}")
+        return EXIT_OK
+    if args.action == "stop":
+        print("tddkit server stopped" if stop_persistent(cache_dir) else "tddkit server was not running")
+        return EXIT_OK
+    state = read_state(cache_dir)
+    if args.action == "url":
+        if not state:
+            print("tddkit: no server running; start one with: python -m tddkit server start", file=sys.stderr)
+            return EXIT_TESTS_FAILED
+        print(state["url"])
+        return EXIT_OK
+    binaries = find_binaries(settings.pg_bindir, settings.pg_source)
+    print(f"binaries: {binaries.describe()}")
+    if state:
+        print(f"server: running, PostgreSQL {state['version']} ({state['source']}), pid {state['pid']}, {state['url']}")
+    else:
+        print("server: not running (tests start a throwaway server; 'server start' keeps one running)")
+    return EXIT_OK
+
+
+HANDLERS: Dict[str, object] = {"run": cmd_run, "bench": cmd_bench, "server": cmd_server}

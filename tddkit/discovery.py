@@ -1,0 +1,56 @@
+"""Finding the tests to run: directories, files and dotted names, like ``python -m unittest``; shards."""
+
+from __future__ import annotations
+
+import sys
+import unittest
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+from .errors import TddkitError
+from .runner import iter_tests
+from .sharding import group_by_class, load_durations, shard
+
+
+def top_level_dir(start: Path) -> Path:
+    """The directory to import from: the first ancestor of ``start`` that is not a package."""
+    top = start.resolve()
+    while (top / "__init__.py").is_file():
+        top = top.parent
+    return top
+
+
+def load_tests(targets: Sequence[str], pattern: str, name_patterns: Optional[List[str]]) -> unittest.TestSuite:
+    """Discover directories, load files and dotted names, like ``python -m unittest``."""
+    suite = unittest.TestSuite()
+    for target in targets or ["."]:
+        loader = unittest.TestLoader()
+        if name_patterns:
+            loader.testNamePatterns = [p if "*" in p else f"*{p}*" for p in name_patterns]
+        path = Path(target)
+        if path.is_dir():
+            top = top_level_dir(path)
+            suite.addTests(loader.discover(str(path.resolve()), pattern=pattern, top_level_dir=str(top)))
+            continue
+        if target.endswith(".py"):
+            if not path.is_file():
+                raise TddkitError(f"test file not found: {target}")
+            top = top_level_dir(path.parent)
+            if str(top) not in sys.path:
+                sys.path.insert(0, str(top))
+            target = ".".join(path.resolve().with_suffix("").relative_to(top).parts)
+        if str(Path.cwd()) not in sys.path:
+            sys.path.insert(0, str(Path.cwd()))
+        suite.addTests(loader.loadTestsFromName(target))
+    return suite
+
+
+def select(suite: unittest.TestSuite, shard_of: Optional[Tuple[int, int]], durations_path: Path,
+           by_class: bool) -> unittest.TestSuite:
+    """The suite, cut to one shard and grouped by class when sharding or running in parallel."""
+    if not shard_of and not by_class:
+        return suite
+    groups = group_by_class(iter_tests(suite))
+    if shard_of:
+        groups = shard(groups, load_durations(durations_path), *shard_of)
+    return unittest.TestSuite(t for g in groups for t in g)

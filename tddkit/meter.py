@@ -1,0 +1,100 @@
+"""The per-test meter: times a test's phases, counts its SQL and reads its memory into a TestMetrics.
+
+A test (a TDDTestCase, a pytest fixture, any runner) calls the meter at each
+phase boundary: ``connected`` once its connection is ready, ``set_up`` after
+its setUp, ``body_done`` after its body, ``finish`` after its cleanup. Each
+call reads the clock once. Memory is the resident set size read before and
+after the test; on Linux it comes from a kept-open ``/proc/self/statm`` with
+one ``pread`` (a few microseconds), elsewhere from psutil.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from typing import Optional
+
+from .metrics import ClassMetrics, TestMetrics
+
+now = time.perf_counter
+
+
+class _StatmReader:
+    """RSS from ``/proc/self/statm``, the file kept open (reopened in a forked child)."""
+
+    def __init__(self) -> None:
+        self._fd: Optional[int] = None
+        self._page = os.sysconf("SC_PAGE_SIZE")
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._fd = None  # the inherited descriptor reads the parent's numbers
+
+    def __call__(self) -> int:
+        if self._fd is None:
+            self._fd = os.open("/proc/self/statm", os.O_RDONLY)
+        return int(os.pread(self._fd, 64, 0).split()[1]) * self._page
+
+
+def _psutil_rss() -> int:
+    from .metrics import process_memory
+
+    return process_memory().rss
+
+
+def _choose_rss_reader():
+    if sys.platform.startswith("linux") and os.path.exists("/proc/self/statm"):
+        return _StatmReader()
+    return _psutil_rss
+
+
+#: Resident set size of this process, in bytes.
+rss_bytes = _choose_rss_reader()
+
+
+class TestMeter:
+    """Measures one test; ``metrics`` is complete once ``finish`` has run."""
+
+    __test__ = False  # not a test class, whatever pytest thinks of the name
+    __slots__ = ("metrics", "_mark", "_count", "_time")
+
+    def __init__(self, test_id: str, class_metrics: Optional[ClassMetrics] = None) -> None:
+        self.metrics = TestMetrics(test_id, class_metrics=class_metrics)
+        self._mark = now()
+        self._count = 0
+        self._time = 0.0
+
+    def restart(self) -> None:
+        """Start the connection phase now (time spent waiting for named resources is not connection time)."""
+        self._mark = now()
+
+    def connected(self, query_count: int, query_time: float) -> None:
+        """The test's connection is ready; the connection's statement counters as they stand."""
+        moment = now()
+        self.metrics.connection_ms = (moment - self._mark) * 1000
+        self.metrics.rss_before = rss_bytes()
+        self._count, self._time, self._mark = query_count, query_time, moment
+
+    def set_up(self) -> None:
+        """setUp has finished."""
+        moment = now()
+        self.metrics.setup_ms = (moment - self._mark) * 1000
+        self._mark = moment
+
+    def body_done(self) -> None:
+        """The test body has finished (passed or not)."""
+        moment = now()
+        self.metrics.body_ms = (moment - self._mark) * 1000
+        self._mark = moment
+
+    def queries_done(self, query_count: int, query_time: float) -> None:
+        """The test's statements are all run: record how many and how long, from the connection's counters."""
+        self.metrics.query_count = query_count - self._count
+        self.metrics.query_ms = (query_time - self._time) * 1000
+
+    def finish(self) -> TestMetrics:
+        """Cleanup has finished: the complete record."""
+        self.metrics.rss_after = rss_bytes()
+        self.metrics.cleanup_ms = (now() - self._mark) * 1000
+        return self.metrics
