@@ -335,7 +335,7 @@ def _approaches(admin: psycopg.Connection, dsn: str, source: SchemaSource,
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("DROP SCHEMA public CASCADE")
             conn.execute("CREATE SCHEMA public")
-            source.apply(conn)
+            source.apply_schema(conn)
 
     def truncate_tables() -> None:
         with psycopg.connect(dsn, autocommit=True) as conn:
@@ -365,7 +365,7 @@ def run_comparisons(database: TestDatabase, count: int, baseline_ms: float) -> L
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
         try:
             with psycopg.connect(dsn) as conn:
-                source.apply(conn)
+                source.apply_schema(conn)
             return [Comparison(name, what, time_calls(function, count), baseline_ms)
                     for name, what, function in _approaches(admin, dsn, source, clone)]
         finally:

@@ -21,6 +21,7 @@ from .connection import GuardedConnection, QueryCapture
 from .errors import TddkitError
 from .instruments import memory_snapshot, record
 from .isolation import ClassTransaction, TestScope
+from .joined import JoinedPool
 from .meter import TestMeter
 from .metrics import TestMetrics
 from .resources import resources_of
@@ -89,11 +90,34 @@ class _QueryCountContext:
                            f"Queries:\n{capture.listing()}")
 
 
+class _SetUpByClass:
+    """A class attribute that exists once setUpClass has run (a clear error before that)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_tddkit_{name}"
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        value = owner.__dict__.get(self.slot)
+        if value is None:
+            raise TddkitError(f"{owner.__qualname__}.{self.what} exists once setUpClass has run: use it in a "
+                              "test, setUp or setUpTestData (and call super().setUpClass() in your own)")
+        return value
+
+
 class TDDTestCase(unittest.TestCase):
     """Base class for database tests: ``self.conn`` is isolated per test and per class."""
 
     #: The class's connection (a psycopg Connection), inside the class transaction.
     conn: ClassVar[GuardedConnection]
+    #: A ``psycopg_pool.ConnectionPool`` stand-in for application code: its connections are the test's own.
+    pool = _SetUpByClass("pool")
+    #: The test database's connection string, for code that must open a connection of its own.
+    dsn = _SetUpByClass("dsn")
+    #: True: ``self.conn.commit()`` / ``rollback()`` act as on ``self.pool``'s connections (None: the setting).
+    commit_as_savepoint: ClassVar[Optional[bool]] = None
     #: Extra temp-table templates for ``create_temp_table``: name -> column definitions.
     table_templates: ClassVar[Dict[str, str]] = {}
 
@@ -106,12 +130,15 @@ class TDDTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        lender = get_session().lender
-        if lender is None:
+        session = get_session()
+        if session.lender is None:
             raise TddkitError("the tddkit session has no test database (a parallel run's parent process?)")
-        cls._tddkit_transaction = ClassTransaction(
-            lender, name=f"{cls.__module__}.{cls.__qualname__}", shared_data=cls._tddkit_shared_data)
-        cls.conn = cls._tddkit_transaction.connection()
+        transaction = cls._tddkit_transaction = ClassTransaction(
+            session.lender, name=f"{cls.__module__}.{cls.__qualname__}", shared_data=cls._tddkit_shared_data,
+            commit_as_savepoint=cls.commit_as_savepoint)
+        cls._tddkit_pool = JoinedPool(transaction, name=f"tddkit pool of {cls.__qualname__}")
+        cls._tddkit_dsn = session.dsn
+        cls.conn = transaction.connection()
 
     @classmethod
     def tearDownClass(cls) -> None:
@@ -198,9 +225,7 @@ class TDDTestCase(unittest.TestCase):
                 add_metrics(self, scope.meter.metrics)
 
     def _tddkit_metrics(self) -> TestMetrics:
-        if self._tddkit_scope is None:
-            raise TddkitError("record_metric() and memory_snapshot() are for use inside a test")
-        return self._tddkit_scope.meter.metrics
+        return self._tddkit_current_scope("record_metric() and memory_snapshot()").meter.metrics
 
     # --- instruments ---------------------------------------------------------------------
 
@@ -265,11 +290,41 @@ class TDDTestCase(unittest.TestCase):
         locking or what other sessions see); it is guarded like ``self.conn``.
         After the test it is rolled back, reset (``DISCARD ALL``) and returned.
         """
-        if self._tddkit_scope is None:
-            raise TddkitError("extra_connection() is for use inside a test")
-        conn = self._tddkit_scope.transaction.lender.getconn()
+        conn = self._tddkit_current_scope("extra_connection()").transaction.lender.getconn()
         conn.guard(True)
         return conn
+
+    # --- application code --------------------------------------------------------------
+
+    def sqlalchemy_connection(self) -> Any:
+        """A SQLAlchemy ``Connection`` on the test's connection (dialect ``postgresql+psycopg``).
+
+        Its commits are kept within the test and undone after it, like ``self.pool``'s.
+        Needs ``pip install 'tddkit[sqlalchemy]'``.
+        """
+        from .integrations import sqlalchemy as bridge
+
+        scope = self._tddkit_current_scope("sqlalchemy_connection()")
+        extras = scope.transaction.connection_extras
+        if "sqlalchemy_engine" not in extras:
+            extras["sqlalchemy_engine"] = bridge.engine_for(scope.conn)
+        connection = bridge.connect(extras["sqlalchemy_engine"], scope.conn)
+        self.addCleanup(connection.close)
+        return connection
+
+    def sqlalchemy_session(self, **session_kwargs: Any) -> Any:
+        """An ORM ``Session`` joined to the test's transaction (``join_transaction_mode="create_savepoint"``):
+        ``commit()``, ``rollback()`` and ``begin_nested()`` behave as in production; nothing survives the test."""
+        from .integrations import sqlalchemy as bridge
+
+        session = bridge.session(self.sqlalchemy_connection(), **session_kwargs)
+        self.addCleanup(session.close)
+        return session
+
+    def _tddkit_current_scope(self, what: str) -> TestScope:
+        if self._tddkit_scope is None:
+            raise TddkitError(f"{what} is for use inside a test (a test method, setUp or tearDown)")
+        return self._tddkit_scope
 
     @classmethod
     def fetch_all(cls, query: Any, params: Any = None) -> List[tuple]:

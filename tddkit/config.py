@@ -83,6 +83,9 @@ class Settings:
     thresholds: Dict[str, float] = _field(DEFAULT_THRESHOLDS, "alert thresholds of recorded metrics")
     gate: Dict[str, float] = _field(DEFAULT_GATE, "limits of the CI gate")
     table_templates: Dict[str, str] = _field({}, "extra temp-table templates: name = column definitions")
+    leak_check: bool = _field(True, "fail a test when another connection commits a write to the test database")
+    commit_as_savepoint: bool = _field(False, "self.conn.commit()/rollback() act as on self.pool's connections "
+                                       "(kept within the test) instead of raising IsolationError")
     root: Optional[str] = _field(None, "directory that relative paths are resolved against", repr=False)
 
     def resolve(self, path: str) -> Path:

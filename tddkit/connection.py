@@ -5,6 +5,12 @@
 and its cursors count the statements they run with their time. Counting
 costs two ``perf_counter()`` calls per statement; the SQL text is kept only
 while a ``capture_queries()`` block is open.
+
+*Joined* mode is how application code runs inside the test's transaction
+(``self.pool``, SQLAlchemy, ``commit_as_savepoint``): ``commit()`` keeps the
+work done so far within the test (it releases the unit of work's savepoint
+and sets a new one), ``rollback()`` goes back to the last commit, and
+everything is still undone after the test.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ _ENDING_KEYWORDS = ("COMMIT", "END", "ROLLBACK", "ABORT", "PREPARE TRANSACTION")
 ISOLATION_HINT = (
     "tddkit runs every test inside a transaction and rolls it back afterwards; ending it would "
     "make the test's data permanent and visible to other tests. Use 'with self.conn.transaction():' "
-    "for a nested block (a savepoint), or test code that commits with a connection of its own."
+    "for a nested block (a savepoint). For code under test that commits, hand it self.pool (a "
+    "ConnectionPool stand-in whose commits are kept within the test), or set commit_as_savepoint = True "
+    "on the class (or in [tool.tddkit]) so that self.conn.commit() and rollback() do the same."
 )
 
 
@@ -46,6 +54,35 @@ def ends_transaction(query: Any) -> bool:
                 return False  # ends some other (prepared) transaction, not this one
             return True
     return False
+
+
+JOINED_AUTOCOMMIT = (
+    "application code turned autocommit on for a connection from tddkit (self.pool, SQLAlchemy or "
+    "commit_as_savepoint): it is the test's own connection, inside the test's transaction, so it cannot "
+    "commit on its own. Let the code use the connection as psycopg gives it (autocommit off) and call "
+    "commit(), which tddkit keeps within the test; or give it a connection of its own from self.dsn (what it "
+    "commits is then reported by the leak check)"
+)
+JOINED_RAW_END = (
+    "{sql!r} run as SQL by application code on a connection from tddkit (self.pool, SQLAlchemy or "
+    "commit_as_savepoint) would end the test's transaction: call conn.commit() / conn.rollback() instead "
+    "(tddkit turns them into savepoints)"
+)
+
+
+class _Join:
+    """One unit of work of application code on the test's connection (one pool lease, or the test itself)."""
+
+    __slots__ = ("base", "point", "owns_base", "committed")
+
+    def __init__(self, base: str, point: str, owns_base: bool) -> None:
+        self.base = base  # savepoint to go back to before the first commit
+        self.point = point  # savepoint set by each commit
+        self.owns_base = owns_base  # base was set for this unit (released when it ends)
+        self.committed = False
+
+    def rollback_sql(self) -> str:
+        return f"ROLLBACK TO SAVEPOINT {self.point if self.committed or self.owns_base else self.base}"
 
 
 class QueryCapture:
@@ -72,7 +109,10 @@ class CountingCursor(psycopg.Cursor):
     def execute(self, query, params=None, **kwargs):  # type: ignore[override]
         conn = self._conn
         if conn.guarded and ends_transaction(query):
-            raise IsolationError(f"{str(query).strip()[:40]!r} inside a test is not allowed: " + ISOLATION_HINT)
+            text = str(query).strip()[:40]
+            if conn.joins:
+                raise IsolationError(JOINED_RAW_END.format(sql=text))
+            raise IsolationError(f"{text!r} inside a test is not allowed: " + ISOLATION_HINT)
         start = time.perf_counter()
         try:
             return super().execute(query, params, **kwargs)
@@ -107,6 +147,8 @@ class GuardedConnection(psycopg.Connection):
         self.guarded = False
         #: Temp tables the SchemaCache keeps on this connection (name -> its record).
         self.temp_tables: Optional[Dict[str, Any]] = None
+        #: Units of work of application code in joined mode, innermost last.
+        self.joins: List[_Join] = []
         self._captures: List[QueryCapture] = []
 
     def note_statement(self, query: Any, elapsed: float) -> None:
@@ -136,6 +178,53 @@ class GuardedConnection(psycopg.Connection):
         """Run a framework statement: not counted, not guarded, never prepared."""
         psycopg.Cursor(self).execute(statement, prepare=False)
 
+    # --- joined mode -----------------------------------------------------------------------
+
+    def join(self, *, base: Optional[str] = None) -> None:
+        """Start a unit of work of application code: a new savepoint, or ``base`` (an existing one)."""
+        point = f"tddkit_app_{len(self.joins) + 1}"
+        if base is None:
+            self.run_internal(f"SAVEPOINT {point}".encode())
+        self.joins.append(_Join(base or point, point, owns_base=base is None))
+
+    def leave(self, *, commit: bool = False) -> None:
+        """End the innermost unit of work, keeping it within the test (``commit``) or rolling back what it
+        did not commit (as psycopg_pool's putconn does)."""
+        join = self.joins.pop()
+        status = self.pgconn.transaction_status
+        if self.lost or self.busy or status == pq.TransactionStatus.IDLE:
+            return  # nothing to undo on this connection any more; the test reports its state
+        if commit and status != pq.TransactionStatus.INERROR:
+            if join.owns_base or join.committed:  # fold the unit's savepoint into the enclosing work
+                self.run_internal(f"RELEASE SAVEPOINT {join.base if join.owns_base else join.point}".encode())
+            return
+        statement = join.rollback_sql()
+        if join.owns_base:
+            statement += f"; RELEASE SAVEPOINT {join.base}"
+        self.run_internal(statement.encode())
+
+    def _joined_commit(self) -> None:
+        join = self.joins[-1]
+        if self._num_transactions:
+            raise psycopg.ProgrammingError(
+                "Explicit commit() forbidden within a Transaction context. (Transaction will be automatically "
+                "committed on successful exit from context.)")
+        if self.pgconn.transaction_status == pq.TransactionStatus.INERROR:
+            self._joined_rollback()  # PostgreSQL rolls back a failed transaction on COMMIT
+            return
+        release = f"RELEASE SAVEPOINT {join.point}; " if join.committed or join.owns_base else ""
+        self.run_internal(f"{release}SAVEPOINT {join.point}".encode())
+        join.committed = True
+
+    def _joined_rollback(self) -> None:
+        if self._num_transactions:
+            raise psycopg.ProgrammingError(
+                "Explicit rollback() forbidden within a Transaction context. (Either raise Rollback() or allow "
+                "an exception to propagate out of the context.)")
+        self.run_internal(self.joins[-1].rollback_sql().encode())
+
+    # --- state -----------------------------------------------------------------------------
+
     @property
     def busy(self) -> bool:
         """True while a COPY or a streamed query left unfinished occupies the connection.
@@ -151,11 +240,15 @@ class GuardedConnection(psycopg.Connection):
         return self.closed or self.broken
 
     def commit(self) -> None:
+        if self.joins:
+            return self._joined_commit()
         if self.guarded:
             raise IsolationError("conn.commit() inside a test is not allowed: " + ISOLATION_HINT)
         super().commit()
 
     def rollback(self) -> None:
+        if self.joins:
+            return self._joined_rollback()
         if self.guarded:
             raise IsolationError(
                 "conn.rollback() inside a test is not allowed (it would also undo setUpTestData): " + ISOLATION_HINT
@@ -163,9 +256,19 @@ class GuardedConnection(psycopg.Connection):
         super().rollback()
 
     def set_autocommit(self, value: bool) -> None:
+        if value == self.autocommit:
+            return
+        if self.joins:
+            raise IsolationError(JOINED_AUTOCOMMIT)
         if self.guarded:
             raise IsolationError("changing autocommit inside a test is not allowed: " + ISOLATION_HINT)
         super().set_autocommit(value)
+
+    def close(self) -> None:
+        if self.joins and not self.lost:  # application code is done with it: the test's connection stays open
+            self._joined_rollback()
+            return
+        super().close()
 
     def tpc_begin(self, xid) -> None:  # type: ignore[override]
         if self.guarded:

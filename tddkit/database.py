@@ -52,6 +52,8 @@ class TestDatabase:
         self.pool: Optional[ConnectionPool] = None
         self.created = False
         self.clone_seconds = 0.0
+        #: The template this database was cloned from.
+        self.template: Optional[str] = None
 
     @property
     def dsn(self) -> str:
@@ -69,6 +71,7 @@ class TestDatabase:
             except psycopg.errors.DuplicateDatabase:
                 raise self._in_use() from None
             self.created = True
+        self.template = template
         self.clone_seconds = time.perf_counter() - started
         try:
             self.open_pool()
@@ -90,6 +93,17 @@ class TestDatabase:
             "'database' setting?); tddkit never drops a database another run is using: give each run its "
             "own name or unset 'database' (each run then gets a fresh one)"
         )
+
+    def recreate(self) -> None:
+        """Put the database back to the template's state: drop it (ending every session on it), clone again."""
+        if self.template is None:
+            raise ServerError("the test database was not created from a template, so it cannot be restored")
+        self.close_pool(timeout=1.0)
+        with connect_admin(self.server_dsn) as admin:
+            drop_database(admin, self.name)
+            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(self.name), sql.Identifier(self.template)))
+        self.open_pool()
 
     def connection_kwargs(self) -> Dict[str, Any]:
         """Keyword arguments of every pooled connection."""

@@ -13,11 +13,12 @@ all use this module; none of it knows about unittest.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Any, Callable, Dict, Optional
 
 import psycopg
 from psycopg import pq
 
+from . import leaks
 from .connection import GuardedConnection
 from .errors import IsolationError, ServerError, TddkitError
 from .instruments import tracer
@@ -40,13 +41,27 @@ SharedData = Callable[[GuardedConnection], None]
 class ClassTransaction:
     """One scope's connection and transaction; ``shared_data(conn)`` runs once per connection it opens."""
 
-    def __init__(self, lender: Lender, *, name: str, shared_data: Optional[SharedData] = None) -> None:
+    def __init__(self, lender: Lender, *, name: str, shared_data: Optional[SharedData] = None,
+                 commit_as_savepoint: Optional[bool] = None) -> None:
         self.lender = lender
         self.settings = lender.database.settings
         self.name = name
         self.shared_data = shared_data
+        #: ``conn.commit()`` / ``rollback()`` of test code act as application code's (joined mode).
+        self.commit_as_savepoint = self.settings.commit_as_savepoint if commit_as_savepoint is None \
+            else commit_as_savepoint
         self.metrics = ClassMetrics(name)
         self.conn: Optional[GuardedConnection] = None
+        #: True while the shared data is created or a test runs: the connection may be lent to app code.
+        self.in_use = False
+        #: The leak log's high-water mark when the transaction began (see ``leaks``).
+        self.leak_mark = 0
+        #: Objects built on the current connection (e.g. a SQLAlchemy engine); cleared when it is released.
+        self.connection_extras: Dict[str, Any] = {}
+
+    def active_connection(self) -> Optional[GuardedConnection]:
+        """The connection, while shared data is created or a test runs; else None."""
+        return self.conn if self.in_use else None
 
     # --- the scope ---------------------------------------------------------------------
 
@@ -86,23 +101,40 @@ class ClassTransaction:
         try:
             schema_cache.prepare(conn)
             self.metrics.connection_ms = (now() - started) * 1000
+            if self.settings.leak_check:
+                self.leak_mark = leaks.mark(psycopg.Cursor(conn))  # psycopg sends BEGIN first
             if self.shared_data is not None:
-                conn.guard(True)
-                self.shared_data(conn)
-                conn.guard(False)
-            conn.run_internal(SAVEPOINT)  # psycopg sends BEGIN first if the shared data ran nothing
+                self._create_shared_data(conn, self.shared_data)
+            conn.run_internal(SAVEPOINT)  # psycopg sends BEGIN first if nothing ran yet
         except BaseException:
             self.release()
             raise
         self.metrics.query_count = conn.query_count - queries
         self.metrics.setup_ms = (now() - started) * 1000
 
+    def _create_shared_data(self, conn: GuardedConnection, shared_data: SharedData) -> None:
+        conn.guard(True)
+        self.in_use = True
+        if self.commit_as_savepoint:
+            conn.join()
+        try:
+            shared_data(conn)
+        finally:
+            self.in_use = False
+            if self.commit_as_savepoint and conn.joins:
+                conn.leave(commit=True)
+            conn.joins.clear()
+            conn.guard(False)
+
     def release(self) -> None:
         """End the transaction and return the connection (a lost or busy one is discarded). Safe to call twice."""
         conn, self.conn = self.conn, None
+        self.in_use = False
+        self.connection_extras.clear()
         if conn is None:
             return
         conn.guard(False)
+        conn.joins.clear()
         if conn.busy:
             conn.close()  # nothing else can end a COPY or stream the test left behind
         try:
@@ -122,6 +154,9 @@ class ClassTransaction:
         meter.connected(conn.query_count, conn.query_time)
         scope = TestScope(self, conn, meter, self.lender.track_borrowed())
         conn.guard(True)
+        if self.commit_as_savepoint:
+            conn.join(base="tddkit_test")
+        self.in_use = True
         return scope
 
     def explain(self, exc: BaseException) -> Optional[str]:
@@ -163,7 +198,9 @@ class TestScope:
     def end(self) -> TestMetrics:
         """Undo the test: return what it borrowed, roll back to the savepoint; raise what went wrong after it."""
         conn, meter = self.conn, self.meter
+        self.transaction.in_use = False
         conn.guard(False)
+        conn.joins.clear()  # units of work app code left open: the rollback below undoes them
         meter.queries_done(conn.query_count, conn.query_time)
         try:
             self.borrowed.reclaim()  # connections the test borrowed and kept
@@ -192,13 +229,14 @@ class TestScope:
             return
         if conn.info.transaction_status == pq.TransactionStatus.IDLE:
             transaction.release()
+            transaction.lender.reset_database()
             raise IsolationError(
                 "the test ended the transaction that isolates it (a COMMIT or ROLLBACK hidden in the SQL it "
-                "ran?); what it committed stays in the test database. The next test starts a new class "
-                "transaction (setUpTestData runs again)."
+                "ran?). tddkit cloned the test database again from the schema template, so what it committed "
+                "is gone; the next test starts a new class transaction (setUpTestData runs again)."
             )
         try:
-            conn.run_internal(ROLLBACK_TO)
+            leaked = self._rollback_to_savepoint(conn)
         except psycopg.Error as exc:
             transaction.release()
             if conn.lost:  # broke after the test's last statement: the test did not see it
@@ -209,6 +247,19 @@ class TestScope:
                 f"could not roll back to the test's savepoint ({exc}); did the test release it? "
                 "The next test starts a new class transaction (setUpTestData runs again)."
             ) from None
+        if leaked:
+            transaction.release()
+            transaction.lender.reset_database()
+            raise leaks.leak_error(leaked)
+
+    def _rollback_to_savepoint(self, conn: GuardedConnection) -> Optional[str]:
+        """The per-test rollback; with the leak check, the tables other connections wrote (else None)."""
+        if not self.transaction.settings.leak_check:
+            conn.run_internal(ROLLBACK_TO)
+            return None
+        cursor = psycopg.Cursor(conn)
+        cursor.execute(leaks.rollback_and_check(self.transaction.leak_mark), prepare=False)
+        return leaks.written_tables(cursor)
 
     def _report(self, exc: BaseException) -> None:
         """Raise a problem found after the test, unless its setUp or body already failed."""

@@ -81,6 +81,11 @@ class Lender:
             return
         pool.putconn(conn)
 
+    def reset_database(self) -> None:
+        """Clone the test database again from its template (after a write escaped a test)."""
+        self._owners.clear()
+        self.database.recreate()
+
     def track_borrowed(self) -> Borrowed:
         """Record every connection this thread borrows from now on, until ``Borrowed.reclaim()``."""
         tracker = self._tracking.current = Borrowed(self)

@@ -25,6 +25,7 @@ from psycopg.conninfo import make_conninfo
 
 from .config import Settings
 from .errors import ConfigError, SchemaError
+from . import leaks
 from .ownership import databases_like, drop_database
 
 TEMPLATE_PREFIX = "tddkit_tpl_"
@@ -74,6 +75,7 @@ class SchemaSource:
     hook: Optional[str]
     version: str
     project: str
+    leak_check: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "SchemaSource":
@@ -84,7 +86,7 @@ class SchemaSource:
         if settings.schema_hook:
             load_hook(settings.schema_hook)  # fail now, before any server work
         project = hashlib.sha256(str(Path(settings.root or os.getcwd()).resolve()).encode()).hexdigest()[:8]
-        return cls(files, settings.schema_hook, settings.schema_version, project)
+        return cls(files, settings.schema_hook, settings.schema_version, project, settings.leak_check)
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -92,6 +94,8 @@ class SchemaSource:
         for path in self.files:
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
         digest.update(f"hook={self.hook}\0version={self.version}".encode())
+        if self.leak_check:
+            digest.update(b"\0leak_check=" + leaks.INSTALL.encode())
         return digest.hexdigest()[:16]
 
     @property
@@ -100,6 +104,12 @@ class SchemaSource:
 
     def apply(self, conn: psycopg.Connection) -> None:
         """Apply the files, then the hook, on ``conn`` (committed by the caller)."""
+        self.apply_schema(conn)
+        if self.leak_check:
+            leaks.install(conn)
+
+    def apply_schema(self, conn: psycopg.Connection) -> None:
+        """Apply the project's schema only: the files, then the hook."""
         apply_schema_files(conn, self.files)
         if self.hook:
             try:

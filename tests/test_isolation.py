@@ -60,7 +60,9 @@ class CommitGuardTests(unittest.TestCase):
         result = run_suite(suite_of(isolation.TriesToCommit, "test_hidden_commit", "test_z_after_hidden_commit"))
         self.assertEqual(len(result.errors), 1, result.output)
         self.assertIn("ended the transaction that isolates it", result.errors[0][1])
+        self.assertIn("cloned the test database again", result.errors[0][1])
         self.assertEqual(len(result.failures), 0, result.output)
+        self.assertEqual(users_in_database(), [], "what the hidden COMMIT persisted is gone")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""Optional integrations (SQLAlchemy, pytest): each imported only when used."""

@@ -1,0 +1,103 @@
+"""Application code inside the test's transaction: self.pool, SQLAlchemy, self.dsn and the leak check."""
+
+import importlib.util
+import sys
+import unittest
+from unittest import mock
+
+import tddkit
+from tests.cases import application
+from tests.support import admin_connection, run_suite, suite_of
+
+HAVE_SQLALCHEMY = importlib.util.find_spec("sqlalchemy") is not None
+
+
+def outcomes(result):
+    bad = {test.id().rsplit(".", 1)[1]: text for test, text in result.failures + result.errors}
+    return bad
+
+
+def users_in_database():
+    with admin_connection() as conn:
+        return conn.execute("SELECT email FROM users ORDER BY email").fetchall()
+
+
+class JoinedPoolTests(unittest.TestCase):
+    def test_every_joined_behaviour(self):
+        result = run_suite(unittest.TestSuite([suite_of(application.JoinedPool),
+                                               suite_of(application.AfterJoinedPool)]))
+        self.assertEqual(outcomes(result), {}, result.output)
+        self.assertEqual(result.testsRun, 13)
+        self.assertEqual(users_in_database(), [])
+
+    def test_autocommit_and_raw_commit_say_what_to_do_instead(self):
+        run_suite(suite_of(application.JoinedPool, "test_k_autocommit_and_raw_commit_are_explained"))
+        self.assertIn("call commit(), which tddkit keeps within the test", application.SEEN["autocommit"])
+        self.assertIn("call conn.commit() / conn.rollback() instead", application.SEEN["raw"])
+
+    def test_the_pool_outside_a_test_is_a_clear_error(self):
+        with self.assertRaises(tddkit.TddkitError) as caught:
+            application.PoolOutsideTests.pool
+        self.assertIn("exists once setUpClass has run", str(caught.exception))
+        result = run_suite(suite_of(application.PoolOutsideTests))
+        self.assertTrue(result.wasSuccessful(), result.output)
+        with self.assertRaises(tddkit.TddkitError) as caught:
+            application.SEEN["pool"].getconn()
+        self.assertIn("was used outside a test", str(caught.exception))
+
+    def test_statements_of_app_code_are_in_the_test_metrics(self):
+        result = run_suite(suite_of(application.JoinedPool, "test_i_statements_through_the_pool_are_counted_but_"
+                                                            "not_its_savepoints"))
+        self.assertTrue(result.wasSuccessful(), result.output)
+        self.assertEqual(result.test_metrics[0].query_count, 2)
+
+
+class CommitAsSavepointTests(unittest.TestCase):
+    def test_commit_and_rollback_of_self_conn_act_as_the_pool_connections(self):
+        result = run_suite(suite_of(application.CommitAsSavepoint))
+        self.assertEqual(outcomes(result), {}, result.output)
+        self.assertEqual(users_in_database(), [])
+
+    def test_the_guard_names_both_ways_out(self):
+        result = run_suite(suite_of(application.JoinedPool, "test_j_self_conn_keeps_its_guard"))
+        self.assertTrue(result.wasSuccessful(), result.output)
+        self.assertIn("hand it self.pool", application.SEEN["guard"])
+        self.assertIn("commit_as_savepoint = True", application.SEEN["guard"])
+
+
+class LeakCheckTests(unittest.TestCase):
+    def test_a_commit_on_another_connection_fails_its_test_and_later_tests_pass(self):
+        result = run_suite(unittest.TestSuite([suite_of(application.CommitsOnItsOwnConnection),
+                                               suite_of(application.AfterTheLeak)]))
+        bad = outcomes(result)
+        self.assertEqual(list(bad), ["test_a_leaks_a_committed_row"], result.output)
+        self.assertIn("IsolationError: another connection committed writes to public.users during this test",
+                      bad["test_a_leaks_a_committed_row"])
+        self.assertIn("self.pool", bad["test_a_leaks_a_committed_row"])
+        self.assertEqual(result.testsRun, 4)
+        self.assertEqual(users_in_database(), [], "the database is back to the template's state")
+
+
+@unittest.skipUnless(HAVE_SQLALCHEMY, "SQLAlchemy is not installed")
+class SQLAlchemyTests(unittest.TestCase):
+    def test_the_shop_orm_examples(self):
+        from examples import test_shop_orm
+
+        result = run_suite(suite_of(test_shop_orm.ShopOrmTests))
+        self.assertEqual(outcomes(result), {}, result.output)
+        self.assertEqual(result.testsRun, 5)
+        self.assertEqual(users_in_database(), [])
+
+
+class WithoutSQLAlchemyTests(unittest.TestCase):
+    def test_the_error_says_what_to_install(self):
+        from tddkit.integrations import sqlalchemy as bridge
+
+        with mock.patch.dict(sys.modules, {"sqlalchemy": None}):
+            with self.assertRaises(tddkit.TddkitError) as caught:
+                bridge.engine_for(None)
+        self.assertIn("pip install 'tddkit[sqlalchemy]'", str(caught.exception))
+
+
+if __name__ == "__main__":
+    unittest.main()
