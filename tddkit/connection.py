@@ -21,7 +21,9 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import psycopg
 from psycopg import pq
+from psycopg.rows import tuple_row
 
+from .client_state import ClientState
 from .errors import IsolationError
 
 #: Statements that would end or escape the test's transaction.
@@ -147,6 +149,8 @@ class GuardedConnection(psycopg.Connection):
         self.guarded = False
         #: Temp tables the SchemaCache keeps on this connection (name -> its record).
         self.temp_tables: Optional[Dict[str, Any]] = None
+        #: The Python-side state when the pool first lent it, restored each time it comes back.
+        self.client_state: Optional[ClientState] = None
         #: Units of work of application code in joined mode, innermost last.
         self.joins: List[_Join] = []
         self._captures: List[QueryCapture] = []
@@ -174,9 +178,13 @@ class GuardedConnection(psycopg.Connection):
         """Turn isolation protection on (inside a test) or off (framework code)."""
         self.guarded = active
 
+    def internal_cursor(self) -> "psycopg.Cursor[Tuple[Any, ...]]":
+        """A cursor for framework statements: not counted, not guarded, tuples whatever the test set."""
+        return psycopg.Cursor(self, row_factory=tuple_row)
+
     def run_internal(self, statement: bytes) -> None:
         """Run a framework statement: not counted, not guarded, never prepared."""
-        psycopg.Cursor(self).execute(statement, prepare=False)
+        self.internal_cursor().execute(statement, prepare=False)
 
     # --- joined mode -----------------------------------------------------------------------
 

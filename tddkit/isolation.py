@@ -102,7 +102,7 @@ class ClassTransaction:
             schema_cache.prepare(conn)
             self.metrics.connection_ms = (now() - started) * 1000
             if self.settings.leak_check:
-                self.leak_mark = leaks.mark(psycopg.Cursor(conn))  # psycopg sends BEGIN first
+                self.leak_mark = leaks.mark(conn.internal_cursor())  # psycopg sends BEGIN first
             if self.shared_data is not None:
                 self._create_shared_data(conn, self.shared_data)
             conn.run_internal(SAVEPOINT)  # psycopg sends BEGIN first if nothing ran yet
@@ -257,7 +257,7 @@ class TestScope:
         if not self.transaction.settings.leak_check:
             conn.run_internal(ROLLBACK_TO)
             return None
-        cursor = psycopg.Cursor(conn)
+        cursor = conn.internal_cursor()
         cursor.execute(leaks.rollback_and_check(self.transaction.leak_mark), prepare=False)
         return leaks.written_tables(cursor)
 

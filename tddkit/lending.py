@@ -15,6 +15,7 @@ import psycopg
 from psycopg import pq
 from psycopg_pool import PoolTimeout
 
+from .client_state import ClientState
 from .connection import GuardedConnection
 from .database import TestDatabase
 from .errors import PoolExhaustedError, ServerError
@@ -64,17 +65,22 @@ class Lender:
                 "takes back what a test still holds when it ends) or raise pool_max_size (TDDKIT_POOL_MAX_SIZE "
                 "or [tool.tddkit] pool_max_size)"
             ) from None
+        if conn.client_state is None:
+            conn.client_state = ClientState(conn)
         tracker: Optional[Borrowed] = getattr(self._tracking, "current", None)
         if tracker is not None:
             tracker.out[id(conn)] = conn
             self._owners[id(conn)] = tracker
         return conn
 
-    def putconn(self, conn: psycopg.Connection) -> None:
-        """Return a connection to the pool (broken ones are discarded by the pool)."""
+    def putconn(self, conn: GuardedConnection) -> None:
+        """Return a connection to the pool, its Python-side state as it was first lent (broken ones are
+        discarded by the pool)."""
         tracker = self._owners.pop(id(conn), None)
         if tracker is not None:
             tracker.out.pop(id(conn), None)
+        if conn.client_state is not None and not conn.closed:
+            conn.client_state.restore(conn)
         pool = self.database.pool
         if pool is None:  # the server is gone and the pool with it
             conn.close()

@@ -77,7 +77,7 @@ class SchemaCache:
         The first time, also create the connection's temp schema: made inside a
         test, it would be rolled back with it and made again by every test.
         """
-        cursor = psycopg.Cursor(conn)
+        cursor = conn.internal_cursor()
         kept = conn.temp_tables
         if kept is None:
             kept = conn.temp_tables = {}
@@ -109,7 +109,7 @@ class SchemaCache:
                 self._wanted.setdefault(table, columns)
         if hit:
             if cached.reset is not None:
-                psycopg.Cursor(conn).execute(cached.reset)  # framework statement: not counted
+                conn.internal_cursor().execute(cached.reset)  # framework statement: not counted
             return True
         if cached is not None:  # same name, other columns: replace it for this test only
             conn.execute(sql.SQL("DROP TABLE pg_temp.{}").format(sql.Identifier(table)))
