@@ -41,7 +41,7 @@ from .report import (Stats, compute_stats, document_header, format_number, forma
 from .runner import TDDTestResult
 from .schema import SchemaSource
 from .session import Session
-from .templates import TABLE_TEMPLATES, create_table_sql
+from .temp_tables import TABLE_TEMPLATES, create_table_sql
 
 WARMUP = 3  # uncounted runs before each measured series
 PARALLEL_WORKERS = 10

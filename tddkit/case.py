@@ -26,7 +26,7 @@ from .meter import TestMeter
 from .metrics import TestMetrics
 from .resources import resources_of
 from .session import get_session
-from .templates import resolve_template, schema_cache
+from .temp_tables import resolve_template, schema_cache
 
 TableName = Union[str, Tuple[str, ...]]
 

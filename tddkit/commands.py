@@ -180,9 +180,22 @@ def cmd_server(args: argparse.Namespace) -> int:
     print(f"binaries: {binaries.describe()}")
     if state:
         print(f"server: running, PostgreSQL {state['version']} ({state['source']}), pid {state['pid']}, {state['url']}")
+        _print_templates(state["dsn"])
     else:
         print("server: not running (tests start a throwaway server; 'server start' keeps one running)")
     return EXIT_OK
+
+
+def _print_templates(server_dsn: str) -> None:
+    """The schema templates on the server, with their size and age."""
+    from .admin import connect_admin
+    from .template_db import describe_template, list_templates
+
+    with connect_admin(server_dsn) as admin:
+        templates = list_templates(admin)
+    print(f"schema templates: {len(templates)}")
+    for name, size, comment in templates:
+        print(f"  {describe_template(name, size, comment)}")
 
 
 HANDLERS: Dict[str, object] = {"run": cmd_run, "bench": cmd_bench, "server": cmd_server}

@@ -68,6 +68,8 @@ class Settings:
     schema: List[str] = _field([], "SQL files applied in order to the test database")
     schema_hook: Optional[str] = _field(None, "'package.module:function' called with a connection to build the schema")
     schema_version: str = _field("", "free text mixed into the schema hash; change it to force a rebuild")
+    schema_inputs: List[str] = _field([], "globs (relative to the config file) of files the schema hook reads, "
+                                      "e.g. seed CSVs: their names and bytes join the schema hash")
     rebuild_schema: bool = _field(False, "rebuild the schema template even if it is unchanged")
     pg_bindir: Optional[str] = _field(None, "directory with initdb and postgres for the embedded server")
     pg_source: str = _field("auto", "where to look for server binaries: auto, system, wheel or bindir")

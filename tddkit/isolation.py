@@ -25,7 +25,7 @@ from .instruments import tracer
 from .lending import Borrowed, Lender
 from .meter import TestMeter, now
 from .metrics import ClassMetrics, TestMetrics
-from .templates import schema_cache
+from .temp_tables import schema_cache
 
 SAVEPOINT = b"SAVEPOINT tddkit_test"
 ROLLBACK_TO = b"ROLLBACK TO SAVEPOINT tddkit_test"

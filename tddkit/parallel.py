@@ -28,7 +28,7 @@ from .errors import ConfigError
 from .metrics import ClassMetrics, CustomMetric, TestMetrics
 from .ownership import databases_like, drop_database
 from .runner import PreformattedError, TDDTestResult
-from .schema import TemplateResult
+from .template_db import TemplateResult
 from .server import describe_exit
 from .sharding import Group, keep_resources_together, longest_first
 

@@ -21,7 +21,7 @@ from .instruments import tracer
 from .metrics import TestMetrics, now
 from . import report as reporting
 from .session import current_session
-from .templates import schema_cache
+from .temp_tables import schema_cache
 
 
 class PreformattedError(Exception):

@@ -1,11 +1,10 @@
-"""The schema, applied once into a template database named after its content hash.
+"""The schema source: what the test schema is made of, its content hash, and applying it.
 
-The hash covers the schema files' names and bytes, the ``schema_hook``'s
-qualified name and ``schema_version``. An unchanged schema reuses the template
-(no DDL at all); a changed one builds a new template under a temporary name,
-renames it when complete (a half-built template is never used) and drops the
-stale templates of the same project. Builds are serialised across concurrent
-runs by a PostgreSQL advisory lock.
+The hash covers everything the schema is built from: the schema files'
+names and bytes, the ``schema_hook``'s qualified name and its module's
+source, the files matched by ``schema_inputs`` (seed data the hook reads),
+``schema_version``, and the leak check's objects. Any change gives a new
+hash, hence a new template (see ``template_db``).
 """
 
 from __future__ import annotations
@@ -15,22 +14,16 @@ import functools
 import hashlib
 import importlib
 import os
-import time
+import sys
+import traceback
 from pathlib import Path
 from typing import Any, Callable, List, Optional
 
 import psycopg
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from .config import Settings
 from .errors import ConfigError, SchemaError
 from . import leaks
-from .ownership import databases_like, drop_database
-
-TEMPLATE_PREFIX = "tddkit_tpl_"
-BUILD_PREFIX = "tddkit_tplbuild_"
-
 
 def load_hook(spec: str) -> Callable[[psycopg.Connection], Any]:
     """Import ``'package.module:function'``."""
@@ -57,6 +50,9 @@ def apply_schema_files(conn: psycopg.Connection, files: List[Path]) -> int:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise SchemaError(f"schema file {path} cannot be read: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise SchemaError(f"schema file {path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as "
+                              "UTF-8") from None
         try:
             conn.execute(text.encode(), prepare=False)
         except psycopg.Error as exc:
@@ -76,6 +72,10 @@ class SchemaSource:
     version: str
     project: str
     leak_check: bool = True
+    #: Files the hook reads (``schema_inputs``), sorted.
+    inputs: List[Path] = dataclasses.field(default_factory=list)
+    #: The project directory (where the config file is), for messages.
+    root: str = ""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "SchemaSource":
@@ -85,8 +85,10 @@ class SchemaSource:
             raise ConfigError(f"schema file not found: {', '.join(missing)} (check 'schema' in your tddkit config)")
         if settings.schema_hook:
             load_hook(settings.schema_hook)  # fail now, before any server work
-        project = hashlib.sha256(str(Path(settings.root or os.getcwd()).resolve()).encode()).hexdigest()[:8]
-        return cls(files, settings.schema_hook, settings.schema_version, project, settings.leak_check)
+        root = str(Path(settings.root or os.getcwd()).resolve())
+        project = hashlib.sha256(root.encode()).hexdigest()[:8]
+        return cls(files, settings.schema_hook, settings.schema_version, project, settings.leak_check,
+                   _matched_inputs(settings), root)
 
     @functools.cached_property
     def fingerprint(self) -> str:
@@ -94,13 +96,13 @@ class SchemaSource:
         for path in self.files:
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
         digest.update(f"hook={self.hook}\0version={self.version}".encode())
+        if self.hook:
+            digest.update(b"\0hook_source=" + _hook_source(self.hook))
+        for path in self.inputs:
+            digest.update(b"\0input=" + str(path).encode() + b"\0" + path.read_bytes())
         if self.leak_check:
             digest.update(b"\0leak_check=" + leaks.INSTALL.encode())
         return digest.hexdigest()[:16]
-
-    @property
-    def template_name(self) -> str:
-        return f"{TEMPLATE_PREFIX}{self.project}_{self.fingerprint}"
 
     def apply(self, conn: psycopg.Connection) -> None:
         """Apply the files, then the hook, on ``conn`` (committed by the caller)."""
@@ -116,53 +118,36 @@ class SchemaSource:
                 load_hook(self.hook)(conn)
             except psycopg.Error as exc:
                 raise SchemaError(f"schema_hook {self.hook!r} failed: {exc.diag.message_primary or exc}") from None
+            except Exception as exc:
+                raise SchemaError(f"schema_hook {self.hook!r} raised {_described(exc)}") from None
 
 
-@dataclasses.dataclass
-class TemplateResult:
-    """How the template was obtained."""
-
-    name: str
-    built: bool
-    seconds: float
-
-    def describe(self) -> str:
-        how = f"built in {self.seconds * 1000:.1f} ms" if self.built else \
-            f"reused (unchanged, checked in {self.seconds * 1000:.1f} ms)"
-        return f"schema template {self.name} {how}"
+def _described(exc: BaseException) -> str:
+    """``Type: message (at file:line)``, the line being the innermost frame that raised it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    message = str(exc)
+    return f"{type(exc).__name__}{': ' + message if message else ''}{where}"
 
 
-def ensure_template(admin: psycopg.Connection, server_dsn: str, source: SchemaSource,
-                    rebuild: bool = False) -> TemplateResult:
-    """Return the schema template, building it if missing (or if ``rebuild``)."""
-    started = time.perf_counter()
-    name = source.template_name
-    lock_key = int(hashlib.sha256(f"tddkit-schema-{source.project}".encode()).hexdigest()[:15], 16)
-    admin.execute("SELECT pg_advisory_lock(%s)", (lock_key,))
+def _hook_source(spec: str) -> bytes:
+    """The source of the hook's module (already imported by ``load_hook``); b"" when it has no file."""
+    module = sys.modules.get(spec.partition(":")[0])
+    path = getattr(module, "__file__", None)
     try:
-        if rebuild:
-            drop_database(admin, name, force=True)
-        built = not databases_like(admin, name)
-        if built:
-            _build(admin, server_dsn, source, name)
-        for stale in databases_like(admin, f"{TEMPLATE_PREFIX}{source.project}\\_%") + \
-                databases_like(admin, f"{BUILD_PREFIX}{source.project}\\_%"):
-            if stale != name:
-                drop_database(admin, stale, force=stale.startswith(BUILD_PREFIX))
-    finally:
-        admin.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
-    return TemplateResult(name, built, time.perf_counter() - started)
+        return Path(path).read_bytes() if path else b""
+    except OSError:
+        return b""
 
 
-def _build(admin: psycopg.Connection, server_dsn: str, source: SchemaSource, name: str) -> None:
-    """Build under a temporary name, then rename: a half-built template is never visible."""
-    building = f"{BUILD_PREFIX}{source.project}_{source.fingerprint}"
-    drop_database(admin, building, force=True)
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building)))
-    try:
-        with psycopg.connect(make_conninfo(server_dsn, dbname=building)) as conn:
-            source.apply(conn)
-        admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building), sql.Identifier(name)))
-    except BaseException:
-        drop_database(admin, building, force=True)
-        raise
+def _matched_inputs(settings: Settings) -> List[Path]:
+    """The files matched by ``schema_inputs`` globs (relative to the config file's directory), sorted."""
+    found: List[Path] = []
+    base = settings.resolve(".")
+    for pattern in settings.schema_inputs:
+        matched = sorted(p for p in base.glob(pattern) if p.is_file())
+        if not matched:
+            raise ConfigError(f"schema_inputs pattern {pattern!r} matches no file under {base}; fix the pattern "
+                              "or remove it")
+        found.extend(matched)
+    return sorted(set(found))

@@ -22,7 +22,8 @@ from .errors import TddkitError
 from .lending import Lender
 from .probe import ServerProbe
 from .resources import ResourceLocks
-from .schema import SchemaSource, TemplateResult, ensure_template
+from .schema import SchemaSource
+from .template_db import TemplateResult, ensure_template, template_name
 from .server import EmbeddedPostgres, read_state
 
 
@@ -75,7 +76,7 @@ class Session:
             self.server_origin = f"the running tddkit server (PostgreSQL {state['version']}, pid {state['pid']})"
             return state["dsn"]
         self.binaries = find_binaries(self.settings.pg_bindir, self.settings.pg_source)
-        self.server = EmbeddedPostgres(self.binaries, cache_dir).start(snapshot=schema.template_name)
+        self.server = EmbeddedPostgres(self.binaries, cache_dir).start(snapshot=template_name(schema))
         self.binaries = self.server.binaries
         self.server_origin = f"embedded {self.binaries.describe()}"
         return self.server.dsn

@@ -13,7 +13,7 @@ from tddkit.errors import ConfigError, OwnershipError, PoolExhaustedError, Schem
 from tddkit.lending import Lender
 from tddkit.ownership import ensure_owned
 from tddkit.probe import ServerProbe
-from tddkit.schema import BUILD_PREFIX
+from tddkit.template_db import BUILD_PREFIX
 from tddkit.session import Session
 
 

@@ -65,5 +65,13 @@ class CommitGuardTests(unittest.TestCase):
         self.assertEqual(users_in_database(), [], "what the hidden COMMIT persisted is gone")
 
 
+class AsyncTestTests(unittest.TestCase):
+    def test_an_async_def_test_fails_and_says_how_to_write_it(self):
+        result = run_suite(suite_of(isolation.HasAsyncTest))
+        self.assertEqual(len(result.errors), 1, result.output)
+        self.assertIn("is an 'async def' test", result.errors[0][1])
+        self.assertIn("IsolatedAsyncioTestCase", result.errors[0][1])
+
+
 if __name__ == "__main__":
     unittest.main()

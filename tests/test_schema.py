@@ -3,6 +3,7 @@
 import dataclasses
 import tempfile
 import textwrap
+import sys
 import threading
 import unittest
 from pathlib import Path
@@ -12,8 +13,9 @@ import psycopg
 import tddkit
 from tddkit.config import Settings
 from tddkit.session import Session
-from tddkit.errors import SchemaError
-from tddkit.schema import BUILD_PREFIX, TEMPLATE_PREFIX, SchemaSource
+from tddkit.errors import ConfigError, SchemaError
+from tddkit.schema import SchemaSource
+from tddkit.template_db import BUILD_PREFIX, TEMPLATE_PREFIX
 from tests.cases import schema_hooks
 from tests.support import child_env, run_cli, shared_tempdir
 
@@ -127,6 +129,84 @@ class TemplateTests(unittest.TestCase):
         self.assertEqual(errors, [])
         self.assertEqual(sorted(r.template.built for r in results), [False, True])
         self.assertEqual(len(schema_hooks.CALLS), 1)
+
+
+class SchemaInputTests(unittest.TestCase):
+    def setUp(self):
+        schema_hooks.CALLS.clear()
+        self.project = Project(hook="tests.cases.schema_hooks:load_seed")
+        self.addCleanup(self.project.close)
+        self.seed = self.project.root / "seed" / "notes.csv"
+        self.seed.parent.mkdir()
+        self.seed.write_text("first\n")
+        schema_hooks.SEED["path"] = str(self.seed)
+
+    def database(self, **changes):
+        changes.setdefault("schema_inputs", ["seed/*.csv"])
+        session = Session(dataclasses.replace(self.project.settings(), **changes))
+        self.project.made.append(session.start())
+        return session
+
+    def notes(self, session):
+        with psycopg.connect(session.dsn) as conn:
+            return [r[0] for r in conn.execute("SELECT note FROM audit ORDER BY id")]
+
+    def test_editing_an_input_file_rebuilds_and_reverting_reuses_nothing_stale(self):
+        first = self.database()
+        self.assertEqual(self.notes(first), ["first"])
+        self.seed.write_text("second\n")
+        edited = self.database()
+        self.assertTrue(edited.template.built, "an edited seed file must rebuild the template")
+        self.assertEqual(self.notes(edited), ["second"])
+        self.seed.write_text("first\n")
+        reverted = self.database()
+        self.assertEqual(self.notes(reverted), ["first"], "after a revert the data is the file's again")
+
+    def test_a_pattern_that_matches_nothing_is_a_config_error(self):
+        with self.assertRaises(ConfigError) as caught:
+            self.database(schema_inputs=["seed/*.json"])
+        self.assertIn("'seed/*.json' matches no file", str(caught.exception))
+
+    def test_the_hook_module_source_is_part_of_the_hash(self):
+        module = self.project.root / "project_hooks_for_hash.py"
+        module.write_text("def build(conn):\n    conn.execute('CREATE TABLE a (id int)')\n")
+        sys.path.insert(0, str(self.project.root))
+        self.addCleanup(sys.path.remove, str(self.project.root))
+        settings = dataclasses.replace(self.project.settings(), schema_hook="project_hooks_for_hash:build")
+        before = SchemaSource.from_settings(settings).fingerprint
+        module.write_text("def build(conn):\n    conn.execute('CREATE TABLE b (id int)')\n")
+        self.assertNotEqual(SchemaSource.from_settings(settings).fingerprint, before)
+
+
+class SchemaErrorLineTests(unittest.TestCase):
+    def test_a_hook_raising_python_errors_is_one_line_naming_hook_and_place(self):
+        project = Project(hook="tests.cases.schema_hooks:asserts_on_its_seed")
+        self.addCleanup(project.close)
+        with self.assertRaises(SchemaError) as caught:
+            project.database()
+        line = next(n for n, text in enumerate(Path(schema_hooks.__file__).read_text().splitlines(), 1)
+                    if "RAISES HERE" in text)
+        self.assertEqual(str(caught.exception),
+                         "schema_hook 'tests.cases.schema_hooks:asserts_on_its_seed' raised ValueError: the seed "
+                         f"data has no admin user (at {schema_hooks.__file__}:{line})")
+
+    def test_cli_one_line_and_exit_2_for_a_failing_hook_and_a_non_utf8_file(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            (root / "test_x.py").write_text("import tddkit\n\nclass X(tddkit.TDDTestCase):\n"
+                                            "    def test_x(self):\n        pass\n")
+            (root / "hooks.py").write_text("def build(conn):\n    raise RuntimeError('no seed')\n")
+            for config, expected in (
+                ('schema_hook = "hooks:build"', "schema_hook 'hooks:build' raised RuntimeError: no seed"),
+                ('schema = ["latin1.sql"]', "latin1.sql is not UTF-8 text"),
+            ):
+                with self.subTest(config=config):
+                    (root / "latin1.sql").write_bytes("-- caf\xe9\nCREATE TABLE t (id int);\n".encode("latin-1"))
+                    (root / "pyproject.toml").write_text(f"[tool.tddkit]\n{config}\n")
+                    done = run_cli(["run", ".", "--no-report"], cwd=root)
+                    self.assertEqual(done.returncode, 2, done.stderr)
+                    self.assertEqual(len(done.stderr.strip().splitlines()), 1, done.stderr)
+                    self.assertIn(expected, done.stderr)
 
 
 class EmbeddedSnapshotTests(unittest.TestCase):

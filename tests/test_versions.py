@@ -7,7 +7,7 @@ from pathlib import Path
 from tddkit.binaries import find_binaries, wheel_bindir
 from tddkit.errors import ServerError
 from tddkit.server import pid_alive
-from tests.support import child_env, postgres_processes, run_cli, shared_tempdir
+from tests.support import ROOT, child_env, postgres_processes, run_cli, shared_tempdir
 
 
 def system_binaries():
@@ -80,7 +80,10 @@ class PersistentServerTests(unittest.TestCase):
                 self.assertEqual(run.returncode, 0, run.stderr)
                 self.assertIn("the running tddkit server", run.stderr)
                 self.assertTrue(pid_alive(pid), "the server outlives the run")
-                self.assertIn("server: running", run_cli(["server", "status"], env=env).stdout)
+                status = run_cli(["server", "status"], env=env).stdout
+                self.assertIn("server: running", status)
+                self.assertIn("schema templates: 1", status)
+                self.assertRegex(status, rf"tddkit_tpl_\w+  \d+\.\d MB  built \d+ min ago  for {re.escape(str(ROOT))}")
             finally:
                 stopped = run_cli(["server", "stop"], env=env)
             self.assertIn("stopped", stopped.stdout)

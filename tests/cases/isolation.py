@@ -72,3 +72,8 @@ class NestedTransactions(tddkit.TDDTestCase):
             self.conn.execute("INSERT INTO users (email, name) VALUES ('inner@example.org', 'inner')")
         names = [r[0] for r in self.conn.execute("SELECT name FROM users ORDER BY name")]
         self.assertEqual(names, ["inner", "outer"])
+
+
+class HasAsyncTest(tddkit.TDDTestCase):
+    async def test_async(self):
+        raise AssertionError("never awaited")

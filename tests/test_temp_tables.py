@@ -2,7 +2,7 @@
 
 import unittest
 
-from tddkit.templates import resolve_template, schema_cache
+from tddkit.temp_tables import resolve_template, schema_cache
 from tests.cases import temp_tables
 from tests.support import run_suite, suite_of
 

@@ -15,7 +15,6 @@ import dataclasses
 import threading
 from typing import Dict, Optional, Tuple
 
-import psycopg
 from psycopg import sql
 
 from .connection import GuardedConnection

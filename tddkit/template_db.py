@@ -1,0 +1,105 @@
+"""The schema template: a database holding the schema, built once per content hash and cloned per run.
+
+An unchanged schema reuses the template (no DDL at all); a changed one builds
+a new template under a temporary name, renames it when complete (a
+half-built template is never used) and drops the stale templates of the same
+project. Builds are serialised across concurrent runs by a PostgreSQL
+advisory lock. Each template carries a comment saying when it was built and
+for which project, which ``python -m tddkit server status`` lists.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+import time
+from datetime import datetime, timezone
+from typing import List, Tuple
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from .ownership import databases_like, drop_database
+from .schema import SchemaSource
+
+TEMPLATE_PREFIX = "tddkit_tpl_"
+BUILD_PREFIX = "tddkit_tplbuild_"
+
+
+def template_name(source: SchemaSource) -> str:
+    """The template database of a schema source: project and content hash."""
+    return f"{TEMPLATE_PREFIX}{source.project}_{source.fingerprint}"
+
+
+@dataclasses.dataclass
+class TemplateResult:
+    """How the template was obtained."""
+
+    name: str
+    built: bool
+    seconds: float
+
+    def describe(self) -> str:
+        how = f"built in {self.seconds * 1000:.1f} ms" if self.built else \
+            f"reused (unchanged, checked in {self.seconds * 1000:.1f} ms)"
+        return f"schema template {self.name} {how}"
+
+
+def ensure_template(admin: psycopg.Connection, server_dsn: str, source: SchemaSource,
+                    rebuild: bool = False) -> TemplateResult:
+    """Return the schema template, building it if missing (or if ``rebuild``)."""
+    started = time.perf_counter()
+    name = template_name(source)
+    lock_key = int(hashlib.sha256(f"tddkit-schema-{source.project}".encode()).hexdigest()[:15], 16)
+    admin.execute("SELECT pg_advisory_lock(%s)", (lock_key,))
+    try:
+        if rebuild:
+            drop_database(admin, name, force=True)
+        built = not databases_like(admin, name)
+        if built:
+            _build(admin, server_dsn, source, name)
+        for stale in databases_like(admin, f"{TEMPLATE_PREFIX}{source.project}\\_%") + \
+                databases_like(admin, f"{BUILD_PREFIX}{source.project}\\_%"):
+            if stale != name:
+                drop_database(admin, stale, force=stale.startswith(BUILD_PREFIX))
+    finally:
+        admin.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
+    return TemplateResult(name, built, time.perf_counter() - started)
+
+
+def _build(admin: psycopg.Connection, server_dsn: str, source: SchemaSource, name: str) -> None:
+    """Build under a temporary name, then rename: a half-built template is never visible."""
+    building = f"{BUILD_PREFIX}{source.project}_{source.fingerprint}"
+    drop_database(admin, building, force=True)
+    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building)))
+    try:
+        with psycopg.connect(make_conninfo(server_dsn, dbname=building)) as conn:
+            source.apply(conn)
+        built_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+            sql.Identifier(building), sql.Literal(f"tddkit schema template built {built_at} for {source.root}")))
+        admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building), sql.Identifier(name)))
+    except BaseException:
+        drop_database(admin, building, force=True)
+        raise
+
+
+def list_templates(admin: psycopg.Connection) -> List[Tuple[str, int, str]]:
+    """The schema templates on a server: (name, size in bytes, comment), newest name first."""
+    rows = admin.execute(
+        "SELECT d.datname, pg_database_size(d.oid), coalesce(shobj_description(d.oid, 'pg_database'), '') "
+        "FROM pg_database d WHERE d.datname LIKE %s ORDER BY d.datname", (f"{TEMPLATE_PREFIX}%",)).fetchall()
+    return [(name, int(size), comment) for name, size, comment in rows]
+
+
+def describe_template(name: str, size: int, comment: str) -> str:
+    """One line for ``server status``: name, size, age and project of a template."""
+    match = re.search(r"built (\S+) for (.*)$", comment)
+    if match is None:
+        return f"{name}  {size / 2**20:.1f} MB"
+    age = datetime.now(timezone.utc) - datetime.fromisoformat(match.group(1))
+    hours = age.total_seconds() / 3600
+    when = f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.0f} days"
+    return f"{name}  {size / 2**20:.1f} MB  built {when} ago  for {match.group(2)}"
