@@ -13,27 +13,24 @@ all use this module; none of it knows about unittest.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import psycopg
-from psycopg import pq
 
 from . import leaks
 from .connection import GuardedConnection
-from .errors import IsolationError, ServerError, TddkitError
-from .instruments import tracer
-from .lending import Borrowed, Lender
+from .errors import ServerError, TddkitError
+from .lending import Lender
 from .meter import TestMeter, now
-from .metrics import ClassMetrics, TestMetrics
+from .metrics import ClassMetrics
+from .scope import TestScope
 from .temp_tables import schema_cache
 
 SAVEPOINT = b"SAVEPOINT tddkit_test"
-ROLLBACK_TO = b"ROLLBACK TO SAVEPOINT tddkit_test"
+#: Moves the test savepoint after shared data made since it was set (the data is kept).
+MOVE_SAVEPOINT = b"RELEASE SAVEPOINT tddkit_test; SAVEPOINT tddkit_test"
 #: Ends the scope's transaction and frees the session-level advisory locks its tests kept.
 END_SCOPE = b"ROLLBACK; SELECT pg_advisory_unlock_all()"
-
-LOST_NOTE = ("tddkit: the test's connection was lost while it ran; tddkit discarded it and the next test gets a "
-             "new one (setUpTestData runs again)")
 
 SharedData = Callable[[GuardedConnection], None]
 
@@ -42,7 +39,7 @@ class ClassTransaction:
     """One scope's connection and transaction; ``shared_data(conn)`` runs once per connection it opens."""
 
     def __init__(self, lender: Lender, *, name: str, shared_data: Optional[SharedData] = None,
-                 commit_as_savepoint: Optional[bool] = None) -> None:
+                 commit_as_savepoint: Optional[bool] = None, lent_between_tests: bool = False) -> None:
         self.lender = lender
         self.settings = lender.database.settings
         self.name = name
@@ -58,6 +55,15 @@ class ClassTransaction:
         self.leak_mark = 0
         #: Objects built on the current connection (e.g. a SQLAlchemy engine); cleared when it is released.
         self.connection_extras: Dict[str, Any] = {}
+        #: The connection stays lent (guarded) between tests: shared data is made whenever a fixture asks (pytest).
+        self.lent_between_tests = lent_between_tests
+        #: conn.query_count when the newest ``tddkit_test`` savepoint matched the data: another count means
+        #: statements ran between tests (shared data made lazily), so the savepoint moves before the next test.
+        self.clean_at: Optional[int] = None
+        #: Whether the innermost scope has a ``tddkit_test`` savepoint yet.
+        self._savepoint_here = False
+        #: Nested scopes (a pytest class inside a module): (savepoint, state was clean, had a test savepoint).
+        self._scopes: List[Tuple[str, bool, bool]] = []
 
     def active_connection(self) -> Optional[GuardedConnection]:
         """The connection, while shared data is created or a test runs; else None."""
@@ -109,8 +115,16 @@ class ClassTransaction:
         except BaseException:
             self.release()
             raise
+        self.clean_at, self._savepoint_here = conn.query_count, True
         self.metrics.query_count = conn.query_count - queries
         self.metrics.setup_ms = (now() - started) * 1000
+        self.between_tests()
+
+    def between_tests(self) -> None:
+        """Lend the connection to fixtures again (pytest), guarded, once a test has ended."""
+        if self.lent_between_tests and self.conn is not None:
+            self.conn.guard(True)
+            self.in_use = True
 
     def _create_shared_data(self, conn: GuardedConnection, shared_data: SharedData) -> None:
         conn.guard(True)
@@ -131,6 +145,8 @@ class ClassTransaction:
         conn, self.conn = self.conn, None
         self.in_use = False
         self.connection_extras.clear()
+        self._scopes.clear()
+        self.clean_at, self._savepoint_here = None, False
         if conn is None:
             return
         conn.guard(False)
@@ -150,6 +166,11 @@ class ClassTransaction:
     def begin_test(self, meter: TestMeter) -> "TestScope":
         """Start a test: its connection ready and guarded, its meter and borrowed connections running."""
         conn = self.connection()
+        if not self._savepoint_here:
+            conn.run_internal(SAVEPOINT)
+            self._savepoint_here = True
+        elif self.clean_at != conn.query_count:
+            conn.run_internal(MOVE_SAVEPOINT)
         meter.metrics.class_metrics = self.metrics
         meter.connected(conn.query_count, conn.query_time)
         scope = TestScope(self, conn, meter, self.lender.track_borrowed())
@@ -158,6 +179,26 @@ class ClassTransaction:
             conn.join(base="tddkit_test")
         self.in_use = True
         return scope
+
+    # --- nested scopes -------------------------------------------------------------------
+
+    def push_scope(self) -> None:
+        """Open a nested scope (a pytest class in a module): what it creates is gone at ``pop_scope``."""
+        conn = self.connection()
+        name = f"tddkit_scope_{len(self._scopes) + 1}"
+        conn.run_internal(f"SAVEPOINT {name}".encode())
+        self._scopes.append((name, self.clean_at == conn.query_count, self._savepoint_here))
+        self.clean_at, self._savepoint_here = None, False
+
+    def pop_scope(self) -> None:
+        """Close the innermost nested scope, rolling back what it created."""
+        conn = self.conn
+        if not self._scopes or conn is None:
+            return  # the connection was let go since: its scopes went with it
+        name, was_clean, had_savepoint = self._scopes.pop()
+        conn.run_internal(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}".encode())
+        self._savepoint_here = had_savepoint
+        self.clean_at = conn.query_count if was_clean else None
 
     def explain(self, exc: BaseException) -> Optional[str]:
         """A line on what tddkit knows about a database error's cause and what to do, if anything."""
@@ -178,90 +219,3 @@ class ClassTransaction:
             return ("tddkit: the test's connection was lost (its backend was terminated); tddkit discards it and "
                     "gives the next test a new one (setUpTestData runs again)")
         return None
-
-
-class TestScope:
-    """One running test: ``end()`` rolls back everything it did and returns its metrics."""
-
-    __test__ = False
-
-    def __init__(self, transaction: ClassTransaction, conn: GuardedConnection, meter: TestMeter,
-                 borrowed: Borrowed) -> None:
-        self.transaction = transaction
-        self.conn = conn
-        self.meter = meter
-        self.borrowed = borrowed
-        #: Set by the caller when the test's setUp or body failed: problems found afterwards are not reported.
-        self.failed = False
-        self._allocations = tracer.before_test()
-
-    def end(self) -> TestMetrics:
-        """Undo the test: return what it borrowed, roll back to the savepoint; raise what went wrong after it."""
-        conn, meter = self.conn, self.meter
-        self.transaction.in_use = False
-        conn.guard(False)
-        conn.joins.clear()  # units of work app code left open: the rollback below undoes them
-        meter.queries_done(conn.query_count, conn.query_time)
-        try:
-            self.borrowed.reclaim()  # connections the test borrowed and kept
-            self._rollback()
-        finally:
-            metrics = meter.finish()
-            if self._allocations is not None and \
-                    metrics.memory_delta > self.transaction.settings.memory_warning_mb * 2**20:
-                metrics.allocations = tracer.top_sites(self._allocations)
-            self._allocations = None
-        return metrics
-
-    def _rollback(self) -> None:
-        """ROLLBACK TO the test's savepoint; a connection that cannot is let go (the next test reopens the scope)."""
-        conn, transaction = self.conn, self.transaction
-        if conn.busy:
-            transaction.release()
-            self._report(IsolationError(
-                "the test left a COPY or a streamed query unfinished on self.conn, so no statement could run "
-                "on it any more; finish it (use 'with cursor.copy(...)', iterate a stream to its end) or close "
-                "it. tddkit closed that connection; the next test gets a new one (setUpTestData runs again)"
-            ))
-            return
-        if conn.lost:  # the test saw it break and reported (or expected) that
-            transaction.release()
-            return
-        if conn.info.transaction_status == pq.TransactionStatus.IDLE:
-            transaction.release()
-            transaction.lender.reset_database()
-            raise IsolationError(
-                "the test ended the transaction that isolates it (a COMMIT or ROLLBACK hidden in the SQL it "
-                "ran?). tddkit cloned the test database again from the schema template, so what it committed "
-                "is gone; the next test starts a new class transaction (setUpTestData runs again)."
-            )
-        try:
-            leaked = self._rollback_to_savepoint(conn)
-        except psycopg.Error as exc:
-            transaction.release()
-            if conn.lost:  # broke after the test's last statement: the test did not see it
-                exc.add_note(LOST_NOTE)
-                self._report(exc)
-                return
-            raise IsolationError(
-                f"could not roll back to the test's savepoint ({exc}); did the test release it? "
-                "The next test starts a new class transaction (setUpTestData runs again)."
-            ) from None
-        if leaked:
-            transaction.release()
-            transaction.lender.reset_database()
-            raise leaks.leak_error(leaked)
-
-    def _rollback_to_savepoint(self, conn: GuardedConnection) -> Optional[str]:
-        """The per-test rollback; with the leak check, the tables other connections wrote (else None)."""
-        if not self.transaction.settings.leak_check:
-            conn.run_internal(ROLLBACK_TO)
-            return None
-        cursor = conn.internal_cursor()
-        cursor.execute(leaks.rollback_and_check(self.transaction.leak_mark), prepare=False)
-        return leaks.written_tables(cursor)
-
-    def _report(self, exc: BaseException) -> None:
-        """Raise a problem found after the test, unless its setUp or body already failed."""
-        if not self.failed:
-            raise exc
