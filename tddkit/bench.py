@@ -36,8 +36,8 @@ from .lending import Lender
 from .ownership import OWNED_PREFIX, drop_database, ensure_owned
 from .errors import TddkitError
 from .metrics import TestMetrics, now
-from .report import (Stats, compute_stats, document_header, format_number, format_table, json_safe, output_path,
-                     recommendation)
+from .output import document_header, format_number, format_table, json_safe, output_path
+from .stats import Stats, compute_stats, recommendation
 from .runner import TDDTestResult
 from .schema import SchemaSource
 from .session import Session

@@ -116,8 +116,8 @@ def _rerun(plan: _RunPlan, test_ids: Sequence[str], times: int) -> Tuple[List[li
 
 def _performance(args: argparse.Namespace, settings: Settings, baseline, runs, walls, rerun) -> int:
     """Save or compare the baseline and evaluate the gate, as asked; EXIT_GATE_FAILED if any flags the run."""
-    from .baseline import (CONFIRM_SAMPLES, build_baseline, compare, confirm, evaluate_gate, format_comparison,
-                           format_gate, gate_exit_code, save_baseline, suspects)
+    from .baseline import CONFIRM_SAMPLES, build_baseline, compare, confirm, format_comparison, save_baseline, suspects
+    from .gate import evaluate_gate, format_gate, gate_exit_code
 
     comparison = gate = None
     if args.save_baseline:

@@ -19,7 +19,8 @@ from typing import Any, Dict, List, Optional
 from .config import Settings
 from .errors import PerformanceWarning
 from .frames import first_outside
-from .metrics import CustomMetric, classify, process_memory
+from .metrics import CustomMetric, process_memory
+from .stats import classify
 
 MB = 2**20
 

@@ -21,13 +21,6 @@ def process_memory():
     return _process.memory_info()
 
 
-def classify(value: float, threshold: float) -> Optional[str]:
-    """Alert severity of ``value`` against ``threshold``: None, "warning" (<= 1.5x) or "critical"."""
-    if value <= threshold:
-        return None
-    return "warning" if value <= 1.5 * threshold else "critical"
-
-
 def now() -> float:
     """A monotonic clock in seconds (``time.perf_counter``)."""
     return time.perf_counter()
@@ -81,6 +74,12 @@ class TestMetrics:
     custom: Sequence[CustomMetric] = ()
     memory_snapshots: Sequence[Dict[str, Any]] = ()
     allocations: Sequence[Dict[str, Any]] = ()
+
+    @property
+    def measured(self) -> bool:
+        """Whether this record holds a test's measurements: not a skipped test, not the placeholder
+        of a class or module fixture error (an error without timings)."""
+        return self.outcome != "skipped" and not (self.outcome == "error" and self.total_ms == 0)
 
     @property
     def memory_delta(self) -> int:

@@ -8,7 +8,6 @@ import os
 import statistics
 import tempfile
 import unittest
-import xml.etree.ElementTree as ET
 
 from tddkit.config import Settings
 from tddkit.metrics import ClassMetrics, CustomMetric, TestMetrics
@@ -17,16 +16,12 @@ from tddkit.report import (
     MetricRow,
     Report,
     RunSummary,
-    Stats,
     build_report,
-    classify,
-    compute_stats,
     format_report,
-    recommendation,
     report_to_dict,
     write_json,
-    write_junit_xml,
 )
+from tddkit.stats import recommendation
 
 MB = 2**20
 
@@ -53,47 +48,6 @@ def make_settings() -> Settings:
 
 
 SUMMARY = RunSummary(tests=5, passed=2, failed=1, errors=1, skipped=1, wall_seconds=0.5)
-
-
-class ComputeStatsTests(unittest.TestCase):
-    def test_known_values(self) -> None:
-        values = [1, 2, 3, 4, 100]
-        stats = compute_stats(values)
-        self.assertIsInstance(stats, Stats)
-        self.assertEqual(stats.count, 5)
-        self.assertEqual(stats.mean, 22.0)
-        self.assertEqual(stats.median, 3.0)
-        self.assertEqual(stats.min, 1.0)
-        self.assertEqual(stats.max, 100.0)
-        self.assertAlmostEqual(stats.stddev, statistics.stdev(values))
-        # inclusive interpolation: position 0.95 * (5 - 1) = 3.8, between 4 and 100
-        self.assertAlmostEqual(stats.p95, 4 + 0.8 * (100 - 4))
-
-    def test_one_value(self) -> None:
-        stats = compute_stats([7.5])
-        self.assertEqual((stats.count, stats.mean, stats.median, stats.p95), (1, 7.5, 7.5, 7.5))
-        self.assertEqual((stats.min, stats.max, stats.stddev), (7.5, 7.5, 0.0))
-
-    def test_no_values(self) -> None:
-        self.assertIsNone(compute_stats([]))
-
-
-class RecommendationTests(unittest.TestCase):
-    def test_boundaries(self) -> None:
-        cases = [(100, "excellent"), (95, "excellent"), (94.9, "good"), (80, "good"), (79.9, "moderate"),
-                 (60, "moderate"), (59.9, "poor"), (0, "poor")]
-        for rate, word in cases:
-            with self.subTest(rate=rate):
-                self.assertTrue(recommendation(rate).startswith(word + ":"), recommendation(rate))
-
-
-class ClassifyTests(unittest.TestCase):
-    def test_severities(self) -> None:
-        self.assertIsNone(classify(10.0, 10.0))
-        self.assertIsNone(classify(5.0, 10.0))
-        self.assertEqual(classify(12.0, 10.0), "warning")
-        self.assertEqual(classify(15.0, 10.0), "warning")
-        self.assertEqual(classify(20.0, 10.0), "critical")
 
 
 class BuildReportTests(unittest.TestCase):
@@ -237,54 +191,24 @@ class OutputFileTests(unittest.TestCase):
         self.assertEqual(data["metrics"]["individual_test"]["mean"], 92.5)
         self.assertEqual(len(data["classes"]), 1)
         self.assertEqual(data["memory_warnings"], ["pkg.test_mod.Case.test_b"])
-        self.assertEqual(set(data["environment"]), {"python", "platform", "cpu_count"})
+        self.assertEqual(set(data["environment"]), {"python", "implementation", "platform", "machine", "cpu_count"})
+
+    def test_a_report_that_cannot_be_written_leaves_the_previous_file_whole(self) -> None:
+        path = os.path.join(self.dir, "report.json")
+        write_json(path, self.report, self.tests)
+        with open(path, encoding="utf-8") as fh:
+            before = fh.read()
+        self.tests[0].custom = [CustomMetric("rows", 1.0, {"not json": object()})]
+        with self.assertRaises(TypeError):
+            write_json(path, build_report(self.tests, SUMMARY, make_settings()), self.tests)
+        with open(path, encoding="utf-8") as fh:
+            self.assertEqual(fh.read(), before)
+        self.assertEqual(os.listdir(self.dir), ["report.json"])
 
     def test_json_has_no_nan(self) -> None:
         self.tests[0].custom = [*self.tests[0].custom, CustomMetric("ratio", math.nan)]
         report = build_report(self.tests, SUMMARY, make_settings())
         json.dumps(report_to_dict(report, self.tests), allow_nan=False)
-
-    def test_junit_xml(self) -> None:
-        path = os.path.join(self.dir, "junit.xml")
-        details = {
-            "pkg.test_mod.Case.test_c": "Traceback (most recent call last):\n  ...\nAssertionError: 1 != 2\n",
-            "pkg.test_mod.Case.test_d": "Traceback (most recent call last):\n  ...\nKeyError: 'x'\n",
-            "pkg.test_mod.Case.test_e": "not today",
-        }
-        write_junit_xml(path, self.tests, SUMMARY, details=details)
-        root = ET.parse(path).getroot()
-        self.assertEqual(root.tag, "testsuites")
-        suite = root.find("testsuite")
-        cases = suite.findall("testcase")
-        self.assertEqual(len(cases), len(self.tests))
-        self.assertEqual(
-            {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped")},
-            {"tests": "5", "failures": "1", "errors": "1", "skipped": "1"},
-        )
-        by_name = {case.get("name"): case for case in cases}
-        self.assertEqual(by_name["test_a"].get("classname"), "pkg.test_mod.Case")
-        self.assertEqual(by_name["test_a"].get("time"), "0.020000")
-        self.assertEqual([child.tag for child in by_name["test_a"]], ["properties"])
-        failure = by_name["test_c"].find("failure")
-        self.assertEqual((failure.get("message"), failure.get("type")), ("AssertionError: 1 != 2", "AssertionError"))
-        self.assertIn("Traceback", failure.text)
-        self.assertEqual(by_name["test_d"].find("error").get("type"), "KeyError")
-        self.assertEqual(by_name["test_e"].find("skipped").get("message"), "not today")
-        props = {p.get("name"): p.get("value") for p in by_name["test_c"].iter("property")}
-        self.assertEqual((props["query_count"], props["custom:api_ms"]), ("2", "30.0"))
-
-    def test_junit_outcome_mapping(self) -> None:
-        path = os.path.join(self.dir, "junit.xml")
-        tests = [
-            TestMetrics("m.C.test_x", outcome="expected_failure"),
-            TestMetrics("m.C.test_y", outcome="unexpected_success"),
-            TestMetrics("m.C.test_z (i=1.5)", outcome="failed"),
-        ]
-        write_junit_xml(path, tests, RunSummary(3, 1, 2, 0, 0, 0.1))
-        cases = ET.parse(path).getroot().find("testsuite").findall("testcase")
-        self.assertIsNone(cases[0].find("failure"))
-        self.assertEqual(cases[1].find("failure").get("message"), "unexpected success")
-        self.assertEqual((cases[2].get("classname"), cases[2].get("name")), ("m.C", "test_z (i=1.5)"))
 
 
 if __name__ == "__main__":
