@@ -140,7 +140,8 @@ def _performance(args: argparse.Namespace, settings: Settings, baseline, runs, w
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark suite on a session of its own and print (and save) the numbers."""
-    from .bench import format_bench, iteration_counts, run_benchmark, write_bench_json
+    from .bench import iteration_counts, run_benchmark
+    from .bench_report import format_bench, write_bench_json
 
     iteration_counts(args.iterations)  # reject a bad count before the server starts
     session = get_session(load_settings({"dsn": args.dsn}))

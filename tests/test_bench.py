@@ -11,8 +11,8 @@ import unittest
 import psycopg
 
 import tddkit
-from tddkit import bench
-from tddkit.bench import BenchReport, Comparison, Operation, ParallelRun
+from tddkit import bench, bench_report
+from tddkit.bench_report import BenchReport, Comparison, Operation, ParallelRun
 from tddkit.errors import TddkitError
 from tests.support import run_cli
 
@@ -26,7 +26,7 @@ def operation_with_rate(name: str, permille: int) -> Operation:
 
 def report_of(*operations: Operation, parallel=(), comparisons=()) -> BenchReport:
     return BenchReport("a server", "15.0", bench.iteration_counts(), list(operations), list(parallel),
-                       list(comparisons))
+                       list(comparisons), bench.WARMUP)
 
 
 def bench_databases() -> list:
@@ -53,7 +53,7 @@ class ArithmeticTests(unittest.TestCase):
         self.assertIsNone(untargeted.success_rate)
         report = report_of(operation_with_rate("a", 1000), operation_with_rate("b", 500), untargeted)
         self.assertEqual(report.overall_success_rate, 75.0)
-        self.assertEqual(bench.overall_success_rate([untargeted]), 0.0)
+        self.assertEqual(bench_report.overall_success_rate([untargeted]), 0.0)
 
     def test_recommendation_thresholds(self):
         cases = [(1000, "excellent"), (950, "excellent"), (949, "good"), (800, "good"), (799, "moderate"),
@@ -91,19 +91,27 @@ class ArithmeticTests(unittest.TestCase):
             parallel=[ParallelRun("typical", 10, [5.0], 1.0, 0.5)],
             comparisons=[Comparison("traditional", "new connection", [8.0, 10.0, 12.0], baseline_ms=0.2)],
         )
-        text = bench.format_bench(report)
+        text = bench_report.format_bench(report)
         cells = ["fixture_setup", "3", "0.200", "0.200", "0.100", "0.300", "0.100", "0.300", "yes", "100.0"]
         self.assertRegex(text, r"\s+".join(map(re.escape, cells)))
         self.assertRegex(text, r"typical\s+1\s+5\.000\s+5\.000\s+1\.000\s+0\.500\s+2\.00x\s+20\.0")
         self.assertIn("traditional 10.00 ms = 50x tddkit", text)
         self.assertIn("Overall success rate: 100.0%", text)
-        document = bench.bench_to_dict(report)
+        document = bench_report.bench_to_dict(report)
         op = document["operations"]["fixture_setup"]
         self.assertEqual((op["samples"], op["median"], op["target"], op["achieved"], op["success_rate"]),
                          ([0.1, 0.2, 0.3], 0.2, 0.3, True, 100.0))
         self.assertEqual(document["comparisons"][0]["ratio"], 50.0)
         self.assertEqual(document["parallel"][0]["speedup"], 2.0)
-        self.assertNotIn("Per-test setup + cleanup", bench.format_bench(report_of(*report.operations)))
+        self.assertNotIn("Per-test setup + cleanup", bench_report.format_bench(report_of(*report.operations)))
+
+    def test_operations_describe_themselves_in_the_table_and_the_json(self):
+        report = report_of(Operation("fixture_setup", [0.1], target=0.3, description="an empty test"))
+        self.assertRegex(bench_report.format_bench(report), r"\n  fixture_setup\s+an empty test\n")
+        self.assertIn(f"each series follows {bench.WARMUP} uncounted runs", bench_report.format_bench(report))
+        document = bench_report.bench_to_dict(report)
+        self.assertEqual((document["operations"]["fixture_setup"]["description"], document["warmup"]),
+                         ("an empty test", bench.WARMUP))
 
 
 class RunTests(unittest.TestCase):
@@ -151,7 +159,7 @@ class RunTests(unittest.TestCase):
         self.assertEqual((pool.min_size, pool.max_size), self.pool_sizes)
 
     def test_the_table_names_every_operation_and_approach(self):
-        text = bench.format_bench(self.report)
+        text = bench_report.format_bench(self.report)
         for name in [*bench.OPERATIONS, *COMPARISONS, *bench.PARALLEL_BODIES.values(), "Recommendation"]:
             self.assertIn(name, text)
 
