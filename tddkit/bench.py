@@ -19,7 +19,7 @@ import unittest
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
+from importlib import resources
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Type
 
 import psycopg
@@ -82,8 +82,9 @@ OPERATIONS: Dict[str, str] = {
                           "the CPUs)",
 }
 
-#: Schema the comparisons rebuild when the project configures none.
-EXAMPLE_SCHEMA = Path(__file__).resolve().parent.parent / "examples" / "schema.sql"
+#: Schema the comparisons rebuild when the project configures none: package data (a copy of the
+#: examples' schema), so an installed tddkit has it.
+BENCH_SCHEMA = resources.files("tddkit") / "data" / "bench_schema.sql"
 
 
 # --- the benchmark bodies, as tests ---------------------------------------------------
@@ -201,15 +202,15 @@ def run_parallel(method: str, workers: int, per_worker: int) -> ParallelRun:
     return ParallelRun(PARALLEL_BODIES[method], workers, samples, sequential_s, parallel_s)
 
 
-def _comparison_schema(settings: Settings) -> SchemaSource:
-    """The schema the comparisons rebuild: the project's, else the examples'."""
+@contextmanager
+def _comparison_schema(settings: Settings) -> Iterator[SchemaSource]:
+    """The schema the comparisons rebuild: the project's, else the one shipped with tddkit."""
     source = SchemaSource.from_settings(settings)
     if source.files or source.hook:
-        return source
-    if not EXAMPLE_SCHEMA.is_file():
-        raise TddkitError("the comparisons rebuild the test schema, but none is configured; "
-                          "set [tool.tddkit] schema or pass --no-compare")
-    return dataclasses.replace(source, files=[EXAMPLE_SCHEMA])
+        yield source
+        return
+    with resources.as_file(BENCH_SCHEMA) as path:
+        yield dataclasses.replace(source, files=[path])
 
 
 def _approaches(admin: psycopg.Connection, dsn: str, source: SchemaSource,
@@ -252,11 +253,10 @@ def _approaches(admin: psycopg.Connection, dsn: str, source: SchemaSource,
 
 def run_comparisons(database: TestDatabase, count: int, baseline_ms: float) -> List[Comparison]:
     """Time the other approaches' per-test setup + cleanup on a scratch database holding the schema."""
-    source = _comparison_schema(database.settings)
     scratch = ensure_owned(f"{OWNED_PREFIX}bench_{os.getpid()}_{uuid.uuid4().hex[:8]}")
     clone = f"{scratch}_copy"
     dsn = make_conninfo(database.server_dsn, dbname=scratch)
-    with connect_admin(database.server_dsn) as admin:
+    with _comparison_schema(database.settings) as source, connect_admin(database.server_dsn) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
         try:
             with psycopg.connect(dsn) as conn:

@@ -1,12 +1,16 @@
 """The benchmark: its arithmetic on known inputs, a real run, and the CLI's JSON."""
 
+import importlib.util
 import json
 import math
 import os
 import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import unittest
+from pathlib import Path
 
 import psycopg
 
@@ -14,7 +18,12 @@ import tddkit
 from tddkit import bench, bench_report
 from tddkit.bench_report import BenchReport, Comparison, Operation, ParallelRun
 from tddkit.errors import TddkitError
-from tests.support import run_cli
+from tests.support import ROOT, child_env, run_cli
+
+#: Copies the package as a wheel holds it (modules and package data, per the project's metadata) to argv[1].
+BUILD_PACKAGE = ("import sys; from setuptools.dist import Distribution; d = Distribution(); "
+                 "d.script_name = 'setup.py'; d.parse_config_files(); "
+                 "c = d.get_command_obj('build_py'); c.build_lib = sys.argv[1]; c.ensure_finalized(); c.run()")
 
 COMPARISONS = ["traditional", "truncate", "database per test"]
 
@@ -190,6 +199,25 @@ class CommandLineTests(unittest.TestCase):
         self.assertEqual(len(document["parallel"]), 2)
         self.assertIsInstance(document["overall_success_rate"], float)
         self.assertTrue(document["recommendation"])
+
+    @unittest.skipUnless(importlib.util.find_spec("setuptools"), "copying the package as a wheel needs setuptools")
+    def test_the_installed_package_benchmarks_outside_any_project(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            lib, project = Path(tmp, "lib"), Path(tmp, "project")
+            project.mkdir()
+            subprocess.run([sys.executable, "-c", BUILD_PACKAGE, str(lib)], cwd=ROOT, check=True,
+                           capture_output=True)
+            self.assertTrue((lib / "tddkit" / "data" / "bench_schema.sql").is_file())
+            self.assertFalse((lib / "examples").exists())
+            env = {**child_env(TDDKIT_DURATIONS_FILE=""), "PYTHONPATH": str(lib)}
+            done = run_cli(["bench", "--iterations", "1", "--json", str(project / "bench.json")], env=env, cwd=project)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            with open(project / "bench.json", encoding="utf-8") as fh:
+                document = json.load(fh)
+        self.assertEqual([c["approach"] for c in document["comparisons"]], COMPARISONS)
+        self.assertIn("new connection + TRUNCATE of its 4 tables", document["comparisons"][1]["per_test"])
+        self.assertTrue(bench.BENCH_SCHEMA.is_file())
+        self.assertEqual(Path(str(bench.BENCH_SCHEMA)).parent.parent, Path(bench.__file__).parent)
 
     def test_a_bad_iteration_count_is_one_line_and_exit_2(self):
         done = run_cli(["bench", "--iterations", "0"])
