@@ -46,6 +46,9 @@ class CustomMetric:
     metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
+#: Id prefix of the stand-in unittest's loader puts where a test module failed to import.
+_LOADER_FAILURE = "unittest.loader._FailedTest."
+
 #: Per-test records are kept for the whole run: without a __dict__ each is about half the size.
 _COMPACT = {"slots": True} if sys.version_info >= (3, 10) else {}
 
@@ -78,8 +81,13 @@ class TestMetrics:
     @property
     def measured(self) -> bool:
         """Whether this record holds a test's measurements: not a skipped test, not the placeholder
-        of a class or module fixture error (an error without timings)."""
-        return self.outcome != "skipped" and not (self.outcome == "error" and self.total_ms == 0)
+        of a class or module fixture error (an error without timings), not a module that failed
+        to import (unittest's ``_FailedTest``)."""
+        if self.outcome == "skipped":
+            return False
+        if self.outcome == "error" and (self.total_ms == 0 or self.test_id.startswith(_LOADER_FAILURE)):
+            return False
+        return True
 
     @property
     def memory_delta(self) -> int:

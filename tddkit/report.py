@@ -163,7 +163,7 @@ def _rows(tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings)
     waits = [tm.resource_wait_ms for tm in tests if tm.resources]
     if waits:  # only tests that declared resources
         rows.append(_metric_row("resource_wait", waits, None))
-    if summary.tests > 0:
+    if tests and summary.tests > 0:
         per_20 = summary.wall_seconds * 1000 * 20 / summary.tests
         rows.append(_metric_row("suite_per_20_tests", [per_20], targets.get("suite_20_tests")))
     custom: Dict[str, List[float]] = {}
@@ -191,22 +191,34 @@ def histogram(values: Sequence[float]) -> List[str]:
     return lines
 
 
+def verdict(summary: RunSummary, measured: int, rates: Sequence[float]) -> str:
+    """The recommendation line: what went wrong when the run cannot be judged, else the verdict on
+    the mean of ``rates`` (the success rates of the rows with a target)."""
+    if summary.errors:
+        tests, them = "test" if summary.tests == 1 else "tests", "it" if summary.errors == 1 else "them"
+        return (f"errors: {summary.errors} of {summary.tests} {tests} could not run or ended in an error; "
+                f"fix {them} before judging performance")
+    if not measured:
+        return "no data: no test was measured"
+    return recommendation(statistics.fmean(rates)) if rates else _NO_TARGETS
+
+
 def build_report(
     tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings, slowest: int = 5,
     schema_cache: Optional[Dict[str, float]] = None, parallel: Optional[Dict[str, float]] = None,
 ) -> Report:
-    """Summarise a run's metrics against the targets and thresholds in ``settings``."""
-    measured = [tm for tm in tests if tm.outcome != "skipped"]
+    """Summarise a run's metrics against the targets and thresholds in ``settings``; only measured
+    tests count (not skipped ones, not the stand-ins of errors in fixtures or imports)."""
+    measured = [tm for tm in tests if tm.measured]
     rows = _rows(measured, summary, settings)
     targeted = [row.success_rate for row in rows if row.success_rate is not None]
-    overall = statistics.fmean(targeted) if targeted else 0.0
     return Report(
         summary=summary,
         rows=rows,
         targets_met=sum(row.status == "PASS" for row in rows),
         targets_total=len(targeted),
-        overall_success_rate=overall,
-        recommendation=recommendation(overall) if targeted else _NO_TARGETS,
+        overall_success_rate=statistics.fmean(targeted) if targeted else 0.0,
+        recommendation=verdict(summary, len(measured), targeted),
         slowest=sorted(measured, key=attrgetter("total_ms"), reverse=True)[: max(slowest, 0)],
         memory_warnings=[tm for tm in measured if tm.memory_delta > settings.memory_warning_mb * MB],
         alerts=_all_alerts(measured, settings.thresholds),

@@ -44,8 +44,10 @@ class GateTests(unittest.TestCase):
         self.assertRegex(gate.failures[2], r"^suite_s: 0\.\d s > 0\.001 s")
 
     def test_an_empty_run_is_not_measured_and_fails(self):
+        import_failure = TestMetrics("unittest.loader._FailedTest.test_broken", body_ms=0.1, total_ms=0.1,
+                                     outcome="error")
         fixture_error = TestMetrics("setUpClass (m.T)", outcome="error")
-        for tests in ([], [TestMetrics("m.T.test_skipped", outcome="skipped")], [fixture_error]):
+        for tests in ([], [TestMetrics("m.T.test_skipped", outcome="skipped")], [import_failure, fixture_error]):
             gate = evaluate_gate(tests, 0.001, DEFAULT_GATE)
             self.assertFalse(gate.passed)
             self.assertEqual(gate.failures, [f"{name}: not measured (no tests ran)" for name in DEFAULT_GATE])

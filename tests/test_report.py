@@ -22,6 +22,7 @@ from tddkit.report import (
     write_json,
 )
 from tddkit.stats import recommendation
+from tests.support import child_env, run_cli
 
 MB = 2**20
 
@@ -109,7 +110,38 @@ class BuildReportTests(unittest.TestCase):
         self.assertEqual(self.report.targets_met, sum(row.status == "PASS" for row in targeted))
         expected = statistics.fmean(row.success_rate for row in targeted)
         self.assertAlmostEqual(self.report.overall_success_rate, expected)
-        self.assertEqual(self.report.recommendation, recommendation(expected))
+        without_errors = [tm for tm in self.tests if tm.outcome != "error"]
+        report = build_report(without_errors, RunSummary(4, 2, 1, 0, 1, 0.5), make_settings())
+        rate = report.overall_success_rate
+        self.assertEqual(report.recommendation, recommendation(rate))
+
+    def test_a_run_with_errors_is_not_judged(self) -> None:
+        self.assertEqual(self.report.recommendation, "errors: 1 of 5 tests could not run or ended in an error; "
+                                                     "fix it before judging performance")
+        two = build_report(self.tests, RunSummary(5, 1, 1, 2, 1, 0.5), make_settings())
+        self.assertTrue(two.recommendation.startswith("errors: 2 of 5 tests "), two.recommendation)
+        self.assertTrue(two.recommendation.endswith("fix them before judging performance"), two.recommendation)
+
+    def test_stand_ins_for_import_and_fixture_errors_are_not_measured(self) -> None:
+        import_failure = TestMetrics("unittest.loader._FailedTest.test_broken", body_ms=0.1, total_ms=0.1,
+                                     outcome="error")
+        fixture_error = TestMetrics("setUpClass (pkg.test_mod.Other)", outcome="error")
+        self.assertEqual([tm.measured for tm in (import_failure, fixture_error, *self.tests)],
+                         [False, False, True, True, True, True, False])
+        report = build_report([import_failure], RunSummary(1, 0, 0, 1, 0, 0.001), Settings())
+        self.assertEqual((report.rows, report.targets_total, report.slowest, report.histogram), ([], 0, [], []))
+        text = format_report(report)
+        self.assertIn("recommendation: errors: 1 of 1 test could not run or ended in an error; fix it", text)
+        self.assertNotIn("excellent", text)
+        self.assertNotIn("100.0%", text)
+        with_fixture_error = build_report([*self.tests, fixture_error], SUMMARY, make_settings())
+        self.assertEqual(with_fixture_error.rows, self.report.rows)
+
+    def test_a_run_without_measured_tests_has_no_data(self) -> None:
+        skipped = [TestMetrics("m.T.test_skipped", total_ms=0.1, outcome="skipped")]
+        report = build_report(skipped, RunSummary(1, 0, 0, 0, 1, 0.01), Settings())
+        self.assertEqual(report.recommendation, "no data: no test was measured")
+        self.assertEqual(report.rows, [])
 
     def test_slowest(self) -> None:
         self.assertEqual([tm.test_id[-6:] for tm in self.report.slowest], ["test_c", "test_b"])
@@ -147,7 +179,7 @@ class BuildReportTests(unittest.TestCase):
         report = build_report([], RunSummary(0, 0, 0, 0, 0, 0.0), Settings())
         self.assertIsInstance(report, Report)
         self.assertEqual((report.rows, report.targets_total, report.histogram), ([], 0, []))
-        self.assertIn("recommendation", format_report(report))
+        self.assertIn("recommendation: no data: no test was measured", format_report(report))
 
 
 class FormatReportTests(unittest.TestCase):
@@ -209,6 +241,25 @@ class OutputFileTests(unittest.TestCase):
         self.tests[0].custom = [*self.tests[0].custom, CustomMetric("ratio", math.nan)]
         report = build_report(self.tests, SUMMARY, make_settings())
         json.dumps(report_to_dict(report, self.tests), allow_nan=False)
+
+
+class CommandLineTests(unittest.TestCase):
+    def test_a_run_whose_only_module_fails_to_import_says_so(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            module = os.path.join(tmp, "test_broken.py")
+            with open(module, "w", encoding="utf-8") as fh:
+                fh.write("import tddkit\nimport no_such_module_for_tddkit\n")
+            json_path = os.path.join(tmp, "run.json")
+            done = run_cli(["run", module, "--json", json_path], env=child_env(TDDKIT_DURATIONS_FILE=""))
+            with open(json_path, encoding="utf-8") as fh:
+                summary = json.load(fh)["summary"]
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("ModuleNotFoundError: No module named 'no_such_module_for_tddkit'", done.stderr)
+        self.assertIn("recommendation: errors: 1 of 1 test could not run or ended in an error; fix it before "
+                      "judging performance", done.stderr)
+        self.assertNotIn("excellent", done.stderr)
+        self.assertNotIn("overall success rate: 100.0%", done.stderr)
+        self.assertEqual((summary["errors"], summary["targets_total"]), (1, 0))
 
 
 if __name__ == "__main__":
