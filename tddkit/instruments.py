@@ -19,10 +19,8 @@ from typing import Any, Dict, List, Optional
 from .config import Settings
 from .errors import PerformanceWarning
 from .frames import first_outside
-from .metrics import CustomMetric, process_memory
+from .metrics import MB, CustomMetric, process_memory
 from .stats import classify
-
-MB = 2**20
 
 
 def record(target: Any, settings: Settings, owner: str, name: str, value: float,

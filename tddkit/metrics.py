@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import psutil
+
+MB = 2**20
 
 _process = psutil.Process()
 
@@ -102,3 +104,12 @@ class TestMetrics:
             data[key] = list(data[key])
         data["memory_delta"] = self.memory_delta
         return data
+
+
+def distinct_classes(tests: Iterable[TestMetrics]) -> List[ClassMetrics]:
+    """The class metrics the tests refer to, each once, in order of first appearance."""
+    seen: Dict[int, ClassMetrics] = {}
+    for tm in tests:
+        if tm.class_metrics is not None:
+            seen.setdefault(id(tm.class_metrics), tm.class_metrics)
+    return list(seen.values())

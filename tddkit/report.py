@@ -12,14 +12,13 @@ import dataclasses
 import math
 import statistics
 from operator import attrgetter
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .config import Settings
-from .metrics import ClassMetrics, TestMetrics
+from .alerts import Alert, threshold_alerts
+from .metrics import MB, TestMetrics, distinct_classes
 from .output import document_header, format_number, format_table, json_safe, write_json as write_document
-from .stats import Stats, classify, compute_stats, recommendation, success_rate
-
-MB = 2**20
+from .stats import Stats, compute_stats, recommendation, success_rate
 
 #: Upper edges (ms) of the histogram buckets; the last bucket is ">= 100 ms".
 HISTOGRAM_EDGES: Tuple[float, ...] = (0.5, 1, 2, 5, 10, 50, 100)
@@ -69,49 +68,6 @@ def _metric_row(name: str, values: Iterable[float], target: Optional[float], uni
     return MetricRow(name, stats, target, status, success_rate(samples, target), unit, over)
 
 
-# --- alerts --------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Alert:
-    """A test whose metric went over its threshold."""
-
-    metric: str
-    test_id: str
-    value: float
-    threshold: float
-    severity: str  # "warning" up to 1.5x the threshold, "critical" above
-
-
-def _alerts(owner: str, checks: Iterable[Tuple[str, float]], thresholds: Mapping[str, float]) -> List[Alert]:
-    """Alerts for every (metric, value) of ``owner`` whose threshold in ``thresholds`` it exceeds."""
-    alerts = []
-    for metric, value in checks:
-        threshold = thresholds.get(metric)
-        severity = None if threshold is None else classify(value, threshold)
-        if severity is not None:
-            alerts.append(Alert(metric, owner, value, threshold, severity))
-    return alerts
-
-
-def _test_checks(tm: TestMetrics) -> List[Tuple[str, float]]:
-    """The values of one test that thresholds apply to."""
-    return [
-        ("test_duration_ms", tm.total_ms),
-        ("fixture_setup_ms", tm.setup_ms),
-        ("memory_usage_mb", tm.memory_delta / MB),
-        *((custom.name, custom.value) for custom in tm.custom),
-    ]
-
-
-def _all_alerts(tests: Sequence[TestMetrics], thresholds: Mapping[str, float]) -> List[Alert]:
-    """Alerts of every test, then of every class's own recorded metrics."""
-    alerts = [alert for tm in tests for alert in _alerts(tm.test_id, _test_checks(tm), thresholds)]
-    for cm in distinct_classes(tests):
-        alerts += _alerts(cm.class_name, ((c.name, c.value) for c in cm.custom), thresholds)
-    return alerts
-
-
 # --- the report ----------------------------------------------------------------------
 
 
@@ -129,7 +85,7 @@ class RunSummary:
 
 @dataclasses.dataclass
 class Report:
-    """Everything the printed report, the JSON file and the CI gate need."""
+    """Everything the printed report and the JSON file need."""
 
     summary: RunSummary
     rows: List[MetricRow]
@@ -143,15 +99,6 @@ class Report:
     histogram: List[str]
     schema_cache: Optional[Dict[str, float]] = None  # temp-table SchemaCache stats, when any request
     parallel: Optional[Dict[str, float]] = None  # workers, wall/sum of test seconds, speedup, efficiency
-
-
-def distinct_classes(tests: Iterable[TestMetrics]) -> List[ClassMetrics]:
-    """The class metrics the tests refer to, each once, in order of first appearance."""
-    seen: Dict[int, ClassMetrics] = {}
-    for tm in tests:
-        if tm.class_metrics is not None:
-            seen.setdefault(id(tm.class_metrics), tm.class_metrics)
-    return list(seen.values())
 
 
 def _rows(tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings) -> List[MetricRow]:
@@ -221,7 +168,7 @@ def build_report(
         recommendation=verdict(summary, len(measured), targeted),
         slowest=sorted(measured, key=attrgetter("total_ms"), reverse=True)[: max(slowest, 0)],
         memory_warnings=[tm for tm in measured if tm.memory_delta > settings.memory_warning_mb * MB],
-        alerts=_all_alerts(measured, settings.thresholds),
+        alerts=threshold_alerts(measured, settings.thresholds),
         histogram=histogram([tm.total_ms for tm in measured]),
         schema_cache=schema_cache if schema_cache and schema_cache.get("requests") else None,
         parallel=parallel,

@@ -11,8 +11,8 @@ import unittest
 
 from tddkit.config import Settings
 from tddkit.metrics import ClassMetrics, CustomMetric, TestMetrics
+from tddkit.alerts import Alert
 from tddkit.report import (
-    Alert,
     MetricRow,
     Report,
     RunSummary,
