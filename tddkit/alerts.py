@@ -31,8 +31,8 @@ def _alerts(owner: str, checks: Iterable[Tuple[str, float]], thresholds: Mapping
     alerts = []
     for metric, value in checks:
         threshold = thresholds.get(metric)
-        severity = None if threshold is None else classify(value, threshold)
-        if severity is not None:
+        severity = classify(value, threshold) if threshold is not None else None
+        if threshold is not None and severity is not None:
             alerts.append(Alert(metric, owner, value, threshold, severity))
     return alerts
 

@@ -32,8 +32,8 @@ from .config import Settings
 from .errors import ConfigError
 from .metrics import TestMetrics
 from .output import environment, format_number, format_table, timestamp, tddkit_version, write_json
-from .stats import ALPHA, compute_stats, mann_whitney_decides, mann_whitney_greater, pooled_noise, ratio_spread, \
-    relative_noise, statistic
+from .stats import (ALPHA, mann_whitney_decides, mann_whitney_greater, pooled_noise, ratio_spread, relative_noise,
+                    statistic)
 
 FORMAT = "tddkit-baseline"
 FORMAT_VERSION = 1
@@ -85,7 +85,7 @@ def _collect(runs: Sequence[Run], wall_seconds: Sequence[float]) -> Dict[str, An
             _add_test(entry, tm)
         for name, value_of in _AGGREGATES:
             value = value_of(measured, wall)
-            if _finite(value):
+            if value is not None and math.isfinite(value):
                 aggregates[name].append(value)
     return {"tests": tests, "aggregates": {name: values for name, values in aggregates.items() if values}}
 
@@ -95,8 +95,8 @@ def build_baseline(runs: Sequence[Run], wall_seconds: Sequence[float]) -> Dict[s
     samples = _collect(runs, wall_seconds)
     summaries = {}
     for name, values in samples["aggregates"].items():
-        stats = compute_stats(values)
-        summaries[name] = {"unit": "ms", "median": stats.median, "mean": stats.mean, "samples": values}
+        summaries[name] = {"unit": "ms", "median": statistics.median(values), "mean": statistics.fmean(values),
+                           "samples": values}
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,

@@ -15,6 +15,14 @@ from .output import document_header, environment, format_number, format_table, j
 from .stats import Stats, compute_stats, recommendation, success_rate
 
 
+def _stats_of(samples: Sequence[float]) -> Stats:
+    """Statistics of a measured series (it always has samples)."""
+    stats = compute_stats(samples)
+    if stats is None:
+        raise ValueError("a benchmark series has no samples")
+    return stats
+
+
 @dataclasses.dataclass
 class Operation:
     """One benchmarked operation: its samples (ms) against its target."""
@@ -26,7 +34,7 @@ class Operation:
 
     @property
     def stats(self) -> Stats:
-        return compute_stats(self.samples)
+        return _stats_of(self.samples)
 
     @property
     def achieved(self) -> Optional[bool]:
@@ -56,7 +64,7 @@ class ParallelRun:
 
     @property
     def stats(self) -> Stats:
-        return compute_stats(self.samples)
+        return _stats_of(self.samples)
 
     @property
     def speedup(self) -> float:
@@ -79,7 +87,7 @@ class Comparison:
 
     @property
     def stats(self) -> Stats:
-        return compute_stats(self.samples)
+        return _stats_of(self.samples)
 
     @property
     def ratio(self) -> float:

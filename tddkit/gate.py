@@ -64,11 +64,10 @@ def _gate_check(name: str, limit: float, tests: Sequence[TestMetrics], wall: Opt
     if name not in _GATE_MEASURES:
         return GateCheck(name, limit, None, False), f"unknown gate limit {name!r}; known: {', '.join(_GATE_MEASURES)}"
     unit, measure_of = _GATE_MEASURES[name]
-    measured = measure_of(tests, wall) if tests else None
-    if measured is None or measured[0] is None or not math.isfinite(measured[0]):
+    value, detail = (measure_of(tests, wall) if tests else None) or (None, "")
+    if value is None or not math.isfinite(value):
         reason = "no tests ran" if not tests else "no suite time"
         return GateCheck(name, limit, None, False), f"{name}: not measured ({reason})"
-    value, detail = measured
     if value <= limit:
         return GateCheck(name, limit, value, True), ""
     suffix = f" ({detail})" if detail else ""

@@ -89,12 +89,12 @@ def write_junit_xml(
         cases.append(case)
     attributes = {key: str(value) for key, value in counts.items()}
     attributes["time"] = f"{summary.wall_seconds:.3f}"
-    root = ET.Element("testsuites", name=_xml_text(suite_name), **attributes)
-    suite = ET.SubElement(
-        root, "testsuite", name=_xml_text(suite_name), **attributes,
-        timestamp=datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"),
-        hostname=socket.gethostname(),
-    )
+    root = ET.Element("testsuites", {"name": _xml_text(suite_name), **attributes})
+    suite = ET.SubElement(root, "testsuite", {
+        "name": _xml_text(suite_name), **attributes,
+        "timestamp": datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"),
+        "hostname": socket.gethostname(),
+    })
     suite.extend(cases)
     ET.indent(root)
     ET.ElementTree(root).write(output_path(path), encoding="utf-8", xml_declaration=True)

@@ -114,8 +114,8 @@ def _rows(tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings)
         per_20 = summary.wall_seconds * 1000 * 20 / summary.tests
         rows.append(_metric_row("suite_per_20_tests", [per_20], targets.get("suite_20_tests")))
     custom: Dict[str, List[float]] = {}
-    owners = [*tests, *distinct_classes(tests)]
-    for metric in (m for owner in owners for m in owner.custom):
+    recorded = [*(m for tm in tests for m in tm.custom), *(m for cm in distinct_classes(tests) for m in cm.custom)]
+    for metric in recorded:
         custom.setdefault(metric.name, []).append(metric.value)
     rows.extend(_metric_row(f"custom:{name}", values, settings.thresholds.get(name), "")
                 for name, values in custom.items())
