@@ -25,7 +25,6 @@ import argparse
 import dataclasses
 import gc
 import io
-import json
 import statistics
 import sys
 import time
@@ -40,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import tddkit  # noqa: E402
 from tddkit.database import TestDatabase  # noqa: E402
 from tddkit.meter import rss_bytes  # noqa: E402
+from tddkit.output import write_json  # noqa: E402
 from tddkit.runner import TDDTestRunner  # noqa: E402
 
 #: Limits the run is checked against.
@@ -269,7 +269,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for name, value in soak.figures.items():
         print(f"  {name:<{width}}  {value}")
     if args.json_path:
-        Path(args.json_path).write_text(json.dumps({**soak.figures, "failed_checks": soak.failures}, indent=2))
+        write_json(args.json_path, {**soak.figures, "failed_checks": soak.failures})
     for failure in soak.failures:
         print(f"soak: FAILED: {failure}", file=sys.stderr)
     print("soak: " + ("FAILED" if soak.failures else "all checks passed"))

@@ -12,32 +12,29 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import json
 import os
-import platform
 import statistics
 import threading
 import unittest
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
+from importlib import resources
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Type
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from .admin import connect_admin
+from .bench_report import BenchReport, Comparison, Operation, ParallelRun
 from .case import TDDTestCase
 from .config import Settings
-from .admin import connect_admin
 from .database import TestDatabase
-from .lending import Lender
-from .ownership import OWNED_PREFIX, drop_database, ensure_owned
 from .errors import TddkitError
+from .lending import Lender
 from .metrics import TestMetrics, now
-from .report import (Stats, compute_stats, document_header, format_number, format_table, json_safe, output_path,
-                     recommendation)
+from .ownership import OWNED_PREFIX, drop_database, ensure_owned
 from .runner import TDDTestResult
 from .schema import SchemaSource
 from .session import Session
@@ -85,8 +82,9 @@ OPERATIONS: Dict[str, str] = {
                           "the CPUs)",
 }
 
-#: Schema the comparisons rebuild when the project configures none.
-EXAMPLE_SCHEMA = Path(__file__).resolve().parent.parent / "examples" / "schema.sql"
+#: Schema the comparisons rebuild when the project configures none: package data (a copy of the
+#: examples' schema), so an installed tddkit has it.
+BENCH_SCHEMA = resources.files("tddkit") / "data" / "bench_schema.sql"
 
 
 # --- the benchmark bodies, as tests ---------------------------------------------------
@@ -147,108 +145,6 @@ def time_calls(function: Callable[[], Any], count: int) -> List[float]:
     return samples
 
 
-# --- results and their arithmetic -----------------------------------------------------
-
-
-def success_rate(samples: Sequence[float], target: float) -> float:
-    """% of ``samples`` within ``target``."""
-    return 100.0 * sum(value <= target for value in samples) / len(samples)
-
-
-@dataclasses.dataclass
-class Operation:
-    """One benchmarked operation: its samples (ms) against its target."""
-
-    name: str
-    samples: List[float]
-    target: Optional[float] = None
-
-    @property
-    def stats(self) -> Stats:
-        return compute_stats(self.samples)
-
-    @property
-    def achieved(self) -> Optional[bool]:
-        """Whether the median meets the target; None without one."""
-        return None if self.target is None else self.stats.median <= self.target
-
-    @property
-    def success_rate(self) -> Optional[float]:
-        return None if self.target is None else success_rate(self.samples, self.target)
-
-
-def overall_success_rate(operations: Sequence[Operation]) -> float:
-    """Mean success rate of the operations that have a target, in %."""
-    rates = [op.success_rate for op in operations if op.success_rate is not None]
-    return statistics.fmean(rates) if rates else 0.0
-
-
-@dataclasses.dataclass
-class ParallelRun:
-    """The same tests run by concurrent threads and one after another."""
-
-    body: str
-    workers: int
-    samples: List[float]  # total ms of each test of the concurrent run
-    sequential_s: float
-    parallel_s: float
-
-    @property
-    def stats(self) -> Stats:
-        return compute_stats(self.samples)
-
-    @property
-    def speedup(self) -> float:
-        return self.sequential_s / self.parallel_s
-
-    @property
-    def efficiency(self) -> float:
-        """Speedup per worker, in %."""
-        return 100.0 * self.speedup / self.workers
-
-
-@dataclasses.dataclass
-class Comparison:
-    """Per-test setup + cleanup of another approach, against tddkit's."""
-
-    approach: str
-    per_test: str
-    samples: List[float]
-    baseline_ms: float  # tddkit's median per-test setup + cleanup
-
-    @property
-    def stats(self) -> Stats:
-        return compute_stats(self.samples)
-
-    @property
-    def ratio(self) -> float:
-        """How many times tddkit's median this approach's median is."""
-        return self.stats.median / self.baseline_ms
-
-
-@dataclasses.dataclass
-class BenchReport:
-    """Everything one benchmark run measured."""
-
-    server: str
-    postgresql: str
-    iterations: Dict[str, int]
-    operations: List[Operation]
-    parallel: List[ParallelRun]
-    comparisons: List[Comparison]
-
-    @property
-    def overall_success_rate(self) -> float:
-        return overall_success_rate(self.operations)
-
-    @property
-    def recommendation(self) -> str:
-        return recommendation(self.overall_success_rate)
-
-    def operation(self, name: str) -> Operation:
-        return next(op for op in self.operations if op.name == name)
-
-
 # --- running it -----------------------------------------------------------------------
 
 
@@ -306,15 +202,15 @@ def run_parallel(method: str, workers: int, per_worker: int) -> ParallelRun:
     return ParallelRun(PARALLEL_BODIES[method], workers, samples, sequential_s, parallel_s)
 
 
-def _comparison_schema(settings: Settings) -> SchemaSource:
-    """The schema the comparisons rebuild: the project's, else the examples'."""
+@contextmanager
+def _comparison_schema(settings: Settings) -> Iterator[SchemaSource]:
+    """The schema the comparisons rebuild: the project's, else the one shipped with tddkit."""
     source = SchemaSource.from_settings(settings)
     if source.files or source.hook:
-        return source
-    if not EXAMPLE_SCHEMA.is_file():
-        raise TddkitError("the comparisons rebuild the test schema, but none is configured; "
-                          "set [tool.tddkit] schema or pass --no-compare")
-    return dataclasses.replace(source, files=[EXAMPLE_SCHEMA])
+        yield source
+        return
+    with resources.as_file(BENCH_SCHEMA) as path:
+        yield dataclasses.replace(source, files=[path])
 
 
 def _approaches(admin: psycopg.Connection, dsn: str, source: SchemaSource,
@@ -357,11 +253,10 @@ def _approaches(admin: psycopg.Connection, dsn: str, source: SchemaSource,
 
 def run_comparisons(database: TestDatabase, count: int, baseline_ms: float) -> List[Comparison]:
     """Time the other approaches' per-test setup + cleanup on a scratch database holding the schema."""
-    source = _comparison_schema(database.settings)
     scratch = ensure_owned(f"{OWNED_PREFIX}bench_{os.getpid()}_{uuid.uuid4().hex[:8]}")
     clone = f"{scratch}_copy"
     dsn = make_conninfo(database.server_dsn, dbname=scratch)
-    with connect_admin(database.server_dsn) as admin:
+    with _comparison_schema(database.settings) as source, connect_admin(database.server_dsn) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
         try:
             with psycopg.connect(dsn) as conn:
@@ -400,117 +295,8 @@ def run_benchmark(session: Session, iterations: Optional[int] = None, compare: b
         "test_cleanup": [tm.cleanup_ms for tm in typical],
         "parallel_execution": parallel["bench_typical"].samples,
     }
-    operations = [Operation(name, values, TARGETS_MS.get(name)) for name, values in samples.items()]
+    operations = [Operation(name, values, TARGETS_MS.get(name), OPERATIONS[name]) for name, values in samples.items()]
     baseline = statistics.median(samples["fixture_setup"])
     comparisons = run_comparisons(database, counts["comparison"], baseline) if compare else []
     return BenchReport(session.describe(), postgresql, counts, operations, list(parallel.values()),
-                       comparisons)
-
-
-# --- output ---------------------------------------------------------------------------
-
-
-def _yes_no(value: Optional[bool]) -> str:
-    return "-" if value is None else ("yes" if value else "NO")
-
-
-def _percent(value: Optional[float]) -> str:
-    return "-" if value is None else f"{value:.1f}"
-
-
-def format_bench(report: BenchReport) -> str:
-    """The benchmark as printed: operations, parallel execution, comparisons."""
-    out = [
-        "tddkit benchmark",
-        f"  server: {report.server}",
-        f"  PostgreSQL {report.postgresql}, Python {platform.python_version()}, {os.cpu_count()} CPUs",
-        "",
-        format_table(
-            ["operation", "samples", "mean", "median", "min", "max", "stddev", "target", "achieved", "success %"],
-            [[op.name, str(op.stats.count),
-              *(format_number(getattr(op.stats, f)) for f in ("mean", "median", "min", "max", "stddev")),
-              format_number(op.target), _yes_no(op.achieved), _percent(op.success_rate)]
-             for op in report.operations],
-        ),
-        "",
-        "  times in ms; achieved = median within target; success % = samples within target",
-        *(f"  {name:<19} {text}" for name, text in OPERATIONS.items()),
-        f"  each series follows {WARMUP} uncounted runs; each benchmark class creates its temp schema "
-        "once, in setUpTestData",
-        "",
-        f"Overall success rate: {report.overall_success_rate:.1f}%",
-        f"Recommendation: {report.recommendation}",
-    ]
-    if report.parallel:
-        run = report.parallel[0]
-        per_worker = run.stats.count // run.workers
-        out += [
-            "",
-            f"Parallel execution: {run.workers} threads, each with its own TDDTestCase class and pooled connection, "
-            f"{per_worker} test{'s' if per_worker != 1 else ''} each",
-            "  sequential = the same tests one after another; efficiency = speedup / threads",
-            format_table(
-                ["test body", "tests", "per-test median", "per-test mean", "sequential s", "parallel s",
-                 "speedup", "efficiency %"],
-                [[r.body, str(r.stats.count), format_number(r.stats.median), format_number(r.stats.mean), f"{r.sequential_s:.3f}",
-                  f"{r.parallel_s:.3f}", f"{r.speedup:.2f}x", f"{r.efficiency:.1f}"] for r in report.parallel],
-            ),
-        ]
-    if report.comparisons:
-        tddkit = report.operation("fixture_setup").stats
-        rows = [["tddkit", "pooled connection, SAVEPOINT / ROLLBACK TO SAVEPOINT (fixture_setup)",
-                 str(tddkit.count), format_number(tddkit.median), format_number(tddkit.mean), "1x"]]
-        rows += [[c.approach, c.per_test, str(c.stats.count), format_number(c.stats.median), format_number(c.stats.mean),
-                  f"{c.ratio:.0f}x"] for c in report.comparisons]
-        out += [
-            "",
-            "Per-test setup + cleanup, same server, same run (ms)",
-            format_table(["approach", "per test", "samples", "median", "mean", "vs tddkit"], rows, text_columns=2),
-            "",
-            *(f"  {c.approach} {c.stats.median:.2f} ms = {c.ratio:.0f}x tddkit" for c in report.comparisons),
-        ]
-    return "\n".join(out)
-
-
-def _stats_dict(samples: List[float], stats: Stats) -> Dict[str, Any]:
-    return {**dataclasses.asdict(stats), "samples": samples}
-
-
-def bench_to_dict(report: BenchReport) -> Dict[str, Any]:
-    """The JSON document of a benchmark run: every sample and every derived number."""
-    document = {
-        **document_header(postgresql=report.postgresql, server=report.server),
-        "iterations": report.iterations,
-        "warmup": WARMUP,
-        "operations": {
-            op.name: {
-                "description": OPERATIONS[op.name],
-                "unit": "ms",
-                "target": op.target,
-                "achieved": op.achieved,
-                "success_rate": op.success_rate,
-                **_stats_dict(op.samples, op.stats),
-            }
-            for op in report.operations
-        },
-        "overall_success_rate": report.overall_success_rate,
-        "recommendation": report.recommendation,
-        "parallel": [
-            {"body": r.body, "workers": r.workers, "sequential_s": r.sequential_s, "parallel_s": r.parallel_s,
-             "speedup": r.speedup, "efficiency": r.efficiency, "per_test": _stats_dict(r.samples, r.stats)}
-            for r in report.parallel
-        ],
-        "comparisons": [
-            {"approach": c.approach, "per_test": c.per_test, "tddkit_median_ms": c.baseline_ms, "ratio": c.ratio,
-             **_stats_dict(c.samples, c.stats)}
-            for c in report.comparisons
-        ],
-    }
-    return json_safe(document)
-
-
-def write_bench_json(path: str, report: BenchReport) -> None:
-    """Write the JSON document of a benchmark run to ``path``."""
-    with open(output_path(path), "w", encoding="utf-8") as fh:
-        json.dump(bench_to_dict(report), fh, indent=2, allow_nan=False)
-        fh.write("\n")
+                       comparisons, WARMUP)

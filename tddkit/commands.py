@@ -116,8 +116,8 @@ def _rerun(plan: _RunPlan, test_ids: Sequence[str], times: int) -> Tuple[List[li
 
 def _performance(args: argparse.Namespace, settings: Settings, baseline, runs, walls, rerun) -> int:
     """Save or compare the baseline and evaluate the gate, as asked; EXIT_GATE_FAILED if any flags the run."""
-    from .baseline import (CONFIRM_SAMPLES, build_baseline, compare, confirm, evaluate_gate, format_comparison,
-                           format_gate, gate_exit_code, save_baseline, suspects)
+    from .baseline import CONFIRM_SAMPLES, build_baseline, compare, confirm, format_comparison, save_baseline, suspects
+    from .gate import evaluate_gate, format_gate, gate_exit_code
 
     comparison = gate = None
     if args.save_baseline:
@@ -140,7 +140,8 @@ def _performance(args: argparse.Namespace, settings: Settings, baseline, runs, w
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark suite on a session of its own and print (and save) the numbers."""
-    from .bench import format_bench, iteration_counts, run_benchmark, write_bench_json
+    from .bench import iteration_counts, run_benchmark
+    from .bench_report import format_bench, write_bench_json
 
     iteration_counts(args.iterations)  # reject a bad count before the server starts
     session = get_session(load_settings({"dsn": args.dsn}))

@@ -19,9 +19,8 @@ from typing import Any, Dict, List, Optional
 from .config import Settings
 from .errors import PerformanceWarning
 from .frames import first_outside
-from .metrics import CustomMetric, classify, process_memory
-
-MB = 2**20
+from .metrics import MB, CustomMetric, process_memory
+from .stats import classify
 
 
 def record(target: Any, settings: Settings, owner: str, name: str, value: float,

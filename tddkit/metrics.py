@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import psutil
+
+MB = 2**20
 
 _process = psutil.Process()
 
@@ -19,13 +21,6 @@ _process = psutil.Process()
 def process_memory():
     """psutil's memory info (rss, vms, ...) of this process."""
     return _process.memory_info()
-
-
-def classify(value: float, threshold: float) -> Optional[str]:
-    """Alert severity of ``value`` against ``threshold``: None, "warning" (<= 1.5x) or "critical"."""
-    if value <= threshold:
-        return None
-    return "warning" if value <= 1.5 * threshold else "critical"
 
 
 def now() -> float:
@@ -52,6 +47,9 @@ class CustomMetric:
     value: float
     metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
 
+
+#: Id prefix of the stand-in unittest's loader puts where a test module failed to import.
+_LOADER_FAILURE = "unittest.loader._FailedTest."
 
 #: Per-test records are kept for the whole run: without a __dict__ each is about half the size.
 _COMPACT = {"slots": True} if sys.version_info >= (3, 10) else {}
@@ -83,6 +81,17 @@ class TestMetrics:
     allocations: Sequence[Dict[str, Any]] = ()
 
     @property
+    def measured(self) -> bool:
+        """Whether this record holds a test's measurements: not a skipped test, not the placeholder
+        of a class or module fixture error (an error without timings), not a module that failed
+        to import (unittest's ``_FailedTest``)."""
+        if self.outcome == "skipped":
+            return False
+        if self.outcome == "error" and (self.total_ms == 0 or self.test_id.startswith(_LOADER_FAILURE)):
+            return False
+        return True
+
+    @property
     def memory_delta(self) -> int:
         """RSS growth over the test in bytes (negative when memory was returned)."""
         return self.rss_after - self.rss_before
@@ -95,3 +104,12 @@ class TestMetrics:
             data[key] = list(data[key])
         data["memory_delta"] = self.memory_delta
         return data
+
+
+def distinct_classes(tests: Iterable[TestMetrics]) -> List[ClassMetrics]:
+    """The class metrics the tests refer to, each once, in order of first appearance."""
+    seen: Dict[int, ClassMetrics] = {}
+    for tm in tests:
+        if tm.class_metrics is not None:
+            seen.setdefault(id(tm.class_metrics), tm.class_metrics)
+    return list(seen.values())

@@ -1,36 +1,24 @@
-"""Turn collected metrics into statistics, a printed report, JSON and JUnit XML.
+"""The report of one run: statistics of its metrics against targets, printed and as JSON.
 
 ``build_report`` summarises a run (one ``MetricRow`` per measured quantity,
-targets met, alerts, memory warnings, the slowest tests, a histogram);
-``format_report`` prints it; ``write_json`` and ``write_junit_xml`` save it.
-Times are milliseconds unless a name says otherwise. This module sits below
-the runner: it imports only ``tddkit.metrics`` and ``tddkit.config``.
+targets met, a verdict, alerts, memory warnings, the slowest tests, a
+histogram); ``format_report`` prints it; ``write_json`` saves it. Times are
+milliseconds unless a name says otherwise. This module sits below the runner.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.metadata
-import json
 import math
-import os
-import platform
-import re
-import socket
 import statistics
-import sys
-import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
 from operator import attrgetter
-from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
-
-from tabulate import tabulate
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .config import Settings
-from .metrics import ClassMetrics, TestMetrics, classify
-
-MB = 2**20
+from .alerts import Alert, threshold_alerts
+from .metrics import MB, TestMetrics, distinct_classes
+from .output import document_header, format_number, format_table, json_safe, write_json as write_document
+from .stats import Stats, compute_stats, recommendation, success_rate
 
 #: Upper edges (ms) of the histogram buckets; the last bucket is ">= 100 ms".
 HISTOGRAM_EDGES: Tuple[float, ...] = (0.5, 1, 2, 5, 10, 50, 100)
@@ -48,51 +36,10 @@ _TEST_ROWS: Tuple[Tuple[str, Callable[[TestMetrics], float], Optional[str], str]
     ("memory_delta_mb", lambda tm: tm.memory_delta / MB, None, "MB"),
 )
 
-_RECOMMENDATIONS: Tuple[Tuple[float, str], ...] = (
-    (95.0, "excellent: performance targets are met"),
-    (80.0, "good: most targets are met; look at the slowest tests"),
-    (60.0, "moderate: several targets are missed; profile fixtures and queries"),
-)
-_POOR = "poor: most targets are missed; review fixture setup, queries and cleanup"
 _NO_TARGETS = "no data: no measured metric has a target"
 
-#: JUnit element of each outcome that is not a pass, and the suite counter it adds to.
-_OUTCOME_TAGS = {"failed": "failure", "unexpected_success": "failure", "error": "error", "skipped": "skipped"}
-_TAG_COUNTERS = {"failure": "failures", "error": "errors", "skipped": "skipped"}
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
-
-# --- statistics ----------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Stats:
-    """Statistics of one metric over its samples."""
-
-    count: int
-    mean: float
-    median: float
-    p95: float
-    min: float
-    max: float
-    stddev: float
-
-
-def compute_stats(values: Sequence[float]) -> Optional[Stats]:
-    """Statistics of ``values`` (p95 interpolated inclusively); None when there are none."""
-    data = [float(v) for v in values]
-    if not data:
-        return None
-    many = len(data) > 1
-    return Stats(
-        count=len(data),
-        mean=statistics.fmean(data),
-        median=statistics.median(data),
-        p95=statistics.quantiles(data, n=20, method="inclusive")[-1] if many else data[0],
-        min=min(data),
-        max=max(data),
-        stddev=statistics.stdev(data) if many else 0.0,
-    )
+# --- rows ----------------------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -117,59 +64,8 @@ def _metric_row(name: str, values: Iterable[float], target: Optional[float], uni
     if target is None:
         return MetricRow(name, stats, None, "-", None, unit)
     over = sum(v > target for v in samples)
-    rate = 100.0 * (stats.count - over) / stats.count
-    return MetricRow(name, stats, target, "PASS" if stats.mean <= target else "FAIL", rate, unit, over)
-
-
-def recommendation(success_rate: float) -> str:
-    """A one-sentence verdict on an overall success rate in %."""
-    for floor, text in _RECOMMENDATIONS:
-        if success_rate >= floor:
-            return text
-    return _POOR
-
-
-# --- alerts --------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class Alert:
-    """A test whose metric went over its threshold."""
-
-    metric: str
-    test_id: str
-    value: float
-    threshold: float
-    severity: str  # "warning" up to 1.5x the threshold, "critical" above
-
-
-def _alerts(owner: str, checks: Iterable[Tuple[str, float]], thresholds: Mapping[str, float]) -> List[Alert]:
-    """Alerts for every (metric, value) of ``owner`` whose threshold in ``thresholds`` it exceeds."""
-    alerts = []
-    for metric, value in checks:
-        threshold = thresholds.get(metric)
-        severity = None if threshold is None else classify(value, threshold)
-        if severity is not None:
-            alerts.append(Alert(metric, owner, value, threshold, severity))
-    return alerts
-
-
-def _test_checks(tm: TestMetrics) -> List[Tuple[str, float]]:
-    """The values of one test that thresholds apply to."""
-    return [
-        ("test_duration_ms", tm.total_ms),
-        ("fixture_setup_ms", tm.setup_ms),
-        ("memory_usage_mb", tm.memory_delta / MB),
-        *((custom.name, custom.value) for custom in tm.custom),
-    ]
-
-
-def _all_alerts(tests: Sequence[TestMetrics], thresholds: Mapping[str, float]) -> List[Alert]:
-    """Alerts of every test, then of every class's own recorded metrics."""
-    alerts = [alert for tm in tests for alert in _alerts(tm.test_id, _test_checks(tm), thresholds)]
-    for cm in distinct_classes(tests):
-        alerts += _alerts(cm.class_name, ((c.name, c.value) for c in cm.custom), thresholds)
-    return alerts
+    status = "PASS" if stats.mean <= target else "FAIL"
+    return MetricRow(name, stats, target, status, success_rate(samples, target), unit, over)
 
 
 # --- the report ----------------------------------------------------------------------
@@ -189,7 +85,7 @@ class RunSummary:
 
 @dataclasses.dataclass
 class Report:
-    """Everything the printed report, the JSON file and the CI gate need."""
+    """Everything the printed report and the JSON file need."""
 
     summary: RunSummary
     rows: List[MetricRow]
@@ -205,15 +101,6 @@ class Report:
     parallel: Optional[Dict[str, float]] = None  # workers, wall/sum of test seconds, speedup, efficiency
 
 
-def distinct_classes(tests: Iterable[TestMetrics]) -> List[ClassMetrics]:
-    """The class metrics the tests refer to, each once, in order of first appearance."""
-    seen: Dict[int, ClassMetrics] = {}
-    for tm in tests:
-        if tm.class_metrics is not None:
-            seen.setdefault(id(tm.class_metrics), tm.class_metrics)
-    return list(seen.values())
-
-
 def _rows(tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings) -> List[MetricRow]:
     """The performance table, in its fixed order, without empty rows."""
     targets = settings.targets
@@ -223,12 +110,12 @@ def _rows(tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings)
     waits = [tm.resource_wait_ms for tm in tests if tm.resources]
     if waits:  # only tests that declared resources
         rows.append(_metric_row("resource_wait", waits, None))
-    if summary.tests > 0:
+    if tests and summary.tests > 0:
         per_20 = summary.wall_seconds * 1000 * 20 / summary.tests
         rows.append(_metric_row("suite_per_20_tests", [per_20], targets.get("suite_20_tests")))
     custom: Dict[str, List[float]] = {}
-    owners = [*tests, *distinct_classes(tests)]
-    for metric in (m for owner in owners for m in owner.custom):
+    recorded = [*(m for tm in tests for m in tm.custom), *(m for cm in distinct_classes(tests) for m in cm.custom)]
+    for metric in recorded:
         custom.setdefault(metric.name, []).append(metric.value)
     rows.extend(_metric_row(f"custom:{name}", values, settings.thresholds.get(name), "")
                 for name, values in custom.items())
@@ -251,47 +138,44 @@ def histogram(values: Sequence[float]) -> List[str]:
     return lines
 
 
+def verdict(summary: RunSummary, measured: int, rates: Sequence[float]) -> str:
+    """The recommendation line: what went wrong when the run cannot be judged, else the verdict on
+    the mean of ``rates`` (the success rates of the rows with a target)."""
+    if summary.errors:
+        tests, them = "test" if summary.tests == 1 else "tests", "it" if summary.errors == 1 else "them"
+        return (f"errors: {summary.errors} of {summary.tests} {tests} could not run or ended in an error; "
+                f"fix {them} before judging performance")
+    if not measured:
+        return "no data: no test was measured"
+    return recommendation(statistics.fmean(rates)) if rates else _NO_TARGETS
+
+
 def build_report(
     tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings, slowest: int = 5,
     schema_cache: Optional[Dict[str, float]] = None, parallel: Optional[Dict[str, float]] = None,
 ) -> Report:
-    """Summarise a run's metrics against the targets and thresholds in ``settings``."""
-    measured = [tm for tm in tests if tm.outcome != "skipped"]
+    """Summarise a run's metrics against the targets and thresholds in ``settings``; only measured
+    tests count (not skipped ones, not the stand-ins of errors in fixtures or imports)."""
+    measured = [tm for tm in tests if tm.measured]
     rows = _rows(measured, summary, settings)
     targeted = [row.success_rate for row in rows if row.success_rate is not None]
-    overall = statistics.fmean(targeted) if targeted else 0.0
     return Report(
         summary=summary,
         rows=rows,
         targets_met=sum(row.status == "PASS" for row in rows),
         targets_total=len(targeted),
-        overall_success_rate=overall,
-        recommendation=recommendation(overall) if targeted else _NO_TARGETS,
+        overall_success_rate=statistics.fmean(targeted) if targeted else 0.0,
+        recommendation=verdict(summary, len(measured), targeted),
         slowest=sorted(measured, key=attrgetter("total_ms"), reverse=True)[: max(slowest, 0)],
         memory_warnings=[tm for tm in measured if tm.memory_delta > settings.memory_warning_mb * MB],
-        alerts=_all_alerts(measured, settings.thresholds),
+        alerts=threshold_alerts(measured, settings.thresholds),
         histogram=histogram([tm.total_ms for tm in measured]),
         schema_cache=schema_cache if schema_cache and schema_cache.get("requests") else None,
         parallel=parallel,
     )
 
 
-# --- printing ------------------------------------------------------------------------
-
-
-def format_number(value: Optional[float], unit: str = "ms") -> str:
-    """A table cell: 3 decimals, whole counts as ints, '-' for None."""
-    if value is None:
-        return "-"
-    if unit == "count" and float(value).is_integer():
-        return str(int(value))
-    return f"{value:.3f}"
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 1) -> str:
-    """A tabulate table of preformatted cells: the first ``text_columns`` left-aligned, numbers right."""
-    align = ("left",) * text_columns + ("right",) * (len(headers) - text_columns)
-    return tabulate(rows, headers=headers, disable_numparse=True, colalign=align)
+# --- printing and JSON ---------------------------------------------------------------
 
 
 def format_report(report: Report) -> str:
@@ -354,45 +238,6 @@ def format_report(report: Report) -> str:
     return "\n".join(out)
 
 
-# --- JSON ----------------------------------------------------------------------------
-
-
-def tddkit_version() -> str:
-    """tddkit's version, read without importing the package's higher layers."""
-    version = getattr(sys.modules.get("tddkit"), "__version__", None)
-    if version:
-        return version
-    try:
-        return importlib.metadata.version("tddkit")
-    except importlib.metadata.PackageNotFoundError:
-        return "0.1.0"
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with NaN and infinities replaced by None, recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value
-
-
-def document_header(**environment: Any) -> Dict[str, Any]:
-    """The first keys of every JSON document tddkit writes: version, time, environment."""
-    return {
-        "tddkit_version": tddkit_version(),
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "environment": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
-            **environment,
-        },
-    }
-
-
 def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> Dict[str, Any]:
     """The JSON document of a run (stable keys)."""
     s = report.summary
@@ -426,100 +271,6 @@ def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> Dict[str, An
     return json_safe(document)
 
 
-def output_path(path: str) -> Path:
-    """``path`` with its parent directory created."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    return target
-
-
 def write_json(path: str, report: Report, tests: Sequence[TestMetrics]) -> None:
-    """Write the JSON document of a run to ``path``."""
-    with open(output_path(path), "w", encoding="utf-8") as fh:
-        json.dump(report_to_dict(report, tests), fh, indent=2, allow_nan=False)
-        fh.write("\n")
-
-
-# --- JUnit XML -----------------------------------------------------------------------
-
-
-def _xml_text(text: str) -> str:
-    """``text`` without the characters XML 1.0 cannot hold."""
-    return _XML_INVALID.sub("?", text)
-
-
-def _split_id(test_id: str, suite_name: str) -> Tuple[str, str]:
-    """(classname, name) of a unittest id; a subTest's parameters stay in the name."""
-    head, space, params = test_id.partition(" ")
-    classname, _, name = head.rpartition(".")
-    return classname or suite_name, name + space + params
-
-
-def _outcome_element(tm: TestMetrics, text: str) -> Optional[ET.Element]:
-    """The <failure>, <error> or <skipped> element of a test; None when it passed."""
-    tag = _OUTCOME_TAGS.get(tm.outcome)
-    if tag is None:
-        return None
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if tm.outcome == "unexpected_success":
-        message, kind = "unexpected success", "UnexpectedSuccess"
-    else:
-        message = lines[-1] if lines else tm.outcome
-        prefix = message.split(":", 1)[0]
-        kind = prefix if ":" in message and prefix.replace(".", "").isidentifier() else (
-            "AssertionError" if tag == "failure" else "Exception"
-        )
-    element = ET.Element(tag, message=_xml_text(message[:500]))
-    if tag != "skipped":
-        element.set("type", kind)
-        element.text = _xml_text(text or message)
-    return element
-
-
-def _properties(tm: TestMetrics) -> ET.Element:
-    """A test's measurements as <properties> (ms with 3 decimals, custom values as recorded)."""
-    properties = ET.Element("properties")
-    timings = ("query_ms", "connection_ms", "setup_ms", "body_ms", "cleanup_ms", "total_ms")
-    values = [
-        ("query_count", str(tm.query_count)),
-        *((name, f"{getattr(tm, name):.3f}") for name in timings),
-        ("memory_delta", str(tm.memory_delta)),
-        *((f"custom:{c.name}", str(c.value)) for c in tm.custom),
-    ]
-    for name, value in values:
-        ET.SubElement(properties, "property", name=_xml_text(name), value=_xml_text(value))
-    return properties
-
-
-def write_junit_xml(
-    path: str,
-    tests: Sequence[TestMetrics],
-    summary: RunSummary,
-    suite_name: str = "tddkit",
-    details: Optional[Mapping[str, str]] = None,
-) -> None:
-    """Write the tests as a JUnit XML report; ``details`` maps test ids to traceback or skip text."""
-    details = details or {}
-    counts = {"tests": len(tests), "failures": 0, "errors": 0, "skipped": 0}
-    cases = []
-    for tm in tests:
-        classname, name = _split_id(tm.test_id, suite_name)
-        case = ET.Element("testcase", classname=_xml_text(classname), name=_xml_text(name),
-                          time=f"{tm.total_ms / 1000:.6f}")
-        case.append(_properties(tm))
-        outcome = _outcome_element(tm, details.get(tm.test_id, ""))
-        if outcome is not None:
-            case.append(outcome)
-            counts[_TAG_COUNTERS[outcome.tag]] += 1
-        cases.append(case)
-    attributes = {key: str(value) for key, value in counts.items()}
-    attributes["time"] = f"{summary.wall_seconds:.3f}"
-    root = ET.Element("testsuites", name=_xml_text(suite_name), **attributes)
-    suite = ET.SubElement(
-        root, "testsuite", name=_xml_text(suite_name), **attributes,
-        timestamp=datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"),
-        hostname=socket.gethostname(),
-    )
-    suite.extend(cases)
-    ET.indent(root)
-    ET.ElementTree(root).write(output_path(path), encoding="utf-8", xml_declaration=True)
+    """Write the JSON document of a run to ``path`` (atomically)."""
+    write_document(path, report_to_dict(report, tests))

@@ -20,6 +20,7 @@ from .config import Settings
 from .instruments import tracer
 from .metrics import TestMetrics, now
 from . import report as reporting
+from .junit import write_junit_xml
 from .session import current_session
 from .temp_tables import schema_cache
 
@@ -233,7 +234,7 @@ class TDDTestRunner(unittest.TextTestRunner):
         if self.json_path:
             reporting.write_json(self.json_path, report, result.test_metrics)
         if self.junit_path:
-            reporting.write_junit_xml(self.junit_path, result.test_metrics, summary, details=result.details)
+            write_junit_xml(self.junit_path, result.test_metrics, summary, details=result.details)
         self.last_wall = wall
         if self.closing_line:
             self.stream.writeln(closing_line(counts))

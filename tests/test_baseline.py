@@ -1,4 +1,4 @@
-"""tddkit.baseline on real runs of tests/cases/regression.py, and its statistics on known inputs.
+"""tddkit.baseline on real runs of tests/cases/regression.py: files, comparisons and their verdicts.
 
 The regression suite has 6 tests of ~10 to ~26 ms (a sleep of 5 ms x weight x
 FACTOR plus a little SQL). Runs are measured once and shared by the tests below.
@@ -20,30 +20,18 @@ from typing import Dict, List, Sequence, Tuple
 from unittest import mock
 
 import tddkit
-import tddkit.baseline
-from tddkit import cli
 from tddkit.baseline import (
-    EXIT_GATE_FAILED,
     FORMAT_VERSION,
-    Comparison,
     build_baseline,
     compare,
-    evaluate_gate,
     format_comparison,
-    format_gate,
-    gate_exit_code,
     load_baseline,
-    mann_whitney_decides,
-    mann_whitney_greater,
-    pooled_noise,
-    ranks,
-    ratio_spread,
-    relative_noise,
     save_baseline,
 )
-from tddkit.config import DEFAULT_GATE
 from tddkit.errors import ConfigError, TddkitError
+from tddkit.gate import EXIT_GATE_FAILED, gate_exit_code
 from tddkit.metrics import CustomMetric, TestMetrics
+from tddkit.stats import mann_whitney_greater
 from tests.cases import regression
 from tests.support import run_suite, suite_of
 
@@ -270,104 +258,6 @@ class NoiseBandTests(unittest.TestCase):
         comparison = compare(build_baseline(runs(100.0), [0.1] * 3), runs(300.0), [0.1] * 3)
         self.assertEqual(keys(comparison.regressions), ["custom:m.T.test_a:rows_scanned"])
         self.assertAlmostEqual(comparison.regressions[0].ratio, 301 / 101)
-
-
-class StatisticsTests(unittest.TestCase):
-    """Known inputs; the p-values equal scipy.stats.mannwhitneyu(y, x, alternative="greater",
-    method="asymptotic", use_continuity=True)."""
-
-    def test_mann_whitney_separated_samples(self):
-        self.assertAlmostEqual(mann_whitney_greater([1, 2, 3, 4, 5], [6, 7, 8, 9, 10]), 0.0060928902, places=9)
-        self.assertAlmostEqual(mann_whitney_greater([3, 4, 2, 6, 2, 5], [9, 7, 5, 10, 6, 8]), 0.0062959557, places=9)
-        self.assertGreater(mann_whitney_greater([6, 7, 8, 9, 10], [1, 2, 3, 4, 5]), 0.99)  # the other tail
-
-    def test_mann_whitney_with_ties(self):
-        self.assertAlmostEqual(mann_whitney_greater([1, 2, 2, 3, 3], [2, 3, 3, 4, 5]), 0.0631896938, places=9)
-        self.assertAlmostEqual(mann_whitney_greater([5, 5, 5, 5], [5, 5, 5, 5, 6]), 0.2511674772, places=9)
-        self.assertAlmostEqual(mann_whitney_greater([1, 2, 3], [1, 2, 3]), 0.5902615116, places=9)
-        self.assertEqual(mann_whitney_greater([4, 4], [4, 4, 4]), 1.0)  # all tied: no evidence
-        self.assertEqual(mann_whitney_greater([], [1.0]), 1.0)
-
-    def test_mann_whitney_only_decides_when_alpha_is_reachable(self):
-        self.assertAlmostEqual(mann_whitney_greater([10.1, 10.3, 9.9], [30.2, 30.5, 29.8]), 0.0404277992, places=9)
-        self.assertFalse(mann_whitney_decides(3, 3))  # best p 0.040
-        self.assertFalse(mann_whitney_decides(4, 4))  # best p 0.015
-        self.assertTrue(mann_whitney_decides(4, 5))  # best p 0.00998
-        self.assertTrue(mann_whitney_decides(5, 5))
-        self.assertFalse(mann_whitney_decides(2, 50))
-
-    def test_ranks_share_ties(self):
-        self.assertEqual(ranks([3, 1, 2, 2, 5]), [4.0, 1.0, 2.5, 2.5, 5.0])
-
-    def test_relative_noise(self):
-        self.assertAlmostEqual(relative_noise([10, 11, 12]), 1 / 11)
-        self.assertEqual(relative_noise([10]), 0.0)
-
-    def test_pooled_noise(self):
-        self.assertAlmostEqual(pooled_noise([[10, 11, 12], [20, 20, 20], [5]]), (1 / 11) / 2**0.5)
-        self.assertEqual(pooled_noise([[5.0], []]), 0.0)
-
-    def test_ratio_spread(self):
-        self.assertEqual(ratio_spread([1, 1, 1, 3, 3, 3]), 0.0)  # half the suite moved: no noise
-        self.assertEqual(ratio_spread([3.0, 3.0, 3.0, 3.0]), 0.0)  # uniform shift: no noise
-        # the shortest half (4 of 7) of [0.8, 0.95, 1.0, 1.0, 1.05, 1.2, 3] is 0.95 .. 1.05, centre 1.0
-        self.assertAlmostEqual(ratio_spread([1.2, 1.0, 0.8, 1.05, 0.95, 1.0, 3]), 0.1 / 1.349)
-        self.assertEqual(ratio_spread([1.0, 2.0]), 0.0)  # too few tests to tell
-
-
-class GateTests(unittest.TestCase):
-    def setUp(self):
-        runs, walls = Measured.runs("unchanged")
-        self.tests, self.wall = runs[0], walls[0]
-
-    def test_a_real_run_passes_the_default_limits(self):
-        gate = evaluate_gate(self.tests, self.wall, DEFAULT_GATE)
-        self.assertTrue(gate.passed, gate.failures)
-        self.assertEqual([check.name for check in gate.checks], list(DEFAULT_GATE))
-        self.assertTrue(all(check.ok and check.value is not None for check in gate.checks))
-        self.assertEqual(format_gate(gate), "performance gate: PASSED")
-        self.assertEqual(gate_exit_code(gate), 0)
-
-    def test_an_exceeded_limit_fails_and_is_named(self):
-        gate = evaluate_gate(self.tests, self.wall, {**DEFAULT_GATE, "max_test_ms": 15.0})
-        self.assertFalse(gate.passed)
-        [failure] = gate.failures
-        slowest = max(self.tests, key=lambda tm: tm.total_ms)
-        self.assertEqual(failure, f"max_test_ms: {slowest.total_ms:.1f} ms > 15 ms ({slowest.test_id})")
-        self.assertGreater(slowest.total_ms, 25.0)
-        text = format_gate(gate)
-        self.assertTrue(text.startswith("performance gate: FAILED"), text)
-        self.assertIn(failure, text)
-        self.assertEqual(gate_exit_code(gate), EXIT_GATE_FAILED)
-
-    def test_average_setup_and_suite_limits(self):
-        gate = evaluate_gate(self.tests, self.wall, {"average_test_ms": 1, "fixture_setup_ms": 0, "suite_s": 0.001})
-        self.assertEqual([f.split(":")[0] for f in gate.failures], ["average_test_ms", "fixture_setup_ms", "suite_s"])
-        self.assertRegex(gate.failures[2], r"^suite_s: 0\.\d s > 0\.001 s")
-
-    def test_an_empty_run_is_not_measured_and_fails(self):
-        for tests in ([], [TestMetrics("m.T.test_skipped", outcome="skipped")]):
-            gate = evaluate_gate(tests, 0.001, DEFAULT_GATE)
-            self.assertFalse(gate.passed)
-            self.assertEqual(gate.failures, [f"{name}: not measured (no tests ran)" for name in DEFAULT_GATE])
-            self.assertTrue(all(check.value is None for check in gate.checks))
-        gate = evaluate_gate(self.tests, None, {"suite_s": 30.0})
-        self.assertEqual(gate.failures, ["suite_s: not measured (no suite time)"])
-
-    def test_an_unknown_limit_fails_clearly(self):
-        gate = evaluate_gate(self.tests, self.wall, {"max_tset_ms": 200.0})
-        self.assertEqual(gate.failures, ["unknown gate limit 'max_tset_ms'; known: average_test_ms, max_test_ms, "
-                                         "fixture_setup_ms, suite_s"])
-
-    def test_exit_codes_are_documented_and_distinct(self):
-        self.assertEqual(EXIT_GATE_FAILED, 3)
-        self.assertNotIn(EXIT_GATE_FAILED, {cli.EXIT_OK, cli.EXIT_TESTS_FAILED, cli.EXIT_USAGE, cli.EXIT_NO_TESTS})
-        flagged = Comparison([mock.sentinel.change], [], [], [], [], 0.2)
-        clean = Comparison([], [], [mock.sentinel.query_change], [], [], 0.2)
-        self.assertEqual(gate_exit_code(comparison=flagged), EXIT_GATE_FAILED)
-        self.assertEqual(gate_exit_code(comparison=clean), 0)  # query count changes do not flag
-        self.assertEqual(gate_exit_code(), 0)
-        self.assertIn("``EXIT_GATE_FAILED`` (3)", tddkit.baseline.__doc__)
 
 
 class FileTests(unittest.TestCase):

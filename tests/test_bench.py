@@ -1,20 +1,29 @@
 """The benchmark: its arithmetic on known inputs, a real run, and the CLI's JSON."""
 
+import importlib.util
 import json
 import math
 import os
 import re
 import statistics
+import subprocess
+import sys
 import tempfile
 import unittest
+from pathlib import Path
 
 import psycopg
 
 import tddkit
-from tddkit import bench
-from tddkit.bench import BenchReport, Comparison, Operation, ParallelRun
+from tddkit import bench, bench_report
+from tddkit.bench_report import BenchReport, Comparison, Operation, ParallelRun
 from tddkit.errors import TddkitError
-from tests.support import run_cli
+from tests.support import ROOT, child_env, run_cli
+
+#: Copies the package as a wheel holds it (modules and package data, per the project's metadata) to argv[1].
+BUILD_PACKAGE = ("import sys; from setuptools.dist import Distribution; d = Distribution(); "
+                 "d.script_name = 'setup.py'; d.parse_config_files(); "
+                 "c = d.get_command_obj('build_py'); c.build_lib = sys.argv[1]; c.ensure_finalized(); c.run()")
 
 COMPARISONS = ["traditional", "truncate", "database per test"]
 
@@ -26,7 +35,7 @@ def operation_with_rate(name: str, permille: int) -> Operation:
 
 def report_of(*operations: Operation, parallel=(), comparisons=()) -> BenchReport:
     return BenchReport("a server", "15.0", bench.iteration_counts(), list(operations), list(parallel),
-                       list(comparisons))
+                       list(comparisons), bench.WARMUP)
 
 
 def bench_databases() -> list:
@@ -53,7 +62,7 @@ class ArithmeticTests(unittest.TestCase):
         self.assertIsNone(untargeted.success_rate)
         report = report_of(operation_with_rate("a", 1000), operation_with_rate("b", 500), untargeted)
         self.assertEqual(report.overall_success_rate, 75.0)
-        self.assertEqual(bench.overall_success_rate([untargeted]), 0.0)
+        self.assertEqual(bench_report.overall_success_rate([untargeted]), 0.0)
 
     def test_recommendation_thresholds(self):
         cases = [(1000, "excellent"), (950, "excellent"), (949, "good"), (800, "good"), (799, "moderate"),
@@ -91,19 +100,27 @@ class ArithmeticTests(unittest.TestCase):
             parallel=[ParallelRun("typical", 10, [5.0], 1.0, 0.5)],
             comparisons=[Comparison("traditional", "new connection", [8.0, 10.0, 12.0], baseline_ms=0.2)],
         )
-        text = bench.format_bench(report)
+        text = bench_report.format_bench(report)
         cells = ["fixture_setup", "3", "0.200", "0.200", "0.100", "0.300", "0.100", "0.300", "yes", "100.0"]
         self.assertRegex(text, r"\s+".join(map(re.escape, cells)))
         self.assertRegex(text, r"typical\s+1\s+5\.000\s+5\.000\s+1\.000\s+0\.500\s+2\.00x\s+20\.0")
         self.assertIn("traditional 10.00 ms = 50x tddkit", text)
         self.assertIn("Overall success rate: 100.0%", text)
-        document = bench.bench_to_dict(report)
+        document = bench_report.bench_to_dict(report)
         op = document["operations"]["fixture_setup"]
         self.assertEqual((op["samples"], op["median"], op["target"], op["achieved"], op["success_rate"]),
                          ([0.1, 0.2, 0.3], 0.2, 0.3, True, 100.0))
         self.assertEqual(document["comparisons"][0]["ratio"], 50.0)
         self.assertEqual(document["parallel"][0]["speedup"], 2.0)
-        self.assertNotIn("Per-test setup + cleanup", bench.format_bench(report_of(*report.operations)))
+        self.assertNotIn("Per-test setup + cleanup", bench_report.format_bench(report_of(*report.operations)))
+
+    def test_operations_describe_themselves_in_the_table_and_the_json(self):
+        report = report_of(Operation("fixture_setup", [0.1], target=0.3, description="an empty test"))
+        self.assertRegex(bench_report.format_bench(report), r"\n  fixture_setup\s+an empty test\n")
+        self.assertIn(f"each series follows {bench.WARMUP} uncounted runs", bench_report.format_bench(report))
+        document = bench_report.bench_to_dict(report)
+        self.assertEqual((document["operations"]["fixture_setup"]["description"], document["warmup"]),
+                         ("an empty test", bench.WARMUP))
 
 
 class RunTests(unittest.TestCase):
@@ -151,7 +168,7 @@ class RunTests(unittest.TestCase):
         self.assertEqual((pool.min_size, pool.max_size), self.pool_sizes)
 
     def test_the_table_names_every_operation_and_approach(self):
-        text = bench.format_bench(self.report)
+        text = bench_report.format_bench(self.report)
         for name in [*bench.OPERATIONS, *COMPARISONS, *bench.PARALLEL_BODIES.values(), "Recommendation"]:
             self.assertIn(name, text)
 
@@ -182,6 +199,25 @@ class CommandLineTests(unittest.TestCase):
         self.assertEqual(len(document["parallel"]), 2)
         self.assertIsInstance(document["overall_success_rate"], float)
         self.assertTrue(document["recommendation"])
+
+    @unittest.skipUnless(importlib.util.find_spec("setuptools"), "copying the package as a wheel needs setuptools")
+    def test_the_installed_package_benchmarks_outside_any_project(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            lib, project = Path(tmp, "lib"), Path(tmp, "project")
+            project.mkdir()
+            subprocess.run([sys.executable, "-c", BUILD_PACKAGE, str(lib)], cwd=ROOT, check=True,
+                           capture_output=True)
+            self.assertTrue((lib / "tddkit" / "data" / "bench_schema.sql").is_file())
+            self.assertFalse((lib / "examples").exists())
+            env = {**child_env(TDDKIT_DURATIONS_FILE=""), "PYTHONPATH": str(lib)}
+            done = run_cli(["bench", "--iterations", "1", "--json", str(project / "bench.json")], env=env, cwd=project)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            with open(project / "bench.json", encoding="utf-8") as fh:
+                document = json.load(fh)
+        self.assertEqual([c["approach"] for c in document["comparisons"]], COMPARISONS)
+        self.assertIn("new connection + TRUNCATE of its 4 tables", document["comparisons"][1]["per_test"])
+        self.assertTrue(bench.BENCH_SCHEMA.is_file())
+        self.assertEqual(Path(str(bench.BENCH_SCHEMA)).parent.parent, Path(bench.__file__).parent)
 
     def test_a_bad_iteration_count_is_one_line_and_exit_2(self):
         done = run_cli(["bench", "--iterations", "0"])

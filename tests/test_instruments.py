@@ -61,6 +61,21 @@ class CustomMetricTests(unittest.TestCase):
         self.assertIn("warning: render_ms = 12 is over its threshold 10 (1.20x)", result.failures[0][1])
 
 
+class WorkerCustomMetricTests(unittest.TestCase):
+    def test_a_class_metric_recorded_in_a_worker_reaches_the_report(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "run.json")
+            done = run_cli(["run", "tests/cases/instruments.py", "-k", "RecordsClassMetric", "--parallel", "2",
+                            "--json", path], env=child_env(TDDKIT_DURATIONS_FILE=""))
+            self.assertEqual(done.returncode, 0, done.stderr)
+            with open(path) as fh:
+                data = json.load(fh)
+        self.assertRegex(done.stderr, r"custom:fixture_rows\s+1\s+3\.000")
+        self.assertEqual(data["classes"][0]["custom"], [{"name": "fixture_rows", "value": 3.0,
+                                                         "metadata": {"table": "users"}}])
+        self.assertEqual(data["metrics"]["custom:fixture_rows"]["count"], 1)
+
+
 def intervals(path):
     found = {}
     for line in Path(path).read_text().splitlines():

@@ -8,25 +8,21 @@ import os
 import statistics
 import tempfile
 import unittest
-import xml.etree.ElementTree as ET
 
 from tddkit.config import Settings
 from tddkit.metrics import ClassMetrics, CustomMetric, TestMetrics
+from tddkit.alerts import Alert
 from tddkit.report import (
-    Alert,
     MetricRow,
     Report,
     RunSummary,
-    Stats,
     build_report,
-    classify,
-    compute_stats,
     format_report,
-    recommendation,
     report_to_dict,
     write_json,
-    write_junit_xml,
 )
+from tddkit.stats import recommendation
+from tests.support import child_env, run_cli
 
 MB = 2**20
 
@@ -53,47 +49,6 @@ def make_settings() -> Settings:
 
 
 SUMMARY = RunSummary(tests=5, passed=2, failed=1, errors=1, skipped=1, wall_seconds=0.5)
-
-
-class ComputeStatsTests(unittest.TestCase):
-    def test_known_values(self) -> None:
-        values = [1, 2, 3, 4, 100]
-        stats = compute_stats(values)
-        self.assertIsInstance(stats, Stats)
-        self.assertEqual(stats.count, 5)
-        self.assertEqual(stats.mean, 22.0)
-        self.assertEqual(stats.median, 3.0)
-        self.assertEqual(stats.min, 1.0)
-        self.assertEqual(stats.max, 100.0)
-        self.assertAlmostEqual(stats.stddev, statistics.stdev(values))
-        # inclusive interpolation: position 0.95 * (5 - 1) = 3.8, between 4 and 100
-        self.assertAlmostEqual(stats.p95, 4 + 0.8 * (100 - 4))
-
-    def test_one_value(self) -> None:
-        stats = compute_stats([7.5])
-        self.assertEqual((stats.count, stats.mean, stats.median, stats.p95), (1, 7.5, 7.5, 7.5))
-        self.assertEqual((stats.min, stats.max, stats.stddev), (7.5, 7.5, 0.0))
-
-    def test_no_values(self) -> None:
-        self.assertIsNone(compute_stats([]))
-
-
-class RecommendationTests(unittest.TestCase):
-    def test_boundaries(self) -> None:
-        cases = [(100, "excellent"), (95, "excellent"), (94.9, "good"), (80, "good"), (79.9, "moderate"),
-                 (60, "moderate"), (59.9, "poor"), (0, "poor")]
-        for rate, word in cases:
-            with self.subTest(rate=rate):
-                self.assertTrue(recommendation(rate).startswith(word + ":"), recommendation(rate))
-
-
-class ClassifyTests(unittest.TestCase):
-    def test_severities(self) -> None:
-        self.assertIsNone(classify(10.0, 10.0))
-        self.assertIsNone(classify(5.0, 10.0))
-        self.assertEqual(classify(12.0, 10.0), "warning")
-        self.assertEqual(classify(15.0, 10.0), "warning")
-        self.assertEqual(classify(20.0, 10.0), "critical")
 
 
 class BuildReportTests(unittest.TestCase):
@@ -155,7 +110,38 @@ class BuildReportTests(unittest.TestCase):
         self.assertEqual(self.report.targets_met, sum(row.status == "PASS" for row in targeted))
         expected = statistics.fmean(row.success_rate for row in targeted)
         self.assertAlmostEqual(self.report.overall_success_rate, expected)
-        self.assertEqual(self.report.recommendation, recommendation(expected))
+        without_errors = [tm for tm in self.tests if tm.outcome != "error"]
+        report = build_report(without_errors, RunSummary(4, 2, 1, 0, 1, 0.5), make_settings())
+        rate = report.overall_success_rate
+        self.assertEqual(report.recommendation, recommendation(rate))
+
+    def test_a_run_with_errors_is_not_judged(self) -> None:
+        self.assertEqual(self.report.recommendation, "errors: 1 of 5 tests could not run or ended in an error; "
+                                                     "fix it before judging performance")
+        two = build_report(self.tests, RunSummary(5, 1, 1, 2, 1, 0.5), make_settings())
+        self.assertTrue(two.recommendation.startswith("errors: 2 of 5 tests "), two.recommendation)
+        self.assertTrue(two.recommendation.endswith("fix them before judging performance"), two.recommendation)
+
+    def test_stand_ins_for_import_and_fixture_errors_are_not_measured(self) -> None:
+        import_failure = TestMetrics("unittest.loader._FailedTest.test_broken", body_ms=0.1, total_ms=0.1,
+                                     outcome="error")
+        fixture_error = TestMetrics("setUpClass (pkg.test_mod.Other)", outcome="error")
+        self.assertEqual([tm.measured for tm in (import_failure, fixture_error, *self.tests)],
+                         [False, False, True, True, True, True, False])
+        report = build_report([import_failure], RunSummary(1, 0, 0, 1, 0, 0.001), Settings())
+        self.assertEqual((report.rows, report.targets_total, report.slowest, report.histogram), ([], 0, [], []))
+        text = format_report(report)
+        self.assertIn("recommendation: errors: 1 of 1 test could not run or ended in an error; fix it", text)
+        self.assertNotIn("excellent", text)
+        self.assertNotIn("100.0%", text)
+        with_fixture_error = build_report([*self.tests, fixture_error], SUMMARY, make_settings())
+        self.assertEqual(with_fixture_error.rows, self.report.rows)
+
+    def test_a_run_without_measured_tests_has_no_data(self) -> None:
+        skipped = [TestMetrics("m.T.test_skipped", total_ms=0.1, outcome="skipped")]
+        report = build_report(skipped, RunSummary(1, 0, 0, 0, 1, 0.01), Settings())
+        self.assertEqual(report.recommendation, "no data: no test was measured")
+        self.assertEqual(report.rows, [])
 
     def test_slowest(self) -> None:
         self.assertEqual([tm.test_id[-6:] for tm in self.report.slowest], ["test_c", "test_b"])
@@ -193,7 +179,7 @@ class BuildReportTests(unittest.TestCase):
         report = build_report([], RunSummary(0, 0, 0, 0, 0, 0.0), Settings())
         self.assertIsInstance(report, Report)
         self.assertEqual((report.rows, report.targets_total, report.histogram), ([], 0, []))
-        self.assertIn("recommendation", format_report(report))
+        self.assertIn("recommendation: no data: no test was measured", format_report(report))
 
 
 class FormatReportTests(unittest.TestCase):
@@ -237,54 +223,43 @@ class OutputFileTests(unittest.TestCase):
         self.assertEqual(data["metrics"]["individual_test"]["mean"], 92.5)
         self.assertEqual(len(data["classes"]), 1)
         self.assertEqual(data["memory_warnings"], ["pkg.test_mod.Case.test_b"])
-        self.assertEqual(set(data["environment"]), {"python", "platform", "cpu_count"})
+        self.assertEqual(set(data["environment"]), {"python", "implementation", "platform", "machine", "cpu_count"})
+
+    def test_a_report_that_cannot_be_written_leaves_the_previous_file_whole(self) -> None:
+        path = os.path.join(self.dir, "report.json")
+        write_json(path, self.report, self.tests)
+        with open(path, encoding="utf-8") as fh:
+            before = fh.read()
+        self.tests[0].custom = [CustomMetric("rows", 1.0, {"not json": object()})]
+        with self.assertRaises(TypeError):
+            write_json(path, build_report(self.tests, SUMMARY, make_settings()), self.tests)
+        with open(path, encoding="utf-8") as fh:
+            self.assertEqual(fh.read(), before)
+        self.assertEqual(os.listdir(self.dir), ["report.json"])
 
     def test_json_has_no_nan(self) -> None:
         self.tests[0].custom = [*self.tests[0].custom, CustomMetric("ratio", math.nan)]
         report = build_report(self.tests, SUMMARY, make_settings())
         json.dumps(report_to_dict(report, self.tests), allow_nan=False)
 
-    def test_junit_xml(self) -> None:
-        path = os.path.join(self.dir, "junit.xml")
-        details = {
-            "pkg.test_mod.Case.test_c": "Traceback (most recent call last):\n  ...\nAssertionError: 1 != 2\n",
-            "pkg.test_mod.Case.test_d": "Traceback (most recent call last):\n  ...\nKeyError: 'x'\n",
-            "pkg.test_mod.Case.test_e": "not today",
-        }
-        write_junit_xml(path, self.tests, SUMMARY, details=details)
-        root = ET.parse(path).getroot()
-        self.assertEqual(root.tag, "testsuites")
-        suite = root.find("testsuite")
-        cases = suite.findall("testcase")
-        self.assertEqual(len(cases), len(self.tests))
-        self.assertEqual(
-            {k: suite.get(k) for k in ("tests", "failures", "errors", "skipped")},
-            {"tests": "5", "failures": "1", "errors": "1", "skipped": "1"},
-        )
-        by_name = {case.get("name"): case for case in cases}
-        self.assertEqual(by_name["test_a"].get("classname"), "pkg.test_mod.Case")
-        self.assertEqual(by_name["test_a"].get("time"), "0.020000")
-        self.assertEqual([child.tag for child in by_name["test_a"]], ["properties"])
-        failure = by_name["test_c"].find("failure")
-        self.assertEqual((failure.get("message"), failure.get("type")), ("AssertionError: 1 != 2", "AssertionError"))
-        self.assertIn("Traceback", failure.text)
-        self.assertEqual(by_name["test_d"].find("error").get("type"), "KeyError")
-        self.assertEqual(by_name["test_e"].find("skipped").get("message"), "not today")
-        props = {p.get("name"): p.get("value") for p in by_name["test_c"].iter("property")}
-        self.assertEqual((props["query_count"], props["custom:api_ms"]), ("2", "30.0"))
 
-    def test_junit_outcome_mapping(self) -> None:
-        path = os.path.join(self.dir, "junit.xml")
-        tests = [
-            TestMetrics("m.C.test_x", outcome="expected_failure"),
-            TestMetrics("m.C.test_y", outcome="unexpected_success"),
-            TestMetrics("m.C.test_z (i=1.5)", outcome="failed"),
-        ]
-        write_junit_xml(path, tests, RunSummary(3, 1, 2, 0, 0, 0.1))
-        cases = ET.parse(path).getroot().find("testsuite").findall("testcase")
-        self.assertIsNone(cases[0].find("failure"))
-        self.assertEqual(cases[1].find("failure").get("message"), "unexpected success")
-        self.assertEqual((cases[2].get("classname"), cases[2].get("name")), ("m.C", "test_z (i=1.5)"))
+class CommandLineTests(unittest.TestCase):
+    def test_a_run_whose_only_module_fails_to_import_says_so(self) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            module = os.path.join(tmp, "test_broken.py")
+            with open(module, "w", encoding="utf-8") as fh:
+                fh.write("import tddkit\nimport no_such_module_for_tddkit\n")
+            json_path = os.path.join(tmp, "run.json")
+            done = run_cli(["run", module, "--json", json_path], env=child_env(TDDKIT_DURATIONS_FILE=""))
+            with open(json_path, encoding="utf-8") as fh:
+                summary = json.load(fh)["summary"]
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn("ModuleNotFoundError: No module named 'no_such_module_for_tddkit'", done.stderr)
+        self.assertIn("recommendation: errors: 1 of 1 test could not run or ended in an error; fix it before "
+                      "judging performance", done.stderr)
+        self.assertNotIn("excellent", done.stderr)
+        self.assertNotIn("overall success rate: 100.0%", done.stderr)
+        self.assertEqual((summary["errors"], summary["targets_total"]), (1, 0))
 
 
 if __name__ == "__main__":

@@ -38,6 +38,17 @@ class RecordsMetrics(tddkit.TDDTestCase):
         del kept
 
 
+class RecordsClassMetric(tddkit.TDDTestCase):
+    """A metric recorded by the class only (no threshold involved), for runs in worker processes."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.record_metric("fixture_rows", 3, table="users")
+
+    def test_runs(self):
+        self.assertEqual(self.conn.execute("SELECT 1").fetchone(), (1,))
+
+
 class FailsOnAlert(tddkit.TDDTestCase):
     def test_over_threshold(self):
         self.record_metric("render_ms", 12.0)

@@ -1,0 +1,106 @@
+"""The CI performance gate: a run's measured tests against fixed limits (``--gate``).
+
+The limits are ``[tool.tddkit.gate]`` (defaults in ``config.DEFAULT_GATE``):
+``average_test_ms``, ``max_test_ms``, ``fixture_setup_ms`` and ``suite_s``.
+A limit that could not be measured (no test ran) fails the gate.
+
+Exit code: ``EXIT_GATE_FAILED`` (3) when the gate fails or a baseline
+comparison flags a regression; distinct from 1 (a test failed), 2 (usage or
+configuration error) and 5 (no tests). Test failures take precedence: a
+failing suite's timings say little.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Protocol, Sequence, Tuple
+
+from .metrics import TestMetrics
+from .stats import statistic
+
+#: Exit code of a failed gate or a flagged regression.
+EXIT_GATE_FAILED = 3
+
+
+class GateCheck(NamedTuple):
+    """One limit of the gate: its value is None when it was not measured."""
+
+    name: str
+    limit: float
+    value: Optional[float]
+    ok: bool
+
+
+@dataclasses.dataclass
+class GateResult:
+    """The outcome of the performance gate."""
+
+    passed: bool
+    checks: List[GateCheck]
+    failures: List[str]  # one sentence per failing limit
+
+
+Measure = Callable[[Sequence[TestMetrics], Optional[float]], Optional[Tuple[Optional[float], str]]]
+
+
+def _mean_of(field: str) -> Measure:
+    """The mean of one TestMetrics field over the tests, described as such."""
+    return lambda tests, wall: (statistic((getattr(tm, field) for tm in tests), "mean"), f"mean of {len(tests)} tests")
+
+
+#: What each gate limit measures: (unit, function of the measured tests and wall seconds ->
+#: (value, detail) or None when not measured).
+_GATE_MEASURES: Dict[str, Tuple[str, Measure]] = {
+    "average_test_ms": ("ms", _mean_of("total_ms")),
+    "max_test_ms": ("ms", lambda tests, wall: max(((tm.total_ms, tm.test_id) for tm in tests), default=None)),
+    "fixture_setup_ms": ("ms", _mean_of("setup_ms")),
+    "suite_s": ("s", lambda tests, wall: (wall, "wall time")),
+}
+
+
+def _gate_check(name: str, limit: float, tests: Sequence[TestMetrics], wall: Optional[float]) -> Tuple[GateCheck, str]:
+    """One check and, when it fails, its sentence ('' when it passes)."""
+    if name not in _GATE_MEASURES:
+        return GateCheck(name, limit, None, False), f"unknown gate limit {name!r}; known: {', '.join(_GATE_MEASURES)}"
+    unit, measure_of = _GATE_MEASURES[name]
+    value, detail = (measure_of(tests, wall) if tests else None) or (None, "")
+    if value is None or not math.isfinite(value):
+        reason = "no tests ran" if not tests else "no suite time"
+        return GateCheck(name, limit, None, False), f"{name}: not measured ({reason})"
+    if value <= limit:
+        return GateCheck(name, limit, value, True), ""
+    suffix = f" ({detail})" if detail else ""
+    return GateCheck(name, limit, value, False), f"{name}: {value:.1f} {unit} > {limit:g} {unit}{suffix}"
+
+
+def evaluate_gate(
+    tests: Sequence[TestMetrics], wall_seconds: Optional[float], limits: Mapping[str, float]
+) -> GateResult:
+    """Check a run against ``limits`` (keys as config.DEFAULT_GATE); only measured tests count."""
+    measured = [tm for tm in tests if tm.measured]
+    results = [_gate_check(name, float(limit), measured, wall_seconds) for name, limit in limits.items()]
+    failures = [sentence for _, sentence in results if sentence]
+    return GateResult(passed=not failures, checks=[check for check, _ in results], failures=failures)
+
+
+def format_gate(gate: GateResult) -> str:
+    """``performance gate: PASSED`` or ``FAILED`` and one line per failing limit."""
+    if gate.passed:
+        return "performance gate: PASSED"
+    return "\n".join([f"performance gate: FAILED ({len(gate.failures)} of {len(gate.checks)} limits)",
+                      *(f"  - {failure}" for failure in gate.failures)])
+
+
+class Flags(Protocol):
+    """Anything that can flag a run, such as a baseline comparison."""
+
+    @property
+    def flagged(self) -> bool: ...
+
+
+def gate_exit_code(gate: Optional[GateResult] = None, comparison: Optional[Flags] = None) -> int:
+    """EXIT_GATE_FAILED when the gate failed or ``comparison`` flagged the run, else 0 (test failures
+    come first: the caller checks them before)."""
+    failed = (gate is not None and not gate.passed) or (comparison is not None and comparison.flagged)
+    return EXIT_GATE_FAILED if failed else 0

@@ -1,0 +1,159 @@
+"""Statistics of measured samples: summaries, verdicts, Mann-Whitney and noise; no I/O.
+
+Everything here takes plain numbers and returns numbers (or a verdict
+sentence); the report, the baseline comparison, the gate and the benchmark
+share it. Times are whatever unit the caller passes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import statistics
+from collections import Counter
+from typing import Iterable, List, Optional, Sequence, Tuple
+
+ALPHA = 0.01  # default one-sided significance level of the Mann-Whitney test
+MIN_TESTS_FOR_SPREAD = 3  # fewer ratios than this: the suite-wide spread is unknown (0)
+_IQR_PER_SIGMA = 1.349  # width of the central half of a normal distribution, in sigmas
+
+#: Verdicts on an overall success rate in %: the first whose floor the rate reaches.
+RECOMMENDATIONS: Tuple[Tuple[float, str], ...] = (
+    (95.0, "excellent: performance targets are met"),
+    (80.0, "good: most targets are met; look at the slowest tests"),
+    (60.0, "moderate: several targets are missed; profile fixtures and queries"),
+)
+POOR = "poor: most targets are missed; review fixture setup, queries and cleanup"
+
+
+# --- summaries -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Stats:
+    """Statistics of one metric over its samples."""
+
+    count: int
+    mean: float
+    median: float
+    p95: float
+    min: float
+    max: float
+    stddev: float
+
+
+def compute_stats(values: Iterable[float]) -> Optional[Stats]:
+    """Statistics of ``values`` (p95 interpolated inclusively); None when there are none."""
+    data = [float(v) for v in values]
+    if not data:
+        return None
+    many = len(data) > 1
+    return Stats(
+        count=len(data),
+        mean=statistics.fmean(data),
+        median=statistics.median(data),
+        p95=statistics.quantiles(data, n=20, method="inclusive")[-1] if many else data[0],
+        min=min(data),
+        max=max(data),
+        stddev=statistics.stdev(data) if many else 0.0,
+    )
+
+
+def statistic(values: Iterable[float], which: str) -> Optional[float]:
+    """One field of ``compute_stats`` (``"mean"``, ``"median"``...); None without values."""
+    stats = compute_stats(values)
+    return None if stats is None else getattr(stats, which)
+
+
+def success_rate(samples: Sequence[float], target: float) -> float:
+    """% of ``samples`` within ``target`` (the target itself counts as within)."""
+    return 100.0 * sum(value <= target for value in samples) / len(samples)
+
+
+def classify(value: float, threshold: float) -> Optional[str]:
+    """Alert severity of ``value`` against ``threshold``: None, "warning" (<= 1.5x) or "critical"."""
+    if value <= threshold:
+        return None
+    return "warning" if value <= 1.5 * threshold else "critical"
+
+
+def recommendation(rate: float) -> str:
+    """A one-sentence verdict on an overall success rate in % (see RECOMMENDATIONS)."""
+    for floor, text in RECOMMENDATIONS:
+        if rate >= floor:
+            return text
+    return POOR
+
+
+# --- significance --------------------------------------------------------------------
+
+
+def ranks(values: Sequence[float]) -> List[float]:
+    """1-based ranks of ``values``; tied values share their average rank."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    result = [0.0] * len(values)
+    start = 0
+    while start < len(order):
+        end = start
+        while end + 1 < len(order) and values[order[end + 1]] == values[order[start]]:
+            end += 1
+        for position in order[start:end + 1]:
+            result[position] = (start + end) / 2 + 1
+        start = end + 1
+    return result
+
+
+def mann_whitney_greater(x: Sequence[float], y: Sequence[float]) -> float:
+    """One-sided p-value that ``y`` tends to be larger than ``x``: Mann-Whitney U, normal
+    approximation with tie and continuity corrections. 1.0 when a side is empty or all values tie."""
+    n1, n2 = len(x), len(y)
+    if not n1 or not n2:
+        return 1.0
+    n = n1 + n2
+    u = sum(ranks([*x, *y])[n1:]) - n2 * (n2 + 1) / 2
+    ties = sum(t**3 - t for t in Counter([*x, *y]).values())
+    variance = n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1)))
+    if variance <= 0:
+        return 1.0
+    z = (u - n1 * n2 / 2 - 0.5) / math.sqrt(variance)
+    return statistics.NormalDist().cdf(-z)
+
+
+def mann_whitney_decides(n1: int, n2: int, alpha: float = ALPHA) -> bool:
+    """Whether samples this large can reach ``alpha`` at all (3 vs 3 cannot: p >= 0.05)."""
+    return min(n1, n2) >= 3 and mann_whitney_greater(range(n1), range(n1, n1 + n2)) < alpha
+
+
+# --- noise ---------------------------------------------------------------------------
+
+
+def relative_noise(samples: Sequence[float]) -> float:
+    """The spread of one metric's samples: standard deviation over median; 0.0 below 2 samples."""
+    stats = compute_stats(samples)
+    if stats is None or stats.count < 2 or stats.median <= 0:
+        return 0.0
+    return stats.stddev / stats.median
+
+
+def pooled_noise(series: Iterable[Sequence[float]]) -> float:
+    """The relative noise of a machine, pooled over tests: root mean square of their relative_noise.
+    One test's 3 samples estimate its spread poorly; the machine's noise is shared by all tests.
+    0.0 when no test has 2 samples."""
+    noises = [relative_noise(samples) ** 2 for samples in series if len(samples) >= 2]
+    return math.sqrt(statistics.fmean(noises)) if noises else 0.0
+
+
+def ratio_spread(ratios: Sequence[float]) -> float:
+    """The relative noise of per-test ratios (current / baseline) across a suite, as a sigma.
+
+    The shortest interval holding half the ratios (~1.349 sigma for normal noise), over its
+    centre: a uniform shift (every test 3x) or a minority of slowed tests keeps it small, a
+    noisy machine widens it. 0.0 with fewer than MIN_TESTS_FOR_SPREAD ratios.
+    """
+    values = sorted(ratios)
+    if len(values) < MIN_TESTS_FOR_SPREAD:
+        return 0.0
+    half = (len(values) + 1) // 2
+    width, start = min((values[i + half - 1] - values[i], i) for i in range(len(values) - half + 1))
+    centre = statistics.median(values[start:start + half])
+    return width / _IQR_PER_SIGMA / centre if centre > 0 else 0.0

@@ -1,0 +1,81 @@
+"""tddkit.gate on a real run of tests/cases/regression.py and on runs where nothing was measured."""
+
+import unittest
+from unittest import mock
+
+import tddkit
+import tddkit.gate
+from tddkit import cli
+from tddkit.baseline import Comparison
+from tddkit.config import DEFAULT_GATE
+from tddkit.gate import EXIT_GATE_FAILED, evaluate_gate, format_gate, gate_exit_code
+from tddkit.metrics import TestMetrics
+from tests.test_baseline import run_regression_suite
+
+
+class GateTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tests, cls.wall = run_regression_suite()
+
+    def test_a_real_run_passes_the_default_limits(self):
+        gate = evaluate_gate(self.tests, self.wall, DEFAULT_GATE)
+        self.assertTrue(gate.passed, gate.failures)
+        self.assertEqual([check.name for check in gate.checks], list(DEFAULT_GATE))
+        self.assertTrue(all(check.ok and check.value is not None for check in gate.checks))
+        self.assertEqual(format_gate(gate), "performance gate: PASSED")
+        self.assertEqual(gate_exit_code(gate), 0)
+
+    def test_an_exceeded_limit_fails_and_is_named(self):
+        gate = evaluate_gate(self.tests, self.wall, {**DEFAULT_GATE, "max_test_ms": 15.0})
+        self.assertFalse(gate.passed)
+        [failure] = gate.failures
+        slowest = max(self.tests, key=lambda tm: tm.total_ms)
+        self.assertEqual(failure, f"max_test_ms: {slowest.total_ms:.1f} ms > 15 ms ({slowest.test_id})")
+        self.assertGreater(slowest.total_ms, 25.0)
+        text = format_gate(gate)
+        self.assertTrue(text.startswith("performance gate: FAILED"), text)
+        self.assertIn(failure, text)
+        self.assertEqual(gate_exit_code(gate), EXIT_GATE_FAILED)
+
+    def test_average_setup_and_suite_limits(self):
+        gate = evaluate_gate(self.tests, self.wall, {"average_test_ms": 1, "fixture_setup_ms": 0, "suite_s": 0.001})
+        self.assertEqual([f.split(":")[0] for f in gate.failures], ["average_test_ms", "fixture_setup_ms", "suite_s"])
+        self.assertRegex(gate.failures[2], r"^suite_s: 0\.\d s > 0\.001 s")
+
+    def test_an_empty_run_is_not_measured_and_fails(self):
+        import_failure = TestMetrics("unittest.loader._FailedTest.test_broken", body_ms=0.1, total_ms=0.1,
+                                     outcome="error")
+        fixture_error = TestMetrics("setUpClass (m.T)", outcome="error")
+        for tests in ([], [TestMetrics("m.T.test_skipped", outcome="skipped")], [import_failure, fixture_error]):
+            gate = evaluate_gate(tests, 0.001, DEFAULT_GATE)
+            self.assertFalse(gate.passed)
+            self.assertEqual(gate.failures, [f"{name}: not measured (no tests ran)" for name in DEFAULT_GATE])
+            self.assertTrue(all(check.value is None for check in gate.checks))
+        gate = evaluate_gate(self.tests, None, {"suite_s": 30.0})
+        self.assertEqual(gate.failures, ["suite_s: not measured (no suite time)"])
+
+    def test_an_unknown_limit_fails_clearly(self):
+        gate = evaluate_gate(self.tests, self.wall, {"max_tset_ms": 200.0})
+        self.assertEqual(gate.failures, ["unknown gate limit 'max_tset_ms'; known: average_test_ms, max_test_ms, "
+                                         "fixture_setup_ms, suite_s"])
+
+
+class ExitCodeTests(unittest.TestCase):
+    def test_exit_codes_are_documented_and_distinct(self):
+        self.assertEqual(EXIT_GATE_FAILED, 3)
+        self.assertNotIn(EXIT_GATE_FAILED, {cli.EXIT_OK, cli.EXIT_TESTS_FAILED, cli.EXIT_USAGE, cli.EXIT_NO_TESTS})
+        flagged = Comparison([mock.sentinel.change], [], [], [], [], 0.2)
+        clean = Comparison([], [], [mock.sentinel.query_change], [], [], 0.2)
+        self.assertEqual(gate_exit_code(comparison=flagged), EXIT_GATE_FAILED)
+        self.assertEqual(gate_exit_code(comparison=clean), 0)  # query count changes do not flag
+        self.assertEqual(gate_exit_code(), 0)
+        self.assertIn("``EXIT_GATE_FAILED`` (3)", tddkit.gate.__doc__)
+
+
+def setUpModule():
+    tddkit.get_session()  # one server for every inner run (closed at exit)
+
+
+if __name__ == "__main__":
+    unittest.main()
