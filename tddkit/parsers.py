@@ -6,6 +6,8 @@ import difflib
 import math
 from typing import Any, Callable, Collection, Dict, List, Mapping, Optional
 
+from .errors import TableEntryError
+
 #: The longest a seconds setting may be: larger values are almost surely milliseconds typed by mistake.
 MAX_SECONDS = 24 * 3600.0
 
@@ -81,10 +83,6 @@ def choice(*options: str) -> Parser:
             raise ValueError(f"one of {', '.join(options)}")
         return str(value)
     return parse
-
-
-class TableEntryError(ValueError):
-    """A bad entry in a table setting; the message names the entry."""
 
 
 def closest(key: str, known: Collection[str]) -> str:
