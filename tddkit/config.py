@@ -1,26 +1,23 @@
-"""Settings and where they come from.
+"""Settings: each field declared with its parser, loaded from every source and checked at load time.
 
 Precedence, highest first: CLI options > ``TDDKIT_*`` environment variables
 (``DATABASE_URL`` too, for the DSN) > ``[tool.tddkit]`` in pyproject.toml >
-``[tddkit]`` in setup.cfg > defaults.
+``[tddkit]`` in setup.cfg > defaults. configfile.py finds the config file.
 """
 
 from __future__ import annotations
 
-import configparser
 import dataclasses
-import difflib
 import os
-import sys
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
+from .binaries import SOURCES as PG_SOURCES
+from .configfile import find_config, find_project_root, read_cfg_sections, read_toml_table
+from .errors import ConfigError, TableEntryError
+from .ownership import OWNED_PREFIX
+from .parsers import (Parser, boolean, choice, closest, count, non_negative, number, positive,
+                      positive_count, positive_seconds, seconds, strings, table, text)
 
 #: Performance targets in milliseconds (the performance guide's defaults).
 DEFAULT_TARGETS: Dict[str, float] = {
@@ -32,7 +29,7 @@ DEFAULT_TARGETS: Dict[str, float] = {
     "suite_20_tests": 5000.0,
 }
 
-#: Alert thresholds for recorded metrics (``record_metric`` and built-ins).
+#: Alert thresholds for recorded metrics (``record_metric`` and built-ins); any metric name may be added.
 DEFAULT_THRESHOLDS: Dict[str, float] = {
     "test_duration_ms": 100.0,
     "fixture_setup_ms": 5.0,
@@ -47,195 +44,205 @@ DEFAULT_GATE: Dict[str, float] = {
     "suite_s": 30.0,
 }
 
+#: ``max_connections`` of the embedded server.
+EMBEDDED_MAX_CONNECTIONS = 200
 
-def _field(default: Any, help: str, **kw: Any) -> Any:
+#: Most connections one pool may hold on the embedded server (the rest: admin, lock and worker connections).
+EMBEDDED_POOL_LIMIT = EMBEDDED_MAX_CONNECTIONS - 10
+
+def _field(default: Any, help: str, *, parse: Parser, **kw: Any) -> Any:
+    metadata = {"help": help, "parse": parse}
     if isinstance(default, (dict, list)):
-        return dataclasses.field(default_factory=lambda: type(default)(default), metadata={"help": help}, **kw)
-    return dataclasses.field(default=default, metadata={"help": help}, **kw)
+        return dataclasses.field(default_factory=lambda: type(default)(default), metadata=metadata, **kw)
+    return dataclasses.field(default=default, metadata=metadata, **kw)
 
 
 @dataclasses.dataclass
 class Settings:
     """Everything tddkit can be configured with; see README for each key."""
 
-    dsn: Optional[str] = _field(None, "libpq URL or DSN of an existing server; unset starts the embedded one")
-    database: Optional[str] = _field(None, "name of the test database (must start with 'tddkit_')")
-    pool_min_size: int = _field(2, "connections opened when the pool starts")
-    pool_max_size: int = _field(10, "most connections the pool holds")
-    pool_timeout: float = _field(10.0, "seconds to wait for a free pooled connection")
-    statement_timeout: float = _field(30.0, "seconds a statement may run before it is cancelled (0 = off)")
-    lock_timeout: float = _field(10.0, "seconds a statement may wait for a lock before it is cancelled (0 = off)")
-    schema: List[str] = _field([], "SQL files applied in order to the test database")
-    schema_hook: Optional[str] = _field(None, "'package.module:function' called with a connection to build the schema")
-    schema_version: str = _field("", "free text mixed into the schema hash; change it to force a rebuild")
+    dsn: Optional[str] = _field(None, "libpq URL or DSN of an existing server; unset starts the embedded one",
+                                parse=text)
+    database: Optional[str] = _field(None, f"name of the test database (must start with {OWNED_PREFIX!r})",
+                                     parse=text)
+    pool_min_size: int = _field(2, "connections opened when the pool starts", parse=count)
+    pool_max_size: int = _field(10, "most connections the pool holds", parse=positive_count)
+    pool_timeout: float = _field(10.0, "seconds to wait for a free pooled connection", parse=positive_seconds)
+    statement_timeout: float = _field(30.0, "seconds a statement may run before it is cancelled (0 = off)",
+                                      parse=seconds)
+    lock_timeout: float = _field(10.0, "seconds a statement may wait for a lock before it is cancelled (0 = off)",
+                                 parse=seconds)
+    schema: List[str] = _field([], "SQL files applied in order to the test database", parse=strings)
+    schema_hook: Optional[str] = _field(None, "'package.module:function' called with a connection to build the "
+                                        "schema", parse=text)
+    schema_version: str = _field("", "free text mixed into the schema hash; change it to force a rebuild", parse=text)
     schema_inputs: List[str] = _field([], "globs (relative to the config file) of files the schema hook reads, "
-                                      "e.g. seed CSVs: their names and bytes join the schema hash")
-    rebuild_schema: bool = _field(False, "rebuild the schema template even if it is unchanged")
-    pg_bindir: Optional[str] = _field(None, "directory with initdb and postgres for the embedded server")
-    pg_source: str = _field("auto", "where to look for server binaries: auto, system, wheel or bindir")
-    cache_dir: Optional[str] = _field(None, "where initdb templates and schema snapshots are cached")
+                                      "e.g. seed CSVs: their names and bytes join the schema hash", parse=strings)
+    rebuild_schema: bool = _field(False, "rebuild the schema template even if it is unchanged", parse=boolean)
+    pg_bindir: Optional[str] = _field(None, "directory with initdb and postgres for the embedded server", parse=text)
+    pg_source: str = _field("auto", f"where to look for server binaries: {', '.join(PG_SOURCES)}",
+                            parse=choice(*PG_SOURCES))
+    cache_dir: Optional[str] = _field(None, "where initdb templates and schema snapshots are cached", parse=text)
     durations_file: str = _field(".tddkit/durations.json", "test durations of earlier runs, for balancing "
-                                 "--parallel and --shard ('' turns recording off)")
+                                 "--parallel and --shard ('' turns recording off)", parse=text)
     regression_threshold: float = _field(0.20, "slowdown (fraction of the baseline median) that counts as a "
-                                         "regression when it is also beyond the noise")
-    resource_timeout: float = _field(60.0, "seconds a test waits for a named resource held by another test")
-    alerts_as_failures: bool = _field(False, "a metric over its threshold fails the test instead of warning")
-    memory_warning_mb: float = _field(5.0, "per-test RSS growth reported as a memory warning")
-    targets: Dict[str, float] = _field(DEFAULT_TARGETS, "performance targets in ms")
-    thresholds: Dict[str, float] = _field(DEFAULT_THRESHOLDS, "alert thresholds of recorded metrics")
-    gate: Dict[str, float] = _field(DEFAULT_GATE, "limits of the CI gate")
-    table_templates: Dict[str, str] = _field({}, "extra temp-table templates: name = column definitions")
-    leak_check: bool = _field(True, "fail a test when another connection commits a write to the test database")
+                                         "regression when it is also beyond the noise", parse=non_negative)
+    resource_timeout: float = _field(60.0, "seconds a test waits for a named resource held by another test",
+                                     parse=positive_seconds)
+    alerts_as_failures: bool = _field(False, "a metric over its threshold fails the test instead of warning",
+                                      parse=boolean)
+    memory_warning_mb: float = _field(5.0, "per-test RSS growth reported as a memory warning", parse=non_negative)
+    targets: Dict[str, float] = _field(DEFAULT_TARGETS, "performance targets in ms",
+                                       parse=table(positive, keys=DEFAULT_TARGETS))
+    thresholds: Dict[str, float] = _field(DEFAULT_THRESHOLDS, "alert thresholds of recorded metrics (any name)",
+                                          parse=table(number))
+    gate: Dict[str, float] = _field(DEFAULT_GATE, "limits of the CI gate", parse=table(positive, keys=DEFAULT_GATE))
+    table_templates: Dict[str, str] = _field({}, "extra temp-table templates: name = column definitions",
+                                             parse=table(text))
+    leak_check: bool = _field(True, "fail a test when another connection commits a write to the test database",
+                              parse=boolean)
     commit_as_savepoint: bool = _field(False, "self.conn.commit()/rollback() act as on self.pool's connections "
-                                       "(kept within the test) instead of raising IsolationError")
-    root: Optional[str] = _field(None, "directory that relative paths are resolved against", repr=False)
+                                       "(kept within the test) instead of raising IsolationError", parse=boolean)
+    root: Optional[str] = dataclasses.field(default=None, repr=False)
+    """Directory that relative paths are resolved against: the config file's, else the project's."""
+    config_files: Tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    """The files the settings were read from, highest precedence first."""
+
+    @property
+    def config_file(self) -> Optional[str]:
+        """The config file found for this run (pyproject.toml or setup.cfg), or None."""
+        return self.config_files[0] if self.config_files else None
 
     def resolve(self, path: str) -> Path:
         """Resolve ``path`` against the directory of the config file (or the cwd)."""
         return Path(self.root or os.getcwd()) / path
 
-    def validate(self) -> "Settings":
-        """Check values that are wrong whatever their source; return self."""
-        if self.pool_min_size < 0 or self.pool_max_size < 1:
-            raise ConfigError("pool_min_size must be >= 0 and pool_max_size >= 1")
+    def validate(self, sources: Optional[Mapping[str, str]] = None) -> "Settings":
+        """Check every value and how values fit together; ``sources`` names where each came from. Return self."""
+        where = dict(sources or {})
+
+        def origin(*names: str) -> str:
+            return next((where[name] for name in names if name in where), "settings")
+
+        for name in FIELDS:
+            _parse(name, getattr(self, name), origin(name))
         if self.pool_min_size > self.pool_max_size:
             raise ConfigError(
-                f"pool_min_size ({self.pool_min_size}) is larger than pool_max_size ({self.pool_max_size}); "
-                "lower pool_min_size or raise pool_max_size"
+                f"{origin('pool_min_size', 'pool_max_size')}: pool_min_size ({self.pool_min_size}) is larger than "
+                f"pool_max_size ({self.pool_max_size}); lower pool_min_size or raise pool_max_size"
             )
-        if self.pool_timeout <= 0:
-            raise ConfigError("pool_timeout must be a positive number of seconds")
-        if self.statement_timeout < 0:
-            raise ConfigError("statement_timeout must be >= 0 seconds (0 turns it off)")
-        if self.lock_timeout < 0:
-            raise ConfigError("lock_timeout must be >= 0 seconds (0 turns it off)")
-        if self.database is not None and not self.database.startswith("tddkit_"):
+        if self.dsn is None and self.pool_max_size > EMBEDDED_POOL_LIMIT:
             raise ConfigError(
-                f"database {self.database!r} does not start with 'tddkit_': tddkit only creates and drops "
-                "databases it owns; pick a name like 'tddkit_myapp'"
+                f"{origin('pool_max_size')}: pool_max_size = {self.pool_max_size} is more than the "
+                f"embedded server allows (max_connections = {EMBEDDED_MAX_CONNECTIONS}, at most "
+                f"{EMBEDDED_POOL_LIMIT} for the pool); lower pool_max_size, or pass --dsn for a server of your own"
+            )
+        if self.database is not None and not self.database.startswith(OWNED_PREFIX):
+            raise ConfigError(
+                f"{origin('database')}: database {self.database!r} does not start with "
+                f"{OWNED_PREFIX!r}: tddkit only creates and drops databases it owns; pick a name like "
+                f"'{OWNED_PREFIX}myapp'"
             )
         return self
 
 
-FIELDS = {f.name: f for f in dataclasses.fields(Settings) if f.name != "root"}
-_DICT_KEYS = {name for name, f in FIELDS.items() if isinstance(getattr(Settings(), name), dict)}
+_DEFAULTS = Settings()
+FIELDS = {f.name: f for f in dataclasses.fields(Settings) if "parse" in f.metadata}
+_TABLES = {name for name in FIELDS if isinstance(getattr(_DEFAULTS, name), dict)}
+
+Layer = Dict[str, Tuple[Any, str]]  # setting name -> (parsed value, where it came from)
 
 
-def _coerce(name: str, value: Any, source: str) -> Any:
-    """Convert a raw value from ``source`` to the type of setting ``name``."""
-    default = getattr(_DEFAULTS, name)
-    kind = FIELDS[name].type
+def _parse(name: str, value: Any, source: str) -> Any:
+    """Parse ``value`` of setting ``name`` from ``source``; ConfigError in one line if it is bad."""
+    field = FIELDS[name]
+    if value is None and field.default is None:
+        return None
     try:
-        if name in _DICT_KEYS:
-            if not isinstance(value, Mapping):
-                raise TypeError("expected a table of key = value")
-            if name == "table_templates":
-                return {str(k): str(v) for k, v in value.items()}
-            return {**default, **{str(k): float(v) for k, v in value.items()}}
-        if "List" in str(kind):
-            if isinstance(value, str):
-                value = [v for v in value.replace(",", " ").split() if v]
-            if not isinstance(value, list):
-                raise TypeError("expected a list of strings")
-            return [str(v) for v in value]
-        if value is None:
-            return None
-        if "bool" in str(kind):
-            if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-                return value.strip().lower() in ("1", "true", "yes", "on")
-            if isinstance(value, bool):
-                return value
-            raise TypeError("expected true or false")
-        if "int" in str(kind):
-            if isinstance(value, bool):
-                raise TypeError("expected an integer")
-            return int(value)
-        if "float" in str(kind):
-            return float(value)
-        return str(value)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{source}: setting {name!r} has a bad value {value!r} ({exc})") from None
+        return field.metadata["parse"](value)
+    except TableEntryError as exc:
+        table_source = f"{source[:-1]}.{name}]" if source.endswith("]") else f"{source}, setting {name!r}"
+        raise ConfigError(f"{table_source}: {exc}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{source}: setting {name!r} has a bad value {value!r}: expected {exc}") from None
 
 
-def _check_keys(data: Mapping[str, Any], source: str) -> None:
+def _parse_all(data: Mapping[str, Any], source: str) -> Layer:
+    """Parse a mapping of settings from ``source``, refusing unknown keys."""
     for key in data:
         if key not in FIELDS:
-            hint = difflib.get_close_matches(key, FIELDS, n=1)
-            extra = f"; did you mean {hint[0]!r}?" if hint else f"; known keys: {', '.join(sorted(FIELDS))}"
-            raise ConfigError(f"{source}: unknown tddkit setting {key!r}{extra}")
+            raise ConfigError(f"{source}: unknown tddkit setting {closest(str(key), FIELDS)}")
+    return {key: (_parse(key, value, source), source) for key, value in data.items()}
 
 
-def find_project_root(start: Optional[Path] = None) -> Optional[Path]:
-    """Return the nearest directory at or above ``start`` holding pyproject.toml or setup.cfg."""
-    here = (start or Path.cwd()).resolve()
-    for directory in (here, *here.parents):
-        if (directory / "pyproject.toml").is_file() or (directory / "setup.cfg").is_file():
-            return directory
-    return None
+def _merge(values: Layer, layer: Layer) -> None:
+    """Lay ``layer`` over ``values``; tables are merged key by key."""
+    for name, (value, source) in layer.items():
+        if name in _TABLES and name in values:
+            value = {**values[name][0], **value}
+        values[name] = (value, source)
 
 
-def read_file_settings(root: Path) -> Dict[str, Any]:
-    """Settings from setup.cfg ``[tddkit]`` overlaid by pyproject.toml ``[tool.tddkit]``."""
-    merged: Dict[str, Any] = {}
-    cfg_path = root / "setup.cfg"
-    if cfg_path.is_file():
-        parser = configparser.ConfigParser()
-        try:
-            parser.read(cfg_path, encoding="utf-8")
-        except configparser.Error as exc:
-            raise ConfigError(f"{cfg_path}: cannot parse ({exc})") from None
-        for section in parser.sections():
-            if section == "tddkit":
-                data = dict(parser.items(section))
-            elif section.startswith("tddkit."):
-                data = {section.split(".", 1)[1]: dict(parser.items(section))}
-            else:
-                continue
-            _check_keys(data, f"{cfg_path} [{section}]")
-            merged.update({k: _coerce(k, v, f"{cfg_path} [{section}]") for k, v in data.items()})
-    toml_path = root / "pyproject.toml"
-    if toml_path.is_file():
-        try:
-            with open(toml_path, "rb") as fh:
-                data = tomllib.load(fh).get("tool", {}).get("tddkit", {})
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{toml_path}: cannot parse ({exc})") from None
-        _check_keys(data, f"{toml_path} [tool.tddkit]")
-        merged.update({k: _coerce(k, v, f"{toml_path} [tool.tddkit]") for k, v in data.items()})
-    return merged
+def _file_settings(directory: Path) -> Tuple[Layer, Tuple[str, ...]]:
+    """Settings of setup.cfg ``[tddkit]`` overlaid by pyproject.toml ``[tool.tddkit]``; and the files used."""
+    layer: Layer = {}
+    used: List[str] = []
+    cfg_path, toml_path = directory / "setup.cfg", directory / "pyproject.toml"
+    sections = read_cfg_sections(cfg_path) if cfg_path.is_file() else {}
+    for section, data in sections.items():  # [tddkit.gate] holds the table 'gate'
+        nested = {section[len("tddkit."):]: data} if "." in section else data
+        _merge(layer, _parse_all(nested, f"{cfg_path} [tddkit]"))
+    table = read_toml_table(toml_path) if toml_path.is_file() else None
+    if table is not None and not isinstance(table, dict):
+        raise ConfigError(f"{toml_path}: [tool] tddkit = {table!r} is not a table: write the settings under a "
+                          "[tool.tddkit] table")
+    if table is not None:
+        _merge(layer, _parse_all(table, f"{toml_path} [tool.tddkit]"))
+        used.append(str(toml_path))
+    return layer, (*used, *([str(cfg_path)] if sections else []))
 
 
-def read_env_settings(environ: Mapping[str, str]) -> Dict[str, Any]:
-    """Settings from ``TDDKIT_<KEY>`` variables; the DSN also from ``DATABASE_URL``."""
-    found: Dict[str, Any] = {}
-    dsn = environ.get("TDDKIT_DATABASE_URL") or environ.get("TDDKIT_DSN") or environ.get("DATABASE_URL")
-    if dsn:
-        found["dsn"] = dsn
+def _env_settings(environ: Mapping[str, str]) -> Layer:
+    """Settings from ``TDDKIT_<KEY>`` variables; the DSN also from ``TDDKIT_DATABASE_URL`` and ``DATABASE_URL``."""
+    layer: Layer = {}
+    for variable in ("DATABASE_URL", "TDDKIT_DSN", "TDDKIT_DATABASE_URL"):  # the last one set wins
+        if environ.get(variable):
+            layer["dsn"] = (environ[variable], f"environment variable {variable}")
     for name in FIELDS:
-        if name in _DICT_KEYS or name == "dsn":
-            continue
-        raw = environ.get(f"TDDKIT_{name.upper()}")
-        if raw is not None and raw != "":
-            found[name] = _coerce(name, raw, f"environment variable TDDKIT_{name.upper()}")
-    return found
+        variable = f"TDDKIT_{name.upper()}"
+        if name not in _TABLES and name != "dsn" and environ.get(variable):
+            layer[name] = (_parse(name, environ[variable], f"environment variable {variable}"),
+                           f"environment variable {variable}")
+    return layer
 
 
 def load_settings(
     overrides: Optional[Mapping[str, Any]] = None,
     environ: Optional[Mapping[str, str]] = None,
     start: Optional[Path] = None,
+    *,
+    targets: Sequence[str] = (),
 ) -> Settings:
-    """Build the effective Settings from every source, highest precedence last applied."""
-    environ = os.environ if environ is None else environ
-    root = find_project_root(start)
-    values: Dict[str, Any] = {}
-    if root is not None:
-        values.update(read_file_settings(root))
-    values.update(read_env_settings(environ))
-    cli = {k: v for k, v in (overrides or {}).items() if v is not None}
-    _check_keys(cli, "command line")
-    values.update({k: _coerce(k, v, "command line") for k, v in cli.items()})
-    return Settings(root=str(root) if root else None, **values).validate()
+    """The effective Settings from every source. The config file is searched from the common ancestor of
+    ``targets`` (the paths a run was given) upward, then from ``start`` (default: the cwd) upward."""
+    config = find_config(targets, start)
+    values: Layer = {name: (getattr(_DEFAULTS, name), "") for name in FIELDS}
+    files: Tuple[str, ...] = ()
+    if config is not None:
+        layer, files = _file_settings(config.parent)
+        _merge(values, layer)
+    _merge(values, _env_settings(os.environ if environ is None else environ))
+    _merge(values, _parse_all({k: v for k, v in (overrides or {}).items() if v is not None}, "command line"))
+    root = config.parent if config is not None else find_project_root(targets, start)
+    settings = Settings(root=str(root) if root else None, config_files=files,
+                        **{name: value for name, (value, _) in values.items()})
+    return settings.validate({name: source for name, (_, source) in values.items() if source})
 
 
-_DEFAULTS = Settings()
+def describe_config(settings: Settings) -> str:
+    """One line for the start of a run: the config file(s) used, or that none was found."""
+    if settings.config_files:
+        return f"config: {', '.join(settings.config_files)}"
+    if settings.schema or settings.schema_hook:
+        return "no config file found: schema from the environment or command line"
+    return "no config file found: no schema"

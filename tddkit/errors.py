@@ -11,6 +11,10 @@ class ConfigError(TddkitError):
     """Bad configuration: unknown key, wrong type, missing file."""
 
 
+class TableEntryError(ValueError):
+    """A bad entry in a table setting (parsers.table); load_settings turns it into a ConfigError naming the table."""
+
+
 class ServerError(TddkitError):
     """The PostgreSQL server could not be found, started or reached."""
 

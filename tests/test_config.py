@@ -1,12 +1,24 @@
-"""Settings: precedence of sources, validation, clear errors."""
+"""Settings: precedence of sources, validation, clear errors, where the config file is found."""
 
+import os
 import tempfile
 import textwrap
 import unittest
 from pathlib import Path
 
-from tddkit.config import DEFAULT_TARGETS, Settings, load_settings
+from tddkit.config import (
+    DEFAULT_GATE,
+    DEFAULT_TARGETS,
+    DEFAULT_THRESHOLDS,
+    EMBEDDED_MAX_CONNECTIONS,
+    EMBEDDED_POOL_LIMIT,
+    Settings,
+    describe_config,
+    find_config,
+    load_settings,
+)
 from tddkit.errors import ConfigError
+from tddkit.server import TEST_SERVER_SETTINGS
 
 
 class ProjectDir:
@@ -109,6 +121,222 @@ class ValidationTests(unittest.TestCase):
     def test_unparsable_pyproject(self):
         with ProjectDir("[tool.tddkit\n") as root:
             self.assertConfigError("cannot parse", environ={}, start=root)
+
+
+class ValueParsingTests(unittest.TestCase):
+    """Each setting is parsed by the parser declared with it; a bad value is one line naming source and key."""
+
+    def error(self, pyproject="", environ=None, **kwargs) -> str:
+        with ProjectDir(pyproject or "[tool.tddkit]\n") as root, self.assertRaises(ConfigError) as caught:
+            load_settings(environ=environ or {}, start=root, **kwargs)
+        return str(caught.exception)
+
+    def test_infinite_and_nan_numbers_are_refused(self):
+        message = self.error("[tool.tddkit]\nstatement_timeout = inf\n")
+        self.assertIn("pyproject.toml [tool.tddkit]: setting 'statement_timeout' has a bad value inf: expected a "
+                      "number of seconds >= 0", message)
+        self.assertIn("'pool_timeout' has a bad value nan: expected a number of seconds > 0",
+                      self.error("[tool.tddkit]\npool_timeout = nan\n"))
+        self.assertIn("environment variable TDDKIT_LOCK_TIMEOUT: setting 'lock_timeout' has a bad value 'inf'",
+                      self.error(environ={"TDDKIT_LOCK_TIMEOUT": "inf"}))
+        self.assertIn("'inf'", self.error(environ={"TDDKIT_MEMORY_WARNING_MB": "inf"}))
+
+    def test_milliseconds_typed_into_a_seconds_setting(self):
+        message = self.error("[tool.tddkit]\nstatement_timeout = 3600000\n")
+        self.assertIn("setting 'statement_timeout' has a bad value 3600000: expected at most 86400 seconds (one day): "
+                      "the unit is seconds, not milliseconds", message)
+        self.assertIn("TDDKIT_RESOURCE_TIMEOUT", self.error(environ={"TDDKIT_RESOURCE_TIMEOUT": "600000"}))
+        with ProjectDir("[tool.tddkit]\nstatement_timeout = 86400\nlock_timeout = 0\n") as root:
+            settings = load_settings(environ={}, start=root)
+        self.assertEqual((settings.statement_timeout, settings.lock_timeout), (86400.0, 0.0))
+
+    def test_whole_numbers_lists_and_booleans_are_not_guessed(self):
+        self.assertIn("'pool_max_size' has a bad value 7.5: expected a whole number >= 1",
+                      self.error("[tool.tddkit]\npool_max_size = 7.5\n"))
+        self.assertIn("'pool_min_size' has a bad value '-1': expected a whole number >= 0",
+                      self.error(environ={"TDDKIT_POOL_MIN_SIZE": "-1"}))
+        self.assertIn("'schema' has a bad value [1, 2]: expected a list of strings",
+                      self.error("[tool.tddkit]\nschema = [1, 2]\n"))
+        self.assertIn("'alerts_as_failures' has a bad value 'maybe': expected true or false",
+                      self.error(environ={"TDDKIT_ALERTS_AS_FAILURES": "maybe"}))
+        self.assertIn("'dsn' has a bad value ['x']: expected text", self.error("[tool.tddkit]\ndsn = ['x']\n"))
+        cfg = "[tddkit]\nalerts_as_failures = yes\nschema = a.sql, b.sql\n"
+        with ProjectDir(setup_cfg=cfg) as root:
+            settings = load_settings(environ={"TDDKIT_REBUILD_SCHEMA": "off"}, start=root)
+        self.assertEqual((settings.alerts_as_failures, settings.schema, settings.rebuild_schema),
+                         (True, ["a.sql", "b.sql"], False))
+
+    def test_pg_source_is_one_of_its_choices(self):
+        self.assertIn("pyproject.toml [tool.tddkit]: setting 'pg_source' has a bad value 'wheels': expected one of "
+                      "auto, system, wheel, bindir", self.error('[tool.tddkit]\npg_source = "wheels"\n'))
+        self.assertIn("TDDKIT_PG_SOURCE", self.error(environ={"TDDKIT_PG_SOURCE": "apt"}))
+        with ProjectDir('[tool.tddkit]\npg_source = "wheel"\n') as root:
+            self.assertEqual(load_settings(environ={}, start=root).pg_source, "wheel")
+
+    def test_tddkit_under_tool_must_be_a_table(self):
+        message = self.error("[tool]\ntddkit = 5\n")
+        self.assertIn("pyproject.toml: [tool] tddkit = 5 is not a table", message)
+        self.assertNotIn("\n", message)
+
+    def test_setup_cfg_values_are_not_interpolated(self):
+        with ProjectDir(setup_cfg="[tddkit]\ndsn = postgresql://app:p%40ss@db/app\n") as root:
+            self.assertEqual(load_settings(environ={}, start=root).dsn, "postgresql://app:p%40ss@db/app")
+
+    def test_a_config_file_that_is_not_utf8(self):
+        with ProjectDir() as root:
+            (root / "pyproject.toml").write_bytes(b"[tool.tddkit]\nschema_version = '\xff'\n")
+            with self.assertRaises(ConfigError) as caught:
+                load_settings(environ={}, start=root)
+        self.assertIn("pyproject.toml: cannot parse", str(caught.exception))
+
+
+class TableTests(unittest.TestCase):
+    """[tool.tddkit.gate] and .targets have fixed keys; .thresholds holds any metric name; all values checked."""
+
+    def error(self, pyproject="", setup_cfg="") -> str:
+        with ProjectDir(pyproject, setup_cfg) as root, self.assertRaises(ConfigError) as caught:
+            load_settings(environ={}, start=root)
+        return str(caught.exception)
+
+    def test_unknown_gate_and_target_keys_suggest_the_closest(self):
+        self.assertRegex(self.error("[tool.tddkit.gate]\nmax_tst_ms = 5\n"),
+                         r"pyproject\.toml \[tool\.tddkit\.gate\]: unknown key 'max_tst_ms'; did you mean "
+                         r"'max_test_ms'\?$")
+        self.assertIn("[tool.tddkit.targets]: unknown key 'fixture'; did you mean 'fixture_setup'?",
+                      self.error("[tool.tddkit.targets]\nfixture = 5\n"))
+        self.assertIn("setup.cfg [tddkit.gate]: unknown key 'zzz'; known keys: average_test_ms, fixture_setup_ms, "
+                      "max_test_ms, suite_s", self.error(setup_cfg="[tddkit.gate]\nzzz = 1\n"))
+
+    def test_table_values_must_be_finite_numbers(self):
+        self.assertIn("[tool.tddkit.gate]: 'suite_s' has a bad value 'fast': expected a finite number > 0",
+                      self.error('[tool.tddkit.gate]\nsuite_s = "fast"\n'))
+        self.assertIn("[tool.tddkit.targets]: 'cleanup' has a bad value inf",
+                      self.error("[tool.tddkit.targets]\ncleanup = inf\n"))
+        self.assertIn("[tool.tddkit.thresholds]: 'rows_per_s' has a bad value nan: expected a finite number",
+                      self.error("[tool.tddkit.thresholds]\nrows_per_s = nan\n"))
+        self.assertIn("setting 'gate' has a bad value 5: expected a table",
+                      self.error("[tool.tddkit]\ngate = 5\n"))
+
+    def test_thresholds_take_any_metric_name(self):
+        with ProjectDir("[tool.tddkit.thresholds]\nrows_per_s = 2000\n",
+                        "[tddkit.thresholds]\nqueryCount = 3\n") as root:
+            thresholds = load_settings(environ={}, start=root).thresholds
+        self.assertEqual(thresholds, {**DEFAULT_THRESHOLDS, "rows_per_s": 2000.0, "queryCount": 3.0})
+
+    def test_tables_merge_key_by_key_across_files(self):
+        with ProjectDir("[tool.tddkit.gate]\nsuite_s = 60\n", "[tddkit.gate]\nmax_test_ms = 50\nsuite_s = 1\n") as root:
+            gate = load_settings(environ={}, start=root).gate
+        self.assertEqual(gate, {**DEFAULT_GATE, "max_test_ms": 50.0, "suite_s": 60.0})
+
+
+class EmbeddedPoolLimitTests(unittest.TestCase):
+    def test_the_limit_is_below_the_servers_max_connections(self):
+        self.assertEqual(int(TEST_SERVER_SETTINGS["max_connections"]), EMBEDDED_MAX_CONNECTIONS)
+        self.assertLess(EMBEDDED_POOL_LIMIT, EMBEDDED_MAX_CONNECTIONS)
+
+    def test_a_pool_larger_than_the_embedded_server_allows(self):
+        with ProjectDir("[tool.tddkit]\npool_min_size = 250\npool_max_size = 250\n") as root:  # issue 16
+            with self.assertRaises(ConfigError) as caught:
+                load_settings(environ={}, start=root)
+            message = str(caught.exception)
+            self.assertIn("pyproject.toml [tool.tddkit]: pool_max_size = 250 is more than the embedded server allows "
+                          f"(max_connections = {EMBEDDED_MAX_CONNECTIONS}, at most {EMBEDDED_POOL_LIMIT} for the pool)",
+                          message)
+            self.assertIn("--dsn", message)
+            with_dsn = load_settings(environ={"DATABASE_URL": "postgresql://h/db"}, start=root)
+            self.assertEqual(with_dsn.pool_max_size, 250)  # a server of one's own sets its own limit
+            with self.assertRaises(ConfigError) as caught:
+                load_settings(environ={"TDDKIT_POOL_MAX_SIZE": str(EMBEDDED_POOL_LIMIT + 1),
+                                       "TDDKIT_POOL_MIN_SIZE": "0"}, start=root)
+            self.assertIn("environment variable TDDKIT_POOL_MAX_SIZE: pool_max_size", str(caught.exception))
+
+    def test_inconsistent_pool_sizes_name_the_source(self):
+        with ProjectDir("[tool.tddkit]\npool_max_size = 1\n") as root, self.assertRaises(ConfigError) as caught:
+            load_settings(environ={}, start=root)
+        self.assertIn("pyproject.toml [tool.tddkit]: pool_min_size (2) is larger than pool_max_size (1)",
+                      str(caught.exception))
+
+
+class ConfigSearchTests(unittest.TestCase):
+    """The config file is found from the run's targets upward, then from the current directory (like pytest)."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.base = Path(self.tmp.name).resolve()
+        self.elsewhere = self.make("elsewhere")
+
+    def make(self, relative: str, **files: str) -> Path:
+        directory = self.base / relative
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            (directory / name.replace("_", ".")).write_text(textwrap.dedent(content))
+        return directory
+
+    def test_found_from_the_targets_not_the_current_directory(self):
+        project = self.make("project", pyproject_toml='[tool.tddkit]\nschema = ["db/schema.sql"]\n')
+        tests = self.make("project/tests")
+        (tests / "test_a.py").write_text("")
+        for targets in ([str(tests)], [str(tests / "test_a.py")], [str(tests), str(project / "tests")]):
+            with self.subTest(targets=targets):
+                self.assertEqual(find_config(targets, start=self.elsewhere), project / "pyproject.toml")
+        settings = load_settings(environ={}, start=self.elsewhere, targets=[str(tests)])
+        self.assertEqual(settings.schema, ["db/schema.sql"])
+        self.assertEqual(settings.resolve("db/schema.sql"), project / "db" / "schema.sql")
+        self.assertEqual(settings.config_file, str(project / "pyproject.toml"))
+        self.assertEqual(describe_config(settings), f"config: {project / 'pyproject.toml'}")
+
+    def test_relative_targets_resolve_against_the_current_directory(self):
+        project = self.make("project", pyproject_toml="[tool.tddkit]\n")
+        self.make("project/tests")
+        cwd = os.getcwd()
+        os.chdir(project)
+        self.addCleanup(os.chdir, cwd)
+        self.assertEqual(find_config(["tests"], start=self.elsewhere), project / "pyproject.toml")
+
+    def test_common_ancestor_of_targets_in_two_packages(self):
+        top = self.make("mono", setup_cfg="[tddkit]\npool_max_size = 4\n")
+        first = self.make("mono/a/tests")
+        second = self.make("mono/b/tests")
+        self.make("mono/a", pyproject_toml="[tool.tddkit]\n")  # nearer to one target only: not their ancestor
+        self.assertEqual(find_config([str(first), str(second)], start=self.elsewhere), top / "setup.cfg")
+        self.assertEqual(load_settings(environ={}, start=self.elsewhere, targets=[str(first), str(second)])
+                         .pool_max_size, 4)
+
+    def test_a_file_without_tddkit_settings_does_not_stop_the_search(self):
+        top = self.make("repo", pyproject_toml="[tool.tddkit]\npool_max_size = 6\n")
+        package = self.make("repo/services/api", pyproject_toml="[project]\nname = 'api'\n",
+                            setup_cfg="[metadata]\nname = api\n")
+        tests = self.make("repo/services/api/tests")
+        self.assertEqual(find_config([str(tests)], start=self.elsewhere), top / "pyproject.toml")
+        self.assertEqual(load_settings(environ={}, start=self.elsewhere, targets=[str(tests)]).pool_max_size, 6)
+        self.assertEqual(find_config([str(package)], start=self.elsewhere), top / "pyproject.toml")
+
+    def test_falls_back_to_the_current_directory(self):
+        here = self.make("here", setup_cfg="[tddkit]\nschema = s.sql\n")
+        tests = self.make("outside/tests")
+        for targets in ([str(tests)], ["tests.test_config"], []):
+            with self.subTest(targets=targets):
+                self.assertEqual(find_config(targets, start=here), here / "setup.cfg")
+        settings = load_settings(environ={}, start=here, targets=["tests.test_config"])
+        self.assertEqual((settings.schema, settings.config_file), (["s.sql"], str(here / "setup.cfg")))
+
+    def test_both_files_of_the_project_are_read_and_named(self):
+        project = self.make("project", pyproject_toml=PYPROJECT, setup_cfg=SETUP_CFG)
+        settings = load_settings(environ={}, start=self.elsewhere, targets=[str(project)])
+        self.assertEqual((settings.pool_max_size, settings.pool_min_size), (7, 1))
+        self.assertEqual(describe_config(settings), f"config: {project / 'pyproject.toml'}, {project / 'setup.cfg'}")
+
+    def test_no_config_file_found(self):
+        bare = self.make("bare", setup_cfg="[metadata]\nname = bare\n")
+        tests = self.make("bare/tests")
+        self.assertIsNone(find_config([str(tests)], start=self.elsewhere))
+        settings = load_settings(environ={}, start=self.elsewhere, targets=[str(tests)])
+        self.assertIsNone(settings.config_file)
+        self.assertEqual(settings.root, str(bare))  # relative paths still resolve against the project
+        self.assertEqual(describe_config(settings), "no config file found: no schema")
+        with_env = load_settings(environ={"TDDKIT_SCHEMA": "s.sql"}, start=self.elsewhere)
+        self.assertEqual(describe_config(with_env), "no config file found: schema from the environment or command line")
 
 
 if __name__ == "__main__":
