@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import unittest
 from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -130,7 +131,7 @@ class TDDTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        session = get_session()
+        session = get_session(config_near=getattr(sys.modules.get(cls.__module__), "__file__", None))
         if session.lender is None:
             raise TddkitError("the tddkit session has no test database (a parallel run's parent process?)")
         transaction = cls._tddkit_transaction = ClassTransaction(

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .case import TDDTestCase
-from .config import Settings, load_settings
+from .config import Settings, describe_config, load_settings
 from .discovery import load_tests, select
 from .errors import TddkitError
 from .runner import TDDTestRunner, closing_line, iter_tests
@@ -62,7 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.durations < 0 or args.repeat < 1:
         raise TddkitError("--durations must be >= 0 and --repeat >= 1")
-    settings = load_settings({"dsn": args.dsn, "rebuild_schema": args.rebuild_schema})
+    settings = load_settings({"dsn": args.dsn, "rebuild_schema": args.rebuild_schema}, targets=args.targets)
     plan = _RunPlan(args, settings)
     baseline = load_baseline(str(settings.resolve(args.compare))) if args.compare else None
     runs, walls, totals, failed = [], [], {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}, False
@@ -73,9 +73,12 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print("tddkit: no tests found" + (f" in shard {args.shard}" if plan.shard_of else ""),
                       file=sys.stderr)
                 return EXIT_NO_TESTS
-            if repetition == 0 and _needs_session(suite, plan.workers):
-                session = get_session(settings, with_database=plan.workers <= 1)
-                print(f"tddkit: {session.describe()}", file=sys.stderr)
+            if repetition == 0:  # the first lines: config and server (an error before them is the only line)
+                session = get_session(settings, with_database=plan.workers <= 1) \
+                    if _needs_session(suite, plan.workers) else None
+                print(f"tddkit: {describe_config(settings)}", file=sys.stderr)
+                if session is not None:
+                    print(f"tddkit: {session.describe()}", file=sys.stderr)
             last = repetition == args.repeat - 1
             runner = TDDTestRunner(
                 verbosity=args.verbosity, failfast=args.failfast, buffer=args.buffer, settings=settings,

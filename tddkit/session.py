@@ -135,12 +135,15 @@ def current_session() -> Optional[Session]:
 
 
 def get_session(settings: Optional[Settings] = None, *, with_database: bool = True,
-                template: Optional[TemplateResult] = None) -> Session:
-    """The process's session, started on first use with ``settings`` (default: load_settings())."""
+                template: Optional[TemplateResult] = None, config_near: Optional[str] = None) -> Session:
+    """The process's session, started on first use with ``settings`` (default: the config file found
+    upward from ``config_near``, a test module's file, then from the current directory)."""
     global _current, _owner_pid
     with _lock:
         if _current is None or _owner_pid != os.getpid():
-            session = Session(settings or load_settings()).start(with_database, template)
+            if settings is None:
+                settings = load_settings(targets=[config_near] if config_near else ())
+            session = Session(settings).start(with_database, template)
             _current, _owner_pid = session, os.getpid()
             atexit.register(close_session)
         return _current

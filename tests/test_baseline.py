@@ -336,9 +336,10 @@ class CommandLineTests(unittest.TestCase):
                 fh.write(f'[tool.tddkit]\nschema = ["{ROOT / "examples/schema.sql"}"]\n'
                          '[tool.tddkit.gate]\nmax_test_ms = 5\n')
 
+            with open(os.path.join(project, "test_regression.py"), "w") as fh:
+                fh.write((ROOT / "tests/cases/regression.py").read_text())
             env = child_env(TDDKIT_DURATIONS_FILE="")
-            done = run_cli(["run", str(ROOT / "tests/cases/regression.py"), "--gate", "--no-report"], env=env,
-                           cwd=project)
+            done = run_cli(["run", "test_regression.py", "--gate", "--no-report"], env=env, cwd=project)
         self.assertEqual(done.returncode, EXIT_GATE_FAILED, done.stderr)
         self.assertIn("performance gate: FAILED", done.stderr)
         self.assertRegex(done.stderr, r"max_test_ms: [\d.]+ ms > 5 ms")

@@ -191,9 +191,11 @@ class BadInputTests(unittest.TestCase):
     """Each bad input is one line on stderr, exit code 2, no traceback: all run at once in child processes."""
 
     def project(self, pyproject, files=None):
+        """A project directory with its config and a copy of the trivial tests (the config is found from them)."""
         tmp = tempfile.TemporaryDirectory()
         self.addCleanup(tmp.cleanup)
         Path(tmp.name, "pyproject.toml").write_text(pyproject)
+        Path(tmp.name, "test_trivial.py").write_text(Path(TRIVIAL).read_text())
         for name, text in (files or {}).items():
             Path(tmp.name, name).write_text(text)
         return Path(tmp.name)
@@ -230,7 +232,8 @@ class BadInputTests(unittest.TestCase):
 
         def run(item):
             args, env, cwd, _ = item
-            return run_cli(["run", TRIVIAL, "--no-report", *args], env=child_env(**env), cwd=cwd)
+            target = TRIVIAL if cwd == ROOT else "test_trivial.py"
+            return run_cli(["run", target, "--no-report", *args], env=child_env(**env), cwd=cwd)
 
         with ThreadPoolExecutor(len(runs)) as pool:
             done = dict(zip(runs, pool.map(run, runs.values())))
