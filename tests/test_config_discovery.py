@@ -52,7 +52,7 @@ class ConfigDiscoveryTests(unittest.TestCase):
 
     def test_a_run_without_config_says_so_in_its_first_line(self):
         (self.root / "pyproject.toml").unlink()
-        done = run_cli(["run", str(self.elsewhere), "--no-report"], cwd=self.elsewhere)
+        done = run_cli(["run", str(self.tests), "--no-report"], cwd=self.elsewhere)
         self.assertEqual(done.stderr.splitlines()[0], "tddkit: no config file found: no schema")
 
     def test_plain_unittest_from_another_directory_finds_it_from_the_test_module(self):

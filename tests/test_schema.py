@@ -232,9 +232,9 @@ class EmbeddedSnapshotTests(unittest.TestCase):
                     (root / "schema.sql").write_text(SCHEMA + edit)
                 done = run_cli(["run", ".", "--no-report"], env=env, cwd=root)
                 self.assertEqual(done.returncode, 0, done.stderr)
-                lines.append(done.stderr.splitlines()[0])
+                lines.append(done.stderr.splitlines()[1])
             rebuilt = run_cli(["run", ".", "--no-report", "--rebuild-schema"], env=env, cwd=root)
-            lines.append(rebuilt.stderr.splitlines()[0])
+            lines.append(rebuilt.stderr.splitlines()[1])
         self.assertEqual([("built" if " built in " in line else "reused") for line in lines],
                          ["built", "reused", "built", "reused", "built"], "\n".join(lines))
 
