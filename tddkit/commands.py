@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .case import TDDTestCase
+from .checks import run_checks
 from .config import Settings, describe_config, load_settings
 from .discovery import load_tests, select
 from .errors import TddkitError
@@ -92,8 +93,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             failed = failed or not result.wasSuccessful()
             for key, count in result.counts().items():
                 totals[key] += count
-        performance_code = _performance(args, settings, baseline, runs, walls,
-                                        functools.partial(_rerun, plan))
+        performance_code = run_checks(settings, runs, walls, save_baseline_to=args.save_baseline,
+                                      baseline=baseline, gate=args.gate, rerun=functools.partial(_rerun, plan))
         session = current_session()
         if session is not None:  # also when tests started it lazily, after the first line
             print(f"tddkit: tests ran on {session.server_origin}", file=sys.stderr)
@@ -115,30 +116,6 @@ def _rerun(plan: _RunPlan, test_ids: Sequence[str], times: int) -> Tuple[List[li
         runs.append(runner.run(plan.runnable(plan.suite(only=test_ids), current_session())).test_metrics)
         walls.append(runner.last_wall)
     return runs, walls
-
-
-def _performance(args: argparse.Namespace, settings: Settings, baseline, runs, walls, rerun) -> int:
-    """Save or compare the baseline and evaluate the gate, as asked; EXIT_GATE_FAILED if any flags the run."""
-    from .baseline import CONFIRM_SAMPLES, build_baseline, compare, confirm, format_comparison, save_baseline, suspects
-    from .gate import evaluate_gate, format_gate, gate_exit_code
-
-    comparison = gate = None
-    if args.save_baseline:
-        path = settings.resolve(args.save_baseline)
-        save_baseline(str(path), build_baseline(runs, walls))
-        print(f"tddkit: baseline of {len(runs)} run(s) saved to {path}", file=sys.stderr)
-    if baseline is not None:
-        comparison = compare(baseline, runs, walls, settings.regression_threshold)
-        suspected = suspects(baseline, comparison)
-        if suspected and len(runs) < CONFIRM_SAMPLES:
-            print(f"tddkit: confirming {len(suspected)} suspected regression(s) with "
-                  f"{CONFIRM_SAMPLES - len(runs)} more run(s) of those tests", file=sys.stderr)
-            comparison = confirm(baseline, comparison, runs, walls, *rerun(suspected, CONFIRM_SAMPLES - len(runs)))
-        print(format_comparison(comparison), file=sys.stderr)
-    if args.gate:
-        gate = evaluate_gate(runs[-1], walls[-1], settings.gate)
-        print(format_gate(gate), file=sys.stderr)
-    return gate_exit_code(gate, comparison)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
