@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 from .admin import connect_admin
 from .binaries import PgBinaries, find_binaries
@@ -21,6 +21,7 @@ from .database import TestDatabase
 from .errors import TddkitError
 from .lending import Lender
 from .probe import ServerProbe
+from .file_locks import FileResourceLocks
 from .resources import ResourceLocks
 from .schema import SchemaSource
 from .template_db import TemplateResult, ensure_template, template_name
@@ -41,7 +42,7 @@ class Session:
         self.schema: Optional[SchemaSource] = None
         self.template: Optional[TemplateResult] = None
         self.server_dsn = ""
-        self._locks: Optional[ResourceLocks] = None
+        self._locks: Optional[Union[ResourceLocks, FileResourceLocks]] = None
         self.startup_seconds = 0.0
 
     def start(self, with_database: bool = True, template: Optional[TemplateResult] = None) -> "Session":
@@ -100,10 +101,14 @@ class Session:
         parts.append(f"ready in {self.startup_seconds * 1000:.0f} ms")
         return "; ".join(parts)
 
-    def resource_locks(self) -> ResourceLocks:
-        """The lock manager for named resources (created on first use)."""
+    def resource_locks(self) -> Union[ResourceLocks, FileResourceLocks]:
+        """The lock manager for named resources (created on first use): advisory locks on a server that other
+        processes share; lock files in the cache directory when this process's server is its own."""
         if self._locks is None:
-            self._locks = ResourceLocks(self.server_dsn, self.settings.resource_timeout)
+            if self.server is not None:
+                self._locks = FileResourceLocks(self.server.cache.root / "resources", self.settings.resource_timeout)
+            else:
+                self._locks = ResourceLocks(self.server_dsn, self.settings.resource_timeout)
         return self._locks
 
     def close(self) -> None:

@@ -9,6 +9,7 @@ import unittest
 from pathlib import Path
 
 import tddkit
+from tddkit.file_locks import FileResourceLocks
 from tddkit.resources import ResourceLocks
 from tests.cases import instruments
 from tests.support import ROOT, child_env, run_cli, run_suite, suite_of
@@ -106,12 +107,17 @@ class ResourceTests(unittest.TestCase):
         self.assertTrue(overlap(seen["free_c"], seen["free_d"]), seen)
 
     def test_concurrent_runs_on_one_server_take_turns(self):
-        server_dsn = tddkit.get_session().server_dsn
+        self.assert_concurrent_runs_take_turns(["--dsn", tddkit.get_session().server_dsn])
+
+    def test_concurrent_runs_each_on_its_own_server_take_turns(self):
+        self.assert_concurrent_runs_take_turns([])
+
+    def assert_concurrent_runs_take_turns(self, args):
         with tempfile.TemporaryDirectory() as tmp:
             log = os.path.join(tmp, "intervals")
             env = child_env(TDDKIT_TEST_INTERVALS=log, TDDKIT_DURATIONS_FILE="")
             runs = [subprocess.Popen([sys.executable, "-m", "tddkit", "run", "tests/cases/instruments.py", "-k", k,
-                                      "--dsn", server_dsn, "--no-report"], cwd=ROOT, env=env,
+                                      *args, "--no-report"], cwd=ROOT, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                     for k in ("UsesSharedFileA", "UsesSharedFileB")]
             outputs = [run.communicate(timeout=120) for run in runs]
@@ -122,10 +128,11 @@ class ResourceTests(unittest.TestCase):
     def test_a_resource_held_past_the_timeout_names_resource_and_holder(self):
         SessionSettings(self, resource_timeout=0.3)
         session = tddkit.get_session()
-        holder = ResourceLocks(session.server_dsn, 1.0)
+        locks = session.resource_locks()
+        holder = FileResourceLocks(locks.directory, 1.0) if isinstance(locks, FileResourceLocks) \
+            else ResourceLocks(session.server_dsn, 1.0)
         holder.acquire(["sandbox"], "tests.elsewhere.Holder.test_holds_the_sandbox")
         self.addCleanup(holder.close)
-        locks = session.resource_locks()
         old_timeout, locks.timeout = locks.timeout, 0.3
         self.addCleanup(setattr, locks, "timeout", old_timeout)
         locks.close()  # reconnect with the shorter lock_timeout
