@@ -32,7 +32,7 @@ _EXPORTS = {
     "close_session": "session",
     "get_session": "session",
     "load_settings": "config",
-    "resources": "resources",
+    "resources": "named_resources",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -51,12 +51,23 @@ def __dir__() -> List[str]:
     return sorted({*globals(), *__all__})
 
 
-if TYPE_CHECKING:
-    from .case import TDDTestCase
-    from .config import Settings, load_settings
-    from .errors import (ConfigError, IsolationError, OwnershipError, PerformanceWarning, PoolExhaustedError,
-                         ResourceTimeoutError, SchemaError, ServerError, TddkitError)
-    from .metrics import TestMetrics
-    from .resources import resources
-    from .runner import TDDTestResult, TDDTestRunner
-    from .session import Session, close_session, get_session
+if TYPE_CHECKING:  # the names as type checkers see them (the 'as' marks each as a re-export)
+    from .case import TDDTestCase as TDDTestCase
+    from .config import Settings as Settings
+    from .config import load_settings as load_settings
+    from .errors import ConfigError as ConfigError
+    from .errors import IsolationError as IsolationError
+    from .errors import OwnershipError as OwnershipError
+    from .errors import PerformanceWarning as PerformanceWarning
+    from .errors import PoolExhaustedError as PoolExhaustedError
+    from .errors import ResourceTimeoutError as ResourceTimeoutError
+    from .errors import SchemaError as SchemaError
+    from .errors import ServerError as ServerError
+    from .errors import TddkitError as TddkitError
+    from .metrics import TestMetrics as TestMetrics
+    from .named_resources import resources as resources
+    from .runner import TDDTestResult as TDDTestResult
+    from .runner import TDDTestRunner as TDDTestRunner
+    from .session import Session as Session
+    from .session import close_session as close_session
+    from .session import get_session as get_session

@@ -25,7 +25,7 @@ from .isolation import ClassTransaction, TestScope
 from .joined import JoinedPool
 from .meter import TestMeter
 from .metrics import TestMetrics
-from .resources import resources_of
+from .named_resources import resources_of
 from .session import get_session
 from .temp_tables import resolve_template, schema_cache
 

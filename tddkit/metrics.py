@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from typing import Any, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 import psutil
 
@@ -113,3 +113,30 @@ def distinct_classes(tests: Iterable[TestMetrics]) -> List[ClassMetrics]:
         if tm.class_metrics is not None:
             seen.setdefault(id(tm.class_metrics), tm.class_metrics)
     return list(seen.values())
+
+
+# --- records as plain data (sent by parallel workers and pytest-xdist workers) ---------------
+
+def metrics_to_dict(m: TestMetrics) -> Dict[str, Any]:
+    """A TestMetrics as plain data (picklable, no shared class record)."""
+    data = dataclasses.asdict(m)
+    data["class_metrics"] = dataclasses.asdict(m.class_metrics) if m.class_metrics else None
+    return data
+
+
+def _custom(entries: Sequence[Dict[str, Any]]) -> Tuple[CustomMetric, ...]:
+    return tuple(CustomMetric(**c) for c in entries)
+
+
+def metrics_from_dict(data: Dict[str, Any], classes: Dict[Tuple[int, str], ClassMetrics], worker: int) -> TestMetrics:
+    """The TestMetrics sent by ``worker``; tests of one class in one worker share one ClassMetrics."""
+    data = dict(data)
+    class_data = data.pop("class_metrics")
+    data["custom"] = _custom(data.get("custom", ()))
+    metrics = TestMetrics(**data)
+    if class_data:
+        key = (worker, class_data["class_name"])
+        if key not in classes:
+            classes[key] = ClassMetrics(**{**class_data, "custom": _custom(class_data.get("custom", ()))})
+        metrics.class_metrics = classes[key]
+    return metrics

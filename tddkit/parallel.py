@@ -19,13 +19,13 @@ import signal
 import unittest
 import uuid
 from multiprocessing.connection import Connection, wait
-from typing import Any, Dict, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 from unittest.runner import _WritelnDecorator  # type: ignore[attr-defined]
 
 from .admin import connect_admin
 from .config import Settings
 from .errors import ConfigError
-from .metrics import ClassMetrics, CustomMetric, TestMetrics
+from .metrics import ClassMetrics, TestMetrics, metrics_from_dict, metrics_to_dict
 from .ownership import databases_like, drop_database
 from .runner import PreformattedError, TDDTestResult
 from .template_db import TemplateResult
@@ -33,32 +33,7 @@ from .server import describe_exit
 from .sharding import Group, keep_resources_together, longest_first
 
 
-# --- events sent from workers to the parent ----------------------------------------------
-
-def metrics_to_dict(m: TestMetrics) -> Dict[str, Any]:
-    """A TestMetrics as plain data (picklable, no shared class record)."""
-    data = dataclasses.asdict(m)
-    data["class_metrics"] = dataclasses.asdict(m.class_metrics) if m.class_metrics else None
-    return data
-
-
-def _custom(entries: Sequence[Dict[str, Any]]) -> Tuple[CustomMetric, ...]:
-    return tuple(CustomMetric(**c) for c in entries)
-
-
-def metrics_from_dict(data: Dict[str, Any], classes: Dict[Tuple[int, str], ClassMetrics], worker: int) -> TestMetrics:
-    """The TestMetrics sent by ``worker``; tests of one class in one worker share one ClassMetrics."""
-    data = dict(data)
-    class_data = data.pop("class_metrics")
-    data["custom"] = _custom(data.get("custom", ()))
-    metrics = TestMetrics(**data)
-    if class_data:
-        key = (worker, class_data["class_name"])
-        if key not in classes:
-            classes[key] = ClassMetrics(**{**class_data, "custom": _custom(class_data.get("custom", ()))})
-        metrics.class_metrics = classes[key]
-    return metrics
-
+# --- the worker ----------------------------------------------------------------------------------
 
 class WorkerResult(TDDTestResult):
     """Sends each finished test to the parent instead of printing it."""

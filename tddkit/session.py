@@ -22,7 +22,7 @@ from .errors import TddkitError
 from .lending import Lender
 from .probe import ServerProbe
 from .file_locks import FileResourceLocks
-from .resources import ResourceLocks
+from .named_resources import ResourceLocks
 from .schema import SchemaSource
 from .template_db import TemplateResult, ensure_template, template_name
 from .server import EmbeddedPostgres, read_state

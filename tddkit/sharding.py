@@ -18,7 +18,7 @@ from typing import Any, Dict, Iterable, List, Sequence, Tuple
 from .errors import ConfigError
 from .metrics import TestMetrics
 from .output import write_json
-from .resources import resources_of
+from .named_resources import resources_of
 
 Group = List[unittest.TestCase]
 

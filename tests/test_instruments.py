@@ -10,7 +10,7 @@ from pathlib import Path
 
 import tddkit
 from tddkit.file_locks import FileResourceLocks
-from tddkit.resources import ResourceLocks
+from tddkit.named_resources import ResourceLocks
 from tests.cases import instruments
 from tests.support import ROOT, child_env, run_cli, run_suite, suite_of
 

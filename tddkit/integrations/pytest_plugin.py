@@ -1,0 +1,230 @@
+"""tddkit's pytest plugin: isolated connections as fixtures, shared module data, the report and the gate.
+
+Registered by the ``pytest11`` entry point when tddkit is installed
+(``-p no:tddkit`` turns it off). It uses the isolation core that TDDTestCase
+uses: one transaction per test module (``tddkit_module_conn`` is the
+module's connection: data made through it from module- or class-scoped
+fixtures is seen by the tests of that module or class and gone after it), a
+rolled-back savepoint per test (``tddkit_conn``). Nothing of tddkit is
+imported and no server starts until a tddkit fixture is used.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, Iterator, Optional
+
+import pytest
+
+from .pytest_results import PluginState, begin_test, class_uses_tddkit, finish_item, measured_item
+
+if TYPE_CHECKING:
+    from ..isolation import ClassTransaction
+    from ..session import Session
+
+STATE = pytest.StashKey[PluginState]()
+
+SCOPES_HINT = (
+    "tddkit: tddkit_conn, tddkit_pool, tddkit_dsn, tddkit_sqlalchemy_session, tddkit_record_metric and "
+    "tddkit_memory_snapshot work in tests and function-scoped fixtures; for data shared by a module or a class, "
+    "use tddkit_module_conn in a module- or class-scoped fixture. No tddkit fixture works at session scope: "
+    "each test module has a transaction of its own."
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("tddkit", "tddkit: PostgreSQL tests isolated by savepoints, measured")
+    group.addoption("--tddkit-report", action="store_true", help="print tddkit's metrics report at the end")
+    group.addoption("--tddkit-json", metavar="FILE", help="write every measured test's metrics as JSON")
+    group.addoption("--tddkit-gate", action="store_true",
+                    help="check the limits in [tool.tddkit.gate]; a failed gate makes the exit status 3")
+    group.addoption("--tddkit-save-baseline", nargs="?", const=".tddkit/baseline.json", metavar="FILE",
+                    help="save per-test metrics as a baseline (default .tddkit/baseline.json)")
+    group.addoption("--tddkit-compare", nargs="?", const=".tddkit/baseline.json", metavar="FILE",
+                    help="compare with a saved baseline; a regression makes the exit status 3")
+    group.addoption("--tddkit-dsn", metavar="URL", help="use this PostgreSQL server instead of the embedded one")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "tddkit_resources(*names): tests that use the same named outside resource "
+                                       "never run at the same time (also across pytest-xdist workers)")
+    config.stash[STATE] = PluginState(config)
+
+
+def _state(config: pytest.Config) -> PluginState:
+    return config.stash[STATE]
+
+
+# --- fixtures ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def tddkit_session(request: pytest.FixtureRequest) -> "Session":
+    """The tddkit session: the server (embedded, or --tddkit-dsn) and the test database."""
+    return _state(request.config).tddkit_session()
+
+
+@pytest.fixture(scope="module")
+def _tddkit_transaction(request: pytest.FixtureRequest, tddkit_session: "Session") -> Iterator["ClassTransaction"]:
+    from ..isolation import ClassTransaction
+
+    if tddkit_session.lender is None:
+        raise pytest.UsageError("the tddkit session has no test database")
+    transaction = ClassTransaction(tddkit_session.lender, name=request.node.nodeid, lent_between_tests=True)
+    transaction.connection()
+    yield transaction
+    transaction.release()
+
+
+@pytest.fixture(scope="class", autouse=True)
+def _tddkit_class_scope(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A class whose tests use tddkit gets a nested scope: its class-scoped data is gone after it."""
+    if request.cls is None or not class_uses_tddkit(request):
+        yield
+        return
+    transaction: ClassTransaction = request.getfixturevalue("_tddkit_transaction")
+    transaction.push_scope()
+    yield
+    transaction.pop_scope()
+
+
+@pytest.fixture(scope="module")
+def tddkit_module_conn(_tddkit_transaction: "ClassTransaction") -> Any:
+    """The module's connection, inside the module's transaction: for module- and class-scoped data fixtures."""
+    return _tddkit_transaction.connection()
+
+
+@pytest.fixture
+def _tddkit_test(request: pytest.FixtureRequest, _tddkit_transaction: "ClassTransaction") -> Iterator[Any]:
+    scope = begin_test(request.node, _tddkit_transaction)
+    yield scope
+    finish_item(request.node, scope)
+
+
+@pytest.fixture
+def tddkit_conn(_tddkit_test: Any) -> Any:
+    """The test's connection (a psycopg Connection, guarded), inside a savepoint rolled back after the test."""
+    return _tddkit_test.conn
+
+
+@pytest.fixture
+def tddkit_pool(_tddkit_test: Any, _tddkit_transaction: "ClassTransaction") -> Any:
+    """A psycopg_pool.ConnectionPool stand-in for application code: its connections are the test's own."""
+    from ..joined import JoinedPool
+
+    return JoinedPool(_tddkit_transaction, name="tddkit_pool")
+
+
+@pytest.fixture
+def tddkit_dsn(_tddkit_test: Any, tddkit_session: "Session") -> str:
+    """The test database's DSN, for code that opens its own connection (the leak check watches its commits)."""
+    return tddkit_session.dsn
+
+
+@pytest.fixture
+def tddkit_sqlalchemy_session(_tddkit_test: Any, _tddkit_transaction: "ClassTransaction") -> Iterator[Any]:
+    """An ORM Session joined to the test's transaction (needs ``pip install 'tddkit[sqlalchemy]'``)."""
+    from ..integrations import sqlalchemy as bridge
+
+    extras = _tddkit_transaction.connection_extras
+    if "sqlalchemy_engine" not in extras:
+        extras["sqlalchemy_engine"] = bridge.engine_for(_tddkit_test.conn)
+    connection = bridge.connect(extras["sqlalchemy_engine"], _tddkit_test.conn)
+    session = bridge.session(connection)
+    yield session
+    session.close()
+    connection.close()
+
+
+@pytest.fixture
+def tddkit_record_metric(_tddkit_test: Any, request: pytest.FixtureRequest) -> Callable[..., None]:
+    """``tddkit_record_metric(name, value, **metadata)``: a custom metric of this test, with threshold alerts."""
+    from ..instruments import record
+
+    def record_metric(name: str, value: float, **metadata: Any) -> None:
+        failure = record(_tddkit_test.meter.metrics, _tddkit_test.transaction.settings, request.node.nodeid, name,
+                         value, metadata)
+        if failure is not None:
+            pytest.fail(failure)
+
+    return record_metric
+
+
+@pytest.fixture
+def tddkit_memory_snapshot(_tddkit_test: Any) -> Callable[[str], Dict[str, Any]]:
+    """``tddkit_memory_snapshot(label)``: RSS and VMS in MB after a garbage collection, kept in the metrics."""
+    from ..instruments import memory_snapshot
+
+    def snapshot(label: str) -> Dict[str, Any]:
+        taken = memory_snapshot(label)
+        metrics = _tddkit_test.meter.metrics
+        metrics.memory_snapshots = (*metrics.memory_snapshots, taken)
+        return taken
+
+    return snapshot
+
+
+# --- the test protocol ---------------------------------------------------------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Wait for the test's named resources before anything is timed; measure TDDTestCase tests too."""
+    _state(item.config).before_test(item)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, None]:
+    scope = measured_item(item)
+    if scope is not None:
+        scope.meter.set_up()
+    outcome = yield
+    if scope is not None:
+        scope.meter.body_done()
+        error = outcome.excinfo[1] if outcome.excinfo else None
+        if error is not None:
+            scope.failed = True
+            if "psycopg" in sys.modules and isinstance(error, sys.modules["psycopg"].Error):
+                note = scope.transaction.explain(error)
+                if note:
+                    error.add_note(note)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if report.failed and report.when == "setup" and "ScopeMismatch" in report.longreprtext and \
+            "tddkit_" in report.longreprtext:
+        report.sections.append(("tddkit", SCOPES_HINT))
+    _state(item.config).after_phase(item, report)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: Optional[pytest.Item]) -> None:
+    _state(item.config).release_resources(item)
+
+
+# --- the end of the run -------------------------------------------------------------------------------
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _state(session.config).start_clock()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """pytest-xdist: a worker finished; take the metrics it measured."""
+    _state(node.config).merge_worker(getattr(node, "workeroutput", {}).get("tddkit"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = _state(session.config)
+    code = state.finish(worker_output=getattr(session.config, "workeroutput", None))
+    if code and session.exitstatus == 0:
+        session.exitstatus = code
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    for line in _state(config).summary_lines():
+        terminalreporter.write_line(line)

@@ -1,0 +1,258 @@
+"""The pytest plugin's state: the session, each measured test's scope and metrics, and the end-of-run report.
+
+A test is measured when it uses a tddkit fixture (its TestScope and meter
+live in the item's stash) or is a TDDTestCase (it hands its metrics over
+through ``addMetrics``, as under tddkit's runner). Under pytest-xdist every
+worker measures its own tests and sends them to the controller at the end
+(``workeroutput``); the controller prints the report and runs the gate.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import time
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple
+
+import pytest
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..isolation import ClassTransaction
+    from ..metrics import TestMetrics
+    from ..scope import TestScope
+    from ..session import Session
+
+SCOPE = pytest.StashKey["TestScope"]()
+METRICS = pytest.StashKey["TestMetrics"]()
+OUTCOME = pytest.StashKey[Tuple[str, str]]()
+RESOURCES = pytest.StashKey[Tuple[Tuple[str, ...], float]]()
+DURATION = pytest.StashKey[float]()
+
+TRANSACTION_FIXTURE = "_tddkit_transaction"
+
+
+def begin_test(item: pytest.Item, transaction: "ClassTransaction") -> "TestScope":
+    """Start measuring a test that uses a tddkit fixture, inside its module's transaction."""
+    from ..meter import TestMeter
+
+    meter = TestMeter(item.nodeid)
+    names, waited = item.stash.get(RESOURCES, ((), 0.0))
+    if names:
+        meter.metrics.resources, meter.metrics.resource_wait_ms = names, waited * 1000
+    scope = transaction.begin_test(meter)
+    item.stash[SCOPE] = scope
+    return scope
+
+
+def finish_item(item: pytest.Item, scope: "TestScope") -> None:
+    """Roll the test back (raising what went wrong after it, as a teardown error) and keep its metrics."""
+    try:
+        scope.end()
+    finally:
+        metrics = item.stash[METRICS] = scope.meter.metrics
+        # The test as tddkit measures it: from its connection to the end of its rollback (pytest's own
+        # setup time also holds the server start and module fixtures, which are not the test's).
+        metrics.total_ms = metrics.connection_ms + metrics.setup_ms + metrics.body_ms + metrics.cleanup_ms
+        del item.stash[SCOPE]
+
+
+def measured_item(item: pytest.Item) -> Optional["TestScope"]:
+    """The running scope of a test that uses a tddkit fixture, else None."""
+    return item.stash.get(SCOPE, None)
+
+
+def class_uses_tddkit(request: pytest.FixtureRequest) -> bool:
+    """Whether any test of the requesting class uses a tddkit fixture (decided once per session)."""
+    state: PluginState = request.config.stash[_state_key()]
+    return request.cls in state.tddkit_classes(request.session)
+
+
+def _state_key() -> Any:
+    from .pytest_plugin import STATE
+
+    return STATE
+
+
+def _outcome(report: pytest.TestReport, before: Optional[Tuple[str, str]]) -> Optional[Tuple[str, str]]:
+    """The test's outcome after this phase (the first failure wins), with its text."""
+    if before is not None and before[0] in ("error", "failed"):
+        return before
+    if report.skipped and not hasattr(report, "wasxfail"):
+        return ("skipped", str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else "")
+    if report.when == "call" and hasattr(report, "wasxfail"):
+        return ("expected_failure", "") if report.skipped else ("unexpected_success", "")
+    if report.failed:
+        return ("failed" if report.when == "call" else "error", report.longreprtext)
+    return before or ("passed", "")
+
+
+class PluginState:
+    """What the plugin keeps for one pytest process."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.session: Optional["Session"] = None
+        self.tests: List["TestMetrics"] = []
+        self.details: Dict[str, str] = {}
+        self.lines: List[str] = []
+        self._settings: Optional["Settings"] = None
+        self._classes: Optional[Set[Any]] = None
+        self._started = time.perf_counter()
+        self._baseline: Optional[Dict[str, Any]] = None
+        if config.getoption("tddkit_compare", None):
+            self._baseline = self._load_baseline(config.getoption("tddkit_compare"))
+
+    def _load_baseline(self, path: str) -> Dict[str, Any]:
+        from ..baseline import load_baseline
+        from ..errors import TddkitError
+
+        try:
+            return load_baseline(str(self.settings().resolve(path)))
+        except TddkitError as exc:
+            raise pytest.UsageError(f"tddkit: {exc}") from None
+
+    def settings(self) -> "Settings":
+        """Settings from the project's config (found from pytest's rootdir) and --tddkit-dsn."""
+        if self._settings is None:
+            from ..config import load_settings
+            from ..errors import TddkitError
+
+            try:
+                self._settings = load_settings({"dsn": self.config.getoption("tddkit_dsn", None)},
+                                               targets=[str(self.config.rootpath)])
+            except TddkitError as exc:
+                raise pytest.UsageError(f"tddkit: {exc}") from None
+        return self._settings
+
+    def tddkit_session(self) -> "Session":
+        """The tddkit session, started on first use."""
+        if self.session is None:
+            from ..session import get_session
+
+            self.session = get_session(self.settings())
+        return self.session
+
+    def tddkit_classes(self, session: pytest.Session) -> Set[Any]:
+        if self._classes is None:
+            self._classes = {getattr(item, "cls", None) for item in session.items
+                             if TRANSACTION_FIXTURE in getattr(item, "fixturenames", ())}
+        return self._classes
+
+    def start_clock(self) -> None:
+        self._started = time.perf_counter()
+
+    # --- per test ---------------------------------------------------------------------------------------
+
+    def before_test(self, item: pytest.Item) -> None:
+        """Take the test's named resources; let a TDDTestCase hand its metrics to this item."""
+        names = tuple(sorted({name for mark in item.iter_markers("tddkit_resources") for name in mark.args}))
+        if names:
+            locks = self.tddkit_session().resource_locks()
+            item.stash[RESOURCES] = (names, locks.acquire(names, item.nodeid))
+        case = sys.modules.get("tddkit.case")
+        cls = getattr(item, "cls", None)
+        if case is not None and isinstance(cls, type) and issubclass(cls, case.TDDTestCase):
+            item.addMetrics = lambda test, metrics: item.stash.__setitem__(METRICS, metrics)  # type: ignore
+            item.stash[DURATION] = 0.0  # only its call phase is the test (setUp to cleanup)
+
+    def release_resources(self, item: pytest.Item) -> None:
+        names, _ = item.stash.get(RESOURCES, ((), 0.0))
+        if names and self.session is not None:
+            self.session.resource_locks().release(names)
+
+    def after_phase(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        """Note the test's outcome; after its teardown, keep its metrics if it was measured."""
+        outcome = _outcome(report, item.stash.get(OUTCOME, None))
+        if outcome is not None:
+            item.stash[OUTCOME] = outcome
+        if report.when == "call" and DURATION in item.stash:
+            item.stash[DURATION] = report.duration
+        if report.when != "teardown":
+            return
+        metrics = item.stash.get(METRICS, None)
+        if metrics is None and TRANSACTION_FIXTURE in getattr(item, "fixturenames", ()):
+            from ..metrics import TestMetrics
+
+            metrics = TestMetrics(item.nodeid)  # skipped, or its setup failed before the fixture ran
+        if metrics is None:
+            return
+        metrics.test_id = item.nodeid
+        kind, text = item.stash.get(OUTCOME, ("passed", ""))
+        metrics.outcome = kind
+        if text:
+            self.details[item.nodeid] = text
+        if DURATION in item.stash:  # a TDDTestCase: setUp, the test, tearDown and the rollback
+            metrics.total_ms = item.stash[DURATION] * 1000
+        self.tests.append(metrics)
+
+    # --- the end ---------------------------------------------------------------------------------------
+
+    def merge_worker(self, data: Optional[Dict[str, Any]]) -> None:
+        """Add what a pytest-xdist worker measured."""
+        if not data:
+            return
+        from ..metrics import metrics_from_dict
+
+        classes: Dict[Tuple[int, str], Any] = {}
+        worker = len(self.tests) + 1
+        self.tests.extend(metrics_from_dict(entry, classes, worker) for entry in data["tests"])
+        self.details.update(data["details"])
+
+    def finish(self, worker_output: Optional[Dict[str, Any]]) -> int:
+        """Close the session; on a pytest-xdist worker hand the metrics over, else report and check them."""
+        if self.session is not None:
+            from ..session import close_session
+
+            close_session()
+            self.session = None
+        if worker_output is not None:
+            from ..metrics import metrics_to_dict
+
+            worker_output["tddkit"] = {"tests": [metrics_to_dict(m) for m in self.tests], "details": self.details}
+            return 0
+        option = self.config.getoption
+        wanted = any(option(name, None) for name in ("tddkit_report", "tddkit_json", "tddkit_gate",
+                                                     "tddkit_save_baseline", "tddkit_compare"))
+        if not self.tests and not wanted:
+            return 0
+        return self._report(time.perf_counter() - self._started)
+
+    def _report(self, wall: float) -> int:
+        from ..checks import run_checks
+        from ..report import RunSummary, build_report, format_report, write_json
+
+        counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+        for m in self.tests:
+            key = {"expected_failure": "passed", "unexpected_success": "failed", "error": "errors"}.get(
+                m.outcome, m.outcome)
+            counts[key if key in counts else "passed"] += 1
+        summary = RunSummary(tests=len(self.tests), wall_seconds=wall, **counts)
+        settings = self.settings()
+        report = build_report(self.tests, summary, settings)
+        option = self.config.getoption
+        self.lines = [self._one_line()]
+        if option("tddkit_report"):
+            self.lines += ["", format_report(report)]
+        if option("tddkit_json"):
+            write_json(str(settings.resolve(option("tddkit_json"))), report, self.tests)
+            self.lines.append(f"tddkit: metrics of {len(self.tests)} tests written to {option('tddkit_json')}")
+        out = io.StringIO()
+        code = run_checks(settings, [self.tests], [wall], save_baseline_to=option("tddkit_save_baseline"),
+                          baseline=self._baseline, gate=option("tddkit_gate"), out=out)
+        self.lines += out.getvalue().splitlines()
+        return code
+
+    def _one_line(self) -> str:
+        import statistics
+
+        measured = [m for m in self.tests if m.measured]
+        if not measured:
+            return f"tddkit: {len(self.tests)} tests, none measured"
+        median = statistics.median(m.total_ms for m in measured)
+        queries = sum(m.query_count for m in measured)
+        return (f"tddkit: {len(measured)} tests measured, median {median:.3f} ms per test, {queries} SQL "
+                f"statements{'' if self.config.getoption('tddkit_report') else ' (--tddkit-report: the full report)'}")
+
+    def summary_lines(self) -> Sequence[str]:
+        return self.lines

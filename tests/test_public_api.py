@@ -1,0 +1,33 @@
+"""The public API: every exported name is what it says, and ``import tddkit`` alone stays cheap."""
+
+import importlib
+import inspect
+import pkgutil
+import subprocess
+import sys
+import unittest
+
+import tddkit
+from tests.support import ROOT, child_env
+
+
+class PublicApiTests(unittest.TestCase):
+    def test_every_exported_name_is_an_object_not_a_module_even_after_importing_everything(self):
+        for info in pkgutil.walk_packages(tddkit.__path__, "tddkit."):
+            if "pytest" not in info.name:
+                importlib.import_module(info.name)
+        self.assertEqual(tddkit.__all__, sorted(tddkit.__all__))
+        for name in tddkit.__all__:
+            with self.subTest(name=name):
+                self.assertFalse(inspect.ismodule(getattr(tddkit, name)), f"tddkit.{name} is a module")
+
+    def test_import_tddkit_imports_neither_psycopg_nor_the_test_machinery(self):
+        done = subprocess.run([sys.executable, "-c", "import sys, tddkit; print(' '.join(sorted(sys.modules)))"],
+                              cwd=ROOT, env=child_env(), capture_output=True, text=True, timeout=60)
+        loaded = done.stdout.split()
+        self.assertNotIn("psycopg", loaded)
+        self.assertEqual([m for m in loaded if m.startswith("tddkit.")], [])
+
+
+if __name__ == "__main__":
+    unittest.main()

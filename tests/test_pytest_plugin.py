@@ -1,0 +1,189 @@
+"""The pytest plugin, run as users run it: pytest in a project directory, with real servers.
+
+The project's files are in tests/pytest_project/ and are copied into a
+temporary directory as test_*.py for each run.
+"""
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+import psycopg
+
+import tddkit
+from tests.support import ROOT, child_env, postgres_processes, shared_tempdir
+
+PROJECT_FILES = ROOT / "tests" / "pytest_project"
+HAVE_XDIST = importlib.util.find_spec("xdist") is not None
+HAVE_SQLALCHEMY = importlib.util.find_spec("sqlalchemy") is not None
+
+
+class PytestProject:
+    """A temporary pytest project with the shared schema and some of the test modules."""
+
+    def __init__(self, test: unittest.TestCase, *modules: str, config: str = "") -> None:
+        tmp = tempfile.TemporaryDirectory(prefix="tddkit-pytest-")
+        test.addCleanup(tmp.cleanup)
+        self.root = Path(tmp.name)
+        (self.root / "pyproject.toml").write_text(f'[tool.tddkit]\nschema = ["schema.sql"]\n{config}')
+        shutil.copy(PROJECT_FILES / "schema.sql", self.root)
+        for module in modules:
+            shutil.copy(PROJECT_FILES / f"{module}.py", self.root / f"test_{module}.py")
+        self.run_dir = shared_tempdir()
+        test.addCleanup(self.run_dir.cleanup)
+
+    def pytest(self, *args: str, timeout: float = 240, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(self.command(*args), cwd=self.root, env=self.env(**env), capture_output=True,
+                              text=True, timeout=timeout)
+
+    def command(self, *args: str) -> list:
+        return [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args]
+
+    def env(self, **extra: str) -> dict:
+        return child_env(TDDKIT_RUN_DIR=self.run_dir.name, **extra)
+
+    def leftovers(self) -> list:
+        """Servers still running and run directories left from this project's runs."""
+        return postgres_processes(self.run_dir.name) + os.listdir(self.run_dir.name)
+
+
+def output(done: subprocess.CompletedProcess) -> str:
+    return done.stdout + done.stderr
+
+
+class FixtureTests(unittest.TestCase):
+    def test_module_and_class_data_and_isolation_between_tests(self):
+        project = PytestProject(self, "module_data", "next_module")
+        done = project.pytest("-q")
+        self.assertEqual(done.returncode, 0, output(done))
+        self.assertIn("7 passed", done.stdout)
+        self.assertRegex(done.stdout, r"tddkit: 7 tests measured, median [\d.]+ ms per test")
+        self.assertEqual(project.leftovers(), [])
+
+    def test_the_same_row_in_both_orders(self):
+        project = PytestProject(self, "module_data")
+        for order in (("test_a_sees_module_data_and_inserts", "test_b_inserts_the_same_row"),
+                      ("test_b_inserts_the_same_row", "test_a_sees_module_data_and_inserts")):
+            with self.subTest(order=order):
+                done = project.pytest("-v", *(f"test_module_data.py::{name}" for name in order))
+                self.assertEqual(done.returncode, 0, output(done))
+                ran = [line.split("::")[1].split()[0] for line in done.stdout.splitlines() if " PASSED" in line]
+                self.assertEqual(ran, list(order))
+
+    @unittest.skipUnless(HAVE_SQLALCHEMY, "SQLAlchemy is not installed")
+    def test_sqlalchemy_session_fixture(self):
+        done = PytestProject(self, "sqlalchemy_orm").pytest("-q")
+        self.assertEqual(done.returncode, 0, output(done))
+        self.assertIn("2 passed", done.stdout)
+
+    def test_a_session_scoped_fixture_gets_an_error_naming_the_scopes_that_work(self):
+        done = PytestProject(self, "wrong_scope").pytest("-q")
+        self.assertEqual(done.returncode, 1, output(done))
+        self.assertIn("ScopeMismatch", done.stdout)
+        self.assertIn("use tddkit_module_conn in a module- or class-scoped fixture", done.stdout)
+
+    def test_tddkit_testcase_classes_are_measured_under_pytest(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "metrics.json"
+            done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                   "examples/test_orders.py", f"--tddkit-json={path}"], cwd=ROOT, env=child_env(),
+                                  capture_output=True, text=True, timeout=240)
+            self.assertEqual(done.returncode, 0, output(done))
+            tests = json.loads(path.read_text())["tests"]
+        self.assertGreater(len(tests), 5)
+        self.assertTrue(all(t["test_id"].startswith("examples/test_orders.py::") for t in tests), tests[0])
+        self.assertTrue(all(t["query_count"] > 0 and t["total_ms"] > 0 for t in tests if t["outcome"] == "passed"))
+
+
+class CostAndCleanupTests(unittest.TestCase):
+    def test_without_tddkit_fixtures_nothing_is_imported_or_started(self):
+        project = PytestProject(self, "no_tddkit")
+        done = project.pytest("-q")
+        self.assertEqual(done.returncode, 0, output(done))
+        imported = (project.root / "test_no_tddkit.py.imported").read_text().split()
+        self.assertNotIn("psycopg", imported)
+        self.assertEqual([m for m in imported if m.startswith("tddkit.") and "integrations" not in m], [])
+        self.assertNotIn("tddkit:", done.stdout)
+        self.assertEqual(project.leftovers(), [])
+
+    def test_collect_only_and_x_and_no_plugin_leave_nothing(self):
+        project = PytestProject(self, "module_data", "wrong_scope")
+        collected = project.pytest("--collect-only", "-q")
+        self.assertEqual(collected.returncode, 0, output(collected))
+        stopped = project.pytest("-x", "-q", "test_wrong_scope.py", "test_module_data.py")
+        self.assertEqual(stopped.returncode, 1, output(stopped))
+        self.assertIn("stopping after 1 failures", stopped.stdout)
+        disabled = project.pytest("-q", "-p", "no:tddkit", "test_module_data.py")
+        self.assertIn("fixture 'tddkit_module_conn' not found", disabled.stdout)
+        self.assertEqual(project.leftovers(), [])
+
+    def test_ctrl_c_stops_the_server(self):
+        project = PytestProject(self, "interrupted")
+        started = project.root / "started"
+        child = subprocess.Popen(project.command("-q"), cwd=project.root, env=project.env(
+            TDDKIT_TEST_STARTED=str(started)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        while not started.exists():
+            self.assertLess(time.monotonic(), deadline, "the test never started")
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=60)
+        self.assertEqual(child.returncode, 2, out + err)
+        self.assertIn("KeyboardInterrupt", out)
+        self.assertEqual(project.leftovers(), [])
+
+
+class ReportAndGateTests(unittest.TestCase):
+    def test_the_gate_sets_the_exit_status(self):
+        project = PytestProject(self, "module_data", config="[tool.tddkit.gate]\nmax_test_ms = 0.001\n")
+        done = project.pytest("-q", "--tddkit-gate", "--tddkit-report")
+        self.assertEqual(done.returncode, 3, output(done))
+        self.assertIn("tddkit performance report", done.stdout)
+        self.assertIn("performance gate: FAILED", done.stdout)
+        self.assertRegex(done.stdout, r"max_test_ms: [\d.]+ ms > 0.001 ms")
+
+    def test_a_missing_baseline_is_a_usage_error(self):
+        done = PytestProject(self, "module_data").pytest("-q", "--tddkit-compare", "nowhere.json")
+        self.assertEqual(done.returncode, 4, output(done))
+        self.assertIn("baseline file not found", output(done))
+
+    def test_with_a_dsn_nothing_is_left_on_the_server(self):
+        server_dsn = tddkit.get_session().server_dsn
+        done = PytestProject(self, "module_data").pytest("-q", f"--tddkit-dsn={server_dsn}")
+        self.assertEqual(done.returncode, 0, output(done))
+        with psycopg.connect(server_dsn, autocommit=True) as admin:
+            mine = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE 'tddkit\\_%%' "
+                                 "AND datname NOT LIKE 'tddkit\\_tpl%%' AND datname <> %s",
+                                 (tddkit.get_session().database.name,)).fetchall()
+        self.assertEqual(mine, [])
+
+
+@unittest.skipUnless(HAVE_XDIST, "pytest-xdist is not installed")
+class XdistTests(unittest.TestCase):
+    def test_resources_hold_across_workers_and_the_json_covers_every_test(self):
+        project = PytestProject(self, "resources", "module_data", "next_module")
+        log, path = project.root / "intervals", project.root / "metrics.json"
+        done = project.pytest("-q", "-n", "2", f"--tddkit-json={path}", TDDKIT_TEST_INTERVALS=str(log))
+        self.assertEqual(done.returncode, 0, output(done))
+        seen = {}
+        for line in log.read_text().splitlines():
+            name, start, end = line.split()
+            seen[name] = (float(start), float(end))
+        shared_a, shared_b = seen["shared_a"], seen["shared_b"]
+        self.assertFalse(shared_a[0] < shared_b[1] and shared_b[0] < shared_a[1], seen)
+        tests = json.loads(path.read_text())["tests"]
+        self.assertEqual(len(tests), 11)
+        self.assertEqual(len({t["test_id"] for t in tests}), 11)
+        self.assertEqual(project.leftovers(), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
