@@ -27,6 +27,9 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from .admin import connect_admin
+from .bench_app import OPERATIONS as APP_OPERATIONS
+from .bench_app import TARGETS_MS as APP_TARGETS_MS
+from .bench_app import app_samples
 from .bench_report import BenchReport, Comparison, Operation, ParallelRun
 from .case import TDDTestCase
 from .config import Settings
@@ -294,8 +297,10 @@ def run_benchmark(session: Session, iterations: Optional[int] = None, compare: b
         "schema_operation": [tm.body_ms for tm in schema],
         "test_cleanup": [tm.cleanup_ms for tm in typical],
         "parallel_execution": parallel["bench_typical"].samples,
+        **app_samples(run_tests, counts["individual_test"], session.settings),
     }
-    operations = [Operation(name, values, TARGETS_MS.get(name), OPERATIONS[name]) for name, values in samples.items()]
+    targets, descriptions = {**TARGETS_MS, **APP_TARGETS_MS}, {**OPERATIONS, **APP_OPERATIONS}
+    operations = [Operation(name, values, targets.get(name), descriptions[name]) for name, values in samples.items()]
     baseline = statistics.median(samples["fixture_setup"])
     comparisons = run_comparisons(database, counts["comparison"], baseline) if compare else []
     return BenchReport(session.describe(), postgresql, counts, operations, list(parallel.values()),

@@ -21,6 +21,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import psycopg
 from psycopg import pq
+from psycopg.generators import execute
 from psycopg.rows import tuple_row
 
 from .client_state import ClientState
@@ -70,6 +71,9 @@ JOINED_RAW_END = (
     "commit_as_savepoint) would end the test's transaction: call conn.commit() / conn.rollback() instead "
     "(tddkit turns them into savepoints)"
 )
+
+
+_OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
 
 
 class _Join:
@@ -182,9 +186,16 @@ class GuardedConnection(psycopg.Connection):
         """A cursor for framework statements: not counted, not guarded, tuples whatever the test set."""
         return psycopg.Cursor(self, row_factory=tuple_row)
 
-    def run_internal(self, statement: bytes) -> None:
-        """Run a framework statement: not counted, not guarded, never prepared."""
-        self.internal_cursor().execute(statement, prepare=False)
+    def run_internal(self, statement: bytes) -> "pq.abc.PGresult":
+        """Run a framework statement (or several; the last one's result is returned): not counted, not
+        guarded, never prepared, sent as psycopg's cursors send it but with no cursor to build."""
+        with self.lock:
+            self.pgconn.send_query(statement)
+            results = self.wait(execute(self.pgconn))
+        for result in results:
+            if result.status not in _OK:
+                raise psycopg.errors.error_from_result(result, encoding=self.pgconn._encoding)
+        return results[-1]
 
     # --- joined mode -----------------------------------------------------------------------
 

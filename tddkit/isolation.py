@@ -111,7 +111,7 @@ class ClassTransaction:
                 self.leak_mark = leaks.mark(conn.internal_cursor())  # psycopg sends BEGIN first
             if self.shared_data is not None:
                 self._create_shared_data(conn, self.shared_data)
-            conn.run_internal(SAVEPOINT)  # psycopg sends BEGIN first if nothing ran yet
+            conn.internal_cursor().execute(SAVEPOINT, prepare=False)  # a cursor: psycopg sends BEGIN first
         except BaseException:
             self.release()
             raise

@@ -16,7 +16,6 @@ template) are not seen; ``leak_check = false`` turns it off.
 
 from __future__ import annotations
 
-from typing import Optional
 
 import psycopg
 
@@ -59,9 +58,17 @@ MARK_ISOLATED = (b"SELECT set_config('tddkit.isolated', 'on', true), "
 
 
 def rollback_and_check(mark: int) -> bytes:
-    """The per-test rollback with the check in the same round trip: tables written since ``mark``."""
-    return (b"ROLLBACK TO SAVEPOINT tddkit_test; SELECT string_agg(DISTINCT table_name, ', ' ORDER BY "
-            b"table_name) FROM %s.writes WHERE id > %d" % (SCHEMA.encode(), int(mark)))
+    """The per-test rollback with the check in the same round trip: a row when anything was logged since
+    ``mark`` (the last statement's result is the check's)."""
+    return b"ROLLBACK TO SAVEPOINT tddkit_test; SELECT 1 FROM %s.writes WHERE id > %d LIMIT 1" % (
+        SCHEMA.encode(), int(mark))
+
+
+def tables_written_since(cursor: psycopg.Cursor, mark: int) -> str:
+    """The tables logged since ``mark`` (asked only once the check found something)."""
+    row = cursor.execute(f"SELECT string_agg(DISTINCT table_name, ', ' ORDER BY table_name) FROM {SCHEMA}.writes "
+                         "WHERE id > %s", (mark,)).fetchone()
+    return row[0] if row and row[0] else "a table"
 
 
 def mark(cursor: psycopg.Cursor) -> int:
@@ -74,13 +81,6 @@ def mark(cursor: psycopg.Cursor) -> int:
 def install(conn: psycopg.Connection) -> None:
     """Install the log table, the trigger function and a trigger on every table (in the template)."""
     conn.execute(INSTALL.encode(), prepare=False)
-
-
-def written_tables(cursor: psycopg.Cursor) -> Optional[str]:
-    """The tables named by the check's result (its second result set), or None when nothing leaked."""
-    cursor.nextset()
-    row = cursor.fetchone()
-    return row[0] if row else None
 
 
 def leak_error(tables: str) -> IsolationError:

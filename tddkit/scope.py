@@ -100,12 +100,13 @@ class TestScope:
 
     def _rollback_to_savepoint(self, conn: GuardedConnection) -> Optional[str]:
         """The per-test rollback; with the leak check, the tables other connections wrote (else None)."""
-        if not self.transaction.settings.leak_check:
+        transaction = self.transaction
+        if not transaction.settings.leak_check:
             conn.run_internal(ROLLBACK_TO)
             return None
-        cursor = conn.internal_cursor()
-        cursor.execute(leaks.rollback_and_check(self.transaction.leak_mark), prepare=False)
-        return leaks.written_tables(cursor)
+        if not conn.run_internal(leaks.rollback_and_check(transaction.leak_mark)).ntuples:
+            return None
+        return leaks.tables_written_since(conn.internal_cursor(), transaction.leak_mark)
 
     def _report(self, exc: BaseException) -> None:
         """Raise a problem found after the test, unless its setUp or body already failed."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 
 import tddkit
-from tddkit import bench, bench_report
+from tddkit import bench, bench_app, bench_report
 from tddkit.bench_report import BenchReport, Comparison, Operation, ParallelRun
 from tddkit.errors import TddkitError
 from tests.support import ROOT, child_env, run_cli
@@ -137,10 +137,14 @@ class RunTests(unittest.TestCase):
 
     def test_every_operation_is_measured(self):
         counts = bench.iteration_counts(3)
-        self.assertEqual([op.name for op in self.report.operations], list(bench.OPERATIONS))
+        self.assertEqual([op.name for op in self.report.operations], [*bench.OPERATIONS, *bench_app.OPERATIONS])
+        rows = {op.name: op for op in self.report.operations}
+        self.assertLess(abs(rows["pool_block_overhead"].stats.median), 1.0)
+        self.assertEqual(rows["leak_check_per_test"].stats.count, bench_app.ROUNDS)
         for op in self.report.operations:
-            self.assert_finite_positive(op.stats, op.name)
-            self.assertEqual(op.target, bench.TARGETS_MS.get(op.name))
+            if op.name not in bench_app.OPERATIONS:  # differences of two timings may be below zero
+                self.assert_finite_positive(op.stats, op.name)
+            self.assertEqual(op.target, {**bench.TARGETS_MS, **bench_app.TARGETS_MS}.get(op.name))
         self.assertEqual(self.report.operation("fixture_setup").stats.count, counts["fixture_setup"])
         self.assertEqual(self.report.operation("test_cleanup").stats.count, counts["individual_test"])
         self.assertEqual(self.report.operation("parallel_execution").stats.count, bench.PARALLEL_WORKERS)
@@ -184,11 +188,13 @@ class CommandLineTests(unittest.TestCase):
         self.assertIn("Overall success rate", done.stdout)
         counts = bench.iteration_counts(2)
         self.assertEqual(document["iterations"], counts)
-        self.assertEqual(list(document["operations"]), list(bench.OPERATIONS))
+        self.assertEqual(list(document["operations"]), [*bench.OPERATIONS, *bench_app.OPERATIONS])
         for name, op in document["operations"].items():
             expected = counts.get(name, counts["individual_test"])
             if name == "parallel_execution":
                 expected = bench.PARALLEL_WORKERS
+            if name == "leak_check_per_test":
+                expected = bench_app.ROUNDS
             self.assertEqual(len(op["samples"]), expected, name)
             self.assertEqual(op["count"], expected, name)
             for key in ("mean", "median", "min", "max", "stddev"):
