@@ -1,0 +1,104 @@
+"""Per-test cost under pytest: the tddkit_conn fixture vs a TDDTestCase test vs a transaction by hand.
+
+Writes a throwaway project with three test modules doing the same work per
+test (INSERT a row, COUNT the rows): pytest functions using ``tddkit_conn``;
+a ``tddkit.TDDTestCase``; plain pytest functions on one psycopg connection
+per module with ``SAVEPOINT`` / ``ROLLBACK TO SAVEPOINT`` around each test in
+a fixture (what a careful team writes by hand). Each module is run by
+``pytest`` with N tests and with 1 test, on the same server (a tddkit
+session started here), rounds alternating; per-test cost is
+``(T(N) - T(1)) / (N - 1)`` of the whole command. Prints medians and ratios.
+
+    python benchmarks/pytest_cost.py [--tests 1000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import tddkit
+from tddkit.config import load_settings
+
+WORK = """
+    conn.execute("INSERT INTO items (name) VALUES ('x')")
+    assert conn.execute("SELECT count(*) FROM items").fetchone() == (1,)
+"""
+
+MODULES = {
+    "fixture": lambda n: "".join(f"\ndef test_{i}(tddkit_conn):\n    conn = tddkit_conn{WORK}" for i in range(n)),
+    "testcase": lambda n: "import tddkit\n\nclass Items(tddkit.TDDTestCase):\n" + "".join(
+        f"\n    def test_{i}(self):\n        conn = self.conn{WORK.replace(chr(10) + '    ', chr(10) + '        ')}"
+        for i in range(n)),
+    "by_hand": lambda n: """import os
+
+import psycopg
+import pytest
+
+
+@pytest.fixture(scope="module")
+def module_conn():
+    with psycopg.connect(os.environ["HAND_DSN"]) as conn:
+        yield conn
+        conn.rollback()
+
+
+@pytest.fixture
+def conn(module_conn):
+    module_conn.execute("SAVEPOINT t")
+    yield module_conn
+    module_conn.execute("ROLLBACK TO SAVEPOINT t")
+""" + "".join(f"\ndef test_{i}(conn):\n    conn = conn{WORK}" for i in range(n)),
+}
+
+
+def run_pytest(root: Path, module: str, env: Dict[str, str], server_dsn: str) -> float:
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", module,
+                           f"--tddkit-dsn={server_dsn}"], cwd=root, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{module} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tests", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tddkit-pytest-cost-") as tmp:
+        root = Path(tmp)
+        (root / "pyproject.toml").write_text('[tool.tddkit]\nschema = ["schema.sql"]\n')
+        (root / "schema.sql").write_text("CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL);\n")
+        for variant, make in MODULES.items():
+            (root / f"test_{variant}_many.py").write_text(make(args.tests))
+            (root / f"test_{variant}_one.py").write_text(make(1))
+        session = tddkit.get_session(load_settings(targets=[tmp]))
+        env = {**os.environ, "HAND_DSN": session.dsn}
+        samples: Dict[str, List[float]] = {variant: [] for variant in MODULES}
+        for _ in range(args.rounds):
+            for variant in MODULES:
+                many = run_pytest(root, f"test_{variant}_many.py", env, session.server_dsn)
+                one = run_pytest(root, f"test_{variant}_one.py", env, session.server_dsn)
+                samples[variant].append((many - one) * 1000 / (args.tests - 1))
+        tddkit.close_session()
+    medians = {variant: statistics.median(values) for variant, values in samples.items()}
+    print(f"per-test cost under pytest, whole command, (T({args.tests}) - T(1)) / {args.tests - 1}; "
+          f"{args.rounds} rounds alternating, medians; {os.cpu_count()} CPUs")
+    print(f"{'variant':<42} {'ms per test':>12} {'vs by hand':>11}")
+    names = {"fixture": "pytest + tddkit_conn", "testcase": "tddkit.TDDTestCase under pytest",
+             "by_hand": "pytest + SAVEPOINT/ROLLBACK TO fixture by hand"}
+    for variant, median in medians.items():
+        print(f"{names[variant]:<42} {median:>12.3f} {median / medians['by_hand']:>10.2f}x")
+
+
+if __name__ == "__main__":
+    main()
