@@ -187,7 +187,9 @@ class TDDTestCase(unittest.TestCase):
             meter.restart()
         cls = type(self)
         scope = self._tddkit_scope = cls._tddkit_class_transaction().begin_test(meter)
-        cls.conn = scope.conn  # a new connection if the last one was lost
+        # A new connection if the last one was lost; on the instance too, so a thread the test starts keeps
+        # this test's connection (closed if the thread outlives the test) rather than the next test's.
+        cls.conn = self.conn = scope.conn
         self.addCleanup(self._tddkit_end_test)  # registered before setUp's own cleanups, so it runs last
         scope.failed = True
         super()._callSetUp()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
 
 import psycopg
 from psycopg import pq
@@ -26,9 +26,7 @@ from psycopg.rows import tuple_row
 
 from .client_state import ClientState
 from .errors import IsolationError
-
-#: Statements that would end or escape the test's transaction.
-_ENDING_KEYWORDS = ("COMMIT", "END", "ROLLBACK", "ABORT", "PREPARE TRANSACTION")
+from .statements import PREPARED, RESERVED, screen
 
 ISOLATION_HINT = (
     "tddkit runs every test inside a transaction and rolls it back afterwards; ending it would "
@@ -37,26 +35,6 @@ ISOLATION_HINT = (
     "ConnectionPool stand-in whose commits are kept within the test), or set commit_as_savepoint = True "
     "on the class (or in [tool.tddkit]) so that self.conn.commit() and rollback() do the same."
 )
-
-
-def ends_transaction(query: Any) -> bool:
-    """True when a plain-text query starts with a statement ending the transaction."""
-    if isinstance(query, bytes):
-        query = query.decode(errors="replace")
-    elif not isinstance(query, str):
-        return False  # sql.Composed and templates: build them with psycopg.sql, not raw COMMIT
-    head = query.lstrip(" \t\r\n;(").upper()
-    for keyword in _ENDING_KEYWORDS:
-        if head.startswith(keyword):
-            rest = head[len(keyword):len(keyword) + 1]
-            if rest and (rest.isalnum() or rest == "_"):
-                continue
-            if keyword in ("ROLLBACK", "ABORT") and " TO " in f" {head[:40]} ".replace("\n", " "):
-                return False  # ROLLBACK TO SAVEPOINT stays inside the transaction
-            if keyword == "COMMIT" and head.startswith("COMMIT PREPARED"):
-                return False  # ends some other (prepared) transaction, not this one
-            return True
-    return False
 
 
 JOINED_AUTOCOMMIT = (
@@ -114,11 +92,10 @@ class CountingCursor(psycopg.Cursor):
 
     def execute(self, query, params=None, **kwargs):  # type: ignore[override]
         conn = self._conn
-        if conn.guarded and ends_transaction(query):
-            text = str(query).strip()[:40]
-            if conn.joins:
-                raise IsolationError(JOINED_RAW_END.format(sql=text))
-            raise IsolationError(f"{text!r} inside a test is not allowed: " + ISOLATION_HINT)
+        if conn.guarded:
+            seen = screen(query)
+            if seen is not None:
+                conn.screened(*seen)
         start = time.perf_counter()
         try:
             return super().execute(query, params, **kwargs)
@@ -155,6 +132,8 @@ class GuardedConnection(psycopg.Connection):
         self.temp_tables: Optional[Dict[str, Any]] = None
         #: The Python-side state when the pool first lent it, restored each time it comes back.
         self.client_state: Optional[ClientState] = None
+        #: Names of statements a test PREPAREd: they survive a rollback, so they are deallocated after it.
+        self.prepared: Set[str] = set()
         #: Units of work of application code in joined mode, innermost last.
         self.joins: List[_Join] = []
         self._captures: List[QueryCapture] = []
@@ -196,6 +175,23 @@ class GuardedConnection(psycopg.Connection):
             if result.status not in _OK:
                 raise psycopg.errors.error_from_result(result, encoding=self.pgconn._encoding)
         return results[-1]
+
+    def screened(self, kind: str, detail: str) -> None:
+        """Act on a test's statement that ``statements.screen`` picked out: refuse it, or note a PREPARE."""
+        if kind == PREPARED:
+            self.prepared.add(detail)
+            return
+        if kind == RESERVED:
+            raise IsolationError(f"{detail!r}: savepoints named tddkit_* are tddkit's own (the test's rollback "
+                                 "goes back to one); give yours another name")
+        if self.joins:
+            raise IsolationError(JOINED_RAW_END.format(sql=detail))
+        raise IsolationError(f"{detail!r} inside a test is not allowed: " + ISOLATION_HINT)
+
+    def deallocate_sql(self) -> bytes:
+        """``DEALLOCATE`` of the statements the test PREPAREd (b"" when none); forgets them."""
+        names, self.prepared = self.prepared, set()
+        return b"".join(b"; DEALLOCATE " + name.encode() for name in sorted(names))
 
     # --- joined mode -----------------------------------------------------------------------
 

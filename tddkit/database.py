@@ -100,7 +100,7 @@ class TestDatabase:
             raise ServerError("the test database was not created from a template, so it cannot be restored")
         self.close_pool(timeout=1.0)
         with connect_admin(self.server_dsn) as admin:
-            drop_database(admin, self.name)
+            self._drop(admin)
             admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
                 sql.Identifier(self.name), sql.Identifier(self.template)))
         self.open_pool()
@@ -143,7 +143,17 @@ class TestDatabase:
         if self.created:
             try:
                 with connect_admin(self.server_dsn) as admin:
-                    drop_database(admin, self.name)
+                    self._drop(admin)
             except ServerError:
                 pass  # the server is gone, and the database with it
             self.created = False
+
+    def _drop(self, admin: psycopg.Connection) -> None:
+        """Drop the database, first rolling back transactions a test PREPAREd in it (they would keep it)."""
+        gids = [row[0] for row in admin.execute(
+            "SELECT gid FROM pg_prepared_xacts WHERE database = %s", (self.name,)).fetchall()]
+        if gids:  # ROLLBACK PREPARED runs in the database the transaction belongs to
+            with psycopg.connect(self.dsn, autocommit=True) as conn:
+                for gid in gids:
+                    conn.execute(sql.SQL("ROLLBACK PREPARED {}").format(sql.Literal(gid)))
+        drop_database(admin, self.name, strict=True)

@@ -140,8 +140,9 @@ class ClassTransaction:
             conn.joins.clear()
             conn.guard(False)
 
-    def release(self) -> None:
-        """End the transaction and return the connection (a lost or busy one is discarded). Safe to call twice."""
+    def release(self, close: bool = False) -> None:
+        """End the transaction and return the connection (a lost or busy one, or any with ``close``, is
+        discarded). Safe to call twice."""
         conn, self.conn = self.conn, None
         self.in_use = False
         self.connection_extras.clear()
@@ -151,11 +152,11 @@ class ClassTransaction:
             return
         conn.guard(False)
         conn.joins.clear()
-        if conn.busy:
+        if conn.busy or close:
             conn.close()  # nothing else can end a COPY or stream the test left behind
         try:
             if not conn.closed:
-                conn.run_internal(END_SCOPE)
+                conn.run_internal(END_SCOPE + conn.deallocate_sql())
         except psycopg.Error:
             conn.close()  # its state is unknown: the pool replaces it
         finally:

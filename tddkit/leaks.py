@@ -57,11 +57,11 @@ MARK_ISOLATED = (b"SELECT set_config('tddkit.isolated', 'on', true), "
                  b"coalesce((SELECT max(id) FROM " + SCHEMA.encode() + b".writes), 0)")
 
 
-def rollback_and_check(mark: int) -> bytes:
-    """The per-test rollback with the check in the same round trip: a row when anything was logged since
-    ``mark`` (the last statement's result is the check's)."""
-    return b"ROLLBACK TO SAVEPOINT tddkit_test; SELECT 1 FROM %s.writes WHERE id > %d LIMIT 1" % (
-        SCHEMA.encode(), int(mark))
+def rollback_and_check(mark: int, also: bytes = b"") -> bytes:
+    """The per-test rollback (then ``also``) with the check in the same round trip: a row when anything was
+    logged since ``mark`` (the last statement's result is the check's)."""
+    return b"ROLLBACK TO SAVEPOINT tddkit_test%s; SELECT 1 FROM %s.writes WHERE id > %d LIMIT 1" % (
+        also, SCHEMA.encode(), int(mark))
 
 
 def tables_written_since(cursor: psycopg.Cursor, mark: int) -> str:

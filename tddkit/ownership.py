@@ -32,14 +32,16 @@ def databases_like(admin: psycopg.Connection, pattern: str) -> List[str]:
     return [row[0] for row in rows]
 
 
-def drop_database(admin: psycopg.Connection, name: str, force: bool = True) -> None:
+def drop_database(admin: psycopg.Connection, name: str, force: bool = True, strict: bool = False) -> None:
     """Drop a database tddkit owns, if it exists; ``force`` ends its sessions first.
 
-    Without ``force`` a database in use (another run cloning a template) is left
-    for a later run to drop.
+    A database still in use (another run cloning a template, a prepared
+    transaction) is left for a later run to drop, or, with ``strict``, the
+    error is raised.
     """
     statement = "DROP DATABASE IF EXISTS {} WITH (FORCE)" if force else "DROP DATABASE IF EXISTS {}"
     try:
         admin.execute(sql.SQL(statement).format(sql.Identifier(ensure_owned(name))))
     except psycopg.errors.ObjectInUse:
-        pass
+        if strict:
+            raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Optional
 
 import psycopg
@@ -38,6 +39,8 @@ class TestScope:
         #: Set by the caller when the test's setUp or body failed: problems found afterwards are not reported.
         self.failed = False
         self._allocations = tracer.before_test()
+        self._threads = threading.active_count()
+        self._thread_ids = {thread.ident for thread in threading.enumerate()}
 
     def end(self) -> TestMetrics:
         """Undo the test: return what it borrowed, roll back to the savepoint; raise what went wrong after it."""
@@ -48,6 +51,7 @@ class TestScope:
         meter.queries_done(conn.query_count, conn.query_time)
         try:
             self.borrowed.reclaim()  # connections the test borrowed and kept
+            self._check_threads()
             self._rollback()
             self.transaction.clean_at = conn.query_count
         finally:
@@ -58,6 +62,21 @@ class TestScope:
                 metrics.allocations = tracer.top_sites(self._allocations)
             self._allocations = None
         return metrics
+
+    def _check_threads(self) -> None:
+        """A thread the test started and left running could write into the next test: close the connection
+        (its next statement fails) and fail the test naming it."""
+        if threading.active_count() <= self._threads:
+            return
+        left = [t for t in threading.enumerate() if t.ident not in self._thread_ids and t.is_alive()]
+        if not left:
+            return
+        names = ", ".join(repr(t.name) for t in left)
+        self.transaction.release(close=True)
+        raise IsolationError(
+            f"the test left thread {names} running; it could still use the test's connection and write into the "
+            "next test. Join the threads a test starts before it ends (thread.join()). tddkit closed the "
+            "connection; the next test gets a new one (setUpTestData runs again)")
 
     def _rollback(self) -> None:
         """ROLLBACK TO the test's savepoint; a connection that cannot is let go (the next test reopens the scope)."""
@@ -101,10 +120,11 @@ class TestScope:
     def _rollback_to_savepoint(self, conn: GuardedConnection) -> Optional[str]:
         """The per-test rollback; with the leak check, the tables other connections wrote (else None)."""
         transaction = self.transaction
+        deallocate = conn.deallocate_sql() if conn.prepared else b""
         if not transaction.settings.leak_check:
-            conn.run_internal(ROLLBACK_TO)
+            conn.run_internal(ROLLBACK_TO + deallocate)
             return None
-        if not conn.run_internal(leaks.rollback_and_check(transaction.leak_mark)).ntuples:
+        if not conn.run_internal(leaks.rollback_and_check(transaction.leak_mark, deallocate)).ntuples:
             return None
         return leaks.tables_written_since(conn.internal_cursor(), transaction.leak_mark)
 

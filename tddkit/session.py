@@ -24,7 +24,7 @@ from .probe import ServerProbe
 from .file_locks import FileResourceLocks
 from .named_resources import ResourceLocks
 from .schema import SchemaSource
-from .template_db import TemplateResult, ensure_template, template_name
+from .template_db import TemplateResult, clean_for_snapshot, ensure_template, template_name
 from .server import EmbeddedPostgres, read_state
 
 
@@ -123,9 +123,11 @@ class Session:
                 self.lender = None
         finally:
             if self.server is not None:
-                built = self.template is not None and self.template.built
-                # keep the cluster with its new template: the next run skips the DDL
-                self.server.stop(save_snapshot=self.template.name if built and self.template else None)
+                # keep the cluster with its new template (and nothing else): the next run skips the DDL
+                template = self.template.name if self.template is not None and self.template.built else None
+                if template and not clean_for_snapshot(self.server_dsn, template):
+                    template = None
+                self.server.stop(save_snapshot=template)
                 self.server = None
 
 

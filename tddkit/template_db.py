@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from .ownership import databases_like, drop_database
+from .ownership import OWNED_PREFIX, databases_like, drop_database
 from .schema import SchemaSource
 
 TEMPLATE_PREFIX = "tddkit_tpl_"
@@ -103,3 +103,29 @@ def describe_template(name: str, size: int, comment: str) -> str:
     hours = age.total_seconds() / 3600
     when = f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.0f} days"
     return f"{name}  {size / 2**20:.1f} MB  built {when} ago  for {match.group(2)}"
+
+
+def clean_for_snapshot(server_dsn: str, template: str) -> bool:
+    """Leave only the template (and the system databases) on a server about to be kept as a snapshot:
+    drop tddkit's other databases, rolling back their prepared transactions first. False (keep no
+    snapshot) when anything else is there, or the server cannot be reached."""
+    from .admin import connect_admin
+    from .errors import ServerError
+
+    try:
+        with connect_admin(server_dsn) as admin:
+            others = [r[0] for r in admin.execute(
+                "SELECT datname FROM pg_database WHERE datname NOT IN ('postgres', 'template0', 'template1', %s)",
+                (template,)).fetchall()]
+            if any(not name.startswith(OWNED_PREFIX) for name in others):
+                return False  # a database tddkit does not own: never copy it into the cache
+            for gid, name in admin.execute("SELECT gid, database FROM pg_prepared_xacts").fetchall():
+                if name not in others:
+                    return False
+                with psycopg.connect(make_conninfo(server_dsn, dbname=name), autocommit=True) as conn:
+                    conn.execute(sql.SQL("ROLLBACK PREPARED {}").format(sql.Literal(gid)))
+            for name in others:
+                drop_database(admin, name, strict=True)
+    except (psycopg.Error, ServerError):
+        return False
+    return True

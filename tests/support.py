@@ -76,3 +76,24 @@ def postgres_processes(fragment: str) -> List[str]:
         if fragment in cmdline and "postgres" in cmdline:
             found.append(cmdline)
     return found
+
+
+def pool_stats():
+    return tddkit.get_session().database.pool.get_stats()
+
+
+def database_state():
+    """What is left in the test database outside any test: users, advisory locks, tddkit's own temp tables."""
+    with admin_connection() as conn:
+        return {
+            "users": conn.execute("SELECT count(*) FROM users").fetchone()[0],
+            "advisory_locks": conn.execute(
+                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
+                "WHERE l.locktype = 'advisory' AND d.datname = current_database()").fetchone()[0],
+            "left_by_extra": conn.execute(
+                "SELECT count(*) FROM pg_class WHERE relname = 'left_by_extra'").fetchone()[0],
+            "checked_out": pool_stats()["pool_size"] - pool_stats()["pool_available"],
+        }
+
+
+CLEAN = {"users": 0, "advisory_locks": 0, "left_by_extra": 0, "checked_out": 0}

@@ -16,8 +16,8 @@ from benchmarks import soak
 from tddkit.binaries import find_binaries
 from tddkit.server import EmbeddedPostgres, pid_alive
 from tests.cases import faults
-from tests.support import ROOT, admin_connection, child_env, postgres_processes, run_cli, run_suite, shared_tempdir, \
-    suite_of
+from tests.support import (CLEAN, ROOT, admin_connection, child_env, database_state, pool_stats,
+                           postgres_processes, run_cli, run_suite, shared_tempdir, suite_of)
 
 FAULTS = str(ROOT / "tests" / "cases" / "faults.py")
 TRIVIAL = str(ROOT / "tests" / "cases" / "trivial.py")
@@ -36,25 +36,6 @@ def errors_by_name(result):
     return found
 
 
-def pool_stats():
-    return tddkit.get_session().database.pool.get_stats()
-
-
-def database_state():
-    """What is left in the test database outside any test: users, advisory locks, tddkit's own temp tables."""
-    with admin_connection() as conn:
-        return {
-            "users": conn.execute("SELECT count(*) FROM users").fetchone()[0],
-            "advisory_locks": conn.execute(
-                "SELECT count(*) FROM pg_locks l JOIN pg_database d ON d.oid = l.database "
-                "WHERE l.locktype = 'advisory' AND d.datname = current_database()").fetchone()[0],
-            "left_by_extra": conn.execute(
-                "SELECT count(*) FROM pg_class WHERE relname = 'left_by_extra'").fetchone()[0],
-            "checked_out": pool_stats()["pool_size"] - pool_stats()["pool_available"],
-        }
-
-
-CLEAN = {"users": 0, "advisory_locks": 0, "left_by_extra": 0, "checked_out": 0}
 
 
 class ConnectionFaultTests(unittest.TestCase):

@@ -9,6 +9,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 import time
 
 import psycopg
@@ -250,3 +251,54 @@ def _parent(pid):
             return int(fh.read().rsplit(")", 1)[1].split()[1])
     except (OSError, ValueError, IndexError):
         return None
+
+
+class PreparesStatements(tddkit.TDDTestCase):
+    def test_a_prepares(self):
+        self.conn.execute("PREPARE find_user (text) AS SELECT id FROM users WHERE email = $1")
+
+    def test_b_prepares_the_same_name(self):
+        self.conn.execute("PREPARE find_user (text) AS SELECT id FROM users WHERE email = $1")
+
+
+class PreparesAgainInAnotherClass(PreparesStatements):
+    pass
+
+
+class UsesTddkitSavepointName(tddkit.TDDTestCase):
+    def test_a_sets_tddkit_test(self):
+        self.conn.execute("INSERT INTO users (email, name) VALUES ('before@example.org', 'x')")
+        self.conn.execute("SAVEPOINT tddkit_test")
+
+    def test_b_sees_nothing(self):
+        self.assertEqual(self.conn.execute("SELECT count(*) FROM users").fetchone(), (0,))
+
+
+class LeavesThreadRunning(tddkit.TDDTestCase):
+    def test_a_starts_a_late_writer(self):
+        def write_later():
+            time.sleep(0.3)
+            try:
+                self.conn.execute("INSERT INTO users (email, name) VALUES ('late@example.org', 'late')")
+            except psycopg.Error:
+                pass  # the connection was closed under it: the write never lands
+        threading.Thread(target=write_later, name="late-writer").start()
+
+    def test_b_sees_nothing_even_later(self):
+        time.sleep(0.5)
+        self.assertEqual(self.conn.execute("SELECT count(*) FROM users").fetchone(), (0,))
+
+    def test_c_thread_mid_query_at_the_end(self):
+        thread = threading.Thread(target=lambda: self.conn.execute("SELECT pg_sleep(0.5)"), name="slow-query")
+        thread.start()
+        time.sleep(0.1)
+        SEEN["slow_query_thread"] = thread
+
+    def test_d_after(self):
+        SEEN["slow_query_thread"].join(5)
+        self.assertEqual(self.conn.execute("SELECT count(*) FROM users").fetchone(), (0,))
+
+
+class HidesPrepareTransaction(tddkit.TDDTestCase):
+    def test_prepares_the_transaction(self):
+        self.conn.execute("INSERT INTO users (email, name) VALUES ('p@example.org', 'p'); PREPARE TRANSACTION 'tddkit_hidden'")

@@ -1,0 +1,51 @@
+"""Screening a test's SQL for what would break its isolation: ending the transaction, tddkit's savepoints, PREPARE.
+
+Only statements that start with one of a few keywords are looked at (a
+``str.startswith`` on the first characters); everything else costs one
+comparison. Statements built with ``psycopg.sql`` are not screened.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
+ENDS = "ends"  # ends (or prepares) the test's transaction
+RESERVED = "reserved"  # uses a savepoint name tddkit owns
+PREPARED = "prepared"  # PREPARE name: survives the rollback, deallocated after the test
+
+_WATCHED = ("COMMIT", "END", "ROLLBACK", "ABORT", "PREPARE", "SAVEPOINT", "RELEASE")
+_RESERVED_PREFIX = "TDDKIT_"
+
+
+def _words(head: str) -> list:
+    return head.replace("(", " ").replace(")", " ").replace(";", " ").split()
+
+
+def screen(query: Any) -> Optional[Tuple[str, str]]:
+    """(kind, detail) for a statement tddkit must act on, else None; ``detail`` is the statement's start
+    (or, for PREPARE, the statement's name as written)."""
+    if isinstance(query, bytes):
+        query = query.decode(errors="replace")
+    elif not isinstance(query, str):
+        return None
+    text = query.lstrip(" \t\r\n;(")
+    head = text[:80].upper()
+    if not head.startswith(_WATCHED):
+        return None
+    words = _words(head)
+    first = words[0]
+    if first not in _WATCHED:
+        return None  # ENDING, COMMITTED, ... : another word
+    second = words[1] if len(words) > 1 else ""
+    if first in ("SAVEPOINT", "RELEASE") or (first == "ROLLBACK" and second == "TO"):
+        name = next((w for w in words[1:] if w not in ("TO", "SAVEPOINT")), "")
+        return (RESERVED, text[:40]) if name.strip('"').startswith(_RESERVED_PREFIX) else None
+    if first == "PREPARE":
+        if second == "TRANSACTION":
+            return ENDS, text[:40]
+        return (PREPARED, _words(text)[1]) if second else None
+    if first == "COMMIT" and second == "PREPARED" or first == "ROLLBACK" and second == "PREPARED":
+        return None  # ends some other (prepared) transaction, not this one
+    if first == "ABORT" and second == "TO":
+        return None
+    return ENDS, text[:40]
