@@ -28,6 +28,7 @@ import math
 import statistics
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
+from .paths import DEFAULT_BASELINE_PATH  # noqa: F401  (part of this module's interface)
 from .config import Settings
 from .errors import ConfigError
 from .metrics import TestMetrics
@@ -37,7 +38,6 @@ from .stats import (ALPHA, mann_whitney_decides, mann_whitney_greater, pooled_no
 
 FORMAT = "tddkit-baseline"
 FORMAT_VERSION = 1
-DEFAULT_BASELINE_PATH = ".tddkit/baseline.json"
 
 DEFAULT_THRESHOLD = Settings().regression_threshold  # a regression is at least this much slower on the median
 NOISE_FACTOR = 3.0  # the noise band is this many noise "sigmas" wide

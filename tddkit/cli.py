@@ -12,9 +12,9 @@ import argparse
 import sys
 from typing import NoReturn, Optional, Sequence
 
-from .baseline import DEFAULT_BASELINE_PATH
-from .commands import EXIT_NO_TESTS, EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE, HANDLERS
 from .errors import TddkitError
+from .exit_codes import EXIT_NO_TESTS, EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE
+from .paths import DEFAULT_BASELINE_PATH
 
 __all__ = ["EXIT_NO_TESTS", "EXIT_OK", "EXIT_TESTS_FAILED", "EXIT_USAGE", "build_parser", "main"]
 
@@ -87,6 +87,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m tddkit``; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
+        from .commands import HANDLERS  # the command's own imports: --help and bad usage stay instant
+
         return HANDLERS[args.command](args)  # type: ignore[operator]
     except TddkitError as exc:
         print(f"tddkit: error: {exc}", file=sys.stderr)

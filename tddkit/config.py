@@ -16,6 +16,7 @@ from .binaries import SOURCES as PG_SOURCES
 from .configfile import find_config, find_project_root, read_cfg_sections, read_toml_table
 from .errors import ConfigError, TableEntryError
 from .ownership import OWNED_PREFIX
+from .paths import DEFAULT_DURATIONS_PATH
 from .parsers import (Parser, boolean, choice, closest, count, non_negative, number, positive,
                       positive_count, positive_seconds, seconds, strings, table, text)
 
@@ -83,7 +84,7 @@ class Settings:
     pg_source: str = _field("auto", f"where to look for server binaries: {', '.join(PG_SOURCES)}",
                             parse=choice(*PG_SOURCES))
     cache_dir: Optional[str] = _field(None, "where initdb templates and schema snapshots are cached", parse=text)
-    durations_file: str = _field(".tddkit/durations.json", "test durations of earlier runs, for balancing "
+    durations_file: str = _field(DEFAULT_DURATIONS_PATH, "test durations of earlier runs, for balancing "
                                  "--parallel and --shard ('' turns recording off)", parse=text)
     regression_threshold: float = _field(0.20, "slowdown (fraction of the baseline median) that counts as a "
                                          "regression when it is also beyond the noise", parse=non_negative)

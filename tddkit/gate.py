@@ -16,11 +16,11 @@ import dataclasses
 import math
 from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Protocol, Sequence, Tuple
 
+from .exit_codes import EXIT_GATE_FAILED
 from .metrics import TestMetrics
 from .stats import statistic
 
-#: Exit code of a failed gate or a flagged regression.
-EXIT_GATE_FAILED = 3
+__all__ = ["EXIT_GATE_FAILED", "GateCheck", "GateResult", "evaluate_gate", "format_gate", "gate_exit_code"]
 
 
 class GateCheck(NamedTuple):

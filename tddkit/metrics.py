@@ -11,16 +11,13 @@ import sys
 import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
-import psutil
-
 MB = 2**20
 
-_process = psutil.Process()
-
-
-def process_memory():
+def process_memory() -> Any:
     """psutil's memory info (rss, vms, ...) of this process."""
-    return _process.memory_info()
+    import psutil
+
+    return psutil.Process().memory_info()
 
 
 def now() -> float:

@@ -13,7 +13,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
-from tabulate import tabulate
 
 PathLike = Union[str, Path]
 
@@ -32,6 +31,8 @@ def format_number(value: Optional[float], unit: str = "ms") -> str:
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 1) -> str:
     """A tabulate table of preformatted cells: the first ``text_columns`` left-aligned, numbers right."""
+    from tabulate import tabulate
+
     align = ("left",) * text_columns + ("right",) * (len(headers) - text_columns)
     return tabulate(rows, headers=headers, disable_numparse=True, colalign=align)
 

@@ -6,12 +6,12 @@ tddkit creates, writes and drops only databases whose names start with
 
 from __future__ import annotations
 
-from typing import List
-
-import psycopg
-from psycopg import sql
+from typing import TYPE_CHECKING, List
 
 from .errors import OwnershipError
+
+if TYPE_CHECKING:
+    import psycopg
 
 OWNED_PREFIX = "tddkit_"
 
@@ -26,19 +26,22 @@ def ensure_owned(name: str) -> str:
     return name
 
 
-def databases_like(admin: psycopg.Connection, pattern: str) -> List[str]:
+def databases_like(admin: "psycopg.Connection", pattern: str) -> List[str]:
     """Names of the server's databases matching a LIKE ``pattern``."""
     rows = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,)).fetchall()
     return [row[0] for row in rows]
 
 
-def drop_database(admin: psycopg.Connection, name: str, force: bool = True, strict: bool = False) -> None:
+def drop_database(admin: "psycopg.Connection", name: str, force: bool = True, strict: bool = False) -> None:
     """Drop a database tddkit owns, if it exists; ``force`` ends its sessions first.
 
     A database still in use (another run cloning a template, a prepared
     transaction) is left for a later run to drop, or, with ``strict``, the
     error is raised.
     """
+    import psycopg
+    from psycopg import sql
+
     statement = "DROP DATABASE IF EXISTS {} WITH (FORCE)" if force else "DROP DATABASE IF EXISTS {}"
     try:
         admin.execute(sql.SQL(statement).format(sql.Identifier(ensure_owned(name))))

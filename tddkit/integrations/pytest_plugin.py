@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, Iterator, Opti
 
 import pytest
 
+from ..paths import DEFAULT_BASELINE_PATH
 from .pytest_results import PluginState, begin_test, class_uses_tddkit, finish_item, measured_item
 
 if TYPE_CHECKING:
@@ -38,9 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--tddkit-json", metavar="FILE", help="write every measured test's metrics as JSON")
     group.addoption("--tddkit-gate", action="store_true",
                     help="check the limits in [tool.tddkit.gate]; a failed gate makes the exit status 3")
-    group.addoption("--tddkit-save-baseline", nargs="?", const=".tddkit/baseline.json", metavar="FILE",
-                    help="save per-test metrics as a baseline (default .tddkit/baseline.json)")
-    group.addoption("--tddkit-compare", nargs="?", const=".tddkit/baseline.json", metavar="FILE",
+    group.addoption("--tddkit-save-baseline", nargs="?", const=DEFAULT_BASELINE_PATH, metavar="FILE",
+                    help=f"save per-test metrics as a baseline (default {DEFAULT_BASELINE_PATH})")
+    group.addoption("--tddkit-compare", nargs="?", const=DEFAULT_BASELINE_PATH, metavar="FILE",
                     help="compare with a saved baseline; a regression makes the exit status 3")
     group.addoption("--tddkit-dsn", metavar="URL", help="use this PostgreSQL server instead of the embedded one")
 
