@@ -154,7 +154,7 @@ def cmd_server(args: argparse.Namespace) -> int:
     if args.action == "url":
         if not state:
             print("tddkit: no server running; start one with: python -m tddkit server start", file=sys.stderr)
-            return EXIT_TESTS_FAILED
+            return EXIT_USAGE
         print(state["url"])
         return EXIT_OK
     binaries = find_binaries(settings.pg_bindir, settings.pg_source)

@@ -64,7 +64,12 @@ def shared_tempdir() -> tempfile.TemporaryDirectory:
 
 def postgres_processes(fragment: str) -> List[str]:
     """Command lines of running processes that mention ``fragment`` (e.g. a run directory)."""
-    found = []
+    return list(postgres_pids(fragment).values())
+
+
+def postgres_pids(fragment: str) -> Dict[int, str]:
+    """Running processes that mention ``fragment`` (e.g. a run directory): pid -> command line."""
+    found = {}
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
@@ -74,7 +79,7 @@ def postgres_processes(fragment: str) -> List[str]:
         except OSError:
             continue
         if fragment in cmdline and "postgres" in cmdline:
-            found.append(cmdline)
+            found[int(pid)] = cmdline
     return found
 
 

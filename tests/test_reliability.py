@@ -14,7 +14,8 @@ import psycopg
 import tddkit
 from benchmarks import soak
 from tddkit.binaries import find_binaries
-from tddkit.server import EmbeddedPostgres, pid_alive
+from tddkit.processes import pid_alive
+from tddkit.server import EmbeddedPostgres
 from tests.cases import faults
 from tests.support import (CLEAN, ROOT, admin_connection, child_env, database_state, pool_stats,
                            postgres_processes, run_cli, run_suite, shared_tempdir, suite_of)

@@ -12,8 +12,9 @@ import psycopg
 
 from tddkit.binaries import find_binaries
 from tddkit.errors import ServerError
+from tddkit.processes import pid_alive, stop_process
 from tddkit.server import EmbeddedPostgres
-from tests.support import ROOT, child_env, postgres_processes, run_cli, shared_tempdir
+from tests.support import ROOT, child_env, postgres_pids, postgres_processes, run_cli, shared_tempdir
 
 
 class EmbeddedServerTests(unittest.TestCase):
@@ -94,3 +95,67 @@ class CleanupTests(unittest.TestCase):
 
     def test_sigterm_stops_the_server_and_removes_its_directory(self):
         self._interrupt(signal.SIGTERM)
+
+
+#: A process that starts an embedded server (from its main thread, from a thread that then ends, or with no
+#: setpriv on PATH), prints the postmaster's pid and waits to be killed.
+START_AND_WAIT = """
+import os, sys, threading, time
+import psycopg
+from tddkit.binaries import find_binaries
+from tddkit.config import load_settings
+from tddkit.server import EmbeddedPostgres
+
+how = sys.argv[1]
+settings = load_settings()
+binaries = find_binaries(settings.pg_bindir, settings.pg_source)
+if how == "without-setpriv":
+    os.environ["PATH"] = ""
+servers = []
+if how == "thread":
+    thread = threading.Thread(target=lambda: servers.append(EmbeddedPostgres(binaries).start()))
+    thread.start()
+    thread.join()
+    time.sleep(0.5)
+    assert servers[0].process.poll() is None, "the server died with the thread that started it"
+    psycopg.connect(servers[0].dsn).close()
+else:
+    servers.append(EmbeddedPostgres(binaries).start())
+print(servers[0].process.pid, flush=True)
+time.sleep(600)
+"""
+
+
+class ParentDeathTests(unittest.TestCase):
+    def test_a_killed_process_takes_its_server_along_whatever_thread_started_it(self):
+        hows = ("main-thread", "thread", "without-setpriv")
+        with shared_tempdir() as tmp:
+            env = child_env(TDDKIT_RUN_DIR=tmp)
+            children = {how: subprocess.Popen([sys.executable, "-c", START_AND_WAIT, how], cwd=ROOT, env=env,
+                                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                        for how in hows}
+            pids = {}
+            try:
+                for how, child in children.items():
+                    line = child.stdout.readline()
+                    if not line:
+                        self.fail(f"{how}: the server did not start: {child.communicate(timeout=30)[1]}")
+                    pids[how] = int(line)
+                    self.assertTrue(pid_alive(pids[how]), how)
+                for child in children.values():
+                    child.kill()
+                    child.wait(timeout=30)
+                deadline = time.monotonic() + 15
+                while any(pid_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                for how, pid in pids.items():
+                    with self.subTest(how):
+                        self.assertFalse(pid_alive(pid), "the server outlived the process that started it")
+            finally:
+                for child in children.values():
+                    if child.poll() is None:
+                        child.kill()
+                    child.communicate()
+                for pid in postgres_pids(tmp):
+                    stop_process(pid)  # a server this test started that outlived its process
+            self.assertEqual(postgres_processes(tmp), [])

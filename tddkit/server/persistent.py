@@ -1,0 +1,102 @@
+"""The server kept running across runs (``python -m tddkit server start|stop|status|url``) and its state file.
+
+The state file (``server.json`` in the cache directory) records the running
+server; runs that find it use that server instead of starting their own.
+Starting and stopping hold an exclusive lock (a lock file beside the state
+file, which is itself replaced atomically), so of two ``server start`` at
+once exactly one starts a server and the other reports it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from ..binaries import PgBinaries
+from ..output import write_json
+from ..processes import file_lock, pid_alive, stop_process
+from .cache import default_cache_dir
+from .embedded import EmbeddedPostgres
+
+State = Dict[str, Any]
+
+
+def state_file(cache_dir: Optional[Path] = None) -> Path:
+    """Where the running server is recorded."""
+    return Path(cache_dir or default_cache_dir()) / "server.json"
+
+
+def _lock_file(cache_dir: Optional[Path]) -> Path:
+    return state_file(cache_dir).with_name(".server.json.lock")
+
+
+def _load(cache_dir: Optional[Path]) -> Optional[State]:
+    try:
+        state = json.loads(state_file(cache_dir).read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def _alive(state: State) -> bool:
+    try:
+        return pid_alive(int(state.get("pid", 0)))
+    except (TypeError, ValueError):
+        return False
+
+
+def _current(cache_dir: Optional[Path]) -> Optional[State]:
+    """The recorded server if it runs; a stale state file is removed. Call with the lock held."""
+    state = _load(cache_dir)
+    if state is None or _alive(state):
+        return state
+    with contextlib.suppress(OSError):
+        state_file(cache_dir).unlink()
+    return None
+
+
+def read_state(cache_dir: Optional[Path] = None) -> Optional[State]:
+    """The running persistent server's state, or None (stale state files are removed)."""
+    state = _load(cache_dir)
+    if state is None or _alive(state):
+        return state
+    with file_lock(_lock_file(cache_dir)):  # never remove a record another process just wrote
+        return _current(cache_dir)
+
+
+def _stop(state: State) -> None:
+    stop_process(int(state["pid"]))
+    shutil.rmtree(state["run_dir"], ignore_errors=True)
+
+
+def start_persistent(binaries: PgBinaries, cache_dir: Optional[Path] = None) -> State:
+    """Start a server that outlives this process and record it; the running one's state if there is one."""
+    with file_lock(_lock_file(cache_dir)):
+        existing = _current(cache_dir)
+        if existing:
+            return existing
+        server = EmbeddedPostgres(binaries, cache_dir, persistent=True).start()
+        state = {"pid": server.process.pid, "port": server.port, "run_dir": str(server.run_dir),  # type: ignore[union-attr]
+                 "dsn": server.dsn, "url": server.url, "version": server.binaries.version,
+                 "bindir": str(server.binaries.bindir), "source": server.binaries.source}
+        try:
+            write_json(state_file(cache_dir), state, mode=0o600)
+        except BaseException:
+            _stop(state)  # a server nobody can find must not keep running
+            raise
+        return state
+
+
+def stop_persistent(cache_dir: Optional[Path] = None) -> bool:
+    """Stop the persistent server; False when none was running."""
+    with file_lock(_lock_file(cache_dir)):
+        state = _current(cache_dir)
+        if not state:
+            return False
+        _stop(state)
+        with contextlib.suppress(OSError):
+            state_file(cache_dir).unlink()
+        return True
