@@ -29,7 +29,7 @@ from .metrics import ClassMetrics, TestMetrics, metrics_from_dict, metrics_to_di
 from .ownership import databases_like, drop_database
 from .runner import PreformattedError, TDDTestResult
 from .template_db import TemplateResult
-from .server import describe_exit
+from .processes import describe_exit
 from .sharding import Group, keep_resources_together, longest_first
 
 

@@ -10,8 +10,6 @@ Process helpers (``describe_exit``, ``stop_process``, ``pid_alive``,
 ``file_lock``) live in :mod:`tddkit.processes`.
 """
 
-# describe_exit: kept for tddkit.parallel until it imports tddkit.processes
-from ..processes import describe_exit
 from .account import Account
 from .cache import ServerCache, default_cache_dir, default_run_base
 from .embedded import TEST_SERVER_SETTINGS, EmbeddedPostgres
@@ -24,7 +22,6 @@ __all__ = [
     "ServerCache",
     "default_cache_dir",
     "default_run_base",
-    "describe_exit",
     "read_state",
     "start_persistent",
     "state_file",
