@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Dict, List
 
 import tddkit
+from _project import make_project, timed
 from tddkit.config import load_settings
 
 BODY = """
@@ -68,15 +67,6 @@ def write(root: Path, name: str, header: str, tests: int) -> None:
     (root / f"{name}.py").write_text(header + "".join(BODY.format(i=i) for i in range(tests)))
 
 
-def timed(args: List[str], root: Path, env: Dict[str, str]) -> float:
-    started = time.perf_counter()
-    done = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    return elapsed
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=2000)
@@ -84,8 +74,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tddkit-floor-") as tmp:
         root = Path(tmp)
-        (root / "pyproject.toml").write_text('[tool.tddkit]\nschema = ["schema.sql"]\n')
-        (root / "schema.sql").write_text("CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL);\n")
+        make_project(root)
         for size, tests in (("many", args.tests + 1), ("one", 1)):
             write(root, f"test_hand_{size}", HAND, tests)
             write(root, f"test_tddkit_{size}", TDDKIT, tests)

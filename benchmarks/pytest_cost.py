@@ -17,14 +17,13 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Dict, List
 
 import tddkit
+from _project import make_project, timed
 from tddkit.config import load_settings
 
 WORK = """
@@ -60,13 +59,8 @@ def conn(module_conn):
 
 
 def run_pytest(root: Path, module: str, env: Dict[str, str], server_dsn: str) -> float:
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", module,
-                           f"--tddkit-dsn={server_dsn}"], cwd=root, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{module} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return elapsed
+    return timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", module,
+                  f"--tddkit-dsn={server_dsn}"], root, env)
 
 
 def main() -> None:
@@ -76,8 +70,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tddkit-pytest-cost-") as tmp:
         root = Path(tmp)
-        (root / "pyproject.toml").write_text('[tool.tddkit]\nschema = ["schema.sql"]\n')
-        (root / "schema.sql").write_text("CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL);\n")
+        make_project(root)
         for variant, make in MODULES.items():
             (root / f"test_{variant}_many.py").write_text(make(args.tests))
             (root / f"test_{variant}_one.py").write_text(make(1))

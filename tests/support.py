@@ -102,3 +102,17 @@ def database_state():
 
 
 CLEAN = {"users": 0, "advisory_locks": 0, "left_by_extra": 0, "checked_out": 0}
+
+
+def problems_by_name(result) -> Dict[str, List[str]]:
+    """{test method name: [formatted errors and failures]} of a run_suite result ({} when all passed)."""
+    found: Dict[str, List[str]] = {}
+    for test, text in result.errors + result.failures:
+        found.setdefault(test.id().rsplit(".", 1)[1], []).append(text)
+    return found
+
+
+def users_in_database() -> list:
+    """The e-mail addresses in the session's test database, outside any test."""
+    with admin_connection() as conn:
+        return conn.execute("SELECT email FROM users ORDER BY email").fetchall()

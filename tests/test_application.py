@@ -7,26 +7,16 @@ from unittest import mock
 
 import tddkit
 from tests.cases import application
-from tests.support import admin_connection, run_suite, suite_of
+from tests.support import problems_by_name, run_suite, suite_of, users_in_database
 
 HAVE_SQLALCHEMY = importlib.util.find_spec("sqlalchemy") is not None
-
-
-def outcomes(result):
-    bad = {test.id().rsplit(".", 1)[1]: text for test, text in result.failures + result.errors}
-    return bad
-
-
-def users_in_database():
-    with admin_connection() as conn:
-        return conn.execute("SELECT email FROM users ORDER BY email").fetchall()
 
 
 class JoinedPoolTests(unittest.TestCase):
     def test_every_joined_behaviour(self):
         result = run_suite(unittest.TestSuite([suite_of(application.JoinedPool),
                                                suite_of(application.AfterJoinedPool)]))
-        self.assertEqual(outcomes(result), {}, result.output)
+        self.assertEqual(problems_by_name(result), {}, result.output)
         self.assertEqual(result.testsRun, 13)
         self.assertEqual(users_in_database(), [])
 
@@ -55,7 +45,7 @@ class JoinedPoolTests(unittest.TestCase):
 class CommitAsSavepointTests(unittest.TestCase):
     def test_commit_and_rollback_of_self_conn_act_as_the_pool_connections(self):
         result = run_suite(suite_of(application.CommitAsSavepoint))
-        self.assertEqual(outcomes(result), {}, result.output)
+        self.assertEqual(problems_by_name(result), {}, result.output)
         self.assertEqual(users_in_database(), [])
 
     def test_the_guard_names_both_ways_out(self):
@@ -69,7 +59,7 @@ class LeakCheckTests(unittest.TestCase):
     def test_a_commit_on_another_connection_fails_its_test_and_later_tests_pass(self):
         result = run_suite(unittest.TestSuite([suite_of(application.CommitsOnItsOwnConnection),
                                                suite_of(application.AfterTheLeak)]))
-        bad = outcomes(result)
+        bad = problems_by_name(result)
         self.assertEqual(list(bad), ["test_a_leaks_a_committed_row"], result.output)
         self.assertIn("IsolationError: another connection committed writes to public.users during this test",
                       bad["test_a_leaks_a_committed_row"])
@@ -84,7 +74,7 @@ class SQLAlchemyTests(unittest.TestCase):
         from examples import test_shop_orm
 
         result = run_suite(suite_of(test_shop_orm.ShopOrmTests))
-        self.assertEqual(outcomes(result), {}, result.output)
+        self.assertEqual(problems_by_name(result), {}, result.output)
         self.assertEqual(result.testsRun, 5)
         self.assertEqual(users_in_database(), [])
 

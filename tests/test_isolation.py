@@ -3,12 +3,7 @@
 import unittest
 
 from tests.cases import isolation
-from tests.support import admin_connection, run_suite, suite_of
-
-
-def users_in_database():
-    with admin_connection() as conn:
-        return conn.execute("SELECT email FROM users ORDER BY email").fetchall()
+from tests.support import admin_connection, run_suite, suite_of, users_in_database
 
 
 class IsolationTests(unittest.TestCase):

@@ -7,33 +7,26 @@ import psycopg
 
 import tddkit
 from tests.cases import faults
-from tests.support import CLEAN, ROOT, database_state, run_cli, run_suite, suite_of
-
-
-def errors_by_name(result):
-    found = {}
-    for test, text in result.errors + result.failures:
-        found.setdefault(test.id().rsplit(".", 1)[1], []).append(text)
-    return found
+from tests.support import CLEAN, ROOT, database_state, problems_by_name, run_cli, run_suite, suite_of
 
 
 class StateLeakTests(unittest.TestCase):
     def test_prepared_statements_are_deallocated_after_each_test_and_class(self):
         result = run_suite(unittest.TestSuite([suite_of(faults.PreparesStatements),
                                                suite_of(faults.PreparesAgainInAnotherClass)]))
-        self.assertEqual(errors_by_name(result), {}, result.output)
+        self.assertEqual(problems_by_name(result), {}, result.output)
         self.assertEqual(result.testsRun, 4)
 
     def test_the_tddkit_savepoint_name_is_refused_and_nothing_leaks(self):
         result = run_suite(suite_of(faults.UsesTddkitSavepointName))
-        errors = errors_by_name(result)
+        errors = problems_by_name(result)
         self.assertEqual(list(errors), ["test_a_sets_tddkit_test"], result.output)
         self.assertIn("savepoints named tddkit_* are tddkit's own", errors["test_a_sets_tddkit_test"][0])
         self.assertEqual(database_state(), CLEAN)
 
     def test_a_thread_left_running_fails_its_test_and_cannot_write_into_the_next(self):
         result = run_suite(suite_of(faults.LeavesThreadRunning))
-        errors = errors_by_name(result)
+        errors = problems_by_name(result)
         self.assertEqual(sorted(errors), ["test_a_starts_a_late_writer", "test_c_thread_mid_query_at_the_end"],
                          result.output)
         self.assertIn("the test left thread 'late-writer' running", errors["test_a_starts_a_late_writer"][0])
