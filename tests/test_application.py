@@ -61,9 +61,9 @@ class LeakCheckTests(unittest.TestCase):
                                                suite_of(application.AfterTheLeak)]))
         bad = problems_by_name(result)
         self.assertEqual(list(bad), ["test_a_leaks_a_committed_row"], result.output)
-        self.assertIn("IsolationError: another connection committed writes to public.users during this test",
-                      bad["test_a_leaks_a_committed_row"])
-        self.assertIn("self.pool", bad["test_a_leaks_a_committed_row"])
+        [message] = bad["test_a_leaks_a_committed_row"]
+        self.assertIn("IsolationError: another connection committed writes to public.users during this test", message)
+        self.assertIn("self.pool", message)
         self.assertEqual(result.testsRun, 4)
         self.assertEqual(users_in_database(), [], "the database is back to the template's state")
 
