@@ -59,13 +59,15 @@ def _needs_session(suite: unittest.TestSuite, workers: int) -> bool:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the tests (``--repeat`` times), then the baseline and gate checks asked for."""
-    from .baseline import load_baseline
-
     if args.durations < 0 or args.repeat < 1:
         raise TddkitError("--durations must be >= 0 and --repeat >= 1")
     settings = load_settings({"dsn": args.dsn, "rebuild_schema": args.rebuild_schema}, targets=args.targets)
     plan = _RunPlan(args, settings)
-    baseline = load_baseline(str(settings.resolve(args.compare))) if args.compare else None
+    baseline = None
+    if args.compare:
+        from .baseline import load_baseline
+
+        baseline = load_baseline(str(settings.resolve(args.compare)))
     runs, walls, totals, failed = [], [], {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}, False
     try:
         for repetition in range(args.repeat):

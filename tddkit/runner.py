@@ -19,8 +19,6 @@ from typing import Dict, Iterator, List, Optional, TextIO
 from .config import Settings
 from .instruments import tracer
 from .metrics import TestMetrics, now
-from . import report as reporting
-from .junit import write_junit_xml
 from .session import current_session
 from .temp_tables import schema_cache
 
@@ -194,7 +192,6 @@ class TDDTestRunner(unittest.TextTestRunner):
         self.trace_memory = trace_memory
         self.closing_line = closing_line
         self.last_wall = 0.0
-        self.last_report: Optional[reporting.Report] = None
         self._expected_total = 0
 
     def run(self, test) -> TDDTestResult:  # type: ignore[override]
@@ -223,22 +220,31 @@ class TDDTestRunner(unittest.TextTestRunner):
 
     def _finish(self, result: TDDTestResult, wall: float, cache_stats: Dict[str, float]) -> None:
         counts = result.counts()
+        if self.show_report or self.json_path or self.junit_path:  # none asked for: nothing to compute
+            self._write_reports(result, wall, cache_stats, counts)
+        self.last_wall = wall
+        if self.closing_line:
+            self.stream.writeln(closing_line(counts))
+        self.stream.flush()
+
+
+    def _write_reports(self, result: TDDTestResult, wall: float, cache_stats: Dict[str, float],
+                       counts: Dict[str, int]) -> None:
+        from . import report as reporting
+
         summary = reporting.RunSummary(tests=len(result.test_metrics), wall_seconds=wall, **counts)
         report = reporting.build_report(result.test_metrics, summary, self._settings(), slowest=self.slowest,
                                         schema_cache=cache_stats,
                                         parallel=parallel_stats(result.test_metrics, wall, result.workers))
-        self.last_report = report
         if self.show_report:
             self.stream.writeln()
             self.stream.writeln(reporting.format_report(report))
         if self.json_path:
             reporting.write_json(self.json_path, report, result.test_metrics)
         if self.junit_path:
+            from .junit import write_junit_xml
+
             write_junit_xml(self.junit_path, result.test_metrics, summary, details=result.details)
-        self.last_wall = wall
-        if self.closing_line:
-            self.stream.writeln(closing_line(counts))
-        self.stream.flush()
 
 
 def closing_line(counts: Dict[str, int]) -> str:
