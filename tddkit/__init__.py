@@ -29,6 +29,7 @@ _EXPORTS = {
     "TDDTestRunner": "runner",
     "TddkitError": "errors",
     "TestMetrics": "metrics",
+    "allow_repeated_queries": "queries",
     "close_session": "session",
     "get_session": "session",
     "load_settings": "config",
@@ -66,6 +67,7 @@ if TYPE_CHECKING:  # the names as type checkers see them (the 'as' marks each as
     from .errors import TddkitError as TddkitError
     from .metrics import TestMetrics as TestMetrics
     from .named_resources import resources as resources
+    from .queries import allow_repeated_queries as allow_repeated_queries
     from .runner import TDDTestResult as TDDTestResult
     from .runner import TDDTestRunner as TDDTestRunner
     from .session import Session as Session

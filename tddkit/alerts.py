@@ -3,7 +3,8 @@
 Thresholds are ``[tool.tddkit.thresholds]``: the built-in ``test_duration_ms``,
 ``fixture_setup_ms`` and ``memory_usage_mb`` and any name recorded with
 ``record_metric``. Severity is ``warning`` up to 1.5x the threshold,
-``critical`` beyond (``stats.classify``).
+``critical`` beyond (``stats.classify``). Statements a test repeated
+``repeated_query_threshold`` times or more (N+1) are ``n_plus_one`` alerts.
 """
 
 from __future__ import annotations
@@ -53,3 +54,9 @@ def threshold_alerts(tests: Sequence[TestMetrics], thresholds: Mapping[str, floa
     for cm in distinct_classes(tests):
         alerts += _alerts(cm.class_name, ((c.name, c.value) for c in cm.custom), thresholds)
     return alerts
+
+
+def repeated_statement_alerts(tests: Sequence[TestMetrics]) -> List[Alert]:
+    """An ``n_plus_one`` alert per statement a test repeated (value: its calls)."""
+    return [Alert("n_plus_one", tm.test_id, found["calls"], found["threshold"], found["severity"])
+            for tm in tests for found in tm.repeated_statements]

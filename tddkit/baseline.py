@@ -11,9 +11,11 @@ each test's samples, the spread of the baseline pooled over tests, and the
 spread of the per-test ratios across the suite (a machine that is uniformly
 noisier widens the band; a minority of tests that got slower, or all tests
 slower alike, do not). Changes smaller than an absolute floor (1 ms) are
-ignored: sub-ms tests are noise dominated. Query count changes are exact, so
-any change is reported, but they do not flag the run. Improvements are judged
-the same way, mirrored. A flagged run exits with ``gate.EXIT_GATE_FAILED``.
+ignored: sub-ms tests are noise dominated. Statement counts are exact: a
+test whose count grew flags the run from a single run, and the statement
+shapes behind the change are listed (``query_changes``). Improvements are
+judged the same way, mirrored. A flagged run exits with
+``gate.EXIT_GATE_FAILED``.
 
 One sample per test cannot tell a scheduler hiccup of a few ms on a busy
 machine from a regression of a few ms; on shared CI machines compare the
@@ -33,6 +35,7 @@ from .config import Settings
 from .errors import ConfigError
 from .metrics import TestMetrics
 from .output import environment, format_number, format_table, timestamp, tddkit_version, write_json
+from .query_changes import QueryChange, add_calls, format_query_changes, query_change
 from .stats import (ALPHA, mann_whitney_decides, mann_whitney_greater, pooled_noise, ratio_spread, relative_noise,
                     statistic)
 
@@ -67,6 +70,7 @@ def _add_test(entry: Dict[str, Any], tm: TestMetrics) -> None:
     entry["outcome"] = tm.outcome
     for field in ("total_ms", "body_ms", "query_count"):
         entry[field].append(getattr(tm, field))
+    add_calls(entry["statements"], tm.statements)
     for metric in tm.custom:
         if _finite(metric.value):
             entry["custom"].setdefault(metric.name, []).append(float(metric.value))
@@ -81,7 +85,8 @@ def _collect(runs: Sequence[Run], wall_seconds: Sequence[float]) -> Dict[str, An
     for run, wall in zip(runs, wall_seconds):
         measured = [tm for tm in run if tm.measured]
         for tm in measured:
-            entry = tests.setdefault(tm.test_id, {"total_ms": [], "body_ms": [], "query_count": [], "custom": {}})
+            entry = tests.setdefault(tm.test_id, {"total_ms": [], "body_ms": [], "query_count": [], "custom": {},
+                                                  "statements": {}})
             _add_test(entry, tm)
         for name, value_of in _AGGREGATES:
             value = value_of(measured, wall)
@@ -163,7 +168,7 @@ class Comparison:
 
     regressions: List[Change]
     improvements: List[Change]
-    query_changes: List[Change]
+    query_changes: List[QueryChange]
     missing: List[str]  # tests in the baseline that did not run (or were skipped)
     new: List[str]  # tests that ran but are not in the baseline
     threshold: float
@@ -172,8 +177,8 @@ class Comparison:
 
     @property
     def flagged(self) -> bool:
-        """Whether a regression was found (query count changes alone do not flag)."""
-        return bool(self.regressions)
+        """Whether a regression was found, or a test's statement count grew beyond the allowance."""
+        return bool(self.regressions) or any(q.flagged for q in self.query_changes)
 
 
 @dataclasses.dataclass
@@ -206,16 +211,6 @@ def _judge(key: str, metric: str, base: Sequence[float], current: Sequence[float
     if slower:
         return Change(key, metric, before, after, ratio, noise, "regression", limit, p_value)
     return Change(key, metric, before, after, ratio, noise, "improvement", 1 / limit, p_value)
-
-
-def _query_change(test_id: str, base: Sequence[float], current: Sequence[float]) -> Optional[Change]:
-    """A query count seen now but never in the baseline; None when every count was seen before."""
-    new_counts = sorted(set(current) - set(base))
-    if not new_counts:
-        return None
-    before, after = statistics.median(base), statistics.median_low(new_counts)
-    ratio = after / before if before else math.inf
-    return Change(test_id, "query_count", before, after, ratio, 0.0, "query_count")
 
 
 def _pairs(baseline: Mapping[str, Any], current: Mapping[str, Any], common: Sequence[str],
@@ -255,8 +250,9 @@ def _notes(baseline: Mapping[str, Any]) -> List[str]:
 
 def compare(baseline: Mapping[str, Any], runs: Sequence[Run], wall_seconds: Sequence[float],
             threshold: float = DEFAULT_THRESHOLD, *, alpha: float = ALPHA, noise_factor: float = NOISE_FACTOR,
-            min_delta_ms: float = MIN_DELTA_MS) -> Comparison:
-    """Compare the current ``runs`` (one list of TestMetrics per repetition) with ``baseline``."""
+            min_delta_ms: float = MIN_DELTA_MS, query_allowance: float = 0) -> Comparison:
+    """Compare the current ``runs`` (one list of TestMetrics per repetition) with ``baseline``; a test
+    whose statement count grew by more than ``query_allowance`` flags the run."""
     current = _collect(runs, wall_seconds)
     base_tests, cur_tests = baseline["tests"], current["tests"]
     common = [test_id for test_id in base_tests if test_id in cur_tests]
@@ -266,7 +262,7 @@ def compare(baseline: Mapping[str, Any], runs: Sequence[Run], wall_seconds: Sequ
     rule = _Rule(threshold, alpha, noise_factor, suite_noise)
     changes = [_judge(key, metric, base, now, rule, min_delta_ms if timed else 0.0)
                for key, metric, base, now, timed in _pairs(baseline, current, common, not missing and not new)]
-    queries = [_query_change(t, base_tests[t]["query_count"], cur_tests[t]["query_count"]) for t in common]
+    queries = [query_change(t, base_tests[t], cur_tests[t], query_allowance) for t in common]
     return Comparison(
         regressions=[c for c in changes if c is not None and c.kind == "regression"],
         improvements=[c for c in changes if c is not None and c.kind == "improvement"],
@@ -300,10 +296,7 @@ def format_comparison(c: Comparison) -> str:
         if changes:
             out += ["", title, _changes_table(changes)]
     if c.query_changes:
-        out += ["", "Query count changes (reported, not flagged)", format_table(
-            ["test", "baseline", "current"],
-            [[q.key, format_number(q.baseline, "count"), format_number(q.current, "count")] for q in c.query_changes],
-        )]
+        out += format_query_changes(c.query_changes)
     for title, ids in (("Missing tests (in the baseline, not measured now)", c.missing),
                        ("New tests (not in the baseline)", c.new)):
         if ids:

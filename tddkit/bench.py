@@ -38,6 +38,7 @@ from .errors import TddkitError
 from .lending import Lender
 from .metrics import TestMetrics, now
 from .ownership import OWNED_PREFIX, drop_database, ensure_owned
+from .queries import allow_repeated_queries
 from .runner import TDDTestResult
 from .schema import SchemaSource
 from .session import Session
@@ -60,6 +61,7 @@ DEFAULT_ITERATIONS: Dict[str, int] = {
     "schema_operation": 50,
     "parallel_execution": 50,  # tests in all, spread over PARALLEL_WORKERS threads
     "comparison": 50,  # per compared approach
+    "statement_stats": 50,
 }
 #: ``--iterations N`` scales every count so that this one becomes N.
 BASE_ITERATIONS = 50
@@ -71,6 +73,7 @@ TARGETS_MS: Dict[str, float] = {
     "connection_acquire": 0.05,
     "schema_operation": 1.5,
     "test_cleanup": 0.3,
+    "statement_stats": 0.005,
 }
 
 #: What each operation times.
@@ -83,7 +86,15 @@ OPERATIONS: Dict[str, str] = {
                     "returned to the pool once per class)",
     "parallel_execution": f"total of each test while {PARALLEL_WORKERS} run at once (typical body; they share "
                           "the CPUs)",
+    "statement_stats": "per statement: what tddkit does for each statement a test runs (count, time, statistics "
+                       "by shape): the body of a test handing its connection 1000 parametrised statements (no SQL "
+                       "sent) / 1000",
 }
+#: Statements per statement_stats sample, and the parametrised statements they cycle through.
+STATEMENTS_PER_SAMPLE = 1000
+STATEMENT_MIX = ("SELECT id, name FROM users WHERE id = %s", "UPDATE products SET stock = stock - %s WHERE id = %s",
+                 "INSERT INTO orders (user_id) VALUES (%s) RETURNING id", "SELECT sum(quantity) FROM order_items "
+                 "WHERE order_id = %s")
 
 #: Schema the comparisons rebuild when the project configures none: package data (a copy of the
 #: examples' schema), so an installed tddkit has it.
@@ -114,6 +125,13 @@ class BenchCase(TDDTestCase):
     def bench_schema(self) -> None:
         """The guide's 5-column CREATE TEMP TABLE, as DDL every time (create_temp_table may skip it)."""
         self.conn.execute(create_table_sql("bench_orders", TABLE_TEMPLATES["order_table"]))
+
+    @allow_repeated_queries  # repeats on purpose; detection costs the same per statement, alerts would be noise
+    def bench_statements(self) -> None:
+        """Count STATEMENTS_PER_SAMPLE statements as the cursors do, without sending them."""
+        note = self.conn.note_statement
+        for query in STATEMENT_MIX * (STATEMENTS_PER_SAMPLE // len(STATEMENT_MIX)):
+            note(query, 0.0)
 
     def bench_wait(self) -> None:
         """A test that waits on the database."""
@@ -280,6 +298,7 @@ def run_benchmark(session: Session, iterations: Optional[int] = None, compare: b
     typical = _measured_tests(BenchCase, "bench_typical", counts["individual_test"])
     empty = _measured_tests(BenchCase, "bench_empty", counts["fixture_setup"])
     schema = _measured_tests(BenchCase, "bench_schema", counts["schema_operation"])
+    statements = _measured_tests(BenchCase, "bench_statements", counts["statement_stats"])
     lender = session.lender
     if lender is None:
         raise TddkitError("the benchmark needs a session with a test database")
@@ -297,6 +316,7 @@ def run_benchmark(session: Session, iterations: Optional[int] = None, compare: b
         "schema_operation": [tm.body_ms for tm in schema],
         "test_cleanup": [tm.cleanup_ms for tm in typical],
         "parallel_execution": parallel["bench_typical"].samples,
+        "statement_stats": [tm.body_ms / STATEMENTS_PER_SAMPLE for tm in statements],
         **app_samples(run_tests, counts["individual_test"], session.settings),
     }
     targets, descriptions = {**TARGETS_MS, **APP_TARGETS_MS}, {**OPERATIONS, **APP_OPERATIONS}

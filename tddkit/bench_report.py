@@ -122,6 +122,11 @@ class BenchReport:
 # --- printed ---------------------------------------------------------------------------
 
 
+def _ms(value: Optional[float]) -> str:
+    """A time cell: 3 decimals; 5 below 0.001 ms, which 3 would show as 0 (per-statement costs)."""
+    return f"{value:.5f}" if value is not None and 0 < abs(value) < 0.001 else format_number(value)
+
+
 def _yes_no(value: Optional[bool]) -> str:
     return "-" if value is None else ("yes" if value else "NO")
 
@@ -175,8 +180,8 @@ def format_bench(report: BenchReport) -> str:
         format_table(
             ["operation", "samples", "mean", "median", "min", "max", "stddev", "target", "achieved", "success %"],
             [[op.name, str(op.stats.count),
-              *(format_number(getattr(op.stats, f)) for f in ("mean", "median", "min", "max", "stddev")),
-              format_number(op.target), _yes_no(op.achieved), _percent(op.success_rate)]
+              *(_ms(getattr(op.stats, f)) for f in ("mean", "median", "min", "max", "stddev")),
+              _ms(op.target), _yes_no(op.achieved), _percent(op.success_rate)]
              for op in report.operations],
         ),
         "",

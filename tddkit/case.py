@@ -18,7 +18,8 @@ from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Seque
 import psycopg
 from psycopg import sql
 
-from .connection import GuardedConnection, QueryCapture
+from .assertions import QueryAssertions
+from .connection import GuardedConnection
 from .errors import TddkitError
 from .instruments import memory_snapshot, record
 from .isolation import ClassTransaction, TestScope
@@ -26,6 +27,7 @@ from .joined import JoinedPool
 from .meter import TestMeter
 from .metrics import TestMetrics
 from .named_resources import resources_of
+from .queries import repeated_queries_allowed
 from .session import get_session
 from .temp_tables import resolve_template, schema_cache
 
@@ -63,32 +65,9 @@ def _short_traceback(hook: Callable[..., None]) -> Callable[..., None]:
     def call(*args: Any, **kwargs: Any) -> None:
         try:
             hook(*args, **kwargs)
-        except (TddkitError, psycopg.OperationalError) as exc:
+        except (TddkitError, psycopg.OperationalError, AssertionError) as exc:
             raise exc.with_traceback(None)
     return call
-
-
-class _QueryCountContext:
-    """The context manager behind assertNumQueries: fails the test when the block's count is off."""
-
-    def __init__(self, test: "TDDTestCase", expected: int) -> None:
-        self.test = test
-        self.expected = expected
-        self._capturing = type(test).conn.capture_queries()
-
-    def __enter__(self) -> QueryCapture:
-        self._capture = self._capturing.__enter__()
-        return self._capture
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self._capturing.__exit__(*exc_info)
-        if exc_info[0] is None:
-            self.check(self._capture)
-
-    def check(self, capture: QueryCapture) -> None:
-        if len(capture) != self.expected:
-            self.test.fail(f"{len(capture)} queries executed, {self.expected} expected\n"
-                           f"Queries:\n{capture.listing()}")
 
 
 class _SetUpByClass:
@@ -108,7 +87,7 @@ class _SetUpByClass:
         return value
 
 
-class TDDTestCase(unittest.TestCase):
+class TDDTestCase(QueryAssertions, unittest.TestCase):
     """Base class for database tests: ``self.conn`` is isolated per test and per class."""
 
     #: The class's connection (a psycopg Connection), inside the class transaction.
@@ -121,6 +100,8 @@ class TDDTestCase(unittest.TestCase):
     commit_as_savepoint: ClassVar[Optional[bool]] = None
     #: Extra temp-table templates for ``create_temp_table``: name -> column definitions.
     table_templates: ClassVar[Dict[str, str]] = {}
+    #: True: no N+1 alert for this class's tests (``@tddkit.allow_repeated_queries`` does it per test).
+    allow_repeated_queries: ClassVar[bool] = False
 
     _tddkit_transaction: ClassVar[Optional[ClassTransaction]] = None
     _tddkit_scope: Optional[TestScope] = None
@@ -177,7 +158,8 @@ class TDDTestCase(unittest.TestCase):
         return super().run(result)
 
     def _callSetUp(self) -> None:
-        meter = TestMeter(self.id())
+        meter = TestMeter(self.id(), allow_repeated=repeated_queries_allowed(
+            type(self), getattr(type(self), self._testMethodName, None)))
         names = resources_of(self)
         if names:  # wait for named resources first: the wait is not connection time
             locks = get_session().resource_locks()
@@ -255,10 +237,6 @@ class TDDTestCase(unittest.TestCase):
         return snapshot
 
     # --- helpers -----------------------------------------------------------------------
-
-    def assertNumQueries(self, expected: int) -> _QueryCountContext:
-        """Fail unless the block runs exactly ``expected`` SQL statements on ``self.conn``."""
-        return _QueryCountContext(self, expected)
 
     @classmethod
     def create_temp_table(cls, template_name: str, table_name: Optional[str] = None) -> str:

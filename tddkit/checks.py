@@ -34,7 +34,8 @@ def run_checks(settings: Settings, runs: Runs, walls: Sequence[float], *, save_b
         save_baseline(str(path), build_baseline(runs, walls))
         print(f"tddkit: baseline of {len(runs)} run(s) saved to {path}", file=out)
     if baseline is not None:
-        comparison = compare(baseline, runs, walls, settings.regression_threshold)
+        comparison = compare(baseline, runs, walls, settings.regression_threshold,
+                             query_allowance=settings.gate.get("query_count_increase", 0))
         suspected = suspects(baseline, comparison)
         if suspected and rerun is not None and len(runs) < CONFIRM_SAMPLES:
             print(f"tddkit: confirming {len(suspected)} suspected regression(s) with "
@@ -42,6 +43,7 @@ def run_checks(settings: Settings, runs: Runs, walls: Sequence[float], *, save_b
             comparison = confirm(baseline, comparison, runs, walls, *rerun(suspected, CONFIRM_SAMPLES - len(runs)))
         print(format_comparison(comparison), file=out)
     if gate:
-        result = evaluate_gate(runs[-1], walls[-1], settings.gate)
+        result = evaluate_gate(runs[-1], walls[-1], settings.gate, baseline_queries=None if baseline is None else
+                               {test_id: max(entry["query_count"]) for test_id, entry in baseline["tests"].items()})
         print(format_gate(result), file=out)
     return gate_exit_code(result, comparison)

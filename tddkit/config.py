@@ -45,6 +45,12 @@ DEFAULT_GATE: Dict[str, float] = {
     "suite_s": 30.0,
 }
 
+#: Gate limits that are off unless configured, and how each is parsed: statements are whole numbers.
+OPTIONAL_GATE: Dict[str, Parser] = {
+    "max_queries_per_test": count,  # no test may run more statements than this
+    "query_count_increase": count,  # no test may run more statements than in the baseline plus this (0: none)
+}
+
 #: ``max_connections`` of the embedded server.
 EMBEDDED_MAX_CONNECTIONS = 200
 
@@ -92,12 +98,15 @@ class Settings:
                                      parse=positive_seconds)
     alerts_as_failures: bool = _field(False, "a metric over its threshold fails the test instead of warning",
                                       parse=boolean)
+    repeated_query_threshold: int = _field(10, "calls of one statement shape within a test that raise an N+1 "
+                                           "alert (0 = off)", parse=count)
     memory_warning_mb: float = _field(5.0, "per-test RSS growth reported as a memory warning", parse=non_negative)
     targets: Dict[str, float] = _field(DEFAULT_TARGETS, "performance targets in ms",
                                        parse=table(positive, keys=DEFAULT_TARGETS))
     thresholds: Dict[str, float] = _field(DEFAULT_THRESHOLDS, "alert thresholds of recorded metrics (any name)",
                                           parse=table(number))
-    gate: Dict[str, float] = _field(DEFAULT_GATE, "limits of the CI gate", parse=table(positive, keys=DEFAULT_GATE))
+    gate: Dict[str, float] = _field(DEFAULT_GATE, "limits of the CI gate",
+                                    parse=table(positive, keys=[*DEFAULT_GATE, *OPTIONAL_GATE], parsers=OPTIONAL_GATE))
     table_templates: Dict[str, str] = _field({}, "extra temp-table templates: name = column definitions",
                                              parse=table(text))
     leak_check: bool = _field(True, "fail a test when another connection commits a write to the test database",

@@ -3,8 +3,10 @@
 ``GuardedConnection`` refuses to end the transaction that isolates a test
 (``commit()``, autocommit changes, a raw ``COMMIT``) while a test holds it,
 and its cursors count the statements they run with their time. Counting
-costs two ``perf_counter()`` calls per statement; the SQL text is kept only
-while a ``capture_queries()`` block is open.
+costs two ``perf_counter()`` calls per statement; while a test runs, each
+statement also goes to the test's ``StatementLog`` (statistics by shape, see
+``tddkit.queries``); the SQL text is kept only while a ``capture_queries()``
+block is open.
 
 *Joined* mode is how application code runs inside the test's transaction
 (``self.pool``, SQLAlchemy, ``commit_as_savepoint``): ``commit()`` keeps the
@@ -26,6 +28,7 @@ from psycopg.rows import tuple_row
 
 from .client_state import ClientState
 from .errors import IsolationError
+from .queries import StatementLog
 from .statements import PREPARED, RESERVED, screen
 
 ISOLATION_HINT = (
@@ -136,12 +139,17 @@ class GuardedConnection(psycopg.Connection):
         self.prepared: Set[str] = set()
         #: Units of work of application code in joined mode, innermost last.
         self.joins: List[_Join] = []
+        #: The running test's statement statistics (set by the isolation core while a test runs).
+        self.statement_log: Optional[StatementLog] = None
         self._captures: List[QueryCapture] = []
 
     def note_statement(self, query: Any, elapsed: float) -> None:
         """Count one statement (called by the cursors)."""
         self.query_count += 1
         self.query_time += elapsed
+        log = self.statement_log
+        if log is not None:
+            log.note(query, elapsed, self)
         if self._captures:
             text = query.as_string(self) if hasattr(query, "as_string") else str(query)
             for capture in self._captures:

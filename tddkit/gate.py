@@ -1,8 +1,11 @@
 """The CI performance gate: a run's measured tests against fixed limits (``--gate``).
 
 The limits are ``[tool.tddkit.gate]`` (defaults in ``config.DEFAULT_GATE``):
-``average_test_ms``, ``max_test_ms``, ``fixture_setup_ms`` and ``suite_s``.
-A limit that could not be measured (no test ran) fails the gate.
+``average_test_ms``, ``max_test_ms``, ``fixture_setup_ms`` and ``suite_s``;
+off unless set, ``max_queries_per_test`` (the statements of any one test) and
+``query_count_increase`` (statements a test may run beyond its baseline, which
+``--compare`` gives). A limit that could not be measured (no test ran, no
+baseline) fails the gate.
 
 Exit code: ``EXIT_GATE_FAILED`` (3) when the gate fails or a baseline
 comparison flags a regression; distinct from 1 (a test failed), 2 (usage or
@@ -41,45 +44,66 @@ class GateResult:
     failures: List[str]  # one sentence per failing limit
 
 
-Measure = Callable[[Sequence[TestMetrics], Optional[float]], Optional[Tuple[Optional[float], str]]]
+class _Run(NamedTuple):
+    """What a limit is measured on: the measured tests, the wall seconds, the baseline's statement counts."""
+
+    tests: Sequence[TestMetrics]
+    wall: Optional[float]
+    baseline: Optional[Mapping[str, float]]  # test id -> the most statements it ran in the baseline
+
+
+Measure = Callable[[_Run], Optional[Tuple[Optional[float], str]]]
 
 
 def _mean_of(field: str) -> Measure:
     """The mean of one TestMetrics field over the tests, described as such."""
-    return lambda tests, wall: (statistic((getattr(tm, field) for tm in tests), "mean"), f"mean of {len(tests)} tests")
+    return lambda run: (statistic((getattr(tm, field) for tm in run.tests), "mean"), f"mean of {len(run.tests)} tests")
 
 
-#: What each gate limit measures: (unit, function of the measured tests and wall seconds ->
-#: (value, detail) or None when not measured).
-_GATE_MEASURES: Dict[str, Tuple[str, Measure]] = {
-    "average_test_ms": ("ms", _mean_of("total_ms")),
-    "max_test_ms": ("ms", lambda tests, wall: max(((tm.total_ms, tm.test_id) for tm in tests), default=None)),
-    "fixture_setup_ms": ("ms", _mean_of("setup_ms")),
-    "suite_s": ("s", lambda tests, wall: (wall, "wall time")),
+def _largest_increase(run: _Run) -> Optional[Tuple[Optional[float], str]]:
+    """The largest growth of a test's statement count over the baseline (tests new to it do not count)."""
+    if run.baseline is None:
+        return None
+    grown = [(tm.query_count - run.baseline[tm.test_id], tm.test_id) for tm in run.tests if tm.test_id in run.baseline]
+    return max(grown, default=(0.0, "no test in the baseline"))
+
+
+#: What each gate limit measures: (unit, function of the run -> (value, detail) or None when not measured,
+#: why it could not be measured).
+_GATE_MEASURES: Dict[str, Tuple[str, Measure, str]] = {
+    "average_test_ms": ("ms", _mean_of("total_ms"), ""),
+    "max_test_ms": ("ms", lambda run: max(((tm.total_ms, tm.test_id) for tm in run.tests), default=None), ""),
+    "fixture_setup_ms": ("ms", _mean_of("setup_ms"), ""),
+    "suite_s": ("s", lambda run: (run.wall, "wall time"), "no suite time"),
+    "max_queries_per_test": ("statements", lambda run: max(((tm.query_count, tm.test_id) for tm in run.tests),
+                                                           default=None), ""),
+    "query_count_increase": ("statements", _largest_increase, "no baseline: run with --compare"),
 }
 
 
-def _gate_check(name: str, limit: float, tests: Sequence[TestMetrics], wall: Optional[float]) -> Tuple[GateCheck, str]:
+def _gate_check(name: str, limit: float, run: _Run) -> Tuple[GateCheck, str]:
     """One check and, when it fails, its sentence ('' when it passes)."""
     if name not in _GATE_MEASURES:
         return GateCheck(name, limit, None, False), f"unknown gate limit {name!r}; known: {', '.join(_GATE_MEASURES)}"
-    unit, measure_of = _GATE_MEASURES[name]
-    value, detail = (measure_of(tests, wall) if tests else None) or (None, "")
+    unit, measure_of, missing = _GATE_MEASURES[name]
+    value, detail = (measure_of(run) if run.tests else None) or (None, "")
     if value is None or not math.isfinite(value):
-        reason = "no tests ran" if not tests else "no suite time"
-        return GateCheck(name, limit, None, False), f"{name}: not measured ({reason})"
+        return GateCheck(name, limit, None, False), f"{name}: not measured ({missing if run.tests else 'no tests ran'})"
     if value <= limit:
         return GateCheck(name, limit, value, True), ""
     suffix = f" ({detail})" if detail else ""
-    return GateCheck(name, limit, value, False), f"{name}: {value:.1f} {unit} > {limit:g} {unit}{suffix}"
+    shown = f"{value:g}" if unit == "statements" else f"{value:.1f}"
+    return GateCheck(name, limit, value, False), f"{name}: {shown} {unit} > {limit:g} {unit}{suffix}"
 
 
 def evaluate_gate(
-    tests: Sequence[TestMetrics], wall_seconds: Optional[float], limits: Mapping[str, float]
+    tests: Sequence[TestMetrics], wall_seconds: Optional[float], limits: Mapping[str, float], *,
+    baseline_queries: Optional[Mapping[str, float]] = None,
 ) -> GateResult:
-    """Check a run against ``limits`` (keys as config.DEFAULT_GATE); only measured tests count."""
-    measured = [tm for tm in tests if tm.measured]
-    results = [_gate_check(name, float(limit), measured, wall_seconds) for name, limit in limits.items()]
+    """Check a run against ``limits`` (keys as config.DEFAULT_GATE and config.OPTIONAL_GATE); only measured
+    tests count. ``baseline_queries``: the baseline's statement counts, for ``query_count_increase``."""
+    run = _Run([tm for tm in tests if tm.measured], wall_seconds, baseline_queries)
+    results = [_gate_check(name, float(limit), run) for name, limit in limits.items()]
     failures = [sentence for _, sentence in results if sentence]
     return GateResult(passed=not failures, checks=[check for check, _ in results], failures=failures)
 

@@ -174,6 +174,7 @@ class ClassTransaction:
             conn.run_internal(MOVE_SAVEPOINT)
         meter.metrics.class_metrics = self.metrics
         meter.connected(conn.query_count, conn.query_time)
+        conn.statement_log = meter.watch_statements(self.settings.repeated_query_threshold)
         scope = TestScope(self, conn, meter, self.lender.track_borrowed())
         conn.guard(True)
         if self.commit_as_savepoint:

@@ -3,7 +3,9 @@
 A test (a TDDTestCase, a pytest fixture, any runner) calls the meter at each
 phase boundary: ``connected`` once its connection is ready, ``set_up`` after
 its setUp, ``body_done`` after its body, ``finish`` after its cleanup. Each
-call reads the clock once. Memory is the resident set size read before and
+call reads the clock once. The isolation core hands the test's connection the
+meter's ``StatementLog`` (``watch_statements``) for statement statistics and
+N+1 detection; ``queries_done`` keeps what it found in the metrics. Memory is the resident set size read before and
 after the test; on Linux it comes from a kept-open ``/proc/self/statm`` with
 one ``pread`` (a few microseconds), elsewhere from psutil.
 """
@@ -16,6 +18,7 @@ import time
 from typing import Optional
 
 from .metrics import ClassMetrics, TestMetrics
+from .queries import StatementLog
 
 now = time.perf_counter
 
@@ -57,13 +60,17 @@ class TestMeter:
     """Measures one test; ``metrics`` is complete once ``finish`` has run."""
 
     __test__ = False  # not a test class, whatever pytest thinks of the name
-    __slots__ = ("metrics", "_mark", "_count", "_time")
+    __slots__ = ("metrics", "allow_repeated", "_mark", "_count", "_time", "_log")
 
-    def __init__(self, test_id: str, class_metrics: Optional[ClassMetrics] = None) -> None:
+    def __init__(self, test_id: str, class_metrics: Optional[ClassMetrics] = None, *,
+                 allow_repeated: bool = False) -> None:
         self.metrics = TestMetrics(test_id, class_metrics=class_metrics)
+        #: True: no N+1 detection for this test (``@tddkit.allow_repeated_queries``).
+        self.allow_repeated = allow_repeated
         self._mark = now()
         self._count = 0
         self._time = 0.0
+        self._log: Optional[StatementLog] = None
 
     def restart(self) -> None:
         """Start the connection phase now (time spent waiting for named resources is not connection time)."""
@@ -88,10 +95,21 @@ class TestMeter:
         self.metrics.body_ms = (moment - self._mark) * 1000
         self._mark = moment
 
+    def watch_statements(self, repeated_query_threshold: int) -> StatementLog:
+        """A new log for the test's statements (N+1 detection at the threshold; 0 or ``allow_repeated``: off)."""
+        self._log = StatementLog(0 if self.allow_repeated else repeated_query_threshold)
+        return self._log
+
     def queries_done(self, query_count: int, query_time: float) -> None:
-        """The test's statements are all run: record how many and how long, from the connection's counters."""
-        self.metrics.query_count = query_count - self._count
-        self.metrics.query_ms = (query_time - self._time) * 1000
+        """The test's statements are all run: record how many and how long, from the connection's counters,
+        and their statistics by shape."""
+        metrics = self.metrics
+        metrics.query_count = query_count - self._count
+        metrics.query_ms = (query_time - self._time) * 1000
+        log, self._log = self._log, None
+        if log is not None:
+            metrics.statements = log.statements()
+            metrics.repeated_statements = log.repeated()
 
     def finish(self) -> TestMetrics:
         """Cleanup has finished: the complete record."""

@@ -76,6 +76,11 @@ class TestMetrics:
     custom: Sequence[CustomMetric] = ()
     memory_snapshots: Sequence[Dict[str, Any]] = ()
     allocations: Sequence[Dict[str, Any]] = ()
+    #: (shape, calls, total ms, longest ms) of each statement shape the test ran (``tddkit.queries``).
+    statements: Sequence[Tuple[str, int, float, float]] = ()
+    #: Shapes run at least ``repeated_query_threshold`` times (N+1): statement, calls, threshold,
+    #: severity, and the file, line and function that issued them.
+    repeated_statements: Sequence[Dict[str, Any]] = ()
 
     @property
     def measured(self) -> bool:
@@ -97,7 +102,8 @@ class TestMetrics:
         """A JSON-ready dict (stable keys, documented in README)."""
         data = dataclasses.asdict(self)
         data.pop("class_metrics")
-        for key in ("resources", "custom", "memory_snapshots", "allocations"):
+        data.pop("statements")  # the run's JSON lists every shape with its tests
+        for key in ("resources", "custom", "memory_snapshots", "allocations", "repeated_statements"):
             data[key] = list(data[key])
         data["memory_delta"] = self.memory_delta
         return data

@@ -91,8 +91,10 @@ def closest(key: str, known: Collection[str]) -> str:
     return f"{key!r}; did you mean {hint[0]!r}?" if hint else f"{key!r}; known keys: {', '.join(sorted(known))}"
 
 
-def table(parse_value: Parser, keys: Optional[Collection[str]] = None) -> Parser:
-    """A parser of a ``key = value`` table; ``keys`` fixes which keys are allowed (None: any name)."""
+def table(parse_value: Parser, keys: Optional[Collection[str]] = None,
+          parsers: Optional[Mapping[str, Parser]] = None) -> Parser:
+    """A parser of a ``key = value`` table; ``keys`` fixes which keys are allowed (None: any name);
+    ``parsers`` parse the values of some keys in their own way."""
     def parse(value: Any) -> Dict[str, Any]:
         if not isinstance(value, Mapping):
             raise ValueError("a table of key = value")
@@ -101,7 +103,7 @@ def table(parse_value: Parser, keys: Optional[Collection[str]] = None) -> Parser
             if keys is not None and key not in keys:
                 raise TableEntryError(f"unknown key {closest(str(key), keys)}")
             try:
-                parsed[str(key)] = parse_value(item)
+                parsed[str(key)] = (parsers or {}).get(key, parse_value)(item)
             except ValueError as exc:
                 raise TableEntryError(f"{key!r} has a bad value {item!r}: expected {exc}") from None
         return parsed

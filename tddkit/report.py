@@ -1,8 +1,9 @@
 """The report of one run: statistics of its metrics against targets, printed and as JSON.
 
 ``build_report`` summarises a run (one ``MetricRow`` per measured quantity,
-targets met, a verdict, alerts, memory warnings, the slowest tests, a
-histogram); ``format_report`` prints it; ``write_json`` saves it. Times are
+targets met, a verdict, alerts, memory warnings, the slowest tests and
+statements, repeated statements, a histogram); ``format_report`` prints it;
+``write_json`` saves it. Times are
 milliseconds unless a name says otherwise. This module sits below the runner.
 """
 
@@ -15,9 +16,10 @@ from operator import attrgetter
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .config import Settings
-from .alerts import Alert, threshold_alerts
+from .alerts import Alert, repeated_statement_alerts, threshold_alerts
 from .metrics import MB, TestMetrics, distinct_classes
 from .output import document_header, format_number, format_table, json_safe, write_json as write_document
+from .queries import ShapeStats, run_statistics
 from .stats import Stats, compute_stats, recommendation, success_rate
 
 #: Upper edges (ms) of the histogram buckets; the last bucket is ">= 100 ms".
@@ -37,6 +39,8 @@ _TEST_ROWS: Tuple[Tuple[str, Callable[[TestMetrics], float], Optional[str], str]
 )
 
 _NO_TARGETS = "no data: no measured metric has a target"
+#: Characters of a statement the printed report shows (the JSON has them whole).
+STATEMENT_WIDTH = 70
 
 
 # --- rows ----------------------------------------------------------------------------
@@ -98,6 +102,9 @@ class Report:
     alerts: List[Alert]
     histogram: List[str]
     schema_cache: Optional[Dict[str, float]] = None  # temp-table SchemaCache stats, when any request
+    statements: List[ShapeStats] = dataclasses.field(default_factory=list)  # by total time, most first
+    slowest_statements: int = 0  # how many of them the printed report lists
+    repeated: List[Dict[str, Any]] = dataclasses.field(default_factory=list)  # N+1: test_id + what was found
     parallel: Optional[Dict[str, float]] = None  # workers, wall/sum of test seconds, speedup, efficiency
 
 
@@ -168,10 +175,13 @@ def build_report(
         recommendation=verdict(summary, len(measured), targeted),
         slowest=sorted(measured, key=attrgetter("total_ms"), reverse=True)[: max(slowest, 0)],
         memory_warnings=[tm for tm in measured if tm.memory_delta > settings.memory_warning_mb * MB],
-        alerts=threshold_alerts(measured, settings.thresholds),
+        alerts=threshold_alerts(measured, settings.thresholds) + repeated_statement_alerts(measured),
         histogram=histogram([tm.total_ms for tm in measured]),
         schema_cache=schema_cache if schema_cache and schema_cache.get("requests") else None,
         parallel=parallel,
+        statements=run_statistics(measured),
+        slowest_statements=max(slowest, 0),
+        repeated=[{"test_id": tm.test_id, **found} for tm in measured for found in tm.repeated_statements],
     )
 
 
@@ -219,6 +229,7 @@ def format_report(report: Report) -> str:
             ["test", "total ms", "body ms", "queries"],
             [[tm.test_id, format_number(tm.total_ms), format_number(tm.body_ms), str(tm.query_count)] for tm in report.slowest],
         )]
+    out += _statement_lines(report)
     if report.memory_warnings:
         out += ["", "Memory warnings", format_table(
             ["test", "growth MB"], [[tm.test_id, format_number(tm.memory_delta / MB)] for tm in report.memory_warnings]
@@ -236,6 +247,29 @@ def format_report(report: Report) -> str:
     if report.histogram:
         out += ["", "Test time distribution (total ms)", *report.histogram]
     return "\n".join(out)
+
+
+def _cut(statement: str) -> str:
+    return statement if len(statement) <= STATEMENT_WIDTH else statement[:STATEMENT_WIDTH - 1] + "…"
+
+
+def _statement_lines(report: Report) -> List[str]:
+    """The slowest statement shapes, and the statements tests repeated (N+1) with the line that issued them."""
+    out: List[str] = []
+    top = report.statements[:report.slowest_statements]
+    if top:
+        out += ["", f"Slowest {len(top)} statements (by total time)", format_table(
+            ["statement", "calls", "total ms", "mean ms", "max ms", "tests"],
+            [[_cut(s.statement), str(s.calls), format_number(s.total_ms), format_number(s.mean_ms),
+              format_number(s.max_ms), str(s.test_count)] for s in top],
+        )]
+    if report.repeated:
+        out += ["", "Repeated statements (N+1)", format_table(
+            ["test", "issued at", "statement", "calls"],
+            [[f["test_id"], f"{f['file']}:{f['line']}", _cut(f["statement"]), str(f["calls"])]
+             for f in report.repeated], text_columns=3,
+        )]
+    return out
 
 
 def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> Dict[str, Any]:
@@ -267,6 +301,8 @@ def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> Dict[str, An
         "memory_warnings": [tm.test_id for tm in report.memory_warnings],
         "schema_cache": report.schema_cache,
         "parallel": report.parallel,
+        "statements": [{**dataclasses.asdict(s), "mean_ms": s.mean_ms} for s in report.statements],
+        "repeated_statements": report.repeated,
     }
     return json_safe(document)
 

@@ -15,6 +15,7 @@ from .instruments import tracer
 from .lending import Borrowed
 from .meter import TestMeter
 from .metrics import TestMetrics
+from .queries import alert_repeated
 
 if TYPE_CHECKING:
     from .isolation import ClassTransaction
@@ -48,6 +49,7 @@ class TestScope:
         self.transaction.in_use = False
         conn.guard(False)
         conn.joins.clear()  # units of work app code left open: the rollback below undoes them
+        conn.statement_log = None
         meter.queries_done(conn.query_count, conn.query_time)
         try:
             self.borrowed.reclaim()  # connections the test borrowed and kept
@@ -61,6 +63,11 @@ class TestScope:
                     metrics.memory_delta > self.transaction.settings.memory_warning_mb * 2**20:
                 metrics.allocations = tracer.top_sites(self._allocations)
             self._allocations = None
+        if metrics.repeated_statements:
+            failure = alert_repeated(metrics.test_id, metrics.repeated_statements,
+                                     as_failure=self.transaction.settings.alerts_as_failures)
+            if failure:
+                self._report(AssertionError(failure))
         return metrics
 
     def _check_threads(self) -> None:
