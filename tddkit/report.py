@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import statistics
 from operator import attrgetter
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -253,6 +254,15 @@ def _cut(statement: str) -> str:
     return statement if len(statement) <= STATEMENT_WIDTH else statement[:STATEMENT_WIDTH - 1] + "…"
 
 
+def _site(found: Dict[str, Any]) -> str:
+    """``file:line`` of a repeated statement, the file relative to the current directory when inside it."""
+    try:
+        relative = os.path.relpath(found["file"])
+    except ValueError:  # another drive
+        relative = ".."
+    return f"{found['file'] if relative.startswith('..') else relative}:{found['line']}"
+
+
 def _statement_lines(report: Report) -> List[str]:
     """The slowest statement shapes, and the statements tests repeated (N+1) with the line that issued them."""
     out: List[str] = []
@@ -266,7 +276,7 @@ def _statement_lines(report: Report) -> List[str]:
     if report.repeated:
         out += ["", "Repeated statements (N+1)", format_table(
             ["test", "issued at", "statement", "calls"],
-            [[f["test_id"], f"{f['file']}:{f['line']}", _cut(f["statement"]), str(f["calls"])]
+            [[f["test_id"], _site(f), _cut(f["statement"]), str(f["calls"])]
              for f in report.repeated], text_columns=3,
         )]
     return out

@@ -176,14 +176,52 @@ class RegressionDetectionTests(unittest.TestCase):
         self.assertTrue(all(0.15 < c.ratio < min(0.6, c.limit) for c in improved), report)  # ~0.25
         self.assertIn("Improvements", report)
 
-    def test_a_query_count_change_is_reported_but_not_flagged(self):
-        measured = [run_regression_suite("test_lookups", "test_select", extra_queries=3) for _ in range(3)]
-        comparison = compare(Measured.baseline(3), [tests for tests, _ in measured], [wall for _, wall in measured])
+    def test_a_query_count_increase_is_flagged_in_a_single_run_with_its_statements(self):
+        tests, wall = run_regression_suite(extra_queries=3)
+        comparison = compare(Measured.baseline(3), [tests], [wall])
+        report = format_comparison(comparison)
         [change] = comparison.query_changes
-        self.assertEqual((change.key, change.kind), ("tests.cases.regression.Regression.test_lookups", "query_count"))
-        self.assertEqual((change.baseline, change.current, change.ratio), (1, 4, 4.0))
-        self.assertFalse(comparison.flagged, format_comparison(comparison))
-        self.assertRegex(format_comparison(comparison), r"Query count changes.*\n.*\n.*\n.*test_lookups\s+1\s+4")
+        self.assertEqual((change.key, change.kind, change.baseline, change.current, change.flagged),
+                         ("tests.cases.regression.Regression.test_lookups", "increase", 1, 4, True))
+        self.assertEqual(change.more_calls, [("SELECT name FROM users WHERE email = ?", 1, 4)])
+        self.assertEqual(change.new_statements, [])
+        self.assertTrue(comparison.flagged, report)
+        self.assertEqual(gate_exit_code(comparison=comparison), EXIT_GATE_FAILED)
+        self.assertIn("REGRESSED", report)
+        self.assertRegex(report, r"Query count changes.*\n.*\n.*\n.*test_lookups\s+1\s+4\s+\+3 FLAGGED")
+        self.assertIn("    more calls: SELECT name FROM users WHERE email = ? (1 -> 4)", report)
+
+    def test_an_increase_within_the_allowance_is_listed_not_flagged_and_new_statements_are_named(self):
+        tests, wall = run_regression_suite(extra_queries=3)
+        baseline = Measured.baseline(3)
+        self.assertFalse(compare(baseline, [tests], [wall], query_allowance=3).flagged)
+        self.assertTrue(compare(baseline, [tests], [wall], query_allowance=2).flagged)
+        renamed = json.loads(json.dumps(baseline))  # the baseline's test ran another statement instead
+        entry = renamed["tests"]["tests.cases.regression.Regression.test_lookups"]
+        entry["statements"] = {"SELECT email FROM users": 1}
+        [change] = compare(renamed, [tests], [wall]).query_changes
+        self.assertEqual(change.new_statements, [("SELECT name FROM users WHERE email = ?", 4)])
+        self.assertIn("    new: SELECT name FROM users WHERE email = ? (4 calls)",
+                      format_comparison(compare(renamed, [tests], [wall])))
+        del entry["statements"]  # a baseline saved before statement shapes: counts compared, no shapes
+        [change] = compare(renamed, [tests], [wall]).query_changes
+        self.assertEqual((change.flagged, change.new_statements, change.more_calls), (True, [], []))
+
+    def test_fewer_statements_are_listed_not_flagged(self):
+        more, wall = run_regression_suite(extra_queries=2)
+        tests, _ = run_regression_suite()
+        comparison = compare(build_baseline([more], [wall]), [tests], [wall])
+        [change] = comparison.query_changes
+        self.assertEqual((change.kind, change.baseline, change.current, change.flagged), ("decrease", 3, 1, False))
+        self.assertFalse(comparison.flagged)
+        self.assertRegex(format_comparison(comparison), r"test_lookups\s+3\s+1\s+-2$")
+
+    def test_the_baseline_keeps_the_statement_shapes_of_each_test(self):
+        data = Measured.baseline(3)
+        self.assertEqual(data["tests"]["tests.cases.regression.Regression.test_lookups"]["statements"],
+                         {"SELECT name FROM users WHERE email = ?": 1})
+        self.assertEqual(data["tests"]["tests.cases.regression.Regression.test_insert"]["statements"],
+                         {"INSERT INTO users (email, name) VALUES (...)": 1, "SELECT count(*) FROM users": 1})
 
     def test_tests_missing_from_the_run_and_new_tests_are_listed(self):
         tests, wall = run_regression_suite("test_select", "test_insert")
@@ -343,6 +381,44 @@ class CommandLineTests(unittest.TestCase):
         self.assertEqual(done.returncode, EXIT_GATE_FAILED, done.stderr)
         self.assertIn("performance gate: FAILED", done.stderr)
         self.assertRegex(done.stderr, r"max_test_ms: [\d.]+ ms > 5 ms")
+
+    def test_more_statements_are_exit_3_from_one_run(self) -> None:
+        from tests.support import child_env, run_cli
+
+        saved = self.run_regression_suite("--save-baseline", self.baseline)
+        self.assertEqual(saved.returncode, 0, saved.stderr)
+        env = child_env(TDDKIT_REGRESSION_EXTRA_QUERIES="3", TDDKIT_DURATIONS_FILE="")
+        grown = run_cli(["run", "tests/cases/regression.py", "-q", "--no-report", "--compare", self.baseline], env=env)
+        self.assertEqual(grown.returncode, EXIT_GATE_FAILED, grown.stderr)
+        self.assertNotIn("confirming", grown.stderr)
+        self.assertRegex(grown.stderr, r"Regression\.test_lookups\s+1\s+4\s+\+3 FLAGGED")
+        self.assertIn("more calls: SELECT name FROM users WHERE email = ? (1 -> 4)", grown.stderr)
+
+    def test_the_gate_keys_on_statements(self) -> None:
+        from tests.support import ROOT, child_env, run_cli
+
+        with tempfile.TemporaryDirectory() as project:
+            with open(os.path.join(project, "pyproject.toml"), "w") as fh:
+                fh.write(f'[tool.tddkit]\nschema = ["{ROOT / "examples/schema.sql"}"]\n'
+                         '[tool.tddkit.gate]\nmax_test_ms = 10000\nmax_queries_per_test = 3\nquery_count_increase = 5\n')
+            with open(os.path.join(project, "test_regression.py"), "w") as fh:
+                fh.write((ROOT / "tests/cases/regression.py").read_text())
+
+            def run(*args: str, extra: str = "0"):
+                env = child_env(TDDKIT_DURATIONS_FILE="", TDDKIT_REGRESSION_EXTRA_QUERIES=extra)
+                return run_cli(["run", "test_regression.py", "--no-report", *args], env=env, cwd=project)
+
+            saved = run("--save-baseline", "base.json")
+            self.assertEqual(saved.returncode, 0, saved.stderr)
+            grown = run("--compare", "base.json", "--gate", extra="3")
+            alone = run("--gate")
+        self.assertEqual(grown.returncode, EXIT_GATE_FAILED, grown.stderr)
+        self.assertRegex(grown.stderr, r"test_lookups\s+1\s+4\s+\+3\n", "within query_count_increase: not flagged")
+        self.assertIn("performance gate: FAILED (1 of 6 limits)", grown.stderr)
+        self.assertIn("max_queries_per_test: 4 statements > 3 statements (test_regression.Regression.test_lookups)",
+                      grown.stderr)
+        self.assertEqual(alone.returncode, EXIT_GATE_FAILED, alone.stderr)
+        self.assertIn("query_count_increase: not measured (no baseline: run with --compare)", alone.stderr)
 
     def test_missing_baseline_is_a_one_line_usage_error(self) -> None:
         done = self.run_regression_suite("--compare", self.baseline + ".missing")

@@ -148,6 +148,9 @@ class RunTests(unittest.TestCase):
         self.assertEqual(self.report.operation("fixture_setup").stats.count, counts["fixture_setup"])
         self.assertEqual(self.report.operation("test_cleanup").stats.count, counts["individual_test"])
         self.assertEqual(self.report.operation("parallel_execution").stats.count, bench.PARALLEL_WORKERS)
+        statements = self.report.operation("statement_stats")
+        self.assertEqual(statements.stats.count, counts["statement_stats"])
+        self.assertLess(statements.stats.median, bench.TARGETS_MS["statement_stats"], "at most 0.005 ms per statement")
 
     def test_parallel_runs_both_bodies_and_waiting_tests_overlap(self):
         self.assertEqual([run.body for run in self.report.parallel], list(bench.PARALLEL_BODIES.values()))

@@ -205,7 +205,8 @@ class TableTests(unittest.TestCase):
         self.assertIn("[tool.tddkit.targets]: unknown key 'fixture'; did you mean 'fixture_setup'?",
                       self.error("[tool.tddkit.targets]\nfixture = 5\n"))
         self.assertIn("setup.cfg [tddkit.gate]: unknown key 'zzz'; known keys: average_test_ms, fixture_setup_ms, "
-                      "max_test_ms, suite_s", self.error(setup_cfg="[tddkit.gate]\nzzz = 1\n"))
+                      "max_queries_per_test, max_test_ms, query_count_increase, suite_s",
+                      self.error(setup_cfg="[tddkit.gate]\nzzz = 1\n"))
 
     def test_table_values_must_be_finite_numbers(self):
         self.assertIn("[tool.tddkit.gate]: 'suite_s' has a bad value 'fast': expected a finite number > 0",
@@ -216,6 +217,26 @@ class TableTests(unittest.TestCase):
                       self.error("[tool.tddkit.thresholds]\nrows_per_s = nan\n"))
         self.assertIn("setting 'gate' has a bad value 5: expected a table",
                       self.error("[tool.tddkit]\ngate = 5\n"))
+
+    def test_the_statement_gate_keys_are_off_unless_set_and_take_whole_numbers_from_0(self):
+        self.assertEqual(Settings().gate, DEFAULT_GATE)
+        with ProjectDir("[tool.tddkit.gate]\nmax_queries_per_test = 20\nquery_count_increase = 0\n",
+                        "[tddkit.gate]\nquery_count_increase = 3\n") as root:
+            gate = load_settings(environ={}, start=root).gate
+        self.assertEqual(gate, {**DEFAULT_GATE, "max_queries_per_test": 20, "query_count_increase": 0})
+        self.assertIn("[tool.tddkit.gate]: 'query_count_increase' has a bad value -1: expected a whole number >= 0",
+                      self.error("[tool.tddkit.gate]\nquery_count_increase = -1\n"))
+        self.assertIn("[tool.tddkit.gate]: 'max_queries_per_test' has a bad value 2.5: expected a whole number >= 0",
+                      self.error("[tool.tddkit.gate]\nmax_queries_per_test = 2.5\n"))
+
+    def test_repeated_query_threshold(self):
+        self.assertEqual(Settings().repeated_query_threshold, 10)
+        with ProjectDir("[tool.tddkit]\nrepeated_query_threshold = 25\n") as root:
+            self.assertEqual(load_settings(environ={}, start=root).repeated_query_threshold, 25)
+            self.assertEqual(load_settings(environ={"TDDKIT_REPEATED_QUERY_THRESHOLD": "0"},
+                                           start=root).repeated_query_threshold, 0)
+        self.assertIn("'repeated_query_threshold' has a bad value 'many': expected a whole number >= 0",
+                      self.error("[tool.tddkit]\nrepeated_query_threshold = \"many\"\n"))
 
     def test_thresholds_take_any_metric_name(self):
         with ProjectDir("[tool.tddkit.thresholds]\nrows_per_s = 2000\n",

@@ -10,6 +10,7 @@ from tddkit.baseline import Comparison
 from tddkit.config import DEFAULT_GATE
 from tddkit.gate import EXIT_GATE_FAILED, evaluate_gate, format_gate, gate_exit_code
 from tddkit.metrics import TestMetrics
+from tddkit.query_changes import QueryChange
 from tests.test_baseline import run_regression_suite
 
 
@@ -58,7 +59,26 @@ class GateTests(unittest.TestCase):
     def test_an_unknown_limit_fails_clearly(self):
         gate = evaluate_gate(self.tests, self.wall, {"max_tset_ms": 200.0})
         self.assertEqual(gate.failures, ["unknown gate limit 'max_tset_ms'; known: average_test_ms, max_test_ms, "
-                                         "fixture_setup_ms, suite_s"])
+                                         "fixture_setup_ms, suite_s, max_queries_per_test, query_count_increase"])
+
+    def test_max_queries_per_test(self):
+        tests = [TestMetrics("m.T.test_a", total_ms=1.0, query_count=3, outcome="passed"),
+                 TestMetrics("m.T.test_b", total_ms=1.0, query_count=12, outcome="passed")]
+        self.assertTrue(evaluate_gate(tests, 1.0, {"max_queries_per_test": 12}).passed)
+        gate = evaluate_gate(tests, 1.0, {"max_queries_per_test": 0})
+        self.assertEqual(gate.failures, ["max_queries_per_test: 12 statements > 0 statements (m.T.test_b)"])
+
+    def test_query_count_increase_against_the_baseline(self):
+        tests = [TestMetrics("m.T.test_a", total_ms=1.0, query_count=3, outcome="passed"),
+                 TestMetrics("m.T.test_b", total_ms=1.0, query_count=12, outcome="passed"),
+                 TestMetrics("m.T.test_new", total_ms=1.0, query_count=50, outcome="passed")]
+        baseline = {"m.T.test_a": 3, "m.T.test_b": 10}
+        self.assertTrue(evaluate_gate(tests, 1.0, {"query_count_increase": 2}, baseline_queries=baseline).passed)
+        gate = evaluate_gate(tests, 1.0, {"query_count_increase": 0}, baseline_queries=baseline)
+        self.assertEqual(gate.failures, ["query_count_increase: 2 statements > 0 statements (m.T.test_b)"])
+        self.assertTrue(evaluate_gate(tests[:1], 1.0, {"query_count_increase": 0}, baseline_queries=baseline).passed)
+        unmeasured = evaluate_gate(tests, 1.0, {"query_count_increase": 0})
+        self.assertEqual(unmeasured.failures, ["query_count_increase: not measured (no baseline: run with --compare)"])
 
 
 class ExitCodeTests(unittest.TestCase):
@@ -66,9 +86,11 @@ class ExitCodeTests(unittest.TestCase):
         self.assertEqual(EXIT_GATE_FAILED, 3)
         self.assertNotIn(EXIT_GATE_FAILED, {cli.EXIT_OK, cli.EXIT_TESTS_FAILED, cli.EXIT_USAGE, cli.EXIT_NO_TESTS})
         flagged = Comparison([mock.sentinel.change], [], [], [], [], 0.2)
-        clean = Comparison([], [], [mock.sentinel.query_change], [], [], 0.2)
+        clean = Comparison([], [], [QueryChange("m.T.test_a", 3, 2, "decrease")], [], [], 0.2)
+        grown = Comparison([], [], [QueryChange("m.T.test_a", 2, 3, "increase", flagged=True)], [], [], 0.2)
         self.assertEqual(gate_exit_code(comparison=flagged), EXIT_GATE_FAILED)
-        self.assertEqual(gate_exit_code(comparison=clean), 0)  # query count changes do not flag
+        self.assertEqual(gate_exit_code(comparison=clean), 0)  # fewer statements do not flag
+        self.assertEqual(gate_exit_code(comparison=grown), EXIT_GATE_FAILED)
         self.assertEqual(gate_exit_code(), 0)
         self.assertIn("``EXIT_GATE_FAILED`` (3)", tddkit.gate.__doc__)
 

@@ -56,3 +56,20 @@ def rename_user_safely(user_id: int, name: str) -> bool:
         return True
     finally:
         db.pool.putconn(conn)
+
+
+def order_totals_one_by_one(user_id: int) -> List[Tuple[int, Decimal]]:
+    """(order id, total) of a customer's orders, one lookup per order: an N+1 (order_totals is the fix)."""
+    with db.pool.connection() as conn:
+        orders = conn.execute("SELECT id FROM orders WHERE user_id = %s ORDER BY id", (user_id,)).fetchall()
+        return [(order_id, conn.execute("SELECT coalesce(sum(quantity * unit_price), 0) FROM order_items "
+                                        "WHERE order_id = %s", (order_id,)).fetchone()[0])
+                for (order_id,) in orders]
+
+
+def order_totals(user_id: int) -> List[Tuple[int, Decimal]]:
+    """(order id, total) of a customer's orders, in one statement."""
+    with db.pool.connection() as conn:
+        return conn.execute("SELECT o.id, coalesce(sum(i.quantity * i.unit_price), 0) FROM orders o "
+                            "LEFT JOIN order_items i ON i.order_id = o.id WHERE o.user_id = %s "
+                            "GROUP BY o.id ORDER BY o.id", (user_id,)).fetchall()
