@@ -214,7 +214,7 @@ class OutputFileTests(unittest.TestCase):
         self.assertEqual(
             set(data),
             {"tddkit_version", "created", "environment", "summary", "metrics", "tests", "classes", "alerts",
-             "memory_warnings", "schema_cache", "parallel"},
+             "memory_warnings", "schema_cache", "parallel", "statements", "repeated_statements"},
         )
         self.assertEqual(len(data["tests"]), len(self.tests))
         self.assertEqual(data["tests"][0], self.tests[0].as_dict())
