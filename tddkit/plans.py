@@ -33,7 +33,7 @@ INDEX_NODES = ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
 Plan = Dict[str, Any]
 
 
-def _explain_statement(query: Any, options: str) -> sql.Composable:
+def _explain_statement(query: Any, options: str) -> sql.Composed:
     if isinstance(query, (bytes, bytearray)):
         query = bytes(query).decode()
     body = query if isinstance(query, sql.Composable) else sql.SQL(query)  # type: ignore[arg-type]

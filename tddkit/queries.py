@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import warnings
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .errors import PerformanceWarning
 from .frames import LIBRARY_PREFIXES, first_outside
@@ -186,7 +186,7 @@ def repeated_message(test_id: str, found: Dict[str, Any]) -> str:
             "@tddkit.allow_repeated_queries")
 
 
-def alert_repeated(test_id: str, repeated: Tuple[Dict[str, Any], ...], *, as_failure: bool) -> Optional[str]:
+def alert_repeated(test_id: str, repeated: Sequence[Dict[str, Any]], *, as_failure: bool) -> Optional[str]:
     """Warn (``PerformanceWarning`` at the application line) about each repeated statement; with
     ``as_failure``, return the messages to fail the test with instead."""
     messages = [repeated_message(test_id, found) for found in repeated]
