@@ -152,6 +152,20 @@ class ReportAndGateTests(unittest.TestCase):
         self.assertIn("performance gate: FAILED", done.stdout)
         self.assertRegex(done.stdout, r"max_test_ms: [\d.]+ ms > 0.001 ms")
 
+    def test_repeated_statements_warn_and_are_reported(self):
+        project = PytestProject(self, "repeated_queries")
+        path = project.root / "metrics.json"
+        done = project.pytest("-q", "--tddkit-report", f"--tddkit-json={path}", *(["-n", "2"] if HAVE_XDIST else []))
+        self.assertEqual(done.returncode, 0, output(done))
+        line = next(i for i, text in enumerate((PROJECT_FILES / "repeated_queries.py").read_text().splitlines(), 1)
+                    if "# the N+1 line" in text)
+        found = json.loads(path.read_text())["repeated_statements"]
+        self.assertEqual(sorted((r["test_id"].split("::")[1], r["calls"], r["severity"], r["line"]) for r in found),
+                         [("test_lookups", 12, "warning", line), ("test_through_the_pool", 16, "critical", line)])
+        self.assertIn("Repeated statements (N+1)", done.stdout)
+        self.assertIn(f"test_repeated_queries.py:{line}: PerformanceWarning: warning: n_plus_one: one statement ran 12 "
+                      "times in test_repeated_queries.py::test_lookups", done.stdout)
+
     def test_a_missing_baseline_is_a_usage_error(self):
         done = PytestProject(self, "module_data").pytest("-q", "--tddkit-compare", "nowhere.json")
         self.assertEqual(done.returncode, 4, output(done))

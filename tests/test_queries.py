@@ -242,7 +242,7 @@ class ParallelAndPytestTests(unittest.TestCase):
 
     def test_pytest_shows_the_warning(self):
         done = subprocess.run([sys.executable, "-m", "pytest", str(CASES), "-k", "Repeats and test_16_calls", "-q",
-                               "-p", "no:cacheprovider", "-p", "no:tddkit"], cwd=ROOT, env=child_env(),
+                               "-p", "no:cacheprovider"], cwd=ROOT, env=child_env(),
                               capture_output=True, text=True, timeout=300)
         self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
         self.assertIn("PerformanceWarning: critical: n_plus_one: one statement ran 16 times", done.stdout)

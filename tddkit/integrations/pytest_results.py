@@ -35,8 +35,10 @@ TRANSACTION_FIXTURE = "_tddkit_transaction"
 def begin_test(item: pytest.Item, transaction: "ClassTransaction") -> "TestScope":
     """Start measuring a test that uses a tddkit fixture, inside its module's transaction."""
     from ..meter import TestMeter
+    from ..queries import repeated_queries_allowed
 
-    meter = TestMeter(item.nodeid)
+    allowed = repeated_queries_allowed(getattr(item, "function", None), getattr(item, "cls", None))
+    meter = TestMeter(item.nodeid, allow_repeated=allowed)
     names, waited = item.stash.get(RESOURCES, ((), 0.0))
     if names:
         meter.metrics.resources, meter.metrics.resource_wait_ms = names, waited * 1000
