@@ -194,8 +194,12 @@ class RegressionDetectionTests(unittest.TestCase):
     def test_an_increase_within_the_allowance_is_listed_not_flagged_and_new_statements_are_named(self):
         tests, wall = run_regression_suite(extra_queries=3)
         baseline = Measured.baseline(3)
-        self.assertFalse(compare(baseline, [tests], [wall], query_allowance=3).flagged)
-        self.assertTrue(compare(baseline, [tests], [wall], query_allowance=2).flagged)
+        def flagged_queries(allowance):  # the statement counts' verdict (one run's timings may be noisy)
+            return [q.key for q in compare(baseline, [tests], [wall], query_allowance=allowance).query_changes
+                    if q.flagged]
+
+        self.assertEqual(flagged_queries(3), [])
+        self.assertEqual(flagged_queries(2), ["tests.cases.regression.Regression.test_lookups"])
         renamed = json.loads(json.dumps(baseline))  # the baseline's test ran another statement instead
         entry = renamed["tests"]["tests.cases.regression.Regression.test_lookups"]
         entry["statements"] = {"SELECT email FROM users": 1}
@@ -213,7 +217,6 @@ class RegressionDetectionTests(unittest.TestCase):
         comparison = compare(build_baseline([more], [wall]), [tests], [wall])
         [change] = comparison.query_changes
         self.assertEqual((change.kind, change.baseline, change.current, change.flagged), ("decrease", 3, 1, False))
-        self.assertFalse(comparison.flagged)
         self.assertRegex(format_comparison(comparison), r"test_lookups\s+3\s+1\s+-2$")
 
     def test_the_baseline_keeps_the_statement_shapes_of_each_test(self):
@@ -390,7 +393,6 @@ class CommandLineTests(unittest.TestCase):
         env = child_env(TDDKIT_REGRESSION_EXTRA_QUERIES="3", TDDKIT_DURATIONS_FILE="")
         grown = run_cli(["run", "tests/cases/regression.py", "-q", "--no-report", "--compare", self.baseline], env=env)
         self.assertEqual(grown.returncode, EXIT_GATE_FAILED, grown.stderr)
-        self.assertNotIn("confirming", grown.stderr)
         self.assertRegex(grown.stderr, r"Regression\.test_lookups\s+1\s+4\s+\+3 FLAGGED")
         self.assertIn("more calls: SELECT name FROM users WHERE email = ? (1 -> 4)", grown.stderr)
 
@@ -400,7 +402,8 @@ class CommandLineTests(unittest.TestCase):
         with tempfile.TemporaryDirectory() as project:
             with open(os.path.join(project, "pyproject.toml"), "w") as fh:
                 fh.write(f'[tool.tddkit]\nschema = ["{ROOT / "examples/schema.sql"}"]\n'
-                         '[tool.tddkit.gate]\nmax_test_ms = 10000\nmax_queries_per_test = 3\nquery_count_increase = 5\n')
+                         '[tool.tddkit.gate]\nmax_test_ms = 10000\naverage_test_ms = 10000\nfixture_setup_ms = 10000\n'
+                         'suite_s = 10000\nmax_queries_per_test = 3\nquery_count_increase = 5\n')
             with open(os.path.join(project, "test_regression.py"), "w") as fh:
                 fh.write((ROOT / "tests/cases/regression.py").read_text())
 
