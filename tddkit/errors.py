@@ -40,4 +40,5 @@ class ResourceTimeoutError(TddkitError):
 
 
 class PerformanceWarning(UserWarning):
-    """A recorded metric is over its threshold (``-W error::tddkit.PerformanceWarning`` fails on it)."""
+    """A recorded metric is over its threshold, or a test repeated a statement (N+1)
+    (``-W error::tddkit.PerformanceWarning`` fails on it)."""

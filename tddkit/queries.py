@@ -1,4 +1,4 @@
-"""Statement shapes, per-test statement statistics and N+1 detection.
+"""Statement shapes, statement statistics per test and per run, and N+1 detection.
 
 A statement's *shape* is its SQL text with literals and parameters replaced
 by ``?``, lists of them folded to ``(...)``, comments dropped and whitespace
@@ -16,6 +16,7 @@ the rest count as ``OTHER``; long statements are cut to ``MAX_SHAPE_CHARS``.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import warnings
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -23,6 +24,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from .errors import PerformanceWarning
 from .frames import LIBRARY_PREFIXES, first_outside
 from .metrics import TestMetrics
+from .output import format_number, format_table
 
 #: The shape that stands for every statement beyond a test's MAX_SHAPES_PER_TEST.
 OTHER = "(other statements)"
@@ -253,3 +255,40 @@ def run_statistics(tests: Iterable[TestMetrics], keep: int = RUN_SHAPES) -> List
         other.test_count, other.tests = len(ran_other), ran_other[:TESTS_PER_SHAPE]
         kept.append(other)
     return kept
+
+
+# --- printed ----------------------------------------------------------------------------------
+
+#: Characters of a statement the printed report shows (the JSON has them whole).
+STATEMENT_WIDTH = 70
+
+
+def _cut(statement: str) -> str:
+    return statement if len(statement) <= STATEMENT_WIDTH else statement[:STATEMENT_WIDTH - 1] + "…"
+
+
+def _site(found: Dict[str, Any]) -> str:
+    """``file:line`` of a repeated statement, the file relative to the current directory when inside it."""
+    try:
+        relative = os.path.relpath(found["file"])
+    except ValueError:  # another drive
+        relative = ".."
+    return f"{found['file'] if relative.startswith('..') else relative}:{found['line']}"
+
+
+def format_statements(slowest: Sequence[ShapeStats], repeated: Sequence[Dict[str, Any]]) -> List[str]:
+    """The report's lines on the slowest statement shapes, and on the statements tests repeated (N+1, each
+    with ``test_id``) with the line that issued them."""
+    out: List[str] = []
+    if slowest:
+        out += ["", f"Slowest {len(slowest)} statements (by total time)", format_table(
+            ["statement", "calls", "total ms", "mean ms", "max ms", "tests"],
+            [[_cut(s.statement), str(s.calls), format_number(s.total_ms), format_number(s.mean_ms),
+              format_number(s.max_ms), str(s.test_count)] for s in slowest],
+        )]
+    if repeated:
+        out += ["", "Repeated statements (N+1)", format_table(
+            ["test", "issued at", "statement", "calls"],
+            [[f["test_id"], _site(f), _cut(f["statement"]), str(f["calls"])] for f in repeated], text_columns=3,
+        )]
+    return out

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import statistics
 from operator import attrgetter
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
@@ -20,7 +19,7 @@ from .config import Settings
 from .alerts import Alert, repeated_statement_alerts, threshold_alerts
 from .metrics import MB, TestMetrics, distinct_classes
 from .output import document_header, format_number, format_table, json_safe, write_json as write_document
-from .queries import ShapeStats, run_statistics
+from .queries import ShapeStats, format_statements, run_statistics
 from .stats import Stats, compute_stats, recommendation, success_rate
 
 #: Upper edges (ms) of the histogram buckets; the last bucket is ">= 100 ms".
@@ -40,8 +39,6 @@ _TEST_ROWS: Tuple[Tuple[str, Callable[[TestMetrics], float], Optional[str], str]
 )
 
 _NO_TARGETS = "no data: no measured metric has a target"
-#: Characters of a statement the printed report shows (the JSON has them whole).
-STATEMENT_WIDTH = 70
 
 
 # --- rows ----------------------------------------------------------------------------
@@ -230,7 +227,7 @@ def format_report(report: Report) -> str:
             ["test", "total ms", "body ms", "queries"],
             [[tm.test_id, format_number(tm.total_ms), format_number(tm.body_ms), str(tm.query_count)] for tm in report.slowest],
         )]
-    out += _statement_lines(report)
+    out += format_statements(report.statements[:report.slowest_statements], report.repeated)
     if report.memory_warnings:
         out += ["", "Memory warnings", format_table(
             ["test", "growth MB"], [[tm.test_id, format_number(tm.memory_delta / MB)] for tm in report.memory_warnings]
@@ -248,38 +245,6 @@ def format_report(report: Report) -> str:
     if report.histogram:
         out += ["", "Test time distribution (total ms)", *report.histogram]
     return "\n".join(out)
-
-
-def _cut(statement: str) -> str:
-    return statement if len(statement) <= STATEMENT_WIDTH else statement[:STATEMENT_WIDTH - 1] + "…"
-
-
-def _site(found: Dict[str, Any]) -> str:
-    """``file:line`` of a repeated statement, the file relative to the current directory when inside it."""
-    try:
-        relative = os.path.relpath(found["file"])
-    except ValueError:  # another drive
-        relative = ".."
-    return f"{found['file'] if relative.startswith('..') else relative}:{found['line']}"
-
-
-def _statement_lines(report: Report) -> List[str]:
-    """The slowest statement shapes, and the statements tests repeated (N+1) with the line that issued them."""
-    out: List[str] = []
-    top = report.statements[:report.slowest_statements]
-    if top:
-        out += ["", f"Slowest {len(top)} statements (by total time)", format_table(
-            ["statement", "calls", "total ms", "mean ms", "max ms", "tests"],
-            [[_cut(s.statement), str(s.calls), format_number(s.total_ms), format_number(s.mean_ms),
-              format_number(s.max_ms), str(s.test_count)] for s in top],
-        )]
-    if report.repeated:
-        out += ["", "Repeated statements (N+1)", format_table(
-            ["test", "issued at", "statement", "calls"],
-            [[f["test_id"], _site(f), _cut(f["statement"]), str(f["calls"])]
-             for f in report.repeated], text_columns=3,
-        )]
-    return out
 
 
 def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> Dict[str, Any]:
