@@ -13,12 +13,12 @@ import functools
 import inspect
 import sys
 import unittest
-from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, Optional
 
 import psycopg
-from psycopg import sql
 
 from .assertions import QueryAssertions
+from .helpers import DataHelpers
 from .connection import GuardedConnection
 from .errors import TddkitError
 from .instruments import memory_snapshot, record
@@ -29,9 +29,6 @@ from .metrics import TestMetrics
 from .named_resources import resources_of
 from .queries import repeated_queries_allowed
 from .session import get_session
-from .temp_tables import resolve_template, schema_cache
-
-TableName = Union[str, Tuple[str, ...]]
 
 #: unittest leaves the frames of modules that set this out of failure tracebacks, as it does its own:
 #: a failing test shows its own lines, never tddkit's hooks around them.
@@ -42,10 +39,6 @@ ASYNC_TEST = (
     "so its body would never run. Write it as a plain 'def' test, or test async code in a "
     "unittest.IsolatedAsyncioTestCase (see README, 'Async code')"
 )
-
-
-def _identifier(name: TableName) -> sql.Identifier:
-    return sql.Identifier(*name) if isinstance(name, tuple) else sql.Identifier(name)
 
 
 class _class_or_instance:
@@ -87,7 +80,7 @@ class _SetUpByClass:
         return value
 
 
-class TDDTestCase(QueryAssertions, unittest.TestCase):
+class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
     """Base class for database tests: ``self.conn`` is isolated per test and per class."""
 
     #: The class's connection (a psycopg Connection), inside the class transaction.
@@ -236,78 +229,7 @@ class TDDTestCase(QueryAssertions, unittest.TestCase):
         metrics.memory_snapshots = (*metrics.memory_snapshots, snapshot)
         return snapshot
 
-    # --- helpers -----------------------------------------------------------------------
-
-    @classmethod
-    def create_temp_table(cls, template_name: str, table_name: Optional[str] = None) -> str:
-        """Create a temp table from a named template; return its name (default: the template's).
-
-        Served from the SchemaCache when the connection already holds it (no DDL).
-        """
-        _, columns = resolve_template(template_name, get_session().settings.table_templates, cls.table_templates)
-        name = table_name or template_name
-        schema_cache.create(cls.conn, name, columns)
-        return name
-
-    @classmethod
-    def insert_rows(cls, table: TableName, rows: Sequence[Mapping[str, Any]]) -> int:
-        """Insert dicts as rows (column names from the first row); return how many."""
-        if not rows:
-            return 0
-        columns = list(rows[0])
-        query = sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-            _identifier(table),
-            sql.SQL(", ").join(map(sql.Identifier, columns)),
-            sql.SQL(", ").join(sql.Placeholder() * len(columns)),
-        )
-        with cls.conn.cursor() as cur:
-            cur.executemany(query, [[row[c] for c in columns] for row in rows])
-        return len(rows)
-
-    def extra_connection(self) -> GuardedConnection:
-        """Borrow one more pooled connection for this test: a separate session, in a transaction of its own.
-
-        It does not see what ``self.conn`` has not committed (use it to test
-        locking or what other sessions see); it is guarded like ``self.conn``.
-        After the test it is rolled back, reset (``DISCARD ALL``) and returned.
-        """
-        conn = self._tddkit_current_scope("extra_connection()").transaction.lender.getconn()
-        conn.guard(True)
-        return conn
-
-    # --- application code --------------------------------------------------------------
-
-    def sqlalchemy_connection(self) -> Any:
-        """A SQLAlchemy ``Connection`` on the test's connection (dialect ``postgresql+psycopg``).
-
-        Its commits are kept within the test and undone after it, like ``self.pool``'s.
-        Needs ``pip install 'tddkit[sqlalchemy]'``.
-        """
-        from .integrations import sqlalchemy as bridge
-
-        scope = self._tddkit_current_scope("sqlalchemy_connection()")
-        extras = scope.transaction.connection_extras
-        if "sqlalchemy_engine" not in extras:
-            extras["sqlalchemy_engine"] = bridge.engine_for(scope.conn)
-        connection = bridge.connect(extras["sqlalchemy_engine"], scope.conn)
-        self.addCleanup(connection.close)
-        return connection
-
-    def sqlalchemy_session(self, **session_kwargs: Any) -> Any:
-        """An ORM ``Session`` joined to the test's transaction (``join_transaction_mode="create_savepoint"``):
-        ``commit()``, ``rollback()`` and ``begin_nested()`` behave as in production; nothing survives the test."""
-        from .integrations import sqlalchemy as bridge
-
-        session = bridge.session(self.sqlalchemy_connection(), **session_kwargs)
-        self.addCleanup(session.close)
-        return session
-
     def _tddkit_current_scope(self, what: str) -> TestScope:
         if self._tddkit_scope is None:
             raise TddkitError(f"{what} is for use inside a test (a test method, setUp or tearDown)")
         return self._tddkit_scope
-
-    @classmethod
-    def fetch_all(cls, query: Any, params: Any = None) -> List[tuple]:
-        """Run a query on the test connection and return all rows."""
-        return cls.conn.execute(query, params).fetchall()
