@@ -41,6 +41,16 @@ ASYNC_TEST = (
 )
 
 
+@functools.lru_cache(maxsize=None)
+def _is_async_function(function: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(function)
+
+
+def _is_async(method: Callable[..., Any]) -> bool:
+    """Whether a test method is ``async def`` (answered once per function)."""
+    return _is_async_function(getattr(method, "__func__", method))
+
+
 class _class_or_instance:
     """A method that receives the instance when called on one, else the class."""
 
@@ -176,7 +186,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         if scope is None:
             raise TddkitError(f"{type(self).__qualname__}._callSetUp() did not run TDDTestCase's; call super()")
         try:
-            if inspect.iscoroutinefunction(method):
+            if _is_async(method):
                 raise TddkitError(ASYNC_TEST.format(test=self.id()))
             super()._callTestMethod(method)
         except BaseException as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import psycopg
 from psycopg import pq
@@ -26,6 +26,12 @@ LOST_NOTE = ("tddkit: the test's connection was lost while it ran; tddkit discar
              "new one (setUpTestData runs again)")
 
 
+def _running_threads() -> Any:
+    """The idents of the running threads: threading's own registry when it has one (no copy of each thread)."""
+    active = getattr(threading, "_active", None)
+    return active if isinstance(active, dict) else {t.ident: t for t in threading.enumerate()}
+
+
 class TestScope:
     """One running test: ``end()`` rolls back everything it did and returns its metrics."""
 
@@ -40,8 +46,7 @@ class TestScope:
         #: Set by the caller when the test's setUp or body failed: problems found afterwards are not reported.
         self.failed = False
         self._allocations = tracer.before_test()
-        self._threads = threading.active_count()
-        self._thread_ids = {thread.ident for thread in threading.enumerate()}
+        self._threads = frozenset(_running_threads())
 
     def end(self) -> TestMetrics:
         """Undo the test: return what it borrowed, roll back to the savepoint; raise what went wrong after it."""
@@ -73,9 +78,9 @@ class TestScope:
     def _check_threads(self) -> None:
         """A thread the test started and left running could write into the next test: close the connection
         (its next statement fails) and fail the test naming it."""
-        if threading.active_count() <= self._threads:
+        if threading.active_count() <= len(self._threads):
             return
-        left = [t for t in threading.enumerate() if t.ident not in self._thread_ids and t.is_alive()]
+        left = [t for t in threading.enumerate() if t.ident not in self._threads and t.is_alive()]
         if not left:
             return
         names = ", ".join(repr(t.name) for t in left)
