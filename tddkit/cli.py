@@ -1,4 +1,4 @@
-"""Command line: ``python -m tddkit run | bench | server``.
+"""Command line: ``python -m tddkit run | watch | bench | server``.
 
 Exit codes: 0 all tests passed; 1 a test failed or errored; 2 usage or
 configuration error (one line on stderr, no traceback); 3 the tests passed but
@@ -51,6 +51,18 @@ def _add_run_parser(commands) -> None:
                      help="rebuild the schema template even if the schema is unchanged")
 
 
+def _add_watch_parser(commands) -> None:
+    watch = commands.add_parser("watch", help="run the tests, then again on every save (extra tddkit[watch])")
+    watch.add_argument("targets", nargs="*", metavar="START_DIR|module|file",
+                       help="directories to discover, test modules, files or dotted names (default: .)")
+    watch.add_argument("-k", dest="name_patterns", action="append", metavar="PATTERN",
+                       help="only run tests matching the pattern or substring (repeatable)")
+    watch.add_argument("-p", "--pattern", default="test*.py", help="file pattern for discovery (default: test*.py)")
+    watch.add_argument("--all", dest="run_all", action="store_true",
+                       help="re-run every target on each save, not only the test modules importing the saved file")
+    watch.add_argument("--dsn", help="use this PostgreSQL server instead of the embedded one")
+
+
 def _add_bench_parser(commands) -> None:
     bench = commands.add_parser("bench", help="benchmark tddkit's per-test costs against other approaches")
     bench.add_argument("--iterations", type=int, metavar="N",
@@ -76,8 +88,9 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m tddkit", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,bench,server}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{run,watch,bench,server}")
     _add_run_parser(commands)
+    _add_watch_parser(commands)
     _add_bench_parser(commands)
     _add_server_parser(commands)
     return parser

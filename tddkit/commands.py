@@ -1,4 +1,4 @@
-"""What ``python -m tddkit run | bench | server`` do, once the command line is parsed."""
+"""What ``python -m tddkit run | watch | bench | server`` do, once the command line is parsed."""
 
 from __future__ import annotations
 
@@ -120,6 +120,13 @@ def _rerun(plan: _RunPlan, test_ids: Sequence[str], times: int) -> Tuple[List[li
     return runs, walls
 
 
+def cmd_watch(args: argparse.Namespace) -> int:
+    """Run the tests, then again on every save, until Ctrl-C (see ``watch``)."""
+    from .watch import watch
+
+    return watch(args)
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark suite on a session of its own and print (and save) the numbers."""
     from .bench import iteration_counts, run_benchmark
@@ -181,4 +188,4 @@ def _print_templates(server_dsn: str) -> None:
         print(f"  {describe_template(name, size, comment)}")
 
 
-HANDLERS: Dict[str, object] = {"run": cmd_run, "bench": cmd_bench, "server": cmd_server}
+HANDLERS: Dict[str, object] = {"run": cmd_run, "watch": cmd_watch, "bench": cmd_bench, "server": cmd_server}

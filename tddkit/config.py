@@ -111,6 +111,9 @@ class Settings:
                                              parse=table(text))
     leak_check: bool = _field(True, "fail a test when another connection commits a write to the test database",
                               parse=boolean)
+    watch_ignore: List[str] = _field([], "globs (relative to the config file) of files and directories "
+                                     "'python -m tddkit watch' ignores, besides .git, venvs, __pycache__, "
+                                     "node_modules and .tox", parse=strings)
     commit_as_savepoint: bool = _field(False, "self.conn.commit()/rollback() act as on self.pool's connections "
                                        "(kept within the test) instead of raising IsolationError", parse=boolean)
     root: Optional[str] = dataclasses.field(default=None, repr=False)

@@ -163,3 +163,22 @@ def close_session() -> None:
         session, _current = _current, None
     if session is not None and _owner_pid == os.getpid():
         session.close()
+
+
+def adopt_forked(parent: Session) -> Session:
+    """Make this process's session, in a child forked from the process holding ``parent``: the same server,
+    template and test database, with a pool of its own (a pool does not survive fork). Closing it closes
+    only that pool: the database and the server stay the parent's."""
+    global _current, _owner_pid
+    if parent.database is None:
+        raise TddkitError("the forked session needs a test database in its parent")
+    session = Session(parent.settings)
+    session.server_origin, session.server_dsn = parent.server_origin, parent.server_dsn
+    session.binaries, session.schema, session.template = parent.binaries, parent.schema, parent.template
+    session.probe = ServerProbe(parent.server_dsn)  # the server is the parent's child: ask it by connecting
+    database = TestDatabase(parent.settings, parent.server_dsn, name=parent.database.name)
+    database.template = parent.database.template  # not created here, so never dropped here
+    database.open_pool()
+    session.database, session.lender = database, Lender(database, session.probe)
+    _current, _owner_pid = session, os.getpid()
+    return session

@@ -1,0 +1,95 @@
+"""Records which modules each module imports, so a changed file maps to the test modules that depend on it.
+
+``ImportRecorder`` wraps ``builtins.__import__`` and ``importlib.import_module``
+in a process (watch's forked child) and notes an edge from the importing
+module to each module it asks for, cached imports included. ``depends_on``
+walks the edges from a test module and returns the project files it reached.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
+
+
+class ImportRecorder:
+    """Notes ``importer -> imported`` module names while installed."""
+
+    def __init__(self) -> None:
+        self.edges: Dict[str, Set[str]] = defaultdict(set)
+        self._saved: Optional[tuple] = None
+
+    def install(self) -> "ImportRecorder":
+        """Start recording (wraps the import functions of this process)."""
+        original_import, original_import_module = builtins.__import__, importlib.import_module
+        self._saved = (original_import, original_import_module)
+        edges = self.edges
+
+        def recording_import(name: str, globals: Optional[Dict[str, Any]] = None, locals: Any = None,
+                             fromlist: Sequence[str] = (), level: int = 0) -> Any:
+            module = original_import(name, globals, locals, fromlist, level)
+            importer = globals.get("__name__") if globals else None
+            if importer:
+                target = module.__name__ if fromlist or level else name
+                found = edges[importer]
+                found.add(target)
+                for item in fromlist or ():
+                    found.add(f"{target}.{item}")  # a submodule, if it is one (unknown names are skipped later)
+            return module
+
+        def recording_import_module(name: str, package: Optional[str] = None) -> Any:
+            module = original_import_module(name, package)
+            importer = sys._getframe(1).f_globals.get("__name__")
+            if importer:
+                edges[importer].add(module.__name__)
+            return module
+
+        builtins.__import__ = recording_import
+        importlib.import_module = recording_import_module  # type: ignore[assignment]
+        return self
+
+    def uninstall(self) -> None:
+        """Stop recording."""
+        if self._saved is not None:
+            builtins.__import__, importlib.import_module = self._saved  # type: ignore[assignment]
+            self._saved = None
+
+    def depends_on(self, module: str, is_project_file: Callable[[str], bool]) -> List[str]:
+        """The project files ``module`` imports, directly or through other modules (its own file too)."""
+        seen: Set[str] = set()
+        pending = [module]
+        files: Set[str] = set()
+        while pending:
+            name = pending.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            path = _file_of(name)
+            if path is None or not is_project_file(path):
+                continue  # a module outside the project: its own imports do not matter
+            files.add(path)
+            pending.extend(self.edges.get(name, ()))
+            pending.extend(_parents(name))
+        return sorted(files)
+
+
+def _file_of(name: str) -> Optional[str]:
+    """The resolved file of an imported module (a package's ``__init__.py``), or None."""
+    module = sys.modules.get(name)
+    path = getattr(module, "__file__", None)
+    return str(Path(path).resolve()) if path else None
+
+
+def _parents(name: str) -> Iterable[str]:
+    """``a`` and ``a.b`` for ``a.b.c``: packages whose ``__init__`` ran to import it."""
+    parts = name.split(".")
+    return (".".join(parts[:i]) for i in range(1, len(parts)))
+
+
+def loaded_after(before: Set[str]) -> List[str]:
+    """Names of modules imported since ``before`` (a snapshot of ``sys.modules``'s keys)."""
+    return [name for name in list(sys.modules) if name not in before]

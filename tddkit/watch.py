@@ -1,0 +1,255 @@
+"""``python -m tddkit watch``: run the tests, then again on every save, each run forked from a warm process.
+
+This process keeps the server, the schema template, the test database and
+the third-party imports, and imports none of the project's code; each run is
+a child forked from it (``forked_run``) that imports the project fresh. A
+saved Python file re-runs the test modules whose imports, recorded when they
+last loaded, include it (every target when the file is unknown, deleted, or
+with ``--all``); a changed schema file, ``schema_inputs`` file or schema hook
+rebuilds the template and re-runs everything. Changes are gathered by
+``watchfiles``: a run starts once no change arrived for ``STEP_MS``, so a
+file saved twice within a few milliseconds runs once, and runs never overlap
+(what is saved during a run is run next). Ctrl-C during a run ends the run;
+Ctrl-C while waiting stops watching.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import functools
+import importlib
+import importlib.util
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Set
+
+from .admin import connect_admin
+from .config import describe_config, load_settings
+from .errors import TddkitError
+from .forked_run import Batch, Outcome, RunInterrupted, run_forked
+from .schema import SchemaSource
+from .session import Session, close_session, get_session
+from .template_db import ensure_template, template_name
+from .watch_tree import WatchedTree
+
+#: A run starts once no change arrived for this long (watchfiles' ``step``; its default is 50 ms).
+STEP_MS = 10
+#: Changes arriving without a pause are gathered for at most this long (watchfiles' default is 1600 ms).
+DEBOUNCE_MS = 300
+
+
+def load_watchfiles() -> Any:
+    """The ``watchfiles`` module, or a one-line error naming the extra that installs it."""
+    try:
+        import watchfiles
+    except ImportError:
+        raise TddkitError("python -m tddkit watch needs the watchfiles library: pip install 'tddkit[watch]'") \
+            from None
+    return watchfiles
+
+
+def watch(args: argparse.Namespace) -> int:
+    """Start the session, run the targets, then watch until Ctrl-C; always stops the server it started."""
+    watchfiles = load_watchfiles()
+    for target in args.targets:
+        if (os.sep in target or target.endswith(".py")) and not Path(target).exists():
+            raise TddkitError(f"watch target {target!r} not found: give directories, test files or dotted names")
+    settings = load_settings({"dsn": args.dsn}, targets=args.targets)
+    roots = [settings.resolve(".")] + [Path(t) if Path(t).is_dir() else Path(t).parent
+                                       for t in args.targets if Path(t).exists()]
+    tree = WatchedTree(roots, ignore=settings.watch_ignore)
+    try:
+        session = get_session(settings)
+        print(f"tddkit: {describe_config(settings)}", file=sys.stderr)
+        print(f"tddkit: {session.describe()}", file=sys.stderr)
+        Watch(session, tree, Batch(list(args.targets) or ["."], args.pattern, args.name_patterns),
+              run_all=args.run_all).run(watchfiles)
+    except KeyboardInterrupt:
+        print("\ntddkit: watch stopped", file=sys.stderr)
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third Ctrl-C must not cut the cleanup short
+        close_session()
+    return 0
+
+
+class Watch:
+    """The loop: what each change re-runs, the schema, and what the runs taught about imports."""
+
+    def __init__(self, session: Session, tree: WatchedTree, everything: Batch, *, run_all: bool = False) -> None:
+        self.session = session
+        self.tree = tree
+        self.everything = everything
+        self.run_all = run_all
+        #: test module -> the project files it imports (its own included), from its last load
+        self.depends: Dict[str, Set[str]] = {}
+        #: test module -> targets narrower than the module that selected its tests
+        self.narrowed: Dict[str, List[str]] = {}
+        #: targets that failed to load last time: re-run on every change until they load
+        self.broken: Set[str] = set()
+        self._unwarmable: Set[str] = set()
+        self.schema_paths: Set[str] = set()
+        self.config_paths = {os.path.realpath(p) for p in session.settings.config_files}
+
+    def run(self, watchfiles: Any) -> None:
+        """The first run, then one run per group of changes, until KeyboardInterrupt."""
+        if self.session.database is not None:
+            self.session.database.close_pool()  # a pool does not survive fork: each child opens its own
+        self.schema_paths = self._schema_paths()
+        self._run(self.everything)
+        while True:
+            directories = self.tree.directories()
+            ready = _Announce(f"tddkit: watching {', '.join(map(str, self.tree.roots))} ({len(directories)} "
+                              "directories); Ctrl-C stops")
+            for changes in watchfiles.watch(*directories, watch_filter=self._wanted, debounce=DEBOUNCE_MS,
+                                            step=STEP_MS, stop_event=ready, recursive=False):
+                if self.on_changes(changes, watchfiles.Change.added):
+                    break  # a new directory: watch it too
+
+    def _wanted(self, change: Any, path: str) -> bool:
+        if self.tree.ignores(path):
+            return False
+        return path.endswith(".py") or path in self.schema_paths or path in self.config_paths or \
+            bool(self.session.settings.schema_inputs) or os.path.isdir(path)
+
+    def on_changes(self, changes: Iterable[Any], added: Any) -> bool:
+        """Run what ``changes`` (watchfiles' set of (change, path)) call for; True if a directory was added."""
+        paths = sorted({path for _, path in changes})
+        new_dirs = any(change == added and os.path.isdir(path) for change, path in changes)
+        saved_at = max((os.stat(p).st_mtime for p in paths if os.path.isfile(p)), default=time.time())
+        for path in sorted(self.config_paths.intersection(paths)):
+            print(f"tddkit: {path} changed: restart watch to use its new settings", file=sys.stderr)
+        rebuilt = self._check_schema(paths)
+        if rebuilt is None:
+            return new_dirs
+        code = [p for p in paths if p.endswith(".py")]
+        for path in code:  # a .pyc checks the source's mtime in whole seconds: two saves in one second
+            with contextlib.suppress(OSError, ValueError):  # of a same-sized file would run the stale code
+                os.unlink(importlib.util.cache_from_source(path))
+        targets = None if rebuilt or new_dirs or self.run_all else self._affected(code)
+        if targets == []:
+            return new_dirs
+        names = ", ".join(self._short(p) for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+        what = "everything" if targets is None else ", ".join(targets)
+        print(f"\ntddkit: {names} changed: running {what}", file=sys.stderr)
+        batch = self.everything if targets is None else Batch(targets, self.everything.pattern,
+                                                               self.everything.name_patterns)
+        self._run(Batch(batch.targets, batch.pattern, batch.name_patterns, saved_at=saved_at))
+        return new_dirs
+
+    def _affected(self, changed: List[str]) -> Optional[List[str]]:
+        """The targets to re-run for changed Python files: None for all of them (a file no test module is
+        known to import, e.g. a new test module, or a deleted one)."""
+        known = set().union(*self.depends.values())
+        if any(path not in known or not os.path.exists(path) for path in changed):
+            return None
+        modules = sorted(m for m, files in self.depends.items() if files.intersection(changed))
+        targets = [t for m in modules for t in self.narrowed.get(m, [m])]
+        return list(dict.fromkeys(targets + sorted(self.broken)))
+
+    def _short(self, path: str) -> str:
+        parts = self.tree.relative_parts(path)
+        return "/".join(parts) if parts else path
+
+    def _run(self, batch: Batch) -> None:
+        """One run in a forked child; learn from its outcome, then import what it imported."""
+        try:
+            outcome = run_forked(batch, self.session, self.tree)
+        except RunInterrupted:
+            print("tddkit: run interrupted; still watching (Ctrl-C again stops)", file=sys.stderr)
+            return
+        if outcome.status != "done":
+            print(f"tddkit: the run ended early ({outcome.status}); still watching", file=sys.stderr)
+            return
+        self._learn(batch, outcome)
+        self._warm(outcome.external)
+
+    def _learn(self, batch: Batch, outcome: Outcome) -> None:
+        if batch.targets == self.everything.targets:
+            self.depends, self.narrowed, self.broken = {}, {}, set()
+        self.depends.update((module, set(files)) for module, files in outcome.depends.items())
+        self.narrowed.update(outcome.narrowed)
+        self.broken = (self.broken - set(batch.targets)) | set(outcome.broken)
+        for entry in reversed(outcome.sys_path):  # the child's imports found the project through these
+            if entry not in sys.path:
+                sys.path.insert(0, entry)
+
+    def _warm(self, names: List[str]) -> None:
+        """Import third-party modules the run imported, so the next child starts with them loaded."""
+        for name in names:
+            if name in sys.modules or name in self._unwarmable:
+                continue
+            try:
+                importlib.import_module(name)
+            except Exception:  # e.g. a module only importable in the state its importer left
+                self._unwarmable.add(name)
+        purge_project_modules(self.tree)
+
+    def _schema_paths(self) -> Set[str]:
+        """Files whose change rebuilds the template: schema files, schema inputs and the hook's module."""
+        source = self.session.schema
+        if source is None:
+            return set()
+        paths = {os.path.realpath(p) for p in [*source.files, *source.inputs]}
+        if source.hook:
+            spec = importlib.util.find_spec(source.hook.partition(":")[0])
+            if spec is not None and spec.origin:
+                paths.add(os.path.realpath(spec.origin))
+        purge_project_modules(self.tree)
+        return paths
+
+    def _check_schema(self, paths: List[str]) -> Optional[bool]:
+        """Rebuild the template when the schema changed: True if rebuilt, False if unchanged or not touched,
+        None if it cannot be built (the error is shown; watching goes on)."""
+        settings = self.session.settings
+        if not self.schema_paths.intersection(paths) and not (settings.schema_inputs and
+                                                               any(not p.endswith(".py") for p in paths)):
+            return False
+        session, database = self.session, self.session.database
+        try:
+            source = SchemaSource.from_settings(settings)
+            if session.template is not None and template_name(source) == session.template.name:
+                return False
+            with connect_admin(session.server_dsn) as admin:
+                template = ensure_template(admin, session.server_dsn, source)
+            if database is not None:
+                database.template = template.name
+                database.recreate()
+                database.close_pool()
+            session.schema, session.template = source, template
+            print(f"\ntddkit: schema changed: {template.describe()}", file=sys.stderr)
+            return True
+        except TddkitError as exc:
+            print(f"\ntddkit: error: {exc} (still watching: save a fix)", file=sys.stderr)
+            return None
+        finally:
+            self.schema_paths = self._schema_paths()
+
+
+class _Announce:
+    """watchfiles' stop event that never stops: its first check, once the watcher is set up, prints a line."""
+
+    def __init__(self, line: str) -> None:
+        self.line = line
+
+    def is_set(self) -> bool:
+        if self.line:
+            print(self.line, file=sys.stderr, flush=True)
+            self.line = ""
+        return False
+
+
+def purge_project_modules(tree: WatchedTree) -> None:
+    """Forget the project's modules this process imported (a schema hook, say): children import them fresh."""
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and tree.is_project_file(_realpath(path)):
+            del sys.modules[name]
+
+
+@functools.lru_cache(maxsize=None)
+def _realpath(path: str) -> str:
+    return os.path.realpath(path)
