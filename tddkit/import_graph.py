@@ -48,7 +48,7 @@ class ImportRecorder:
                 edges[importer].add(module.__name__)
             return module
 
-        builtins.__import__ = recording_import
+        builtins.__import__ = recording_import  # type: ignore[assignment]
         importlib.import_module = recording_import_module  # type: ignore[assignment]
         return self
 

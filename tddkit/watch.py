@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import functools
 import importlib
 import importlib.util
@@ -30,10 +31,11 @@ from typing import Any, Dict, Iterable, List, Optional, Set
 from .admin import connect_admin
 from .config import describe_config, load_settings
 from .errors import TddkitError
-from .forked_run import Batch, Outcome, RunInterrupted, run_forked
+from .forked_run import ForkedRun, RunInterrupted
 from .schema import SchemaSource
 from .session import Session, close_session, get_session
 from .template_db import ensure_template, template_name
+from .watch_batch import Batch, Outcome
 from .watch_tree import WatchedTree
 
 #: A run starts once no change arrived for this long (watchfiles' ``step``; its default is 50 ms).
@@ -62,17 +64,23 @@ def watch(args: argparse.Namespace) -> int:
     roots = [settings.resolve(".")] + [Path(t) if Path(t).is_dir() else Path(t).parent
                                        for t in args.targets if Path(t).exists()]
     tree = WatchedTree(roots, ignore=settings.watch_ignore)
+    loop: Optional[Watch] = None
     try:
         session = get_session(settings)
         print(f"tddkit: {describe_config(settings)}", file=sys.stderr)
         print(f"tddkit: {session.describe()}", file=sys.stderr)
-        Watch(session, tree, Batch(list(args.targets) or ["."], args.pattern, args.name_patterns),
-              run_all=args.run_all).run(watchfiles)
+        loop = Watch(session, tree, Batch(list(args.targets) or ["."], args.pattern, args.name_patterns),
+                     run_all=args.run_all)
+        loop.run(watchfiles)
     except KeyboardInterrupt:
         print("\ntddkit: watch stopped", file=sys.stderr)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third Ctrl-C must not cut the cleanup short
-        close_session()
+        try:
+            if loop is not None:
+                loop.close()
+        finally:
+            close_session()
     return 0
 
 
@@ -93,6 +101,8 @@ class Watch:
         self._unwarmable: Set[str] = set()
         self.schema_paths: Set[str] = set()
         self.config_paths = {os.path.realpath(p) for p in session.settings.config_files}
+        #: The child that will run the next batch, forked (and ready) ahead of the save.
+        self.child: Optional[ForkedRun] = None
 
     def run(self, watchfiles: Any) -> None:
         """The first run, then one run per group of changes, until KeyboardInterrupt."""
@@ -119,25 +129,22 @@ class Watch:
         """Run what ``changes`` (watchfiles' set of (change, path)) call for; True if a directory was added."""
         paths = sorted({path for _, path in changes})
         new_dirs = any(change == added and os.path.isdir(path) for change, path in changes)
-        saved_at = max((os.stat(p).st_mtime for p in paths if os.path.isfile(p)), default=time.time())
+        saved_at = max([_mtime(p) for p in paths] + [0.0]) or time.time()
         for path in sorted(self.config_paths.intersection(paths)):
             print(f"tddkit: {path} changed: restart watch to use its new settings", file=sys.stderr)
         rebuilt = self._check_schema(paths)
-        if rebuilt is None:
-            return new_dirs
         code = [p for p in paths if p.endswith(".py")]
+        if rebuilt is None or not (code or rebuilt or new_dirs):
+            return new_dirs
         for path in code:  # a .pyc checks the source's mtime in whole seconds: two saves in one second
             with contextlib.suppress(OSError, ValueError):  # of a same-sized file would run the stale code
                 os.unlink(importlib.util.cache_from_source(path))
         targets = None if rebuilt or new_dirs or self.run_all else self._affected(code)
-        if targets == []:
-            return new_dirs
         names = ", ".join(self._short(p) for p in paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
-        what = "everything" if targets is None else ", ".join(targets)
-        print(f"\ntddkit: {names} changed: running {what}", file=sys.stderr)
-        batch = self.everything if targets is None else Batch(targets, self.everything.pattern,
-                                                               self.everything.name_patterns)
-        self._run(Batch(batch.targets, batch.pattern, batch.name_patterns, saved_at=saved_at))
+        print(f"\ntddkit: {names} changed: running {'everything' if targets is None else ', '.join(targets)}",
+              file=sys.stderr)
+        self._run(dataclasses.replace(self.everything, saved_at=saved_at) if targets is None else
+                  dataclasses.replace(self.everything, targets=targets, saved_at=saved_at))
         return new_dirs
 
     def _affected(self, changed: List[str]) -> Optional[List[str]]:
@@ -155,17 +162,25 @@ class Watch:
         return "/".join(parts) if parts else path
 
     def _run(self, batch: Batch) -> None:
-        """One run in a forked child; learn from its outcome, then import what it imported."""
+        """One run in a forked child; learn from its outcome, import what it imported, fork the next child."""
+        child, self.child = self.child or ForkedRun(self.session, self.tree), None
         try:
-            outcome = run_forked(batch, self.session, self.tree)
+            outcome = child.run(batch)
         except RunInterrupted:
             print("tddkit: run interrupted; still watching (Ctrl-C again stops)", file=sys.stderr)
-            return
-        if outcome.status != "done":
-            print(f"tddkit: the run ended early ({outcome.status}); still watching", file=sys.stderr)
-            return
-        self._learn(batch, outcome)
-        self._warm(outcome.external)
+        else:
+            if outcome.status == "done":
+                self._learn(batch, outcome)
+                self._warm(outcome.external)
+            else:
+                print(f"tddkit: the run ended early ({outcome.status}); still watching", file=sys.stderr)
+        self.child = ForkedRun(self.session, self.tree)
+
+    def close(self) -> None:
+        """End the waiting child, if any."""
+        child, self.child = self.child, None
+        if child is not None:
+            child.discard()
 
     def _learn(self, batch: Batch, outcome: Outcome) -> None:
         if batch.targets == self.everything.targets:
@@ -213,6 +228,7 @@ class Watch:
             source = SchemaSource.from_settings(settings)
             if session.template is not None and template_name(source) == session.template.name:
                 return False
+            self.close()  # its connections are to the database about to be cloned again
             with connect_admin(session.server_dsn) as admin:
                 template = ensure_template(admin, session.server_dsn, source)
             if database is not None:
@@ -248,6 +264,14 @@ def purge_project_modules(tree: WatchedTree) -> None:
         path = getattr(module, "__file__", None)
         if path and tree.is_project_file(_realpath(path)):
             del sys.modules[name]
+
+
+def _mtime(path: str) -> float:
+    """When ``path`` was last written (``time.time()`` scale); 0 if it is gone or not a file."""
+    try:
+        return os.stat(path).st_mtime if os.path.isfile(path) else 0.0
+    except OSError:
+        return 0.0
 
 
 @functools.lru_cache(maxsize=None)

@@ -80,6 +80,7 @@ class WatchProcess:
         test.addCleanup(self.run_dir.cleanup)
         command = [sys.executable, "-m", "tddkit", "watch", "tests", *args] + (["--dsn", dsn] if dsn else [])
         env = child_env(TDDKIT_RUN_DIR=self.run_dir.name, WATCH_STARTED=str(self.root / "started"))
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as most users run: .pyc files written and read
         self.process = subprocess.Popen(command, cwd=self.root, env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, start_new_session=True)
         test.addCleanup(self.stop)
@@ -155,7 +156,9 @@ class WatchTests(unittest.TestCase):
         watch.write("tests/test_a.py", FILES["tests/test_a.py"].replace("value(), 1", "value(), 2"))
         self.assertRegex(watch.closing_line(), r"^tddkit: 0 passed, 1 failed")
         self.assertIn("AssertionError: 1 != 2", watch.output())
-        watch.write("tests/test_a.py", FILES["tests/test_a.py"])
+        failing = (watch.root / "tests/test_a.py").stat().st_mtime
+        watch.write("tests/test_a.py", FILES["tests/test_a.py"])  # same size: with the same mtime, a stale .pyc
+        os.utime(watch.root / "tests/test_a.py", (failing, failing))  # would still run the failing test
         self.assertEqual(watch.closing_line(), "tddkit: 1 passed, 0 failed")
         self.assertRegex(watch.lines[-1], r"\([\d.]+ s after the save\)$")
 
@@ -167,6 +170,13 @@ class WatchTests(unittest.TestCase):
         watch.write("tests/test_b.py", FILES["tests/test_b.py"] + "\n")
         self.assertEqual(watch.expect(r"changed: running (.*)$").group(1), "tests.test_b")
         self.assertEqual(watch.closing_line(), "tddkit: 2 passed, 0 failed")
+
+    def test_k_selects_tests_and_all_reruns_every_target(self):
+        watch = self.watch("-k", "empty", "--all")
+        self.assertEqual(watch.first, "tddkit: 1 passed, 0 failed")
+        watch.write("helper.py", "def value():\n    return 1  # saved\n")
+        self.assertEqual(watch.expect(r"^tddkit: helper.py changed: running (.*)$").group(1), "everything")
+        self.assertEqual(watch.closing_line(), "tddkit: 1 passed, 0 failed")
 
     def test_a_broken_import_is_shown_and_watching_goes_on(self):
         watch = self.watch()
