@@ -13,6 +13,7 @@ or a second time, it stops watching (``KeyboardInterrupt``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -101,7 +102,8 @@ class ForkedRun:
 
 
 def _end(pid: int, grace: Tuple[float, float] = END_GRACE) -> None:
-    """End a child: wait for it, then SIGINT, then SIGKILL; Ctrl-C meanwhile kills it at once."""
+    """End a child: wait for it, then SIGINT, then SIGKILL; Ctrl-C meanwhile kills it at once. A child
+    already reaped (Ctrl-C came just after ``waitpid`` returned) is fine."""
     try:
         for seconds, then in zip(grace, (signal.SIGINT, signal.SIGKILL)):
             deadline = time.monotonic() + seconds
@@ -111,9 +113,12 @@ def _end(pid: int, grace: Tuple[float, float] = END_GRACE) -> None:
                 time.sleep(0.01)
             os.kill(pid, then)
         os.waitpid(pid, 0)
+    except ChildProcessError:
+        pass
     except KeyboardInterrupt:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        with contextlib.suppress(ChildProcessError, ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
         raise
 
 

@@ -186,7 +186,7 @@ class WatchTests(unittest.TestCase):
         self.assertIn('helper.py", line 1', watch.output())
         watch.write("helper.py", FILES["helper.py"])
         self.assertEqual(watch.closing_line(), "tddkit: 1 passed, 0 failed")
-        self.assertEqual(watch.stop(), 0)
+        self.assertEqual(watch.stop(), 0, watch.output())
         self.assertEqual(databases_of(watch.process.pid), [])
 
     def test_two_saves_within_milliseconds_run_once_and_ignored_files_not_at_all(self):
@@ -219,7 +219,7 @@ class WatchTests(unittest.TestCase):
         watch.expect(r"^tddkit: run interrupted; still watching")
         watch.write("tests/test_a.py", FILES["tests/test_a.py"])
         self.assertEqual(watch.closing_line(), "tddkit: 1 passed, 0 failed")
-        self.assertEqual(watch.stop(), 0)
+        self.assertEqual(watch.stop(), 0, watch.output())
         self.assertEqual(databases_of(watch.process.pid), [])
 
 
@@ -229,7 +229,7 @@ class WatchCleanupTests(unittest.TestCase):
         watch = WatchProcess(self)
         self.assertEqual(watch.first, "tddkit: 3 passed, 0 failed")
         self.assertTrue(postgres_processes(watch.run_dir.name), "the server should run while watching")
-        self.assertEqual(watch.stop(), 0)
+        self.assertEqual(watch.stop(), 0, watch.output())
         watch.expect(r"^tddkit: watch stopped")
         self.assertEqual(postgres_processes(watch.run_dir.name), [])
         self.assertEqual(os.listdir(watch.run_dir.name), [])
