@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import tddkit  # noqa: E402  (this checkout's)
+from _project import make_project, timed  # noqa: E402
 from tddkit.config import load_settings  # noqa: E402
 TESTS = 10
 CLOSING = re.compile(r"^tddkit: \d+ passed, \d+ failed")
@@ -94,13 +95,8 @@ class Watcher:
 
 
 def cold_run(root: Path, env: Dict[str, str], *extra: str) -> float:
-    started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "tddkit", "run", "tests/test_items.py", "-q", "--no-report", *extra],
-                          cwd=root, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"the cold run failed:\n{done.stderr[-3000:]}")
-    return elapsed
+    return timed([sys.executable, "-m", "tddkit", "run", "tests/test_items.py", "-q", "--no-report", *extra],
+                 root, env)
 
 
 def main() -> None:
@@ -112,8 +108,7 @@ def main() -> None:
         env.pop(variable, None)
     with tempfile.TemporaryDirectory(prefix="tddkit-watch-latency-") as tmp:
         root = Path(tmp)
-        (root / "pyproject.toml").write_text('[tool.tddkit]\nschema = ["schema.sql"]\n')
-        (root / "schema.sql").write_text("CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL);\n")
+        make_project(root)
         (root / "app.py").write_text("def value():\n    return 1\n")
         (root / "tests").mkdir()
         (root / "tests" / "__init__.py").write_text("")

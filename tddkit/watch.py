@@ -31,6 +31,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set
 from .admin import connect_admin
 from .config import describe_config, load_settings
 from .errors import TddkitError
+from .exit_codes import EXIT_OK
 from .forked_run import ForkedRun, RunInterrupted
 from .schema import SchemaSource
 from .session import Session, close_session, get_session
@@ -81,7 +82,7 @@ def watch(args: argparse.Namespace) -> int:
                 loop.close()
         finally:
             close_session()
-    return 0
+    return EXIT_OK
 
 
 class Watch:
