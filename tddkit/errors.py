@@ -39,6 +39,10 @@ class ResourceTimeoutError(TddkitError):
     """A named resource stayed held by another test past ``resource_timeout``."""
 
 
+class RunInterrupted(Exception):
+    """Ctrl-C ended one run of ``python -m tddkit watch``, not the watch itself (watch goes on)."""
+
+
 class PerformanceWarning(UserWarning):
     """A recorded metric is over its threshold, or a test repeated a statement (N+1)
     (``-W error::tddkit.PerformanceWarning`` fails on it)."""

@@ -26,6 +26,7 @@ import traceback
 import warnings
 from typing import Optional, Tuple
 
+from .errors import RunInterrupted
 from .isolation import ClassTransaction
 from .session import Session, adopt_forked
 from .watch_batch import Batch, Outcome, run_batch
@@ -33,10 +34,6 @@ from .watch_tree import WatchedTree
 
 #: How long an interrupted child may take to end by itself, then after SIGINT, before SIGKILL.
 END_GRACE = (0.5, 2.0)
-
-
-class RunInterrupted(Exception):
-    """Ctrl-C ended the run (not the watch)."""
 
 
 class ForkedRun:

@@ -30,9 +30,9 @@ from typing import Any, Dict, Iterable, List, Optional, Set
 
 from .admin import connect_admin
 from .config import describe_config, load_settings
-from .errors import TddkitError
+from .errors import RunInterrupted, TddkitError
 from .exit_codes import EXIT_OK
-from .forked_run import ForkedRun, RunInterrupted
+from .forked_run import ForkedRun
 from .schema import SchemaSource
 from .session import Session, close_session, get_session
 from .template_db import ensure_template, template_name
