@@ -28,6 +28,7 @@ _EXPORTS = {
     "TDDTestResult": "runner",
     "TDDTestRunner": "runner",
     "TddkitError": "errors",
+    "TestTimeout": "errors",
     "TestMetrics": "metrics",
     "allow_repeated_queries": "queries",
     "close_session": "session",
@@ -65,6 +66,7 @@ if TYPE_CHECKING:  # the names as type checkers see them (the 'as' marks each as
     from .errors import SchemaError as SchemaError
     from .errors import ServerError as ServerError
     from .errors import TddkitError as TddkitError
+    from .errors import TestTimeout as TestTimeout
     from .metrics import TestMetrics as TestMetrics
     from .named_resources import resources as resources
     from .queries import allow_repeated_queries as allow_repeated_queries

@@ -3,7 +3,8 @@
 Exit codes: 0 all tests passed; 1 a test failed or errored; 2 usage or
 configuration error (one line on stderr, no traceback); 3 the tests passed but
 the performance gate failed or a regression against the baseline was flagged;
-5 no tests found.
+5 no tests found; 128 + the signal when a signal stopped the run (130 SIGINT,
+143 SIGTERM, 129 SIGHUP), after ``tddkit: interrupted``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import sys
 from typing import NoReturn, Optional, Sequence
 
+from . import interrupts
 from .errors import TddkitError
 from .exit_codes import EXIT_NO_TESTS, EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE
 from .paths import DEFAULT_BASELINE_PATH
@@ -97,8 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``python -m tddkit``; returns the exit code."""
+    """Entry point of ``python -m tddkit``; returns the exit code. It handles SIGINT, SIGTERM and SIGHUP
+    in this process from then on (see ``interrupts``)."""
     args = build_parser().parse_args(argv)
+    interrupts.install()
     try:
         from .commands import HANDLERS  # the command's own imports: --help and bad usage stay instant
 
@@ -106,6 +110,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except TddkitError as exc:
         print(f"tddkit: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("tddkit: interrupted", file=sys.stderr)
-        return 130
+        return interrupts.exit_code(exc)

@@ -10,6 +10,7 @@ import unittest
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from . import interrupts
 from .case import TDDTestCase
 from .checks import run_checks
 from .config import Settings, describe_config, load_settings
@@ -101,7 +102,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if session is not None:  # also when tests started it lazily, after the first line
             print(f"tddkit: tests ran on {session.server_origin}", file=sys.stderr)
     finally:
-        close_session()
+        with interrupts.deferred():  # a signal now waits until the databases are dropped and the server stopped
+            close_session()
     if settings.durations_file and not plan.shard_of:  # shards read the durations every shard shares
         save_durations(plan.durations_path, runs[-1])
     suffix = f" ({args.repeat} runs)" if args.repeat > 1 else ""

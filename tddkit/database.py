@@ -22,7 +22,7 @@ from .admin import connect_admin
 from .config import Settings
 from .connection import CountingCursor, GuardedConnection
 from .errors import ConfigError, ServerError
-from .ownership import OWNED_PREFIX, drop_database, ensure_owned
+from .ownership import OWNED_PREFIX, create_database, drop_database, ensure_owned, mark_owner
 
 
 class _TddkitDiscards(logging.Filter):
@@ -66,11 +66,11 @@ class TestDatabase:
         with connect_admin(self.server_dsn) as admin:
             self._drop_leftover(admin)
             try:
-                admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                    sql.Identifier(self.name), sql.Identifier(template)))
+                create_database(admin, self.name, template)
             except psycopg.errors.DuplicateDatabase:
                 raise self._in_use() from None
             self.created = True
+            mark_owner(admin, self.name)  # a later run drops it if this process is killed
         self.template = template
         self.clone_seconds = time.perf_counter() - started
         try:
@@ -101,8 +101,8 @@ class TestDatabase:
         self.close_pool(timeout=1.0)
         with connect_admin(self.server_dsn) as admin:
             self._drop(admin)
-            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
-                sql.Identifier(self.name), sql.Identifier(self.template)))
+            create_database(admin, self.name, self.template)
+            mark_owner(admin, self.name)
         self.open_pool()
 
     def connection_kwargs(self) -> Dict[str, Any]:

@@ -46,3 +46,25 @@ class RunInterrupted(Exception):
 class PerformanceWarning(UserWarning):
     """A recorded metric is over its threshold, or a test repeated a statement (N+1)
     (``-W error::tddkit.PerformanceWarning`` fails on it)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by a signal (SIGINT, SIGTERM, SIGHUP); the exit code is 128 + ``signum``.
+
+    A KeyboardInterrupt, so unittest stops the run at once instead of
+    recording it as one test's error.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class TestTimeout(BaseException):
+    """A test ran longer than ``test_timeout``; raised where it was stuck.
+
+    A BaseException, so ``except Exception`` in the test cannot swallow it;
+    unittest reports it as the test's error and goes on with the next test.
+    """
+
+    __test__ = False  # not a test class, whatever pytest thinks of the name

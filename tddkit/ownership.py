@@ -1,19 +1,26 @@
-"""The databases tddkit owns, and the only ways it lists and drops databases.
+"""The databases tddkit owns, and the only ways it creates, lists and drops databases.
 
 tddkit creates, writes and drops only databases whose names start with
-``tddkit_``; any other name is refused with OwnershipError.
+``tddkit_``; any other name is refused with OwnershipError. A run's test
+databases carry a comment naming the process that made them; a later run
+drops those whose process has certainly ended (a run killed by SIGKILL),
+never one a live run uses.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, List
+from typing import TYPE_CHECKING, List, Optional
 
-from .errors import OwnershipError
+from .errors import ConfigError, OwnershipError
+from .liveness import process_gone, process_identity
 
 if TYPE_CHECKING:
     import psycopg
 
 OWNED_PREFIX = "tddkit_"
+
+#: The comment of a test database: the process that made it (see ``liveness``) follows.
+OWNER_COMMENT = "tddkit test database of process "
 
 
 def ensure_owned(name: str) -> str:
@@ -48,3 +55,54 @@ def drop_database(admin: "psycopg.Connection", name: str, force: bool = True, st
     except psycopg.errors.ObjectInUse:
         if strict:
             raise
+
+
+def create_database(admin: "psycopg.Connection", name: str, template: Optional[str] = None) -> None:
+    """``CREATE DATABASE name [TEMPLATE template]``; a role that may not is a one-line ConfigError."""
+    import psycopg
+    from psycopg import sql
+
+    statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(ensure_owned(name)))
+    if template is not None:
+        statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
+    try:
+        admin.execute(statement)
+    except psycopg.errors.InsufficientPrivilege as exc:
+        role = admin.info.user
+        reason = (exc.diag.message_primary or str(exc)).strip()
+        fix = f"give it the right (as a superuser: ALTER ROLE \"{role}\" CREATEDB)" \
+            if "create database" in reason else "give it the rights tddkit needs"
+        raise ConfigError(f"PostgreSQL role {role!r} cannot create the test databases ({reason}): tddkit creates "
+                          f"and drops databases of its own; {fix}, or put a role that can in --dsn / "
+                          "TDDKIT_DATABASE_URL") from None
+
+
+def mark_owner(admin: "psycopg.Connection", name: str) -> None:
+    """Record in database ``name``'s comment that this process made it (see ``drop_dead_runs``)."""
+    from psycopg import sql
+
+    admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+        sql.Identifier(ensure_owned(name)), sql.Literal(OWNER_COMMENT + process_identity())))
+
+
+def drop_dead_runs(admin: "psycopg.Connection") -> List[str]:
+    """Drop the test databases whose making process has certainly ended; return their names.
+
+    A database another machine or container made, or one without tddkit's
+    comment, is left alone: nothing proves its run is over.
+    """
+    import psycopg
+
+    rows = admin.execute(
+        "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
+        "WHERE datname LIKE %s AND shobj_description(oid, 'pg_database') LIKE %s",
+        (OWNED_PREFIX.replace("_", "\\_") + "%", OWNER_COMMENT + "%")).fetchall()
+    dropped = []
+    for name, comment in rows:
+        if process_gone(comment[len(OWNER_COMMENT):]):
+            try:
+                drop_database(admin, name, strict=True)
+            except psycopg.Error:
+                continue  # in use after all (a prepared transaction), or another role's: left alone
+            dropped.append(name)
+    return dropped

@@ -15,13 +15,15 @@ from __future__ import annotations
 import dataclasses
 import multiprocessing
 import os
-import signal
+import threading
+import time
 import unittest
 import uuid
 from multiprocessing.connection import Connection, wait
 from typing import Any, Dict, List, Optional, Set, Tuple
 from unittest.runner import _WritelnDecorator  # type: ignore[attr-defined]
 
+from . import interrupts
 from .admin import connect_admin
 from .config import Settings
 from .errors import ConfigError
@@ -29,8 +31,12 @@ from .metrics import ClassMetrics, TestMetrics, metrics_from_dict, metrics_to_di
 from .ownership import databases_like, drop_database
 from .runner import PreformattedError, TDDTestResult
 from .template_db import TemplateResult
-from .processes import describe_exit
+from .processes import describe_exit, die_with_parent
 from .sharding import Group, keep_resources_together, longest_first
+
+
+#: Seconds a worker has to exit after SIGTERM before it is killed.
+STOP_SECONDS = 2.0
 
 
 # --- the worker ----------------------------------------------------------------------------------
@@ -61,9 +67,10 @@ class WorkerResult(TDDTestResult):
 
 
 def _worker_main(channel: Connection, tests: List[unittest.TestCase], settings: Settings,
-                 template: TemplateResult) -> None:
+                 template: TemplateResult, parent: Tuple[int, bool]) -> None:
     """A worker: its own database, then classes from the parent until told to stop."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    interrupts.reset_in_child()  # the parent handles the signals of the run and stops us
+    die_with_parent(parent[0], forked_on_main_thread=parent[1])  # even if it is killed by SIGKILL
     from .session import close_session, get_session
 
     code = 0
@@ -126,8 +133,9 @@ class ParallelSuite(unittest.BaseTestSuite):
         index = self._next_index
         self._next_index += 1
         parent_end, child_end = context.Pipe()
+        parent = (os.getpid(), threading.current_thread() is threading.main_thread())
         process = context.Process(target=_worker_main, name=f"tddkit-worker-{index}",
-                                  args=(child_end, self.tests, self._worker_settings(index), self.template))
+                                  args=(child_end, self.tests, self._worker_settings(index), self.template, parent))
         process.start()
         child_end.close()
         return _Worker(index, process, parent_end)
@@ -148,12 +156,22 @@ class ParallelSuite(unittest.BaseTestSuite):
                 if result.shouldStop:
                     break
         finally:
-            for worker in live:
-                worker.process.terminate()
-            for worker in live:
-                worker.process.join(10)
-            self.drop_worker_databases()
+            with interrupts.deferred():  # Ctrl-C again must not leave workers or databases behind
+                self._stop(live)
         return result
+
+    def _stop(self, live: List[_Worker]) -> None:
+        """Stop the workers still running (SIGTERM, then SIGKILL after a moment), then drop their databases."""
+        for worker in live:
+            worker.process.terminate()
+        deadline = time.monotonic() + STOP_SECONDS
+        for worker in live:
+            worker.process.join(max(0.0, deadline - time.monotonic()))
+            if worker.process.is_alive():
+                worker.process.kill()
+                worker.process.join()
+            worker.channel.close()
+        self.drop_worker_databases()
 
     def _serve(self, worker: _Worker, result) -> bool:
         """Handle what a worker sent; False once it has exited."""

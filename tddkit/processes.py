@@ -193,3 +193,33 @@ def popen_tied(args: List[str], *, sig: signal.Signals = signal.SIGQUIT,
         return process, Watchdog(process.pid, sig)
     except OSError:
         return process, None  # no watchdog: the child just does not die with us
+
+
+# --- a forked child that dies with its parent ------------------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int, *, forked_on_main_thread: bool = True) -> None:
+    """Make this forked process get SIGKILL as soon as its parent ``parent_pid`` is gone (even by SIGKILL).
+
+    On Linux the kernel does it (``prctl(PR_SET_PDEATHSIG)``; it fires when
+    the *thread* that forked us ends, so only for a fork from the main thread);
+    elsewhere a daemon thread checks the parent twice a second.
+    """
+    if sys.platform.startswith("linux") and forked_on_main_thread:
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            if ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0:
+                if os.getppid() != parent_pid:  # it died before we asked
+                    os.kill(os.getpid(), signal.SIGKILL)
+                return
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=watch, name="tddkit-parent-watch", daemon=True).start()
+

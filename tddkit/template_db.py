@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from .ownership import OWNED_PREFIX, databases_like, drop_database
+from .ownership import OWNED_PREFIX, create_database, databases_like, drop_database
 from .schema import SchemaSource
 
 TEMPLATE_PREFIX = "tddkit_tpl_"
@@ -73,7 +73,7 @@ def _build(admin: psycopg.Connection, server_dsn: str, source: SchemaSource, nam
     """Build under a temporary name, then rename: a half-built template is never visible."""
     building = f"{BUILD_PREFIX}{source.project}_{source.fingerprint}"
     drop_database(admin, building, force=True)
-    admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(building)))
+    create_database(admin, building)
     try:
         with psycopg.connect(make_conninfo(server_dsn, dbname=building)) as conn:
             source.apply(conn)
