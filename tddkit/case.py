@@ -20,6 +20,7 @@ import psycopg
 from .assertions import QueryAssertions
 from .helpers import DataHelpers
 from .connection import GuardedConnection
+from . import timeouts
 from .errors import TddkitError
 from .instruments import memory_snapshot, record
 from .isolation import ClassTransaction, TestScope
@@ -107,6 +108,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
     allow_repeated_queries: ClassVar[bool] = False
 
     _tddkit_transaction: ClassVar[Optional[ClassTransaction]] = None
+    _tddkit_timeout: ClassVar[float] = 0.0  # test_timeout (0: off)
     _tddkit_scope: Optional[TestScope] = None
     _tddkit_result: Any = None
 
@@ -123,6 +125,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
             commit_as_savepoint=cls.commit_as_savepoint)
         cls._tddkit_pool = JoinedPool(transaction, name=f"tddkit pool of {cls.__qualname__}")
         cls._tddkit_dsn = session.dsn
+        cls._tddkit_timeout = session.settings.test_timeout
         cls.conn = transaction.connection()
 
     @classmethod
@@ -158,7 +161,10 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
 
     def run(self, result: Optional[unittest.TestResult] = None) -> Optional[unittest.TestResult]:
         self._tddkit_result = result  # the test's metrics go to it (addMetrics) after the test
-        return super().run(result)
+        try:
+            return super().run(result)
+        finally:
+            timeouts.disarm()  # also when an interrupt skipped the cleanups
 
     def _callSetUp(self) -> None:
         meter = TestMeter(self.id(), allow_repeated=repeated_queries_allowed(
@@ -176,6 +182,8 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         # this test's connection (closed if the thread outlives the test) rather than the next test's.
         cls.conn = self.conn = scope.conn
         self.addCleanup(self._tddkit_end_test)  # registered before setUp's own cleanups, so it runs last
+        if self._tddkit_timeout:
+            timeouts.arm(self._tddkit_timeout, scope.conn.cancel_running)
         scope.failed = True
         super()._callSetUp()
         scope.failed = False
@@ -201,6 +209,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
     @_short_traceback
     def _tddkit_end_test(self) -> None:
         """Undo everything the test did and hand its metrics to the result; runs after every other cleanup."""
+        timeouts.disarm()
         scope = self._tddkit_scope
         if scope is None:
             return

@@ -47,6 +47,8 @@ def _add_run_parser(commands) -> None:
                      help="check the limits in [tool.tddkit.gate]; a failed gate exits with code 3")
     run.add_argument("--trace-memory", action="store_true",
                      help="trace allocations (tracemalloc) and name the lines of tests whose memory grew")
+    run.add_argument("--timeout", dest="test_timeout", metavar="SECONDS",
+                     help="fail a test that runs longer, with the stack of where it was stuck (setting test_timeout)")
     run.add_argument("--parallel", metavar="N", help="run test classes in N worker processes ('auto': one per CPU)")
     run.add_argument("--shard", metavar="K/N", help="run only the K-th of N duration-balanced shards (CI matrices)")
     run.add_argument("--rebuild-schema", action="store_const", const=True, default=None,

@@ -62,7 +62,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Run the tests (``--repeat`` times), then the baseline and gate checks asked for."""
     if args.durations < 0 or args.repeat < 1:
         raise TddkitError("--durations must be >= 0 and --repeat >= 1")
-    settings = load_settings({"dsn": args.dsn, "rebuild_schema": args.rebuild_schema}, targets=args.targets)
+    settings = load_settings({"dsn": args.dsn, "rebuild_schema": args.rebuild_schema,
+                              "test_timeout": args.test_timeout}, targets=args.targets)
     plan = _RunPlan(args, settings)
     baseline = None
     if args.compare:

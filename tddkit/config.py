@@ -79,6 +79,8 @@ class Settings:
                                       parse=seconds)
     lock_timeout: float = _field(10.0, "seconds a statement may wait for a lock before it is cancelled (0 = off)",
                                  parse=seconds)
+    test_timeout: float = _field(0.0, "seconds a test may run before it fails with TestTimeout, showing where it "
+                                 "was stuck (0 = off)", parse=seconds)
     schema: List[str] = _field([], "SQL files applied in order to the test database", parse=strings)
     schema_hook: Optional[str] = _field(None, "'package.module:function' called with a connection to build the "
                                         "schema", parse=text)

@@ -262,6 +262,11 @@ class GuardedConnection(psycopg.Connection):
         """True when the connection is closed or broken (backend terminated, server gone)."""
         return self.closed or self.broken
 
+    def cancel_running(self) -> None:
+        """Ask the server to cancel the statement running on this connection, if one is (a test timed out)."""
+        if not self.lost and self.pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
+            getattr(self, "cancel_safe", self.cancel)()
+
     def commit(self) -> None:
         if self.joins:
             return self._joined_commit()
