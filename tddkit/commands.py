@@ -13,9 +13,10 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from . import interrupts
 from .case import TDDTestCase
 from .checks import run_checks
-from .config import Settings, describe_config, load_settings
+from .config import Settings, describe_config, fit_workers, load_settings
 from .discovery import load_tests, select
 from .errors import TddkitError
+from .output import check_writable
 from .exit_codes import EXIT_NO_TESTS, EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE
 from .runner import TDDTestRunner, closing_line, iter_tests
 from .session import Session, close_session, current_session, get_session
@@ -29,7 +30,8 @@ class _RunPlan:
     def __init__(self, args: argparse.Namespace, settings: Settings) -> None:
         self.args = args
         self.settings = settings
-        self.workers = parse_parallel(args.parallel) if args.parallel else 1
+        self.workers = fit_workers(settings, parse_parallel(args.parallel), auto=args.parallel == "auto") \
+            if args.parallel else 1
         self.shard_of = parse_shard(args.shard) if args.shard else None
         self.durations_path = settings.resolve(settings.durations_file)
 
@@ -65,6 +67,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = load_settings({"dsn": args.dsn, "rebuild_schema": args.rebuild_schema,
                               "test_timeout": args.test_timeout}, targets=args.targets)
     plan = _RunPlan(args, settings)
+    for option, path in (("--json", args.json_path), ("--junit-xml", args.junit_path),
+                         ("--save-baseline", args.save_baseline and settings.resolve(args.save_baseline))):
+        if path:
+            check_writable(path, option)  # now, not after the whole suite ran
     baseline = None
     if args.compare:
         from .baseline import load_baseline

@@ -254,6 +254,22 @@ def load_settings(
     return settings.validate({name: source for name, (_, source) in values.items() if source})
 
 
+def fit_workers(settings: Settings, workers: int, *, auto: bool = False) -> int:
+    """``workers`` if their pools fit the embedded server (no DSN): ``auto`` is lowered until they do, an
+    explicit count that cannot is a ConfigError."""
+    if settings.dsn is not None or workers * settings.pool_max_size <= EMBEDDED_POOL_LIMIT:
+        return workers
+    fitting = max(1, EMBEDDED_POOL_LIMIT // settings.pool_max_size)
+    if auto:
+        return fitting
+    raise ConfigError(
+        f"--parallel {workers} with pool_max_size = {settings.pool_max_size} may need {workers} x "
+        f"{settings.pool_max_size} connections, more than the embedded server allows (at most "
+        f"{EMBEDDED_POOL_LIMIT} for the pools); use --parallel {fitting} or fewer, lower pool_max_size, or pass "
+        "--dsn for a server of your own"
+    )
+
+
 def describe_config(settings: Settings) -> str:
     """One line for the start of a run: the config file(s) used, or that none was found."""
     if settings.config_files:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import sys
 import unittest
 from pathlib import Path
@@ -39,10 +41,30 @@ def load_tests(targets: Sequence[str], pattern: str, name_patterns: Optional[Lis
             if str(top) not in sys.path:
                 sys.path.insert(0, str(top))
             target = ".".join(path.resolve().with_suffix("").relative_to(top).parts)
+        elif "/" in target or os.sep in target:
+            what = "is not a directory or a .py file" if path.exists() else "does not exist"
+            raise TddkitError(f"test path {target} {what}; give a directory, a .py file or a dotted name "
+                              "(tests.test_orders)")
         if str(Path.cwd()) not in sys.path:
             sys.path.insert(0, str(Path.cwd()))
-        suite.addTests(loader.loadTestsFromName(target))
+        suite.addTests(_load_name(loader, target))
     return suite
+
+
+def _load_name(loader: unittest.TestLoader, name: str) -> unittest.TestSuite:
+    """The tests of a dotted name; a module that fails to import is one failed test, as in discovery."""
+    try:
+        found = importlib.util.find_spec(name.partition(".")[0])
+    except (ImportError, ValueError):
+        found = None
+    if found is None:
+        raise TddkitError(f"no test directory, file or module named {name!r} (from {Path.cwd()}); give a "
+                          "directory, a .py file or a dotted name importable from here")
+    try:
+        return loader.loadTestsFromName(name)
+    except Exception:  # unittest reports ImportError itself; a SyntaxError, or any error the module raised
+        suite, _ = unittest.loader._make_failed_import_test(name, loader.suiteClass)  # type: ignore[attr-defined]
+        return suite
 
 
 def select(suite: unittest.TestSuite, shard_of: Optional[Tuple[int, int]], durations_path: Path,

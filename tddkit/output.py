@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import importlib.metadata
 import json
 import math
@@ -12,6 +13,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
+
+from .errors import ConfigError
 
 
 PathLike = Union[str, Path]
@@ -91,6 +94,32 @@ def output_path(path: PathLike) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     return target
+
+
+def check_writable(path: PathLike, option: str) -> None:
+    """A one-line ConfigError unless a file can be written at ``path`` (its missing directories made).
+
+    Tried with a probe file in the nearest existing directory: permission
+    bits say nothing for root or on a read-only file system.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"{option} {path}: that is a directory; give a file name")
+    directory = target.parent
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    try:
+        if not directory.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        fd, probe = tempfile.mkstemp(prefix=".tddkit-probe-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+        if target.exists() and not os.access(target, os.W_OK):
+            directory = target
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except OSError as exc:
+        raise ConfigError(f"{option} {path} cannot be written ({exc.strerror}: {directory}); give a path in a "
+                          "directory you can write to") from None
 
 
 def _default_mode() -> int:

@@ -7,7 +7,10 @@ receives every test's outcome, traceback and metrics, and replays them on the
 result it was given: one unittest summary, one report; the runner never knows
 the tests ran elsewhere. A worker that dies is reported as an error on the
 test it was running; the rest of its class goes back in the queue for another
-worker. The suite drops its workers' databases when it ends.
+worker. The suite drops its workers' databases when it ends, also when a
+signal stops the run (the workers are killed if they do not exit at once).
+Workers die with the parent even when it is killed by SIGKILL; their
+databases are then dropped by the next run (see ``ownership``).
 """
 
 from __future__ import annotations
