@@ -68,13 +68,23 @@ def create_database(admin: "psycopg.Connection", name: str, template: Optional[s
     try:
         admin.execute(statement)
     except psycopg.errors.InsufficientPrivilege as exc:
-        role = admin.info.user
-        reason = (exc.diag.message_primary or str(exc)).strip()
-        fix = f"give it the right (as a superuser: ALTER ROLE \"{role}\" CREATEDB)" \
-            if "create database" in reason else "give it the rights tddkit needs"
-        raise ConfigError(f"PostgreSQL role {role!r} cannot create the test databases ({reason}): tddkit creates "
-                          f"and drops databases of its own; {fix}, or put a role that can in --dsn / "
-                          "TDDKIT_DATABASE_URL") from None
+        raise _cannot_create(admin, (exc.diag.message_primary or str(exc)).strip()) from None
+
+
+def check_can_create(admin: "psycopg.Connection") -> None:
+    """A one-line ConfigError now if the role may not create databases (before any worker tries)."""
+    row = admin.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    if row is not None and not row[0]:
+        raise _cannot_create(admin, "permission denied to create database")
+
+
+def _cannot_create(admin: "psycopg.Connection", reason: str) -> ConfigError:
+    role = admin.info.user
+    fix = f"give it the right (as a superuser: ALTER ROLE \"{role}\" CREATEDB)" if "create database" in reason \
+        else "give it the rights tddkit needs"
+    return ConfigError(f"PostgreSQL role {role!r} cannot create the test databases ({reason}): tddkit creates "
+                       f"and drops databases of its own; {fix}, or put a role that can in --dsn / "
+                       "TDDKIT_DATABASE_URL")
 
 
 def mark_owner(admin: "psycopg.Connection", name: str) -> None:

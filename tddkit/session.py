@@ -23,7 +23,7 @@ from .lending import Lender
 from .probe import ServerProbe
 from .file_locks import FileResourceLocks
 from .named_resources import ResourceLocks
-from .ownership import drop_dead_runs
+from .ownership import check_can_create, drop_dead_runs
 from .schema import SchemaSource
 from .template_db import TemplateResult, clean_for_snapshot, ensure_template, template_name
 from .server import EmbeddedPostgres, read_state
@@ -57,6 +57,7 @@ class Session:
             self.probe = ServerProbe(self.server_dsn, server_exit)
             if template is None:
                 with connect_admin(self.server_dsn) as admin:
+                    check_can_create(admin)
                     drop_dead_runs(admin)  # databases left by runs killed before they could drop them
                     template = ensure_template(admin, self.server_dsn, self.schema, self.settings.rebuild_schema)
             self.template = template

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 
 import tddkit
 from benchmarks import soak
@@ -194,11 +195,28 @@ class BadInputTests(unittest.TestCase):
         psycopg.connect(f"postgresql://app:right-password@127.0.0.1:{server.port}/postgres").close()
         return server
 
+    def role_without_createdb(self):
+        """A DSN of the outer test server for a role that may log in but not create databases."""
+        server_dsn = tddkit.get_session().server_dsn
+        role = f"tddkit_test_nocreatedb_{os.getpid()}"
+        with psycopg.connect(server_dsn, autocommit=True) as conn:
+            conn.execute(f'CREATE ROLE "{role}" LOGIN NOCREATEDB')
+
+        def drop_role():
+            with psycopg.connect(server_dsn, autocommit=True) as conn:
+                conn.execute(f'DROP ROLE "{role}"')
+
+        self.addCleanup(drop_role)
+        return make_conninfo(server_dsn, user=role)
+
     def test_bad_input_is_one_line_and_exit_code_2(self):
         server_dsn = tddkit.get_session().server_dsn
         port = self.password_server().port
+        no_createdb = self.role_without_createdb()
         bad_schema = self.project('[tool.tddkit]\nschema = ["schema.sql"]\n',
                                   {"schema.sql": "CREATE TABLE a (id int);\nCREATE TABLE b (id notatype);\n"})
+        unwritten = tempfile.TemporaryDirectory()
+        self.addCleanup(unwritten.cleanup)
         runs = {  # name: (arguments, environment, working directory, expected in the message)
             "malformed DSN": (["--dsn", "postgresql://app:s3cret@[broken"], {}, ROOT, "invalid DSN"),
             "wrong password": (["--dsn", f"postgresql://app:wrong-password@127.0.0.1:{port}/postgres"], {}, ROOT,
@@ -210,14 +228,38 @@ class BadInputTests(unittest.TestCase):
                                     "schema file not found"),
             "bad SQL in schema": (["--dsn", server_dsn], {}, bad_schema,
                                   'schema.sql:2: type "notatype" does not exist'),
+            # issue 16: each checked before a test runs
+            "--json on a read-only file system": (["--json", "/proc/tddkit.json"], {}, ROOT,
+                                                  "--json /proc/tddkit.json cannot be written (No such file"),
+            "--junit-xml a directory": (["--junit-xml", unwritten.name], {}, ROOT, "that is a directory"),
+            "--save-baseline under a file": (["--save-baseline", f"{TRIVIAL}/baseline.json"], {}, ROOT,
+                                             f"cannot be written (Not a directory: {TRIVIAL})"),
+            "pools of --parallel beyond the embedded server": (["--parallel", "2"], {"TDDKIT_POOL_MAX_SIZE": "100"},
+                                                               ROOT, "--parallel 2 with pool_max_size = 100 may need"),
+            "pools of 250": ([], {}, self.project("[tool.tddkit]\npool_min_size = 250\npool_max_size = 250\n"),
+                             "pool_max_size = 250 is more than the embedded server allows"),
+            "a path that does not exist": (["does/not/exist"], {}, ROOT, "test path does/not/exist does not exist"),
+            "a module that does not exist": (["nosuchpackage.tests"], {}, ROOT,
+                                             "no test directory, file or module named 'nosuchpackage.tests'"),
+            "a role without CREATEDB": (["--dsn", no_createdb], {}, ROOT, "cannot create the test databases "
+                                        "(permission denied to create database)"),
+            "a role without CREATEDB, parallel": (["--dsn", no_createdb, "--parallel", "2"], {}, ROOT,
+                                                  "ALTER ROLE"),
+            "milliseconds for seconds": ([], {}, self.project("[tool.tddkit]\nstatement_timeout = 3600000\n"),
+                                         "the unit is seconds, not milliseconds"),
+            "infinite timeout": ([], {}, self.project("[tool.tddkit]\nstatement_timeout = inf\n"),
+                                 "'statement_timeout' has a bad value inf"),
+            "nan timeout": ([], {}, self.project("[tool.tddkit]\npool_timeout = nan\n"),
+                            "'pool_timeout' has a bad value nan"),
+            "tddkit not a table": ([], {}, self.project("[tool]\ntddkit = 5\n"), "[tool] tddkit = 5 is not a table"),
         }
 
         def run(item):
             args, env, cwd, _ = item
             target = TRIVIAL if cwd == ROOT else "test_trivial.py"
-            return run_cli(["run", target, "--no-report", *args], env=child_env(**env), cwd=cwd)
+            return run_cli(["run", "--no-report", *args, target], env=child_env(**env), cwd=cwd)
 
-        with ThreadPoolExecutor(len(runs)) as pool:
+        with ThreadPoolExecutor(8) as pool:
             done = dict(zip(runs, pool.map(run, runs.values())))
         for name, (_, _, _, expected) in runs.items():
             with self.subTest(name):
@@ -229,6 +271,17 @@ class BadInputTests(unittest.TestCase):
                 self.assertTrue(stderr.startswith("tddkit: error: "), stderr)
                 self.assertNotIn("s3cret", stderr)
                 self.assertNotIn("wrong-password", stderr)
+        self.assertEqual(os.listdir(unwritten.name), [], "the writable check leaves nothing behind")
+
+    def test_a_test_module_named_by_dotted_name_that_fails_to_import_is_a_failed_test_naming_the_line(self):
+        project = self.project("", {"__init__.py": "", "test_broken.py": "import unittest\n\n\ndef broken(:\n"})
+        done = run_cli(["run", f"{project.name}.test_broken", "--no-report"], env=child_env(), cwd=project.parent)
+        self.assertEqual(done.returncode, 1, done.stderr)
+        self.assertIn(f"Failed to import test module: {project.name}.test_broken", done.stderr)
+        self.assertIn(f'{project / "test_broken.py"}", line 4', done.stderr)
+        self.assertIn("SyntaxError", done.stderr)
+        self.assertIn("Ran 1 test", done.stderr)
+        self.assertTrue(done.stderr.rstrip().endswith("tddkit: 0 passed, 1 failed"), done.stderr)
 
 
 class SoakTests(unittest.TestCase):

@@ -1,0 +1,49 @@
+"""Tests stuck in Python or in a query, for the per-test timeout (run with --timeout 0.5)."""
+
+import threading
+import time
+
+import tddkit
+
+STILL_SLEEPING = "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"
+
+
+class Stuck(tddkit.TDDTestCase):
+    def test_a_sleeps(self):
+        time.sleep(30)  # STUCK IN SLEEP
+
+    def test_b_after(self):
+        self.assertEqual(self.conn.execute("SELECT 1").fetchone(), (1,))
+
+    def test_c_deadlocks(self):
+        lock = threading.Lock()
+        lock.acquire()
+        lock.acquire()  # STUCK ON A LOCK
+
+    def test_d_after(self):
+        self.assertEqual(self.conn.execute("SELECT 2").fetchone(), (2,))
+
+    def test_e_waits_for_a_query(self):
+        self.conn.execute("SELECT pg_sleep(30)")  # STUCK IN A QUERY
+
+    def test_f_the_query_was_cancelled(self):
+        self.assertEqual(self.conn.execute(STILL_SLEEPING).fetchone(), (0,))
+
+    def test_g_swallows_exceptions(self):
+        try:
+            time.sleep(30)  # STUCK WHILE CATCHING EXCEPTION
+        except Exception:
+            pass
+
+
+class Fast(tddkit.TDDTestCase):
+    def test_timer_runs_only_during_tests(self):
+        armed = signal_timer()
+        self.assertEqual(armed > 0, bool(tddkit.get_session().settings.test_timeout), armed)
+
+
+def signal_timer():
+    """Seconds left on this process's SIGALRM timer (0.0: none runs)."""
+    import signal
+
+    return signal.getitimer(signal.ITIMER_REAL)[0]
