@@ -105,6 +105,8 @@ class _Worker:
     unit: List[int] = dataclasses.field(default_factory=list)
     done: Set[str] = dataclasses.field(default_factory=set)
     running: Optional[str] = None
+    started: float = 0.0  # when the running test started
+    overdue: bool = False  # stopped: its test ran far past test_timeout (stuck where the timer cannot reach)
 
 
 class ParallelSuite(unittest.BaseTestSuite):
@@ -150,7 +152,9 @@ class ParallelSuite(unittest.BaseTestSuite):
         try:
             live.extend(self._spawn(context) for _ in range(self.workers))
             while live:
-                ready = wait([w.channel for w in live] + [w.process.sentinel for w in live])
+                ready = wait([w.channel for w in live] + [w.process.sentinel for w in live],
+                             timeout=0.5 if self.settings.test_timeout else None)
+                self._stop_overdue(live)
                 for worker in list(live):
                     if worker.channel in ready or worker.process.sentinel in ready:
                         if not self._serve(worker, result):
@@ -176,6 +180,14 @@ class ParallelSuite(unittest.BaseTestSuite):
             worker.channel.close()
         self.drop_worker_databases()
 
+    def _stop_overdue(self, live: List[_Worker]) -> None:
+        """Kill a worker whose test outlived twice test_timeout (+1 s): its timer could not stop it."""
+        limit = 2 * self.settings.test_timeout + 1
+        for worker in live:
+            if worker.running and self.settings.test_timeout and time.monotonic() - worker.started > limit:
+                worker.overdue = True
+                worker.process.kill()
+
     def _serve(self, worker: _Worker, result) -> bool:
         """Handle what a worker sent; False once it has exited."""
         while True:
@@ -191,7 +203,7 @@ class ParallelSuite(unittest.BaseTestSuite):
                     else ([], set())
                 worker.channel.send(worker.unit or None)
             elif kind == "start":
-                worker.running = message[1]
+                worker.running, worker.started = message[1], time.monotonic()
             elif kind == "result":
                 self._replay(worker, result, *message[1:])
             elif kind == "fatal":
@@ -211,7 +223,9 @@ class ParallelSuite(unittest.BaseTestSuite):
         code = worker.process.exitcode
         remaining = [i for i in worker.unit if self.tests[i].id() not in worker.done]
         if worker.running is not None:
-            why = describe_exit(code)
+            why = f"was stopped after {time.monotonic() - worker.started:.1f} s, far past test_timeout = " \
+                f"{self.settings.test_timeout:g} s (the test is stuck where its timer cannot reach it)" \
+                if worker.overdue else describe_exit(code)
             text = f"tddkit worker {worker.index} {why} while running this test; the run went on without it\n"
             replay(result, self.by_id[worker.running], worker.running,
                    TestMetrics(worker.running, outcome="error"), text)

@@ -1,5 +1,6 @@
 """Tests stuck in Python or in a query, for the per-test timeout (run with --timeout 0.5)."""
 
+import signal
 import threading
 import time
 
@@ -36,6 +37,17 @@ class Stuck(tddkit.TDDTestCase):
             pass
 
 
+class BlocksTheTimer(tddkit.TDDTestCase):
+    """Stuck where no timer reaches it (SIGALRM blocked): only a parallel run can go on, without its worker."""
+
+    def test_blocks_the_timer(self):
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(30)
+
+    def test_after(self):
+        self.assertEqual(self.conn.execute("SELECT 3").fetchone(), (3,))
+
+
 class Fast(tddkit.TDDTestCase):
     def test_timer_runs_only_during_tests(self):
         armed = signal_timer()
@@ -44,6 +56,4 @@ class Fast(tddkit.TDDTestCase):
 
 def signal_timer():
     """Seconds left on this process's SIGALRM timer (0.0: none runs)."""
-    import signal
-
     return signal.getitimer(signal.ITIMER_REAL)[0]
