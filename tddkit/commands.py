@@ -16,8 +16,8 @@ from .checks import run_checks
 from .config import Settings, describe_config, fit_workers, load_settings
 from .discovery import load_tests, select
 from .errors import TddkitError
-from .output import check_writable
 from .exit_codes import EXIT_NO_TESTS, EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE
+from .output import check_writable
 from .runner import TDDTestRunner, closing_line, iter_tests
 from .session import Session, close_session, current_session, get_session
 from .sharding import group_by_class, load_durations, parse_parallel, parse_shard, save_durations
