@@ -101,10 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of ``python -m tddkit``; returns the exit code. It handles SIGINT, SIGTERM and SIGHUP
-    in this process from then on (see ``interrupts``)."""
+    """Entry point of ``python -m tddkit``; returns the exit code."""
     args = build_parser().parse_args(argv)
-    interrupts.install()
     try:
         from .commands import HANDLERS  # the command's own imports: --help and bad usage stay instant
 

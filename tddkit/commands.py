@@ -61,7 +61,9 @@ def _needs_session(suite: unittest.TestSuite, workers: int) -> bool:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Run the tests (``--repeat`` times), then the baseline and gate checks asked for."""
+    """Run the tests (``--repeat`` times), then the baseline and gate checks asked for. SIGINT, SIGTERM and
+    SIGHUP stop the run from now on (see ``interrupts``)."""
+    interrupts.install()
     if args.durations < 0 or args.repeat < 1:
         raise TddkitError("--durations must be >= 0 and --repeat >= 1")
     settings = load_settings({"dsn": args.dsn, "rebuild_schema": args.rebuild_schema,
@@ -138,6 +140,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark suite on a session of its own and print (and save) the numbers."""
+    interrupts.install()
     from .bench import iteration_counts, run_benchmark
     from .bench_report import format_bench, write_bench_json
 

@@ -1,6 +1,7 @@
 """How a run stops on a signal: SIGINT, SIGTERM and SIGHUP end it at once, orderly, exit code 128 + signal.
 
-``install()`` (the command line's first step) turns each into
+``install()`` (the first step of ``run`` and ``bench``; ``watch`` handles
+Ctrl-C its own way: it ends one run, not the watch) turns each into
 ``Interrupted``, a KeyboardInterrupt: unittest stops the run instead of
 recording it as one test's error, and the ``finally`` blocks it unwinds
 through stop the workers, drop the databases and stop the server. A signal
