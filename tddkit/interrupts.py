@@ -4,9 +4,10 @@
 Ctrl-C its own way: it ends one run, not the watch) turns each into
 ``Interrupted``, a KeyboardInterrupt: unittest stops the run instead of
 recording it as one test's error, and the ``finally`` blocks it unwinds
-through stop the workers, drop the databases and stop the server. A signal
-that comes while that cleanup runs is ignored (the cleanup is quick), and
-cleanup that must not be cut short runs in a ``deferred()`` block.
+through stop the workers, drop the databases and stop the server. Signals
+that come after the first are ignored (the cleanup is quick, and Python's
+own shutdown would otherwise die of one), and cleanup that must not be cut
+short runs in a ``deferred()`` block.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ def _on_signal(signum: int, frame: object) -> None:
     if _received is not None:
         return  # the run is already stopping
     _received = signum
+    for sig in SIGNALS:  # from now on the kernel drops them: also while the interpreter shuts down
+        signal.signal(sig, signal.SIG_IGN)
     if _deferring:
         _pending = True
         return
