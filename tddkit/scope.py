@@ -84,6 +84,7 @@ class TestScope:
         if not left:
             return
         names = ", ".join(repr(t.name) for t in left)
+        self.conn.cancel_running()  # a statement the thread is waiting on ends now, not when the server is done
         self.transaction.release(close=True)
         raise IsolationError(
             f"the test left thread {names} running; it could still use the test's connection and write into the "
