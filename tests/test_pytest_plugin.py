@@ -40,7 +40,11 @@ class PytestProject:
         self.run_dir = shared_tempdir()
         test.addCleanup(self.run_dir.cleanup)
 
-    def pytest(self, *args: str, timeout: float = 240, **env: str) -> subprocess.CompletedProcess:
+    def pytest(self, *args: str, timeout: float = 240, shared_server: bool = False,
+               **env: str) -> subprocess.CompletedProcess:
+        """Run pytest in the project; ``shared_server``: on this session's server (no embedded one to start)."""
+        if shared_server:
+            args = (*args, f"--tddkit-dsn={tddkit.get_session().server_dsn}")
         return subprocess.run(self.command(*args), cwd=self.root, env=self.env(**env), capture_output=True,
                               text=True, timeout=timeout)
 
@@ -73,19 +77,19 @@ class FixtureTests(unittest.TestCase):
         for order in (("test_a_sees_module_data_and_inserts", "test_b_inserts_the_same_row"),
                       ("test_b_inserts_the_same_row", "test_a_sees_module_data_and_inserts")):
             with self.subTest(order=order):
-                done = project.pytest("-v", *(f"test_module_data.py::{name}" for name in order))
+                done = project.pytest("-v", *(f"test_module_data.py::{name}" for name in order), shared_server=True)
                 self.assertEqual(done.returncode, 0, output(done))
                 ran = [line.split("::")[1].split()[0] for line in done.stdout.splitlines() if " PASSED" in line]
                 self.assertEqual(ran, list(order))
 
     @unittest.skipUnless(HAVE_SQLALCHEMY, "SQLAlchemy is not installed")
     def test_sqlalchemy_session_fixture(self):
-        done = PytestProject(self, "sqlalchemy_orm").pytest("-q")
+        done = PytestProject(self, "sqlalchemy_orm").pytest("-q", shared_server=True)
         self.assertEqual(done.returncode, 0, output(done))
         self.assertIn("2 passed", done.stdout)
 
     def test_a_session_scoped_fixture_gets_an_error_naming_the_scopes_that_work(self):
-        done = PytestProject(self, "wrong_scope").pytest("-q")
+        done = PytestProject(self, "wrong_scope").pytest("-q", shared_server=True)
         self.assertEqual(done.returncode, 1, output(done))
         self.assertIn("ScopeMismatch", done.stdout)
         self.assertIn("use tddkit_module_conn in a module- or class-scoped fixture", done.stdout)
@@ -146,7 +150,7 @@ class CostAndCleanupTests(unittest.TestCase):
 class ReportAndGateTests(unittest.TestCase):
     def test_the_gate_sets_the_exit_status(self):
         project = PytestProject(self, "module_data", config="[tool.tddkit.gate]\nmax_test_ms = 0.001\n")
-        done = project.pytest("-q", "--tddkit-gate", "--tddkit-report")
+        done = project.pytest("-q", "--tddkit-gate", "--tddkit-report", shared_server=True)
         self.assertEqual(done.returncode, 3, output(done))
         self.assertIn("tddkit performance report", done.stdout)
         self.assertIn("performance gate: FAILED", done.stdout)
@@ -155,7 +159,8 @@ class ReportAndGateTests(unittest.TestCase):
     def test_repeated_statements_warn_and_are_reported(self):
         project = PytestProject(self, "repeated_queries")
         path = project.root / "metrics.json"
-        done = project.pytest("-q", "--tddkit-report", f"--tddkit-json={path}", *(["-n", "2"] if HAVE_XDIST else []))
+        done = project.pytest("-q", "--tddkit-report", f"--tddkit-json={path}", *(["-n", "2"] if HAVE_XDIST else []),
+                              shared_server=True)
         self.assertEqual(done.returncode, 0, output(done))
         line = next(i for i, text in enumerate((PROJECT_FILES / "repeated_queries.py").read_text().splitlines(), 1)
                     if "# the N+1 line" in text)
@@ -167,7 +172,7 @@ class ReportAndGateTests(unittest.TestCase):
                       "times in test_repeated_queries.py::test_lookups", done.stdout)
 
     def test_a_missing_baseline_is_a_usage_error(self):
-        done = PytestProject(self, "module_data").pytest("-q", "--tddkit-compare", "nowhere.json")
+        done = PytestProject(self, "module_data").pytest("-q", "--tddkit-compare", "nowhere.json", shared_server=True)
         self.assertEqual(done.returncode, 4, output(done))
         self.assertIn("baseline file not found", output(done))
 
