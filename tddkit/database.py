@@ -7,11 +7,12 @@ session is using is never dropped: the run stops with a clear error instead.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 import uuid
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 import psycopg
 from psycopg import sql
@@ -40,6 +41,16 @@ class _TddkitDiscards(logging.Filter):
 logging.getLogger("psycopg.pool").addFilter(_TddkitDiscards())
 
 
+@contextlib.contextmanager
+def _admin_or(admin: Optional[psycopg.Connection], server_dsn: str) -> Iterator[psycopg.Connection]:
+    """``admin`` when it is usable, else a maintenance connection of its own (closed after the block)."""
+    if admin is not None and not admin.closed and not admin.broken:
+        yield admin
+        return
+    with connect_admin(server_dsn) as own:
+        yield own
+
+
 class TestDatabase:
     """A database tddkit owns on a server, cloned from the schema template, with a connection pool."""
 
@@ -60,10 +71,11 @@ class TestDatabase:
         """DSN of the test database."""
         return make_conninfo(self.server_dsn, dbname=self.name)
 
-    def create(self, template: str) -> "TestDatabase":
-        """Clone ``template`` into this database and open the pool."""
+    def create(self, template: str, admin: Optional[psycopg.Connection] = None) -> "TestDatabase":
+        """Clone ``template`` into this database and open the pool (``admin``: a maintenance connection to
+        use, else one is opened for it)."""
         started = time.perf_counter()
-        with connect_admin(self.server_dsn) as admin:
+        with _admin_or(admin, self.server_dsn) as admin:
             self._drop_leftover(admin)
             try:
                 create_database(admin, self.name, template)
@@ -139,13 +151,19 @@ class TestDatabase:
         if pool is not None:
             pool.close(timeout=timeout)
 
-    def drop(self) -> None:
-        """Close the pool and drop the database. Safe to call twice."""
+    def drop(self, admin: Optional[psycopg.Connection] = None) -> None:
+        """Close the pool and drop the database (``admin`` as for ``create``). Safe to call twice."""
         self.close_pool()
         if self.created:
             try:
-                with connect_admin(self.server_dsn) as admin:
-                    self._drop(admin)
+                try:
+                    with _admin_or(admin, self.server_dsn) as given:
+                        self._drop(given)
+                except psycopg.OperationalError:
+                    if admin is None:
+                        raise
+                    with connect_admin(self.server_dsn) as own:  # the session's connection was lost: a new one
+                        self._drop(own)
             except ServerError:
                 pass  # the server is gone, and the database with it
             self.created = False

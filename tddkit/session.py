@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Optional, Union
 
+import psycopg
+
 from .admin import connect_admin
 from .binaries import PgBinaries, find_binaries
 from .config import Settings, load_settings
@@ -45,6 +47,7 @@ class Session:
         self.server_dsn = ""
         self._locks: Optional[Union[ResourceLocks, FileResourceLocks]] = None
         self.startup_seconds = 0.0
+        self._admin: Optional[psycopg.Connection] = None
 
     def start(self, with_database: bool = True, template: Optional[TemplateResult] = None) -> "Session":
         """Start (or reach) the server and ensure the schema template (unless ``template`` is given);
@@ -55,14 +58,15 @@ class Session:
             self.server_dsn = self._server_dsn(self.schema)
             server_exit = self.server.exit_reason if self.server is not None else None
             self.probe = ServerProbe(self.server_dsn, server_exit)
+            # One maintenance connection for the session's own work (template, test database, its drop).
+            admin = self._admin = connect_admin(self.server_dsn)
             if template is None:
-                with connect_admin(self.server_dsn) as admin:
-                    check_can_create(admin)
-                    drop_dead_runs(admin)  # databases left by runs killed before they could drop them
-                    template = ensure_template(admin, self.server_dsn, self.schema, self.settings.rebuild_schema)
+                check_can_create(admin)
+                drop_dead_runs(admin)  # databases left by runs killed before they could drop them
+                template = ensure_template(admin, self.server_dsn, self.schema, self.settings.rebuild_schema)
             self.template = template
             if with_database:
-                self.database = TestDatabase(self.settings, self.server_dsn).create(template.name)
+                self.database = TestDatabase(self.settings, self.server_dsn).create(template.name, admin)
                 self.lender = Lender(self.database, self.probe)
         except BaseException:
             self.close()
@@ -121,10 +125,13 @@ class Session:
             self._locks = None
         try:
             if self.database is not None:
-                self.database.drop()
+                self.database.drop(self._admin)
                 self.database = None
                 self.lender = None
         finally:
+            admin, self._admin = self._admin, None
+            if admin is not None:
+                admin.close()
             if self.server is not None:
                 # keep the cluster with its new template (and nothing else): the next run skips the DDL
                 template = self.template.name if self.template is not None and self.template.built else None
