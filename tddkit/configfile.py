@@ -12,16 +12,11 @@ from __future__ import annotations
 
 import configparser
 import os
-import sys
+import tomllib
 from pathlib import Path
 from typing import Any, Dict, Iterator, List, Optional, Sequence
 
 from .errors import ConfigError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python < 3.11 only
-    import tomli as tomllib
 
 #: The files that may hold tddkit settings, highest precedence first.
 CONFIG_FILES = ("pyproject.toml", "setup.cfg")

@@ -7,7 +7,6 @@ them. All times are milliseconds, memory is bytes.
 from __future__ import annotations
 
 import dataclasses
-import sys
 import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
@@ -48,11 +47,9 @@ class CustomMetric:
 #: Id prefix of the stand-in unittest's loader puts where a test module failed to import.
 _LOADER_FAILURE = "unittest.loader._FailedTest."
 
-#: Per-test records are kept for the whole run: without a __dict__ each is about half the size.
-_COMPACT = {"slots": True} if sys.version_info >= (3, 10) else {}
 
-
-@dataclasses.dataclass(**_COMPACT)
+# Per-test records are kept for the whole run: without a __dict__ (slots) each is about half the size.
+@dataclasses.dataclass(slots=True)
 class TestMetrics:
     """The cost of one test, phase by phase."""
 

@@ -6,7 +6,6 @@ import errno
 import json
 import math
 import os
-import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,16 +41,10 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_col
 
 
 def tddkit_version() -> str:
-    """tddkit's version, read without importing the package's higher layers."""
-    import importlib.metadata as importlib_metadata  # only when asked: 15 ms to import
+    """tddkit's version: ``tddkit.__version__``, the one place it is written (packaging reads it too)."""
+    from . import __version__  # set before the package imports its modules, so never circular
 
-    version = getattr(sys.modules.get("tddkit"), "__version__", None)
-    if version:
-        return version
-    try:
-        return importlib_metadata.version("tddkit")
-    except importlib_metadata.PackageNotFoundError:
-        return "0.1.0"
+    return __version__
 
 
 def timestamp() -> str:
