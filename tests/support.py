@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import functools
 import io
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,9 +43,23 @@ def admin_connection() -> psycopg.Connection:
     return psycopg.connect(database.dsn, autocommit=True)
 
 
+#: Inherited variables a child run keeps: where caches go changes no behaviour, and a user's cache is theirs.
+KEPT_TDDKIT_VARIABLES = ("TDDKIT_CACHE_DIR",)
+
+
+def inherited_setting(name: str) -> bool:
+    """Whether variable ``name`` configures tddkit or libpq (``TDDKIT_*``, ``DATABASE_URL``, ``PG*``)."""
+    return (name.startswith(("TDDKIT_", "PG")) and name not in KEPT_TDDKIT_VARIABLES) or name == "DATABASE_URL"
+
+
 def child_env(**extra: str) -> Dict[str, str]:
-    """The environment for a child tddkit process: this checkout importable, no inherited DSN."""
-    env = {k: v for k, v in os.environ.items() if k not in ("TDDKIT_DATABASE_URL", "DATABASE_URL")}
+    """The environment for a child tddkit process: this checkout importable, exactly the settings ``extra`` gives.
+
+    Every inherited ``TDDKIT_*`` (but the cache directory), ``DATABASE_URL`` and ``PG*`` variable is dropped,
+    so a child run never picks up the parent's server choice (a tox environment's ``TDDKIT_PG_BINDIR``, say),
+    DSN or libpq settings from the user's shell.
+    """
+    env = {k: v for k, v in os.environ.items() if not inherited_setting(k)}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env.update(extra)
     return env
@@ -53,6 +70,34 @@ def run_cli(args: Sequence[str], env: Optional[Dict[str, str]] = None, cwd: Opti
     """Run ``python -m tddkit ARGS`` in a child process and capture its output."""
     return subprocess.run([sys.executable, "-m", "tddkit", *args], cwd=str(cwd or ROOT), env=env or child_env(),
                           capture_output=True, text=True, timeout=timeout)
+
+
+#: What a wheel is built from: the packaging files and the package (copied, so the checkout gets no build/).
+PACKAGING_FILES = ("pyproject.toml", "setup.cfg", "README.md", "LICENSE")
+
+
+@functools.lru_cache(maxsize=None)
+def built_wheel() -> Path:
+    """tddkit's wheel built from this checkout with pip (once per process; removed at exit).
+
+    Without build isolation when setuptools 77 or newer is installed (offline), else pip fetches it."""
+    tmp = Path(tempfile.mkdtemp(prefix="tddkit-wheel-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
+    source = tmp / "source"
+    shutil.copytree(ROOT / "tddkit", source / "tddkit", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in PACKAGING_FILES:
+        shutil.copy2(ROOT / name, source / name)
+    try:
+        from setuptools import __version__ as setuptools_version
+        isolation = [] if int(setuptools_version.split(".")[0]) < 77 else ["--no-build-isolation"]
+    except ImportError:
+        isolation = []
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", *isolation, "--wheel-dir",
+                           str(tmp), str(source)], capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise AssertionError(f"pip wheel failed:\n{done.stdout}{done.stderr}")
+    [wheel] = tmp.glob("tddkit-*.whl")
+    return wheel
 
 
 def shared_tempdir() -> tempfile.TemporaryDirectory:
