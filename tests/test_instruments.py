@@ -8,6 +8,9 @@ import tempfile
 import unittest
 from pathlib import Path
 
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import tddkit
 from tddkit.file_locks import FileResourceLocks
 from tddkit.named_resources import ResourceLocks
@@ -96,7 +99,7 @@ class ResourceTests(unittest.TestCase):
             durations = os.path.join(tmp, "durations.json")
             prefix = "tests.cases.instruments."
             Path(durations).write_text(json.dumps({
-                f"{prefix}UsesSharedFileA.test_a": 0.3, f"{prefix}UsesSharedFileB.test_b": 0.3,
+                f"{prefix}UsesSharedFileA.test_a": 0.5, f"{prefix}UsesSharedFileB.test_b": 0.5,
                 f"{prefix}FreeC.test_c": 1.0, f"{prefix}FreeD.test_d": 1.0}))
             env = child_env(TDDKIT_TEST_INTERVALS=log, TDDKIT_DURATIONS_FILE=durations)
             done = run_cli(["run", "tests/cases/instruments.py", "-k", "UsesSharedFile", "-k", "Free",

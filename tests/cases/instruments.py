@@ -3,6 +3,7 @@
 import os
 import sys
 import time
+from pathlib import Path
 
 import tddkit
 from tddkit.errors import PerformanceWarning
@@ -54,34 +55,54 @@ class FailsOnAlert(tddkit.TDDTestCase):
         self.record_metric("render_ms", 12.0)
 
 
-def _log_interval(name):
-    """Append this test's [start, end] to the file named by TDDKIT_TEST_INTERVALS."""
+#: Tests that must overlap wait for each other up to this long (a failed overlap takes this long to show).
+MEET_TIMEOUT = 60.0
+#: Tests that must never overlap each wait this long for the other, so that two that wrongly ran at once
+#: would overlap for certain instead of by luck.
+HOLD_SECONDS = 0.5
+
+
+def _log_interval(name, group, wait):
+    """Append this test's [start, end] to the file named by TDDKIT_TEST_INTERVALS; in between, wait up to
+    ``wait`` seconds for every test of ``group`` to have arrived (a start barrier: arrival files beside the log)."""
+    log = os.environ["TDDKIT_TEST_INTERVALS"]
     start = time.time()
-    time.sleep(0.3)
-    with open(os.environ["TDDKIT_TEST_INTERVALS"], "a") as fh:
+    Path(f"{log}.{name}.arrived").touch()
+    deadline = start + wait
+    while time.time() < deadline and not all(Path(f"{log}.{other}.arrived").exists() for other in group):
+        time.sleep(0.01)
+    with open(log, "a") as fh:
         fh.write(f"{name} {start} {time.time()}\n")
+
+
+def _hold_shared_file(name):
+    _log_interval(name, ("resource_a", "resource_b"), HOLD_SECONDS)
+
+
+def _meet_the_other_free_test(name):
+    _log_interval(name, ("free_c", "free_d"), MEET_TIMEOUT)
 
 
 @tddkit.resources("shared-file")
 class UsesSharedFileA(tddkit.TDDTestCase):
     def test_a(self):
-        _log_interval("resource_a")
+        _hold_shared_file("resource_a")
 
 
 class UsesSharedFileB(tddkit.TDDTestCase):
     @tddkit.resources("shared-file")
     def test_b(self):
-        _log_interval("resource_b")
+        _hold_shared_file("resource_b")
 
 
 class FreeC(tddkit.TDDTestCase):
     def test_c(self):
-        _log_interval("free_c")
+        _meet_the_other_free_test("free_c")
 
 
 class FreeD(tddkit.TDDTestCase):
     def test_d(self):
-        _log_interval("free_d")
+        _meet_the_other_free_test("free_d")
 
 
 class WaitsForHeldResource(tddkit.TDDTestCase):
