@@ -1,16 +1,18 @@
 """The benchmark: its arithmetic on known inputs, a real run, and the CLI's JSON."""
 
-import importlib.util
 import json
 import math
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import unittest
+import zipfile
 from pathlib import Path
+
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
 
@@ -18,12 +20,7 @@ import tddkit
 from tddkit import bench, bench_app, bench_report
 from tddkit.bench_report import BenchReport, Comparison, Operation, ParallelRun
 from tddkit.errors import TddkitError
-from tests.support import ROOT, child_env, run_cli
-
-#: Copies the package as a wheel holds it (modules and package data, per the project's metadata) to argv[1].
-BUILD_PACKAGE = ("import sys; from setuptools.dist import Distribution; d = Distribution(); "
-                 "d.script_name = 'setup.py'; d.parse_config_files(); "
-                 "c = d.get_command_obj('build_py'); c.build_lib = sys.argv[1]; c.ensure_finalized(); c.run()")
+from tests.support import built_wheel, child_env, run_cli
 
 COMPARISONS = ["traditional", "truncate", "database per test"]
 
@@ -209,13 +206,12 @@ class CommandLineTests(unittest.TestCase):
         self.assertIsInstance(document["overall_success_rate"], float)
         self.assertTrue(document["recommendation"])
 
-    @unittest.skipUnless(importlib.util.find_spec("setuptools"), "copying the package as a wheel needs setuptools")
     def test_the_installed_package_benchmarks_outside_any_project(self):
         with tempfile.TemporaryDirectory() as tmp:
             lib, project = Path(tmp, "lib"), Path(tmp, "project")
             project.mkdir()
-            subprocess.run([sys.executable, "-c", BUILD_PACKAGE, str(lib)], cwd=ROOT, check=True,
-                           capture_output=True)
+            with zipfile.ZipFile(built_wheel()) as wheel:
+                wheel.extractall(lib)
             self.assertTrue((lib / "tddkit" / "data" / "bench_schema.sql").is_file())
             self.assertFalse((lib / "examples").exists())
             env = {**child_env(TDDKIT_DURATIONS_FILE=""), "PYTHONPATH": str(lib)}
