@@ -55,7 +55,8 @@ def main() -> None:
     for name, values in samples.items():
         wall = statistics.median(v[0] for v in values)
         ready = statistics.median(v[1] for v in values)
-        print(f"  {name} schema cache: whole run {wall:7.1f} ms, session ready (server + schema + clone) {ready:6.1f} ms")
+        print(f"  {name} schema cache: whole run {wall:7.1f} ms, "
+              f"session ready (server + schema + clone) {ready:6.1f} ms")
 
 
 if __name__ == "__main__":

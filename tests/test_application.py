@@ -3,7 +3,11 @@
 import importlib.util
 import sys
 import unittest
+from pathlib import Path
 from unittest import mock
+
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tddkit
 from tests.cases import application
@@ -27,7 +31,7 @@ class JoinedPoolTests(unittest.TestCase):
 
     def test_the_pool_outside_a_test_is_a_clear_error(self):
         with self.assertRaises(tddkit.TddkitError) as caught:
-            application.PoolOutsideTests.pool
+            _ = application.PoolOutsideTests.pool  # the attribute access raises
         self.assertIn("exists once setUpClass has run", str(caught.exception))
         result = run_suite(suite_of(application.PoolOutsideTests))
         self.assertTrue(result.wasSuccessful(), result.output)

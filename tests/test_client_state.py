@@ -1,6 +1,11 @@
 """What a test sets on the psycopg Connection object does not follow the connection into the next class."""
 
+import sys
 import unittest
+from pathlib import Path
+
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from psycopg.rows import tuple_row
 

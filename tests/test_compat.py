@@ -4,6 +4,10 @@ import importlib.util
 import subprocess
 import sys
 import unittest
+from pathlib import Path
+
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.support import ROOT, child_env, postgres_processes, shared_tempdir
 

@@ -1,10 +1,14 @@
 """Settings: precedence of sources, validation, clear errors, where the config file is found."""
 
 import os
+import sys
 import tempfile
 import textwrap
 import unittest
 from pathlib import Path
+
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tddkit.config import (
     DEFAULT_GATE,

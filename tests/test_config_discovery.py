@@ -7,11 +7,14 @@ import textwrap
 import unittest
 from pathlib import Path
 
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import psycopg
 
 import tddkit
-from tddkit.schema import SchemaSource
 from tddkit.config import load_settings
+from tddkit.schema import SchemaSource
 from tddkit.template_db import TEMPLATE_PREFIX
 from tests.support import child_env, run_cli
 

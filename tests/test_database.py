@@ -1,8 +1,12 @@
 """TestDatabase: ownership, schema errors, the pool and its exhaustion."""
 
+import sys
 import tempfile
 import unittest
 from pathlib import Path
+
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
 
@@ -13,8 +17,8 @@ from tddkit.errors import ConfigError, OwnershipError, PoolExhaustedError, Schem
 from tddkit.lending import Lender
 from tddkit.ownership import ensure_owned
 from tddkit.probe import ServerProbe
-from tddkit.template_db import BUILD_PREFIX
 from tddkit.session import Session
+from tddkit.template_db import BUILD_PREFIX
 
 
 def server_dsn():

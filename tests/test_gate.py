@@ -1,7 +1,12 @@
 """tddkit.gate on a real run of tests/cases/regression.py and on runs where nothing was measured."""
 
+import sys
 import unittest
+from pathlib import Path
 from unittest import mock
+
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tddkit
 import tddkit.gate

@@ -1,6 +1,11 @@
 """Savepoint isolation on a real server: tests never see each other's data."""
 
+import sys
 import unittest
+from pathlib import Path
+
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.cases import isolation
 from tests.support import admin_connection, run_suite, suite_of, users_in_database

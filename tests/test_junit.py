@@ -1,9 +1,14 @@
 """tddkit.junit on hand-made metrics (no database needed); a real run's XML is checked in test_runner."""
 
 import os
+import sys
 import tempfile
 import unittest
 import xml.etree.ElementTree as ET
+from pathlib import Path
+
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tddkit.junit import write_junit_xml
 from tddkit.metrics import TestMetrics

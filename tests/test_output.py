@@ -4,8 +4,13 @@ import json
 import math
 import os
 import stat
+import sys
 import tempfile
 import unittest
+from pathlib import Path
+
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tddkit.output import document_header, environment, format_number, format_table, json_safe, write_json
 

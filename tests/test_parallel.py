@@ -2,14 +2,19 @@
 
 import json
 import os
+import sys
 import tempfile
 import unittest
+from pathlib import Path
+
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
 
 import tddkit
-from tddkit.sharding import parse_parallel, parse_shard, shard
 from tddkit.errors import ConfigError
+from tddkit.sharding import parse_parallel, parse_shard, shard
 from tests.support import child_env, run_cli
 
 
@@ -99,7 +104,7 @@ class ArgumentTests(unittest.TestCase):
         for name in "abcdef":
             cls = type(f"C{name}", (Fake,), {})
             groups.append([cls()])
-        durations = {g[0].id(): w for g, w in zip(groups, (6, 5, 4, 3, 2, 1))}
+        durations = {g[0].id(): w for g, w in zip(groups, (6, 5, 4, 3, 2, 1), strict=True)}
         parts = [shard(groups, durations, k, 2) for k in (1, 2)]
         loads = [sum(durations[g[0].id()] for g in part) for part in parts]
         self.assertEqual(sorted(loads), [10, 11])

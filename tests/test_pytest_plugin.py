@@ -16,6 +16,9 @@ import time
 import unittest
 from pathlib import Path
 
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import psycopg
 
 import tddkit

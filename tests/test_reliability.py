@@ -3,11 +3,15 @@
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
 from psycopg.conninfo import make_conninfo
@@ -18,8 +22,19 @@ from tddkit.binaries import find_binaries
 from tddkit.processes import pid_alive
 from tddkit.server import EmbeddedPostgres
 from tests.cases import faults
-from tests.support import (CLEAN, ROOT, admin_connection, child_env, database_state, pool_stats,
-                           postgres_processes, run_cli, run_suite, shared_tempdir, suite_of)
+from tests.support import (
+    CLEAN,
+    ROOT,
+    admin_connection,
+    child_env,
+    database_state,
+    pool_stats,
+    postgres_processes,
+    run_cli,
+    run_suite,
+    shared_tempdir,
+    suite_of,
+)
 
 FAULTS = str(ROOT / "tests" / "cases" / "faults.py")
 TRIVIAL = str(ROOT / "tests" / "cases" / "trivial.py")
@@ -260,7 +275,7 @@ class BadInputTests(unittest.TestCase):
             return run_cli(["run", "--no-report", *args, target], env=child_env(**env), cwd=cwd)
 
         with ThreadPoolExecutor(8) as pool:
-            done = dict(zip(runs, pool.map(run, runs.values())))
+            done = dict(zip(runs, pool.map(run, runs.values()), strict=True))
         for name, (_, _, _, expected) in runs.items():
             with self.subTest(name):
                 stderr = done[name].stderr

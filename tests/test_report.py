@@ -6,12 +6,17 @@ import json
 import math
 import os
 import statistics
+import sys
 import tempfile
 import unittest
+from pathlib import Path
 
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tddkit.alerts import Alert
 from tddkit.config import Settings
 from tddkit.metrics import ClassMetrics, CustomMetric, TestMetrics
-from tddkit.alerts import Alert
 from tddkit.report import (
     MetricRow,
     Report,

@@ -2,9 +2,14 @@
 
 import json
 import os
+import sys
 import tempfile
 import unittest
 import xml.etree.ElementTree as ET
+from pathlib import Path
+
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tests.cases import measured
 from tests.support import child_env, run_cli, run_suite, suite_of

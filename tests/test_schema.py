@@ -1,20 +1,23 @@
 """The schema template: built once, reused while unchanged, rebuilt when edited, safe under concurrency."""
 
 import dataclasses
+import sys
 import tempfile
 import textwrap
-import sys
 import threading
 import unittest
 from pathlib import Path
+
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg
 
 import tddkit
 from tddkit.config import Settings
-from tddkit.session import Session
 from tddkit.errors import ConfigError, SchemaError
 from tddkit.schema import SchemaSource
+from tddkit.session import Session
 from tddkit.template_db import BUILD_PREFIX, TEMPLATE_PREFIX
 from tests.cases import schema_hooks
 from tests.support import child_env, run_cli, shared_tempdir

@@ -8,6 +8,9 @@ import time
 import unittest
 from pathlib import Path
 
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import psycopg
 
 from tddkit.binaries import find_binaries
@@ -159,3 +162,7 @@ class ParentDeathTests(unittest.TestCase):
                 for pid in postgres_pids(tmp):
                     stop_process(pid)  # a server this test started that outlived its process
             self.assertEqual(postgres_processes(tmp), [])
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,6 +1,11 @@
 """Temp-table templates and the SchemaCache: DDL saved, tables fresh for every test."""
 
+import sys
 import unittest
+from pathlib import Path
+
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tddkit.temp_tables import resolve_template, schema_cache
 from tests.cases import temp_tables
@@ -19,7 +24,8 @@ class SchemaCacheTests(unittest.TestCase):
         self.assertLessEqual(stats["misses"], 3)  # First's two tests (if no earlier run kept it) + test_4
         self.assertGreaterEqual(stats["hits"], 6)
         self.assertEqual(stats["ddl_saved"], stats["hits"])
-        self.assertRegex(result.output, r"temp-table schema cache: 9 requests, \d+ hits, \d+ misses, \d+\.\d% efficiency")
+        self.assertRegex(result.output,
+                         r"temp-table schema cache: 9 requests, \d+ hits, \d+ misses, \d+\.\d% efficiency")
 
     def test_unknown_template_lists_the_known_ones(self):
         with self.assertRaises(ValueError) as caught:

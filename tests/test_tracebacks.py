@@ -6,6 +6,9 @@ import sys
 import unittest
 from pathlib import Path
 
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from tests.support import ROOT, child_env, run_cli
 
 CASES = ROOT / "tests" / "cases" / "failing.py"

@@ -8,6 +8,9 @@ import sys
 import unittest
 from pathlib import Path
 
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from tddkit.binaries import find_binaries, wheel_bindir
 from tddkit.errors import ServerError
 from tddkit.processes import pid_alive, stop_process
