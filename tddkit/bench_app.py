@@ -46,7 +46,7 @@ def pool_block_overhead(run_tests: RunTests, count: int) -> List[float]:
     """Per pair of tests (pool block, plain statement, alternating): the difference of their bodies in ms."""
     metrics = run_tests([AppCodeCase(name) for _ in range(count + 3)
                          for name in ("bench_pool_select", "bench_plain_select")])[6:]
-    return [pool.body_ms - plain.body_ms for pool, plain in zip(metrics[::2], metrics[1::2])]
+    return [pool.body_ms - plain.body_ms for pool, plain in zip(metrics[::2], metrics[1::2], strict=True)]
 
 
 def leak_check_per_test(run_tests: RunTests, count: int, settings) -> List[float]:

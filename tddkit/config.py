@@ -16,9 +16,23 @@ from .binaries import SOURCES as PG_SOURCES
 from .configfile import find_config, find_project_root, read_cfg_sections, read_toml_table
 from .errors import ConfigError, TableEntryError
 from .ownership import OWNED_PREFIX
+from .parsers import (
+    Parser,
+    boolean,
+    choice,
+    closest,
+    count,
+    non_negative,
+    number,
+    positive,
+    positive_count,
+    positive_seconds,
+    seconds,
+    strings,
+    table,
+    text,
+)
 from .paths import DEFAULT_DURATIONS_PATH
-from .parsers import (Parser, boolean, choice, closest, count, non_negative, number, positive,
-                      positive_count, positive_seconds, seconds, strings, table, text)
 
 #: Performance targets in milliseconds (the performance guide's defaults).
 DEFAULT_TARGETS: Dict[str, float] = {

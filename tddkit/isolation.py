@@ -89,7 +89,7 @@ class ClassTransaction:
             try:
                 conn = self.lender.getconn()
             except TddkitError as exc:  # the pool's or the server's state: tddkit's frames would hide the message
-                raise exc.with_traceback(None)
+                raise exc.with_traceback(None)  # noqa: B904 - the same exception, without tddkit's frames
             try:
                 self._begin(conn, started)
                 return conn

@@ -16,7 +16,6 @@ template) are not seen; ``leak_check = false`` turns it off.
 
 from __future__ import annotations
 
-
 import psycopg
 
 from .errors import IsolationError

@@ -49,7 +49,8 @@ class Lender:
         probe.on_gone.append(lambda: database.close_pool(timeout=1.0))  # stop its attempts to reconnect
 
     def getconn(self) -> GuardedConnection:
-        """Borrow a pooled connection: PoolExhaustedError if none frees up in time, ServerError if the server is gone."""
+        """Borrow a pooled connection: PoolExhaustedError if none frees up in time, ServerError if the server is
+        gone."""
         pool = self.database.pool
         if pool is None:
             raise ServerError(self.probe.gone or "the test database is closed")

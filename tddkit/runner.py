@@ -143,7 +143,8 @@ class TDDTestResult(unittest.TextTestResult):
         total = max(self.expected_total, done)
         bad = len(self.failures) + len(self.errors)
         percent = 100.0 * done / total if total else 100.0
-        self.stream.write(f"\r  {done}/{total} tests {percent:5.1f}%  {bad} failed  {moment - self._run_started:6.1f} s")
+        elapsed = moment - self._run_started
+        self.stream.write(f"\r  {done}/{total} tests {percent:5.1f}%  {bad} failed  {elapsed:6.1f} s")
         if final:
             self.stream.write("\n")
         self.stream.flush()

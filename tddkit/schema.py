@@ -21,9 +21,10 @@ from typing import Any, Callable, List, Optional
 
 import psycopg
 
+from . import leaks
 from .config import Settings
 from .errors import ConfigError, SchemaError
-from . import leaks
+
 
 def load_hook(spec: str) -> Callable[[psycopg.Connection], Any]:
     """Import ``'package.module:function'``."""

@@ -17,8 +17,8 @@ from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 from .errors import ConfigError
 from .metrics import TestMetrics
-from .output import write_json
 from .named_resources import resources_of
+from .output import write_json
 
 Group = List[unittest.TestCase]
 
