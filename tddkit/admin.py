@@ -18,7 +18,7 @@ def redact(dsn: str) -> str:
         return "<unparsable DSN>"
     if params.get("password"):
         params["password"] = "***"
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def hide_password(text: str) -> str:

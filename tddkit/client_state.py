@@ -41,7 +41,7 @@ class ClientState:
         _drop_extra(_handlers(conn, "_notify_handlers"), self.notify_handlers, conn.remove_notify_handler)
         # Adapters registered on the connection (register_loader, register_hstore, ...): psycopg builds a fresh
         # map from the global adapters on next use. tddkit's pool passes no adapters context of its own.
-        conn._adapters = None  # type: ignore[attr-defined]
+        conn._adapters = None
 
 
 def _handlers(conn: psycopg.Connection, name: str) -> List[Callable[..., Any]]:

@@ -45,7 +45,7 @@ class _RunPlan:
             suite = unittest.TestSuite(t for t in iter_tests(suite) if t.id() in wanted)
         return suite
 
-    def runnable(self, suite: unittest.TestSuite, session: Optional[Session]) -> unittest.TestSuite:
+    def runnable(self, suite: unittest.TestSuite, session: Optional[Session]) -> unittest.BaseTestSuite:
         """The suite as it runs: in worker processes when ``--parallel`` asks for them."""
         if self.workers <= 1 or session is None or session.template is None:
             return suite
@@ -164,9 +164,9 @@ def cmd_server(args: argparse.Namespace) -> int:
     settings = load_settings()
     cache_dir = Path(settings.cache_dir) if settings.cache_dir else None
     if args.action == "start":
-        state = start_persistent(find_binaries(settings.pg_bindir, settings.pg_source), cache_dir)
-        print(f"tddkit server running: PostgreSQL {state['version']} ({state['source']}, {state['bindir']}), "
-              f"pid {state['pid']}, {state['url']}")
+        started = start_persistent(find_binaries(settings.pg_bindir, settings.pg_source), cache_dir)
+        print(f"tddkit server running: PostgreSQL {started['version']} ({started['source']}, {started['bindir']}), "
+              f"pid {started['pid']}, {started['url']}")
         return EXIT_OK
     if args.action == "stop":
         print("tddkit server stopped" if stop_persistent(cache_dir) else "tddkit server was not running")

@@ -93,7 +93,7 @@ class CountingCursor(psycopg.Cursor):
 
     _conn: "GuardedConnection"
 
-    def execute(self, query, params=None, **kwargs):  # type: ignore[override]
+    def execute(self, query, params=None, **kwargs):
         conn = self._conn
         if conn.guarded:
             seen = screen(query)
@@ -105,18 +105,18 @@ class CountingCursor(psycopg.Cursor):
         finally:
             conn.note_statement(query, time.perf_counter() - start)
 
-    def executemany(self, query, params_seq, **kwargs):  # type: ignore[override]
+    def executemany(self, query, params_seq, **kwargs):
         start = time.perf_counter()
         try:
             return super().executemany(query, params_seq, **kwargs)
         finally:
             self._conn.note_statement(query, time.perf_counter() - start)
 
-    def copy(self, statement, params=None, **kwargs):  # type: ignore[override]
+    def copy(self, statement, params=None, **kwargs):
         self._conn.note_statement(statement, 0.0)
         return super().copy(statement, params, **kwargs)
 
-    def stream(self, query, params=None, **kwargs):  # type: ignore[override]
+    def stream(self, query, params=None, **kwargs):
         self._conn.note_statement(query, 0.0)
         return super().stream(query, params, **kwargs)
 
@@ -298,7 +298,7 @@ class GuardedConnection(psycopg.Connection):
             return
         super().close()
 
-    def tpc_begin(self, xid) -> None:  # type: ignore[override]
+    def tpc_begin(self, xid) -> None:
         if self.guarded:
             raise IsolationError("two-phase commit inside a test is not allowed: " + ISOLATION_HINT)
         super().tpc_begin(xid)

@@ -31,7 +31,7 @@ def record(target: Any, settings: Settings, owner: str, name: str, value: float,
     target.custom = (*target.custom, metric)
     threshold = settings.thresholds.get(name)
     severity = classify(metric.value, threshold) if threshold is not None else None
-    if severity is None:
+    if severity is None or threshold is None:
         return None
     message = (f"{severity}: {name} = {metric.value:g} is over its threshold {threshold:g} "
                f"({metric.value / threshold:.2f}x) in {owner}")

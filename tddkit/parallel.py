@@ -24,7 +24,7 @@ import unittest
 import uuid
 from multiprocessing.connection import Connection, wait
 from typing import Any, Dict, List, Optional, Set, Tuple
-from unittest.runner import _WritelnDecorator  # type: ignore[attr-defined]
+from unittest.runner import _WritelnDecorator
 
 from . import interrupts
 from .admin import connect_admin
@@ -145,7 +145,7 @@ class ParallelSuite(unittest.BaseTestSuite):
         child_end.close()
         return _Worker(index, process, parent_end)
 
-    def run(self, result, debug: bool = False):  # type: ignore[override]
+    def run(self, result, debug: bool = False):
         result.workers = self.workers
         context = multiprocessing.get_context("fork")
         live: List[_Worker] = []

@@ -94,7 +94,7 @@ class TDDTestResult(unittest.TextTestResult):
     def _exc_info_to_string(self, err, test) -> str:
         if err[0] is PreformattedError:
             return err[1].text
-        return super()._exc_info_to_string(err, test)
+        return super()._exc_info_to_string(err, test)  # type: ignore[misc]  # private, not in typeshed
 
     def _mark(self, test, outcome: str, message: str = "") -> None:
         """Note the running test's outcome, and its traceback or reason (shared with unittest's lists)."""
@@ -195,7 +195,7 @@ class TDDTestRunner(unittest.TextTestRunner):
         self.last_wall = 0.0
         self._expected_total = 0
 
-    def run(self, test) -> TDDTestResult:  # type: ignore[override]
+    def run(self, test) -> TDDTestResult:
         self._expected_total = test.countTestCases()
         cache_before = schema_cache.stats()
         if self.trace_memory:

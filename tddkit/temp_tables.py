@@ -106,7 +106,7 @@ class SchemaCache:
             else:
                 self.misses += 1
                 self._wanted.setdefault(table, columns)
-        if hit:
+        if hit and cached is not None:
             if cached.reset is not None:
                 conn.internal_cursor().execute(cached.reset)  # framework statement: not counted
             return True
