@@ -94,8 +94,8 @@ class _SetUpByClass:
 class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
     """Base class for database tests: ``self.conn`` is isolated per test and per class."""
 
-    #: The class's connection (a psycopg Connection), inside the class transaction.
-    conn: ClassVar[GuardedConnection]
+    #: The connection (a psycopg Connection), inside the class transaction: on the class, and on each test.
+    conn: GuardedConnection
     #: A ``psycopg_pool.ConnectionPool`` stand-in for application code: its connections are the test's own.
     pool = _SetUpByClass("pool")
     #: The test database's connection string, for code that must open a connection of its own.

@@ -303,4 +303,5 @@ class LeavesThreadRunning(tddkit.TDDTestCase):
 
 class HidesPrepareTransaction(tddkit.TDDTestCase):
     def test_prepares_the_transaction(self):
-        self.conn.execute("INSERT INTO users (email, name) VALUES ('p@example.org', 'p'); PREPARE TRANSACTION 'tddkit_hidden'")
+        self.conn.execute("INSERT INTO users (email, name) VALUES ('p@example.org', 'p'); "
+                          "PREPARE TRANSACTION 'tddkit_hidden'")
