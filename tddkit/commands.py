@@ -23,7 +23,6 @@ from .session import Session, close_session, current_session, get_session
 from .sharding import group_by_class, load_durations, parse_parallel, parse_shard, save_durations
 
 
-
 class _RunPlan:
     """What ``run`` was asked to do: targets, shard, workers, and the settings."""
 

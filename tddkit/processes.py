@@ -131,7 +131,7 @@ class Watchdog:
         read_end, self._write_end = os.pipe()
         kind, number, pass_fds = "pid", pid, ()  # type: Tuple[str, int, Tuple[int, ...]]
         with contextlib.suppress(AttributeError, OSError):
-            number = os.pidfd_open(pid)  # type: ignore[attr-defined]
+            number = os.pidfd_open(pid)
             kind, pass_fds = "pidfd", (number,)
         try:
             self.process = subprocess.Popen(

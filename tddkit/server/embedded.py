@@ -129,9 +129,9 @@ class EmbeddedPostgres:
         for key, value in options.items():
             args += ["-c", f"{key}={value}"]
         with open(self.run_dir / "server.log", "ab") as log:  # type: ignore[operator]
-            popen: Dict[str, Any] = dict(stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(self.run_dir),
-                         user=self.account.uid, group=self.account.gid, extra_groups=self.account.extra_groups,
-                         start_new_session=True)
+            popen: Dict[str, Any] = dict(stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         cwd=str(self.run_dir), user=self.account.uid, group=self.account.gid,
+                                         extra_groups=self.account.extra_groups, start_new_session=True)
             if self.persistent:
                 self.process = subprocess.Popen(args, **popen)
             else:
