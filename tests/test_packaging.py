@@ -56,7 +56,8 @@ class WheelTests(unittest.TestCase):
 
 
 class SupportedVersionsTests(unittest.TestCase):
-    """The declared Python versions: a contiguous range from requires-python; tox's default run covers both ends."""
+    """The declared Python versions: a contiguous range from requires-python, each a tox environment; tox's
+    default run covers both ends."""
 
     def test_classifiers_requires_python_and_tox_agree(self):
         project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -68,6 +69,8 @@ class SupportedVersionsTests(unittest.TestCase):
         tox.read(ROOT / "tox.ini")
         self.assertEqual(sorted(int(m) for m in re.findall(r"\bpy3(\d+)\b", tox["tox"]["env_list"])),
                          [declared[0], declared[-1]], "tox runs the oldest and the newest declared version")
+        self.assertEqual(sorted(int(m) for m in re.findall(r"^testenv:py3(\d+)$", "\n".join(tox.sections()), re.M)),
+                         declared, "each declared version has its tox environment")
 
 
 if __name__ == "__main__":
