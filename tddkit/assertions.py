@@ -9,7 +9,7 @@ leaves this module's frames out of tracebacks (``__unittest``).
 from __future__ import annotations
 
 import unittest
-from typing import TYPE_CHECKING, Any, ClassVar, Dict
+from typing import TYPE_CHECKING, Any, Dict
 
 from . import plans
 from .connection import GuardedConnection, QueryCapture
@@ -49,7 +49,7 @@ class _QueryCountContext:
 class QueryAssertions(_Base):
     """Assertions on the SQL a test runs (mixed into TDDTestCase)."""
 
-    conn: ClassVar[GuardedConnection]
+    conn: GuardedConnection
 
     def assertNumQueries(self, expected: int) -> _QueryCountContext:
         """Fail unless the block runs exactly ``expected`` SQL statements on ``self.conn``."""

@@ -30,14 +30,21 @@ import math
 import statistics
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
-from .paths import DEFAULT_BASELINE_PATH  # noqa: F401  (part of this module's interface)
 from .config import Settings
 from .errors import ConfigError
 from .metrics import TestMetrics
-from .output import environment, format_number, format_table, timestamp, tddkit_version, write_json
+from .output import environment, format_number, format_table, tddkit_version, timestamp, write_json
+from .paths import DEFAULT_BASELINE_PATH  # noqa: F401  (part of this module's interface)
 from .query_changes import QueryChange, add_calls, format_query_changes, query_change
-from .stats import (ALPHA, mann_whitney_decides, mann_whitney_greater, pooled_noise, ratio_spread, relative_noise,
-                    statistic)
+from .stats import (
+    ALPHA,
+    mann_whitney_decides,
+    mann_whitney_greater,
+    pooled_noise,
+    ratio_spread,
+    relative_noise,
+    statistic,
+)
 
 FORMAT = "tddkit-baseline"
 FORMAT_VERSION = 1
@@ -82,7 +89,7 @@ def _collect(runs: Sequence[Run], wall_seconds: Sequence[float]) -> Dict[str, An
         raise ValueError(f"{len(runs)} runs but {len(wall_seconds)} wall times; pass one per run")
     tests: Dict[str, Dict[str, Any]] = {}
     aggregates: Samples = {name: [] for name, _ in _AGGREGATES}
-    for run, wall in zip(runs, wall_seconds):
+    for run, wall in zip(runs, wall_seconds, strict=True):
         measured = [tm for tm in run if tm.measured]
         for tm in measured:
             entry = tests.setdefault(tm.test_id, {"total_ms": [], "body_ms": [], "query_count": [], "custom": {},

@@ -18,10 +18,10 @@ from typing import Any, Callable, ClassVar, Dict, Optional
 import psycopg
 
 from .assertions import QueryAssertions
-from .helpers import DataHelpers
 from .connection import GuardedConnection
 from . import timeouts
 from .errors import TddkitError
+from .helpers import DataHelpers
 from .instruments import memory_snapshot, record
 from .isolation import ClassTransaction, TestScope
 from .joined import JoinedPool
@@ -70,7 +70,7 @@ def _short_traceback(hook: Callable[..., None]) -> Callable[..., None]:
         try:
             hook(*args, **kwargs)
         except (TddkitError, psycopg.OperationalError, AssertionError) as exc:
-            raise exc.with_traceback(None)
+            raise exc.with_traceback(None)  # noqa: B904 - the same exception, without tddkit's frames
     return call
 
 

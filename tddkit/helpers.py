@@ -27,7 +27,7 @@ def _identifier(name: TableName) -> sql.Identifier:
 class DataHelpers:
     """Helpers for test data and application code (mixed into TDDTestCase)."""
 
-    conn: ClassVar[GuardedConnection]
+    conn: GuardedConnection
     table_templates: ClassVar[Dict[str, str]]
 
     if TYPE_CHECKING:  # provided by TDDTestCase and unittest.TestCase

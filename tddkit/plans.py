@@ -36,7 +36,7 @@ Plan = Dict[str, Any]
 def _explain_statement(query: Any, options: str) -> sql.Composed:
     if isinstance(query, (bytes, bytearray)):
         query = bytes(query).decode()
-    body = query if isinstance(query, sql.Composable) else sql.SQL(query)  # type: ignore[arg-type]
+    body = query if isinstance(query, sql.Composable) else sql.SQL(query)
     return sql.SQL("EXPLAIN ({}) ").format(sql.SQL(options)) + body
 
 

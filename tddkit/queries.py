@@ -194,7 +194,7 @@ def alert_repeated(test_id: str, repeated: Sequence[Dict[str, Any]], *, as_failu
     messages = [repeated_message(test_id, found) for found in repeated]
     if as_failure:
         return "\n".join(messages) or None
-    for found, message in zip(repeated, messages):
+    for found, message in zip(repeated, messages, strict=True):
         warnings.warn_explicit(PerformanceWarning(message), PerformanceWarning, found["file"], found["line"])
     return None
 

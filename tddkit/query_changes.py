@@ -56,8 +56,8 @@ def query_change(test_id: str, base: Mapping[str, Any], current: Mapping[str, An
     elif max(after) < min(before):
         change = QueryChange(test_id, min(before), max(after), "decrease")
     elif set(after) - set(before):
-        change = QueryChange(test_id, statistics.median(before), statistics.median_low(sorted(set(after) - set(before))),
-                             "change")
+        change = QueryChange(test_id, statistics.median(before),
+                             statistics.median_low(sorted(set(after) - set(before))), "change")
     else:
         return None
     known, now = base.get("statements"), current.get("statements", {})

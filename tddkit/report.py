@@ -15,10 +15,11 @@ import statistics
 from operator import attrgetter
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .config import Settings
 from .alerts import Alert, repeated_statement_alerts, threshold_alerts
+from .config import Settings
 from .metrics import MB, TestMetrics, distinct_classes
-from .output import document_header, format_number, format_table, json_safe, write_json as write_document
+from .output import document_header, format_number, format_table, json_safe
+from .output import write_json as write_document
 from .queries import ShapeStats, format_statements, run_statistics
 from .stats import Stats, compute_stats, recommendation, success_rate
 
@@ -137,7 +138,7 @@ def histogram(values: Sequence[float]) -> List[str]:
     labels = [f"< {edge:>4g} ms" for edge in HISTOGRAM_EDGES] + [f">={HISTOGRAM_EDGES[-1]:>4g} ms"]
     top = max(counts)
     lines = []
-    for label, count in zip(labels, counts):
+    for label, count in zip(labels, counts, strict=True):
         bar = "█" * (max(1, round(count * HISTOGRAM_WIDTH / top)) if count else 0)
         lines.append(f"  {label}  {bar} {count}")
     return lines
@@ -225,7 +226,8 @@ def format_report(report: Report) -> str:
     if report.slowest:
         out += ["", f"Slowest {len(report.slowest)} tests", format_table(
             ["test", "total ms", "body ms", "queries"],
-            [[tm.test_id, format_number(tm.total_ms), format_number(tm.body_ms), str(tm.query_count)] for tm in report.slowest],
+            [[tm.test_id, format_number(tm.total_ms), format_number(tm.body_ms), str(tm.query_count)]
+             for tm in report.slowest],
         )]
     out += format_statements(report.statements[:report.slowest_statements], report.repeated)
     if report.memory_warnings:
@@ -239,7 +241,8 @@ def format_report(report: Report) -> str:
     if report.alerts:
         out += ["", "Alerts", format_table(
             ["severity", "metric", "test", "value", "threshold"],
-            [[a.severity, a.metric, a.test_id, format_number(a.value), format_number(a.threshold)] for a in report.alerts],
+            [[a.severity, a.metric, a.test_id, format_number(a.value), format_number(a.threshold)]
+             for a in report.alerts],
             text_columns=3,
         )]
     if report.histogram:

@@ -104,7 +104,8 @@ class PlanReadingTests(unittest.TestCase):
                 {"Node Type": "BitmapAnd", "Plans": [
                     {"Node Type": "Bitmap Index Scan", "Index Name": "b_y_idx", "Index Cond": "(y = 2)"},
                     {"Node Type": "Bitmap Index Scan", "Index Name": "b_z_idx"}]}]},
-            {"Node Type": "Limit", "Plans": [{"Node Type": "Index Scan", "Relation Name": "c", "Index Name": "c_pkey"}]},
+            {"Node Type": "Limit",
+             "Plans": [{"Node Type": "Index Scan", "Relation Name": "c", "Index Name": "c_pkey"}]},
             {"Node Type": "Index Scan", "Relation Name": "d", "Index Name": "d_pkey", "Filter": "(v = 1)"},
         ]}}
         self.assertEqual(index_scans(plan), [("a_idx", "a", True), ("b_y_idx", "b", True), ("b_z_idx", "b", False),

@@ -42,7 +42,8 @@ def run_recording(suite, **runner_kwargs):
 class NormaliseTests(unittest.TestCase):
     def test_literals_parameters_comments_and_whitespace(self):
         for text in ("SELECT name FROM users WHERE id = 7", "SELECT name FROM users WHERE id = %s",
-                     "SELECT name\n   FROM users /* by id */ WHERE id = %(id)s;", "SELECT name FROM users WHERE id = $1",
+                     "SELECT name\n   FROM users /* by id */ WHERE id = %(id)s;",
+                     "SELECT name FROM users WHERE id = $1",
                      "SELECT name FROM users -- trailing\nWHERE id = 1.5e3"):
             self.assertEqual(normalise(text), "SELECT name FROM users WHERE id = ?", text)
 
@@ -124,7 +125,8 @@ class StatementStatisticsTests(unittest.TestCase):
         self.assertIn("Slowest 5 statements (by total time)", result.output)
         shapes = {entry["statement"]: entry for entry in data["statements"]}
         self.assertEqual(shapes[LOOKUP]["calls"], 4)
-        self.assertEqual(shapes[LOOKUP]["tests"], ["tests.cases.queries.Shapes.test_literals_and_parameters_share_a_shape"])
+        self.assertEqual(shapes[LOOKUP]["tests"],
+                         ["tests.cases.queries.Shapes.test_literals_and_parameters_share_a_shape"])
         self.assertEqual(set(shapes[LOOKUP]), {"statement", "calls", "total_ms", "mean_ms", "max_ms", "test_count",
                                                "tests"})
         self.assertEqual(shapes[OTHER]["calls"], 300 - queries.MAX_SHAPES_PER_TEST)
