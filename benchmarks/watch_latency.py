@@ -31,8 +31,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import tddkit  # noqa: E402  (this checkout's)
-from _project import make_project, timed  # noqa: E402
 from tddkit.config import load_settings  # noqa: E402
+
+from _project import make_project, timed  # noqa: E402
+
 TESTS = 10
 CLOSING = re.compile(r"^tddkit: \d+ passed, \d+ failed")
 

@@ -102,7 +102,7 @@ def _end(pid: int, grace: Tuple[float, float] = END_GRACE) -> None:
     """End a child: wait for it, then SIGINT, then SIGKILL; Ctrl-C meanwhile kills it at once. A child
     already reaped (Ctrl-C came just after ``waitpid`` returned) is fine."""
     try:
-        for seconds, then in zip(grace, (signal.SIGINT, signal.SIGKILL)):
+        for seconds, then in zip(grace, (signal.SIGINT, signal.SIGKILL), strict=True):
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:
                 if os.waitpid(pid, os.WNOHANG)[0]:

@@ -49,13 +49,13 @@ class ImportRecorder:
             return module
 
         builtins.__import__ = recording_import  # type: ignore[assignment]
-        importlib.import_module = recording_import_module  # type: ignore[assignment]
+        importlib.import_module = recording_import_module
         return self
 
     def uninstall(self) -> None:
         """Stop recording."""
         if self._saved is not None:
-            builtins.__import__, importlib.import_module = self._saved  # type: ignore[assignment]
+            builtins.__import__, importlib.import_module = self._saved
             self._saved = None
 
     def depends_on(self, module: str, is_project_file: Callable[[str], bool]) -> List[str]:

@@ -110,10 +110,13 @@ class ImportRecorderTests(unittest.TestCase):
     def test_each_test_module_depends_on_what_it_imports_directly_or_not(self):
         recorder = ImportRecorder().install()
         try:
+            # the order is the test: wgraph_test_cached imports what an earlier module already imported
+            # isort: off
             import wgraph_test_models  # noqa: F401
             import wgraph_test_plain  # noqa: F401
             import wgraph_test_lazy
             import wgraph_test_cached  # noqa: F401  (wgraph.util is already imported: still an edge)
+            # isort: on
             self.assertEqual(wgraph_test_lazy.load(), 2)
         finally:
             recorder.uninstall()
