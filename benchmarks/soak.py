@@ -11,8 +11,16 @@ embedded server (or --dsn). Then it checks the server and the runner:
 - no temp tables beyond the SchemaCache's kept ones, no prepared
   transactions, no advisory locks in the test database;
 - every test has its expected outcome (only the "uncaught error" tests error);
-- RSS growth of the runner under 20 MB; the per-test median of the last
-  1,000 tests within 10% of the first 1,000.
+- RSS growth of the runner under 20 MB; no drift of the per-test time: the
+  trend of the per-test medians of 1,000-test windows (Theil-Sen: the median
+  of the slopes between every two windows) moves them by less than 10% over
+  the run, either way. A trend, not the first window against the last: on a
+  shared machine a load burst during one window moves its median by 20-50%,
+  which a slowdown that grows with the tests run does not need to hide behind.
+  When the trend check is the only one that failed, a second run (a fresh
+  session) decides, as ``--compare`` confirms a suspected regression: a load
+  change that lasts much of a run looks like a trend once, a slowdown caused
+  by the tests comes back every time.
 
 Prints the figures and exits 1 if a check fails.
 
@@ -46,6 +54,16 @@ from tddkit.runner import TDDTestRunner  # noqa: E402
 MAX_RSS_GROWTH_MB = 20.0
 MAX_MEDIAN_DRIFT = 0.10
 WINDOW = 1000
+DRIFTED = "the per-test median drifted"
+
+
+def trend_drift(medians: List[float]) -> float:
+    """How much the windows' medians move over the run by their trend (Theil-Sen slope times the run's
+    length in windows), relative to their median; robust to a few windows a load burst hit."""
+    slopes = [(medians[j] - medians[i]) / (j - i) for i in range(len(medians)) for j in range(i + 1, len(medians))]
+    if not slopes:
+        return 0.0
+    return statistics.median(slopes) * (len(medians) - 1) / statistics.median(medians)
 
 
 class SoakCase(tddkit.TDDTestCase):
@@ -218,8 +236,9 @@ def run_soak(tests: int, per_class: int = 100, window: int = WINDOW, close_pool:
 
     metrics = result.test_metrics
     window = min(window, len(metrics) // 3) or 1
-    first = statistics.median(m.total_ms for m in metrics[:window])
-    last = statistics.median(m.total_ms for m in metrics[-window:])
+    medians = [statistics.median(m.total_ms for m in metrics[i:i + window])
+               for i in range(0, len(metrics) - window + 1, window)]
+    first, last, drift = medians[0], medians[-1], trend_drift(medians)
     wrong = [m.test_id for m in metrics if m.outcome != ("error" if kind_of(m.test_id) in ERRORING_KINDS else "passed")]
     pool = database.pool.get_stats() if database.pool is not None else {}
     leaks = leak_figures(database)
@@ -232,7 +251,8 @@ def run_soak(tests: int, per_class: int = 100, window: int = WINDOW, close_pool:
         "window": window,
         "first_window_median_ms": round(first, 4),
         "last_window_median_ms": round(last, 4),
-        "median_drift": round(last / first - 1, 4),
+        "window_medians_ms": [round(m, 4) for m in medians],
+        "median_drift": round(drift, 4),
         "rss_growth_mb": round(rss_growth_mb, 2),
         "errors": len(result.errors),
         "failures": len(result.failures),
@@ -247,18 +267,14 @@ def run_soak(tests: int, per_class: int = 100, window: int = WINDOW, close_pool:
         failures.append(f"{len(wrong)} tests with an unexpected outcome, e.g. {wrong[0]}")
     if check_timing and rss_growth_mb >= MAX_RSS_GROWTH_MB:
         failures.append(f"RSS grew {rss_growth_mb:.1f} MB (limit {MAX_RSS_GROWTH_MB:g} MB)")
-    if check_timing and abs(last / first - 1) > MAX_MEDIAN_DRIFT:
-        failures.append(f"per-test median moved from {first:.4f} ms (first {window}) to {last:.4f} ms (last {window})")
+    if check_timing and abs(drift) > MAX_MEDIAN_DRIFT:
+        failures.append(f"{DRIFTED} {drift:+.1%} over the run by its trend across {len(medians)} "
+                        f"windows of {window} tests (limit {MAX_MEDIAN_DRIFT:.0%}): {figures['window_medians_ms']} ms")
     return SoakResult(figures, failures)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tests", type=int, default=10_000)
-    parser.add_argument("--per-class", type=int, default=100)
-    parser.add_argument("--dsn", help="use this PostgreSQL server instead of the embedded one")
-    parser.add_argument("--json", dest="json_path", metavar="FILE", help="write the figures as JSON")
-    args = parser.parse_args(argv)
+def soak_in_a_session(args: argparse.Namespace) -> SoakResult:
+    """One soak run on a session of its own (closed after it), its figures printed."""
     session = tddkit.get_session(tddkit.load_settings({"dsn": args.dsn}))
     print(f"soak: {args.tests} tests in classes of {args.per_class} on {session.server_origin}", flush=True)
     try:
@@ -268,6 +284,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     width = max(map(len, soak.figures))
     for name, value in soak.figures.items():
         print(f"  {name:<{width}}  {value}")
+    return soak
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tests", type=int, default=10_000)
+    parser.add_argument("--per-class", type=int, default=100)
+    parser.add_argument("--dsn", help="use this PostgreSQL server instead of the embedded one")
+    parser.add_argument("--json", dest="json_path", metavar="FILE", help="write the figures as JSON")
+    args = parser.parse_args(argv)
+    soak = soak_in_a_session(args)
+    if soak.failures and all(f.startswith(DRIFTED) for f in soak.failures):
+        print(f"soak: {soak.failures[0]}; a second run decides (a load change can look like a trend once)",
+              flush=True)
+        again = soak_in_a_session(args)
+        soak = SoakResult({**again.figures, "first_run_median_drift": soak.figures["median_drift"]}, again.failures)
     if args.json_path:
         write_json(args.json_path, {**soak.figures, "failed_checks": soak.failures})
     for failure in soak.failures:
