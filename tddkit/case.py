@@ -17,9 +17,9 @@ from typing import Any, Callable, ClassVar, Dict, Optional
 
 import psycopg
 
+from . import timeouts
 from .assertions import QueryAssertions
 from .connection import GuardedConnection
-from . import timeouts
 from .errors import TddkitError
 from .helpers import DataHelpers
 from .instruments import memory_snapshot, record
@@ -57,7 +57,7 @@ class _class_or_instance:
 
     def __init__(self, func: Callable[..., Any]) -> None:
         self.func = func
-        functools.update_wrapper(self, func)
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]  # a descriptor, not a callable
 
     def __get__(self, instance: Any, owner: type) -> Callable[..., Any]:
         return functools.partial(self.func, owner if instance is None else instance)
@@ -234,7 +234,8 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         (or fails, with ``alerts_as_failures``).
         """
         if isinstance(owner, type):
-            target, label = owner._tddkit_class_transaction().metrics, owner._tddkit_class_transaction().name
+            transaction = owner._tddkit_class_transaction()  # type: ignore[attr-defined]  # a TDDTestCase class
+            target, label = transaction.metrics, transaction.name
         else:
             target, label = owner._tddkit_metrics(), owner.id()
         failure = record(target, get_session().settings, label, name, value, metadata)

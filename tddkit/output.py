@@ -13,7 +13,6 @@ from typing import Any, Dict, Optional, Sequence, Union
 
 from .errors import ConfigError
 
-
 PathLike = Union[str, Path]
 
 

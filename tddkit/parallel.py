@@ -32,11 +32,10 @@ from .config import Settings
 from .errors import ConfigError
 from .metrics import ClassMetrics, TestMetrics, metrics_from_dict, metrics_to_dict
 from .ownership import databases_like, drop_database
-from .runner import PreformattedError, TDDTestResult
-from .template_db import TemplateResult
 from .processes import describe_exit, die_with_parent
+from .runner import PreformattedError, TDDTestResult
 from .sharding import Group, keep_resources_together, longest_first
-
+from .template_db import TemplateResult
 
 #: Seconds a worker has to exit after SIGTERM before it is killed.
 STOP_SECONDS = 2.0

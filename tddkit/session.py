@@ -21,14 +21,14 @@ from .binaries import PgBinaries, find_binaries
 from .config import Settings, load_settings
 from .database import TestDatabase
 from .errors import TddkitError
-from .lending import Lender
-from .probe import ServerProbe
 from .file_locks import FileResourceLocks
+from .lending import Lender
 from .named_resources import ResourceLocks
 from .ownership import check_can_create, drop_dead_runs
+from .probe import ServerProbe
 from .schema import SchemaSource
-from .template_db import TemplateResult, clean_for_snapshot, ensure_template, template_name
 from .server import EmbeddedPostgres, read_state
+from .template_db import TemplateResult, clean_for_snapshot, ensure_template, template_name
 
 
 class Session:

@@ -133,7 +133,7 @@ class SignalTests(unittest.TestCase):
         with ThreadPoolExecutor(len(cases)) as pool:
             outcomes = list(pool.map(lambda item: self.interrupt(item[0], *item[1][:3], **item[1][3]),
                                      cases.items()))
-        for outcome, sig in zip(outcomes, (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)):
+        for outcome, sig in zip(outcomes, (signal.SIGTERM, signal.SIGHUP, signal.SIGINT), strict=True):
             self.check(outcome, sig)
 
     def test_parallel_runs(self):
@@ -147,7 +147,7 @@ class SignalTests(unittest.TestCase):
         with ThreadPoolExecutor(2) as pool:
             outcomes = list(pool.map(lambda item: self.interrupt(item[0], *item[1][:3], **item[1][3]),
                                      cases.items()))
-        for outcome, sig in zip(outcomes, (signal.SIGINT, signal.SIGINT, signal.SIGTERM, signal.SIGHUP)):
+        for outcome, sig in zip(outcomes, (signal.SIGINT, signal.SIGINT, signal.SIGTERM, signal.SIGHUP), strict=True):
             self.check(outcome, sig)
 
     def test_sigterm_while_the_schema_template_is_built(self):
@@ -175,7 +175,7 @@ class KilledRunTests(unittest.TestCase):
                 run.child.kill()
                 run.child.wait()
             for run in (killed, embedded):
-                self.assertTrue(wait_until(lambda: not any(pid_alive(p) for p in workers[run])),
+                self.assertTrue(wait_until(lambda: not any(pid_alive(p) for p in workers[run])),  # noqa: B023
                                 "the workers outlived their killed parent")
             self.assertTrue(wait_until(lambda: not postgres_processes(embedded.run_dir)), "the server died too")
             left = server_databases(f"tddkit\\_{killed.pid}\\_%")
@@ -197,8 +197,8 @@ class KilledRunTests(unittest.TestCase):
                 run.close()
 
     def test_a_database_whose_maker_lives_or_is_unknown_is_never_dropped(self):
-        from tddkit.ownership import OWNER_COMMENT, drop_dead_runs, mark_owner
         from tddkit.liveness import process_identity
+        from tddkit.ownership import OWNER_COMMENT, drop_dead_runs, mark_owner
 
         sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
         self.addCleanup(sleeper.wait)

@@ -45,7 +45,7 @@ class TimeoutRunTests(unittest.TestCase):
                 "--timeout, parallel": (["--timeout", "0.5", "--parallel", "2"], {}),
                 "the setting": (serial, {"TDDKIT_TEST_TIMEOUT": "0.5"})}
         with ThreadPoolExecutor(len(runs)) as pool:
-            done = dict(zip(runs, pool.map(lambda item: self.run_stuck(*item), runs.values())))
+            done = dict(zip(runs, pool.map(lambda item: self.run_stuck(*item), runs.values()), strict=True))
         for name, (run, seen, seconds) in done.items():
             with self.subTest(name):
                 self.assertEqual(run.returncode, 1, run.stderr)
