@@ -5,10 +5,14 @@ runs in a savepoint rolled back after it; ``customer`` is made once for the
 module through ``tddkit_module_conn`` and is gone after the module.
 """
 
+import unittest
 from decimal import Decimal
 from unittest import mock
 
-import pytest
+try:
+    import pytest
+except ImportError:  # unittest discovery (python -m tddkit run examples) imports this module too
+    raise unittest.SkipTest("pytest is not installed (pip install 'tddkit[pytest]')") from None
 
 from examples.factories import add_item, create_order, create_product, create_user
 from examples.shop import service

@@ -27,6 +27,16 @@ class CompatibilityTests(unittest.TestCase):
             self.assertRegex(done.stderr, r"Ran \d+ tests")
             self.assertEqual(postgres_processes(run_dir), [], "the lazily started server must stop at exit")
 
+    def test_the_examples_pass_without_the_optional_extras(self):
+        """README's first command on a fresh machine: no pytest, no SQLAlchemy installed."""
+        hide = ("import sys; sys.modules.update(pytest=None, sqlalchemy=None); from tddkit.cli import main; "
+                "sys.exit(main(['run', 'examples', '--no-report', '-v']))")
+        done = subprocess.run([sys.executable, "-c", hide], cwd=ROOT, env=child_env(), capture_output=True,
+                              text=True, timeout=300)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("skipped \"pytest is not installed (pip install 'tddkit[pytest]')\"", done.stderr)
+        self.assertRegex(done.stderr, r"tddkit: \d+ passed, 0 failed, \d+ skipped")
+
     @unittest.skipUnless(importlib.util.find_spec("pytest"), "pytest is not installed")
     def test_pytest_runs_the_examples(self):
         done = run_module("pytest", "examples", "-q", "-p", "no:cacheprovider")
