@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Dict, List
 
 import tddkit
-from _project import make_project, timed
 from tddkit.config import load_settings
+
+from _project import make_project, timed
 
 TEST = """import tddkit
 
