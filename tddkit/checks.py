@@ -25,8 +25,9 @@ def run_checks(settings: Settings, runs: Runs, walls: Sequence[float], *, save_b
     ``rerun(test_ids, times)`` runs suspected regressions again to confirm them (without it, one
     comparison decides).
     """
-    from .baseline import CONFIRM_SAMPLES, build_baseline, compare, confirm, format_comparison, save_baseline, suspects
+    from .baseline import build_baseline, save_baseline
     from .gate import evaluate_gate, format_gate, gate_exit_code
+    from .regressions import CONFIRM_SAMPLES, compare, confirm, format_comparison, suspects
 
     comparison = result = None
     if save_baseline_to:

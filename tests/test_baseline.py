@@ -32,17 +32,11 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tddkit
-from tddkit.baseline import (
-    FORMAT_VERSION,
-    build_baseline,
-    compare,
-    format_comparison,
-    load_baseline,
-    save_baseline,
-)
+from tddkit.baseline import FORMAT_VERSION, build_baseline, load_baseline, save_baseline
 from tddkit.errors import ConfigError, TddkitError
 from tddkit.gate import EXIT_GATE_FAILED, gate_exit_code
 from tddkit.metrics import CustomMetric, TestMetrics
+from tddkit.regressions import compare, format_comparison
 from tddkit.stats import mann_whitney_greater
 from tests.cases import regression
 from tests.support import run_suite, suite_of

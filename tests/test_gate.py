@@ -11,11 +11,11 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
 import tddkit
 import tddkit.gate
 from tddkit import cli
-from tddkit.baseline import Comparison
 from tddkit.config import DEFAULT_GATE
 from tddkit.gate import EXIT_GATE_FAILED, evaluate_gate, format_gate, gate_exit_code
 from tddkit.metrics import TestMetrics
 from tddkit.query_changes import QueryChange
+from tddkit.regressions import Comparison
 from tests.test_baseline import run_regression_suite
 
 
