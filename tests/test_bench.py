@@ -17,7 +17,7 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
 import psycopg
 
 import tddkit
-from tddkit import bench, bench_app, bench_report
+from tddkit import bench, bench_app, bench_compare, bench_report
 from tddkit.bench_report import BenchReport, Comparison, Operation, ParallelRun
 from tddkit.errors import TddkitError
 from tests.support import built_wheel, child_env, run_cli
@@ -221,8 +221,8 @@ class CommandLineTests(unittest.TestCase):
                 document = json.load(fh)
         self.assertEqual([c["approach"] for c in document["comparisons"]], COMPARISONS)
         self.assertIn("new connection + TRUNCATE of its 4 tables", document["comparisons"][1]["per_test"])
-        self.assertTrue(bench.BENCH_SCHEMA.is_file())
-        self.assertEqual(Path(str(bench.BENCH_SCHEMA)).parent.parent, Path(bench.__file__).parent)
+        self.assertTrue(bench_compare.BENCH_SCHEMA.is_file())
+        self.assertEqual(Path(str(bench_compare.BENCH_SCHEMA)).parent.parent, Path(bench_compare.__file__).parent)
 
     def test_a_bad_iteration_count_is_one_line_and_exit_2(self):
         done = run_cli(["bench", "--iterations", "0"])
