@@ -8,11 +8,8 @@ statement also goes to the test's ``StatementLog`` (statistics by shape, see
 ``tddkit.queries``); the SQL text is kept only while a ``capture_queries()``
 block is open.
 
-*Joined* mode is how application code runs inside the test's transaction
-(``self.pool``, SQLAlchemy, ``commit_as_savepoint``): ``commit()`` keeps the
-work done so far within the test (it releases the unit of work's savepoint
-and sets a new one), ``rollback()`` goes back to the last commit, and
-everything is still undone after the test.
+Its *joined* mode (``joined_mode``) is how application code runs inside the
+test's transaction.
 """
 
 from __future__ import annotations
@@ -28,6 +25,7 @@ from psycopg.rows import tuple_row
 
 from .client_state import ClientState
 from .errors import IsolationError
+from .joined_mode import JOINED_AUTOCOMMIT, JOINED_RAW_END, JoinedMode, Unit
 from .queries import StatementLog
 from .statements import PREPARED, RESERVED, screen
 
@@ -40,36 +38,7 @@ ISOLATION_HINT = (
 )
 
 
-JOINED_AUTOCOMMIT = (
-    "application code turned autocommit on for a connection from tddkit (self.pool, SQLAlchemy or "
-    "commit_as_savepoint): it is the test's own connection, inside the test's transaction, so it cannot "
-    "commit on its own. Let the code use the connection as psycopg gives it (autocommit off) and call "
-    "commit(), which tddkit keeps within the test; or give it a connection of its own from self.dsn (what it "
-    "commits is then reported by the leak check)"
-)
-JOINED_RAW_END = (
-    "{sql!r} run as SQL by application code on a connection from tddkit (self.pool, SQLAlchemy or "
-    "commit_as_savepoint) would end the test's transaction: call conn.commit() / conn.rollback() instead "
-    "(tddkit turns them into savepoints)"
-)
-
-
 _OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
-
-
-class _Join:
-    """One unit of work of application code on the test's connection (one pool lease, or the test itself)."""
-
-    __slots__ = ("base", "point", "owns_base", "committed")
-
-    def __init__(self, base: str, point: str, owns_base: bool) -> None:
-        self.base = base  # savepoint to go back to before the first commit
-        self.point = point  # savepoint set by each commit
-        self.owns_base = owns_base  # base was set for this unit (released when it ends)
-        self.committed = False
-
-    def rollback_sql(self) -> str:
-        return f"ROLLBACK TO SAVEPOINT {self.point if self.committed or self.owns_base else self.base}"
 
 
 class QueryCapture:
@@ -121,7 +90,7 @@ class CountingCursor(psycopg.Cursor):
         return super().stream(query, params, **kwargs)
 
 
-class GuardedConnection(psycopg.Connection):
+class GuardedConnection(JoinedMode, psycopg.Connection):
     """A psycopg Connection that protects test isolation and counts statements."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -138,7 +107,7 @@ class GuardedConnection(psycopg.Connection):
         #: Names of statements a test PREPAREd: they survive a rollback, so they are deallocated after it.
         self.prepared: Set[str] = set()
         #: Units of work of application code in joined mode, innermost last.
-        self.joins: List[_Join] = []
+        self.joins: List[Unit] = []
         #: The running test's statement statistics (set by the isolation core while a test runs).
         self.statement_log: Optional[StatementLog] = None
         self._captures: List[QueryCapture] = []
@@ -200,51 +169,6 @@ class GuardedConnection(psycopg.Connection):
         """``DEALLOCATE`` of the statements the test PREPAREd (b"" when none); forgets them."""
         names, self.prepared = self.prepared, set()
         return b"".join(b"; DEALLOCATE " + name.encode() for name in sorted(names))
-
-    # --- joined mode -----------------------------------------------------------------------
-
-    def join(self, *, base: Optional[str] = None) -> None:
-        """Start a unit of work of application code: a new savepoint, or ``base`` (an existing one)."""
-        point = f"tddkit_app_{len(self.joins) + 1}"
-        if base is None:
-            self.run_internal(f"SAVEPOINT {point}".encode())
-        self.joins.append(_Join(base or point, point, owns_base=base is None))
-
-    def leave(self, *, commit: bool = False) -> None:
-        """End the innermost unit of work, keeping it within the test (``commit``) or rolling back what it
-        did not commit (as psycopg_pool's putconn does)."""
-        join = self.joins.pop()
-        status = self.pgconn.transaction_status
-        if self.lost or self.busy or status == pq.TransactionStatus.IDLE:
-            return  # nothing to undo on this connection any more; the test reports its state
-        if commit and status != pq.TransactionStatus.INERROR:
-            if join.owns_base or join.committed:  # fold the unit's savepoint into the enclosing work
-                self.run_internal(f"RELEASE SAVEPOINT {join.base if join.owns_base else join.point}".encode())
-            return
-        statement = join.rollback_sql()
-        if join.owns_base:
-            statement += f"; RELEASE SAVEPOINT {join.base}"
-        self.run_internal(statement.encode())
-
-    def _joined_commit(self) -> None:
-        join = self.joins[-1]
-        if self._num_transactions:
-            raise psycopg.ProgrammingError(
-                "Explicit commit() forbidden within a Transaction context. (Transaction will be automatically "
-                "committed on successful exit from context.)")
-        if self.pgconn.transaction_status == pq.TransactionStatus.INERROR:
-            self._joined_rollback()  # PostgreSQL rolls back a failed transaction on COMMIT
-            return
-        release = f"RELEASE SAVEPOINT {join.point}; " if join.committed or join.owns_base else ""
-        self.run_internal(f"{release}SAVEPOINT {join.point}".encode())
-        join.committed = True
-
-    def _joined_rollback(self) -> None:
-        if self._num_transactions:
-            raise psycopg.ProgrammingError(
-                "Explicit rollback() forbidden within a Transaction context. (Either raise Rollback() or allow "
-                "an exception to propagate out of the context.)")
-        self.run_internal(self.joins[-1].rollback_sql().encode())
 
     # --- state -----------------------------------------------------------------------------
 
