@@ -163,9 +163,10 @@ def cmd_server(args: argparse.Namespace) -> int:
     settings = load_settings()
     cache_dir = Path(settings.cache_dir) if settings.cache_dir else None
     if args.action == "start":
+        from .admin import hide_password
         started = start_persistent(find_binaries(settings.pg_bindir, settings.pg_source), cache_dir)
         print(f"tddkit server running: PostgreSQL {started['version']} ({started['source']}, {started['bindir']}), "
-              f"pid {started['pid']}, {started['url']}")
+              f"pid {started['pid']}, {hide_password(started['url'])}")
         return EXIT_OK
     if args.action == "stop":
         print("tddkit server stopped" if stop_persistent(cache_dir) else "tddkit server was not running")
@@ -180,7 +181,9 @@ def cmd_server(args: argparse.Namespace) -> int:
     binaries = find_binaries(settings.pg_bindir, settings.pg_source)
     print(f"binaries: {binaries.describe()}")
     if state:
-        print(f"server: running, PostgreSQL {state['version']} ({state['source']}), pid {state['pid']}, {state['url']}")
+        from .admin import hide_password
+        print(f"server: running, PostgreSQL {state['version']} ({state['source']}), pid {state['pid']}, "
+              f"{hide_password(state['url'])}")
         _print_templates(state["dsn"])
     else:
         print("server: not running (tests start a throwaway server; 'server start' keeps one running)")

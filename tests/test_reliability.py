@@ -200,7 +200,7 @@ class BadInputTests(unittest.TestCase):
 
     def password_server(self):
         """An embedded server that asks TCP clients for a password (role 'app', password 'right-password')."""
-        server = EmbeddedPostgres(find_binaries()).start()
+        server = EmbeddedPostgres(find_binaries(), tcp=True).start()
         self.addCleanup(server.stop)
         (server.data_dir / "pg_hba.conf").write_text(
             "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")

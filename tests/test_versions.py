@@ -84,7 +84,7 @@ class PersistentServerTests(unittest.TestCase):
                 self.assertEqual(stat.S_IMODE(os.stat(Path(cache) / "server.json").st_mode), 0o600)
                 self.assertEqual(list(Path(cache).glob(".server.json.*.tmp")), [], "written atomically, nothing left")
                 url = run_cli(["server", "url"], env=env)
-                self.assertRegex(url.stdout.strip(), r"^postgresql://postgres@127\.0\.0\.1:\d+/postgres$")
+                self.assertRegex(url.stdout.strip(), r"^postgresql://postgres:[\w-]+@127\.0\.0\.1:\d+/postgres$")
                 run = run_cli(["run", "tests/cases/trivial.py", "--no-report"], env=env)
                 self.assertEqual(run.returncode, 0, run.stderr)
                 self.assertIn("the running tddkit server", run.stderr)

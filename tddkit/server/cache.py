@@ -20,13 +20,13 @@ from typing import Optional
 from ..binaries import PgBinaries
 from ..errors import ServerError
 from ..processes import file_lock
+from .access import HBA_SOCKET_ONLY, SUPERUSER, write_hba
 from .account import Account
 
-#: The server's superuser role, made by initdb.
-SUPERUSER = "postgres"
-
-#: initdb options; part of the cache key, so changing them never reuses an old cluster.
-INITDB_OPTIONS = ("-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--wal-segsize=1")
+#: initdb options; part of the cache key (with the pg_hba.conf written after initdb), so changing
+#: either never reuses an old cluster. initdb's own pg_hba.conf is replaced (see access.py).
+INITDB_OPTIONS = ("--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--locale=C", "--no-sync",
+                  "--wal-segsize=1")
 
 #: Below this much free space, /dev/shm is not used for run directories.
 MIN_SHM_FREE = 1 << 30
@@ -71,7 +71,7 @@ class ServerCache:
         self.binaries = binaries
         self.account = account
         self.root = Path(root) if root else default_cache_dir()
-        identity = f"{binaries.bindir.resolve()}|{binaries.version}|{' '.join(INITDB_OPTIONS)}"
+        identity = f"{binaries.bindir.resolve()}|{binaries.version}|{' '.join(INITDB_OPTIONS)}|{HBA_SOCKET_ONLY}"
         key = hashlib.sha256(identity.encode()).hexdigest()[:10]
         self.version_key = f"pg{binaries.major}-{key}"
 
@@ -144,6 +144,9 @@ class ServerCache:
                 )
                 if done.returncode != 0:
                     raise ServerError(f"initdb failed ({binaries.describe()}):\n{done.stdout}{done.stderr}")
+                # only the unix socket, trusted; nothing on TCP (a TCP server adds its line to its own copy)
+                write_hba(data)
+                self.account.chown_tree(data)
                 os.replace(data, target)
             finally:
                 shutil.rmtree(work, ignore_errors=True)

@@ -27,8 +27,9 @@ from ..binaries import PgBinaries
 from ..errors import ServerError
 from ..processes import Watchdog, describe_exit, popen_tied, stop_process
 from . import cleanup
+from .access import SOCKET_ONLY_SETTINGS, SUPERUSER, TCP_SETTINGS, new_password, set_password, write_hba
 from .account import Account
-from .cache import SUPERUSER, ServerCache, copy_tree, default_run_base
+from .cache import ServerCache, copy_tree, default_run_base
 
 #: Server settings for tests: durability off, nothing that adds latency.
 TEST_SERVER_SETTINGS: Dict[str, str] = {
@@ -46,6 +47,11 @@ TEST_SERVER_SETTINGS: Dict[str, str] = {
 }
 
 
+#: The port of a server that listens on its unix socket only: it just names the socket file
+#: (``.s.PGSQL.5432``) in the server's own run directory, so every server can use it.
+SOCKET_ONLY_PORT = 5432
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -56,17 +62,22 @@ def free_port() -> int:
 class EmbeddedPostgres:
     """One running throwaway server; use ``start()``/``stop()`` or a ``with`` block.
 
-    A ``persistent`` server outlives this process (``python -m tddkit server
-    start``): it is neither stopped at exit nor tied to this process's life,
-    and ``stop()`` leaves its run directory.
+    It listens on its unix socket only, in a run directory only the runner and
+    the server's account can enter. With ``tcp`` it also listens on 127.0.0.1
+    and asks TCP clients for a random password made for this server (in
+    ``url``). A ``persistent`` server outlives this process (``python -m
+    tddkit server start``): it is neither stopped at exit nor tied to this
+    process's life, and ``stop()`` leaves its run directory.
     """
 
     def __init__(
         self,
         binaries: PgBinaries,
         cache_dir: Optional[Path] = None,
+        *,
         persistent: bool = False,
         run_dir: Optional[Path] = None,
+        tcp: bool = False,
     ) -> None:
         self.account = Account.for_server()
         self.cache = ServerCache(binaries, self.account, cache_dir)
@@ -79,6 +90,8 @@ class EmbeddedPostgres:
         self._owner_pid = os.getpid()
         self._lock = threading.Lock()
         self.from_snapshot = False
+        self.tcp = tcp
+        self.password = new_password() if tcp else None
 
     @property
     def data_dir(self) -> Path:
@@ -92,9 +105,11 @@ class EmbeddedPostgres:
         return f"host={self.run_dir} port={self.port} user={SUPERUSER} dbname=postgres"
 
     @property
-    def url(self) -> str:
-        """URL reaching the server over TCP on loopback."""
-        return f"postgresql://{SUPERUSER}@127.0.0.1:{self.port}/postgres"
+    def url(self) -> Optional[str]:
+        """URL reaching the server over TCP on loopback, with its password; None when it has no TCP."""
+        if not self.tcp:
+            return None
+        return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/postgres"
 
     def start(self, attempts: int = 3, snapshot: Optional[str] = None) -> "EmbeddedPostgres":
         """Copy the cached cluster (or the schema snapshot ``snapshot``), start postgres, wait for it."""
@@ -111,10 +126,14 @@ class EmbeddedPostgres:
             self.run_dir = Path(tempfile.mkdtemp(prefix="tddkit-pg-", dir=default_run_base()))
             try:
                 copy_tree(cluster, self.data_dir)  # type: ignore[arg-type]
+                if self.tcp:
+                    write_hba(self.data_dir, tcp=True)
                 self.account.chown_tree(self.run_dir)
                 for _ in range(attempts):
-                    self.port = free_port()
+                    self.port = free_port() if self.tcp else SOCKET_ONLY_PORT
                     if self._launch():
+                        if self.password is not None:
+                            set_password(self.dsn, self.password)
                         return self
                 raise ServerError(f"postgres could not start after {attempts} attempts:\n{self.log_tail()}")
             except BaseException:
@@ -123,7 +142,7 @@ class EmbeddedPostgres:
 
     def _launch(self) -> bool:
         """Start postgres once; False if the port was taken (caller retries)."""
-        options = {**TEST_SERVER_SETTINGS, "listen_addresses": "127.0.0.1"}
+        options = {**TEST_SERVER_SETTINGS, **(TCP_SETTINGS if self.tcp else SOCKET_ONLY_SETTINGS)}
         args = [self.binaries.path("postgres"), "-D", str(self.data_dir), "-p", str(self.port),
                 "-k", str(self.run_dir)]
         for key, value in options.items():

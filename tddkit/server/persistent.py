@@ -1,7 +1,9 @@
 """The server kept running across runs (``python -m tddkit server start|stop|status|url``) and its state file.
 
-The state file (``server.json`` in the cache directory) records the running
-server; runs that find it use that server instead of starting their own.
+The state file (``server.json`` in the cache directory, mode 0600) records the
+running server: its socket DSN, which runs that find it use instead of
+starting a server of their own, and its TCP URL with the server's password,
+for other tools (``server url``).
 Starting and stopping hold an exclusive lock (a lock file beside the state
 file, which is itself replaced atomically), so of two ``server start`` at
 once exactly one starts a server and the other reports it.
@@ -78,7 +80,7 @@ def start_persistent(binaries: PgBinaries, cache_dir: Optional[Path] = None) -> 
         existing = _current(cache_dir)
         if existing:
             return existing
-        server = EmbeddedPostgres(binaries, cache_dir, persistent=True).start()
+        server = EmbeddedPostgres(binaries, cache_dir, persistent=True, tcp=True).start()
         state = {"pid": server.process.pid, "port": server.port, "run_dir": str(server.run_dir),  # type: ignore[union-attr]
                  "dsn": server.dsn, "url": server.url, "version": server.binaries.version,
                  "bindir": str(server.binaries.bindir), "source": server.binaries.source}
