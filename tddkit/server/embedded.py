@@ -5,7 +5,10 @@ run directory and starts ``postgres`` there with durability turned off. When
 tddkit runs as root the server runs as an unprivileged account, since
 PostgreSQL refuses to run as root. The server is stopped on normal exit, on
 exceptions, SIGINT, SIGTERM and SIGHUP; if the starting process dies (even by
-SIGKILL) the server gets SIGQUIT and stops too.
+SIGKILL) the server gets SIGQUIT and stops too. Starting is two steps that
+``start()`` runs together: ``launch()`` (copy, spawn, return at once) and
+``wait_ready()``; a cache entry that fails to start or to connect is
+discarded and rebuilt once on the way.
 """
 
 from __future__ import annotations
@@ -15,21 +18,21 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-import psycopg
-
 from ..binaries import PgBinaries
 from ..errors import ServerError
-from ..processes import Watchdog, describe_exit, popen_tied, stop_process
+from ..processes import Watchdog, describe_exit, pid_alive, popen_tied, stop_process
 from . import cleanup
 from .access import SOCKET_ONLY_SETTINGS, SUPERUSER, TCP_SETTINGS, new_password, set_password, write_hba
 from .account import Account
-from .cache import ServerCache, copy_tree, default_run_base
+from .cache import CacheEntry, ServerCache
+from .leftovers import owned_tempdir, reclaim
+from .locations import default_run_base
+from .postmaster import is_ready, runs_a_server
 
 #: Server settings for tests: durability off, nothing that adds latency.
 TEST_SERVER_SETTINGS: Dict[str, str] = {
@@ -46,10 +49,15 @@ TEST_SERVER_SETTINGS: Dict[str, str] = {
     "min_wal_size": "2MB",  # with 1 MB WAL segments (see INITDB_OPTIONS): small clusters copy fast
 }
 
-
 #: The port of a server that listens on its unix socket only: it just names the socket file
 #: (``.s.PGSQL.5432``) in the server's own run directory, so every server can use it.
 SOCKET_ONLY_PORT = 5432
+
+#: Run directories are named ``tddkit-pg-<pid>@<host>-XXXX`` (see leftovers.py).
+RUN_PREFIX = "tddkit-pg-"
+
+#: What wait_ready() found when postgres could not bind its TCP port (another try, another port).
+_PORT_TAKEN = "port taken"
 
 
 def free_port() -> int:
@@ -70,20 +78,13 @@ class EmbeddedPostgres:
     process's life, and ``stop()`` leaves its run directory.
     """
 
-    def __init__(
-        self,
-        binaries: PgBinaries,
-        cache_dir: Optional[Path] = None,
-        *,
-        persistent: bool = False,
-        run_dir: Optional[Path] = None,
-        tcp: bool = False,
-    ) -> None:
+    def __init__(self, binaries: PgBinaries, cache_dir: Optional[Path] = None, *,
+                 persistent: bool = False, tcp: bool = False) -> None:
         self.account = Account.for_server()
-        self.cache = ServerCache(binaries, self.account, cache_dir)
+        self.cache = ServerCache(binaries, self.account, cache_dir, may_fall_back=not persistent)
         self.binaries = binaries
         self.persistent = persistent
-        self.run_dir: Optional[Path] = run_dir
+        self.run_dir: Optional[Path] = None
         self.port: Optional[int] = None
         self.process: Optional[subprocess.Popen] = None
         self._watchdog: Optional[Watchdog] = None
@@ -92,6 +93,9 @@ class EmbeddedPostgres:
         self.from_snapshot = False
         self.tcp = tcp
         self.password = new_password() if tcp else None
+        self._snapshot: Optional[str] = None
+        self._entry: Optional[CacheEntry] = None
+        self._ready = False
 
     @property
     def data_dir(self) -> Path:
@@ -113,62 +117,156 @@ class EmbeddedPostgres:
 
     def start(self, attempts: int = 3, snapshot: Optional[str] = None) -> "EmbeddedPostgres":
         """Copy the cached cluster (or the schema snapshot ``snapshot``), start postgres, wait for it."""
+        return self.launch(snapshot=snapshot).wait_ready(attempts=attempts)
+
+    def launch(self, snapshot: Optional[str] = None) -> "EmbeddedPostgres":
+        """Copy the cached cluster (or the snapshot holding template database ``snapshot``) into a fresh run
+        directory and spawn postgres; return without waiting for it (see ``wait_ready``). No psycopg needed."""
         with self._lock:
-            if self.process is not None:
+            if self.run_dir is not None:
                 return self
-            self.binaries = self.cache.prepare()
-            cluster = self.cache.snapshot(snapshot) if snapshot else None
-            self.from_snapshot = bool(cluster and (cluster / "PG_VERSION").exists())
-            if not self.from_snapshot:
-                cluster = self.cache.cluster(self.binaries)
             if not self.persistent:
                 cleanup.register(self)
-            self.run_dir = Path(tempfile.mkdtemp(prefix="tddkit-pg-", dir=default_run_base()))
             try:
-                copy_tree(cluster, self.data_dir)  # type: ignore[arg-type]
-                if self.tcp:
-                    write_hba(self.data_dir, tcp=True)
-                self.account.chown_tree(self.run_dir)
-                for _ in range(attempts):
-                    self.port = free_port() if self.tcp else SOCKET_ONLY_PORT
-                    if self._launch():
-                        if self.password is not None:
-                            set_password(self.dsn, self.password)
-                        return self
-                raise ServerError(f"postgres could not start after {attempts} attempts:\n{self.log_tail()}")
+                self.binaries = self.cache.prepare()
+                self._snapshot = snapshot
+                self.run_dir = owned_tempdir(RUN_PREFIX, default_run_base())
+                self._copy_and_spawn()
+                # while postgres starts: what killed runs left (only theirs: their process is gone)
+                reclaim(self.run_dir.parent, RUN_PREFIX, in_use=runs_a_server)
+                self.cache.reclaim_leftovers()
             except BaseException:
                 self.stop()
                 raise
+        return self
 
-    def _launch(self) -> bool:
-        """Start postgres once; False if the port was taken (caller retries)."""
+    def _copy_and_spawn(self) -> None:
+        self._entry = self.cache.copy_into(self.data_dir, self.binaries, self._snapshot)
+        self.from_snapshot = self._entry.kind == "snapshot"
+        if self.tcp:
+            write_hba(self.data_dir, tcp=True)
+        self.account.chown_tree(self.run_dir)  # type: ignore[arg-type]
+        self._spawn()
+
+    def _spawn(self) -> None:
+        self.port = free_port() if self.tcp else SOCKET_ONLY_PORT
         options = {**TEST_SERVER_SETTINGS, **(TCP_SETTINGS if self.tcp else SOCKET_ONLY_SETTINGS)}
         args = [self.binaries.path("postgres"), "-D", str(self.data_dir), "-p", str(self.port),
                 "-k", str(self.run_dir)]
         for key, value in options.items():
             args += ["-c", f"{key}={value}"]
         with open(self.run_dir / "server.log", "ab") as log:  # type: ignore[operator]
-            popen: Dict[str, Any] = dict(stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         cwd=str(self.run_dir), user=self.account.uid, group=self.account.gid,
-                                         extra_groups=self.account.extra_groups, start_new_session=True)
+            popen: Dict[str, Any] = dict(
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(self.run_dir),
+                user=self.account.uid, group=self.account.gid, extra_groups=self.account.extra_groups,
+                start_new_session=True)
             if self.persistent:
                 self.process = subprocess.Popen(args, **popen)
             else:
                 self.process, self._watchdog = popen_tied(args, **popen)
-        deadline = time.monotonic() + 60
+
+    def wait_ready(self, timeout: float = 60.0, attempts: int = 3, check: bool = True) -> "EmbeddedPostgres":
+        """Block until the launched server accepts connections; return it.
+
+        Readiness is read from postmaster.pid. With ``check`` (needs psycopg),
+        one connection to the database the cluster is for (the snapshot's
+        template, else ``postgres``) proves it works. A cached snapshot or
+        cluster that fails to start or to connect is discarded and this server
+        started again from the next one down (snapshot, cluster, a new
+        initdb), once each, with one line saying so.
+        """
+        with self._lock:
+            if self._ready:
+                return self
+            if self.run_dir is None:
+                raise ServerError("the embedded server was not launched: call launch() first")
+            try:
+                self._wait_until_usable(timeout, attempts, check)
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
+    def _wait_until_usable(self, timeout: float, attempts: int, check: bool) -> None:
+        discarded = set()
+        tries = 1
+        while True:
+            failure = self._wait_for_postmaster(timeout)
+            if failure is None and check:
+                failure = self._connect_once()
+            if failure is None:
+                break
+            if failure == _PORT_TAKEN:
+                if tries >= attempts:
+                    raise ServerError(f"postgres could not start after {attempts} attempts:\n{self.log_tail()}")
+                tries += 1
+                self._spawn()
+                continue
+            entry = self._entry
+            if entry is None or entry.kind in discarded:
+                raise ServerError(f"{failure} ({self.binaries.describe()}):\n{self.log_tail()}")
+            self._halt()
+            self.cache.discard(entry, self._log_reason() or failure)
+            discarded.add(entry.kind)
+            if entry.kind == "snapshot":
+                self._snapshot = None
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self._copy_and_spawn()
+        if self.password is not None:
+            set_password(self.dsn, self.password)
+        self._ready = True
+
+    def _wait_for_postmaster(self, timeout: float) -> Optional[str]:
+        """None once postmaster.pid says ready; else why not."""
+        process = self.process
+        assert process is not None
+        deadline = time.monotonic() + timeout
+        pause = 0.001
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
+            if process.poll() is not None:
                 self.process = None
                 self._dismiss_watchdog()
-                if "could not bind" in self.log_tail() or "already in use" in self.log_tail():
-                    return False
-                raise ServerError(f"postgres exited while starting ({self.binaries.describe()}):\n{self.log_tail()}")
-            try:
-                psycopg.connect(self.dsn, connect_timeout=2).close()
-                return True
-            except psycopg.OperationalError:
-                time.sleep(0.01)
-        raise ServerError(f"postgres did not accept connections within 60 s:\n{self.log_tail()}")
+                tail = self.log_tail()
+                if self.tcp and ("could not bind" in tail or "already in use" in tail):
+                    return _PORT_TAKEN
+                return "postgres exited while starting"
+            if is_ready(self.data_dir, process.pid):
+                return None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.01)
+        raise ServerError(f"postgres did not accept connections within {timeout:g} s:\n{self.log_tail()}")
+
+    def _connect_once(self) -> Optional[str]:
+        """None when one connection to the cluster's own database works; else why not."""
+        import psycopg
+        from psycopg.conninfo import make_conninfo
+
+        database = self._snapshot if self.from_snapshot else "postgres"
+        try:
+            with psycopg.connect(make_conninfo(self.dsn, dbname=database), connect_timeout=10) as conn:
+                backend = conn.info.backend_pid
+        except psycopg.OperationalError as exc:
+            return f"postgres started but refused connections to {database!r}: {' '.join(str(exc).split())}"
+        # CREATE DATABASE ... TEMPLATE waits 100 ms while any session is on the template: wait for ours to end
+        deadline = time.monotonic() + 2
+        while pid_alive(backend) and time.monotonic() < deadline:
+            time.sleep(0.0005)
+        return None
+
+    def _log_reason(self) -> str:
+        """The last PANIC or FATAL line of the server log, without its prefix: why a start failed."""
+        for line in reversed(self.log_tail(40).splitlines()):
+            for level in ("PANIC:", "FATAL:"):
+                if level in line:
+                    return f"{level} {line.split(level, 1)[1].strip()}"
+        return ""
+
+    def _halt(self) -> None:
+        """Stop a server that failed its start (immediate shutdown: its data is thrown away)."""
+        process, self.process = self.process, None
+        if process is not None:
+            stop_process(process.pid, process.wait, immediate=True)
+        self._dismiss_watchdog()
 
     def _dismiss_watchdog(self) -> None:
         """The server process is gone: its watchdog (if it has one) is no longer needed."""
@@ -211,6 +309,8 @@ class EmbeddedPostgres:
         if self.run_dir is not None and not self.persistent:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             self.run_dir = None
+            self.cache.remove()
+        self._ready = False
         cleanup.unregister(self)
 
     def _release_crash_leftovers(self) -> None:

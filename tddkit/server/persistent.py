@@ -3,8 +3,7 @@
 The state file (``server.json`` in the cache directory, mode 0600) records the
 running server: its socket DSN, which runs that find it use instead of
 starting a server of their own, and its TCP URL with the server's password,
-for other tools (``server url``).
-Starting and stopping hold an exclusive lock (a lock file beside the state
+for other tools (``server url``). Starting and stopping hold an exclusive lock (a lock file beside the state
 file, which is itself replaced atomically), so of two ``server start`` at
 once exactly one starts a server and the other reports it.
 """
@@ -18,10 +17,12 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from ..binaries import PgBinaries
+from ..errors import ServerError
 from ..output import write_json
 from ..processes import file_lock, pid_alive, stop_process
-from .cache import default_cache_dir
+from .account import Account
 from .embedded import EmbeddedPostgres
+from .locations import CACHE_SETTING, cache_dir_problem, default_cache_dir
 
 State = Dict[str, Any]
 
@@ -76,6 +77,11 @@ def _stop(state: State) -> None:
 
 def start_persistent(binaries: PgBinaries, cache_dir: Optional[Path] = None) -> State:
     """Start a server that outlives this process and record it; the running one's state if there is one."""
+    root = state_file(cache_dir).parent
+    problem = cache_dir_problem(root, Account.for_server())
+    if problem:
+        raise ServerError(f"the cache directory {root} {problem}: 'server start' keeps its state there; "
+                          f"set {CACHE_SETTING} to a usable directory")
     with file_lock(_lock_file(cache_dir)):
         existing = _current(cache_dir)
         if existing:
@@ -94,6 +100,8 @@ def start_persistent(binaries: PgBinaries, cache_dir: Optional[Path] = None) -> 
 
 def stop_persistent(cache_dir: Optional[Path] = None) -> bool:
     """Stop the persistent server; False when none was running."""
+    if not state_file(cache_dir).parent.is_dir():
+        return False
     with file_lock(_lock_file(cache_dir)):
         state = _current(cache_dir)
         if not state:

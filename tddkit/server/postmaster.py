@@ -1,0 +1,53 @@
+"""What a server's ``postmaster.pid`` says: its pid, port, socket directory, and whether it accepts connections.
+
+PostgreSQL (10 and newer) keeps this file in the data directory while it
+runs; its eighth line is the postmaster's status, ``starting`` until it
+accepts connections, then ``ready`` (what ``pg_ctl -w`` waits for). Reading
+it needs no client library and no connection attempt.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Optional
+
+from ..processes import pid_alive
+
+PIDFILE = "postmaster.pid"
+
+
+@dataclasses.dataclass(frozen=True)
+class PostmasterStatus:
+    """The lines of postmaster.pid tddkit uses."""
+
+    pid: int
+    port: int
+    socket_dir: str
+    status: str
+
+
+def read_status(data_dir: Path) -> Optional[PostmasterStatus]:
+    """The server's postmaster.pid, or None while it is missing or not fully written."""
+    try:
+        lines = (data_dir / PIDFILE).read_text().splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    if len(lines) < 8 or not lines[0].strip().isdigit() or not lines[3].strip().isdigit():
+        return None
+    return PostmasterStatus(int(lines[0]), int(lines[3]), lines[4].strip(), lines[7].strip())
+
+
+def is_ready(data_dir: Path, pid: int) -> bool:
+    """Whether postmaster ``pid`` says it accepts connections (a stale file of another pid does not count)."""
+    status = read_status(data_dir)
+    return status is not None and status.pid == pid and status.status == "ready"
+
+
+def runs_a_server(run_dir: Path) -> bool:
+    """Whether a postmaster still runs on ``run_dir``'s data directory (a persistent server's, say)."""
+    try:
+        first = (run_dir / "data" / PIDFILE).read_text().split("\n", 1)[0].strip()
+    except (OSError, UnicodeDecodeError):
+        return False
+    return first.isdigit() and pid_alive(int(first))
