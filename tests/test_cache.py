@@ -302,7 +302,7 @@ class SnapshotRaceTests(CacheCase):
                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                    for _ in range(2)]
         outputs = [child.communicate(timeout=300) for child in [writer, *readers]]
-        for child, (out, err) in zip([writer, *readers], outputs):
+        for child, (out, err) in zip([writer, *readers], outputs, strict=True):
             self.assertEqual(child.returncode, 0, err[-3000:])
             self.assertIn("done", out)
         self.assertNotIn(BROKEN, "".join(err for _, err in outputs))

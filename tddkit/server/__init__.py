@@ -16,8 +16,8 @@ Process helpers (``describe_exit``, ``stop_process``, ``pid_alive``,
 
 from .account import Account
 from .cache import ServerCache
-from .locations import default_cache_dir, default_run_base
 from .embedded import TEST_SERVER_SETTINGS, EmbeddedPostgres
+from .locations import default_cache_dir, default_run_base
 from .persistent import read_state, start_persistent, state_file, stop_persistent
 
 __all__ = [
