@@ -125,7 +125,10 @@ class Session:
             self._locks = None
         try:
             if self.database is not None:
-                self.database.drop(self._admin)
+                if self.server is not None:  # its cluster is deleted, or kept with nothing but the template
+                    self.database.close_pool()
+                else:
+                    self.database.drop(self._admin)
                 self.database = None
                 self.lender = None
         finally:

@@ -6,6 +6,7 @@
 - ``access``: who may connect (pg_hba.conf, the TCP password);
 - ``account``: the unprivileged OS account the server runs as under root;
 - ``postmaster``: what a running server's postmaster.pid says (ready or not);
+- ``settings``: the server's command line (test settings, socket or TCP);
 - ``embedded``: ``EmbeddedPostgres``, one throwaway server;
 - ``cleanup``: stopping every started server at exit and on SIGTERM/SIGHUP;
 - ``persistent``: the server of ``python -m tddkit server start`` and its state file.
@@ -16,9 +17,10 @@ Process helpers (``describe_exit``, ``stop_process``, ``pid_alive``,
 
 from .account import Account
 from .cache import ServerCache
-from .embedded import TEST_SERVER_SETTINGS, EmbeddedPostgres
+from .embedded import EmbeddedPostgres
 from .locations import default_cache_dir, default_run_base
 from .persistent import read_state, start_persistent, state_file, stop_persistent
+from .settings import TEST_SERVER_SETTINGS
 
 __all__ = [
     "TEST_SERVER_SETTINGS",

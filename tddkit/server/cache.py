@@ -31,7 +31,7 @@ from ..processes import file_lock
 from .access import HBA_SOCKET_ONLY, SUPERUSER, write_hba
 from .account import Account
 from .leftovers import owned_tempdir, reclaim
-from .locations import CACHE_SETTING, cache_dir_problem, default_cache_dir
+from .locations import CACHE_SETTING, account_can_enter, cache_dir_problem, default_cache_dir, may_execute
 
 #: initdb options; part of the cache key (with the pg_hba.conf written after initdb), so changing
 #: either never reuses an old cluster. initdb's own pg_hba.conf is replaced (see access.py).
@@ -50,14 +50,16 @@ def say(message: str) -> None:
     print(f"tddkit: {message}", file=sys.stderr, flush=True)
 
 
-def copy_tree(src: Path, dst: Path) -> None:
-    """Copy a directory keeping modes and owners (``cp -a``; Python fallback)."""
+def copy_tree(src: Path, dst: Path) -> bool:
+    """Copy a directory keeping modes and owners (``cp -a``); True if it did, False after the Python
+    fallback (which keeps modes but makes the files the current user's)."""
     if shutil.which("cp"):
         done = subprocess.run(["cp", "-a", str(src), str(dst)], capture_output=True, text=True)
         if done.returncode == 0:
-            return
+            return True
         shutil.rmtree(dst, ignore_errors=True)
     shutil.copytree(src, dst, symlinks=True)
+    return False
 
 
 def is_cluster(path: Path) -> bool:
@@ -75,6 +77,8 @@ class CacheEntry:
     kind: str
     path: Path
     identity: tuple
+    #: The copy kept the files' owners (``cp -a``): they need no chown.
+    owners_kept: bool = False
 
 
 def _identity(path: Path) -> tuple:
@@ -172,7 +176,11 @@ class ServerCache:
         return file_lock(self.root / f".{self.version_key}.copy.lock", shared=shared)
 
     def _account_can_run(self, binaries: PgBinaries) -> bool:
+        """Whether the server's account can run ``binaries``: from the mode bits when they say so (no process),
+        else by running ``postgres --version`` as that account."""
         if self.account.uid is None:
+            return True
+        if account_can_enter(self.account, binaries.bindir) and may_execute(self.account, binaries.path("postgres")):
             return True
         try:
             return self.account.run([binaries.path("postgres"), "--version"], timeout=20, cwd="/").returncode == 0
@@ -219,8 +227,7 @@ class ServerCache:
             path = self.snapshot(snapshot)
             with self._copy_lock(shared=True):
                 if is_cluster(path):
-                    copy_tree(path, dst)
-                    return CacheEntry("snapshot", path, _identity(path))
+                    return CacheEntry("snapshot", path, _identity(path), copy_tree(path, dst))
                 broken = os.path.lexists(path)
             if broken:
                 self.discard(CacheEntry("snapshot", path, _identity(path)), "incomplete or not a directory")
@@ -228,8 +235,7 @@ class ServerCache:
             path = self.cluster(binaries)
             with self._copy_lock(shared=True):
                 if is_cluster(path):  # not discarded by another run since cluster() returned
-                    copy_tree(path, dst)
-                    return CacheEntry("cluster", path, _identity(path))
+                    return CacheEntry("cluster", path, _identity(path), copy_tree(path, dst))
         raise ServerError(f"the cached cluster {path} keeps disappearing: is another process deleting {self.root}?")
 
     def discard(self, entry: CacheEntry, reason: str) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -27,44 +26,21 @@ from ..binaries import PgBinaries
 from ..errors import ServerError
 from ..processes import Watchdog, describe_exit, pid_alive, popen_tied, stop_process
 from . import cleanup
-from .access import SOCKET_ONLY_SETTINGS, SUPERUSER, TCP_SETTINGS, new_password, set_password, write_hba
+from .access import SUPERUSER, new_password, set_password, write_hba
 from .account import Account
 from .cache import CacheEntry, ServerCache
 from .leftovers import owned_tempdir, reclaim
 from .locations import default_run_base
-from .postmaster import is_ready, runs_a_server
-
-#: Server settings for tests: durability off, nothing that adds latency.
-TEST_SERVER_SETTINGS: Dict[str, str] = {
-    "fsync": "off",
-    "synchronous_commit": "off",
-    "full_page_writes": "off",
-    "jit": "off",
-    "max_connections": "200",
-    "shared_buffers": "128MB",
-    "max_prepared_transactions": "20",
-    "logging_collector": "off",
-    "log_min_messages": "warning",
-    "autovacuum": "off",
-    "min_wal_size": "2MB",  # with 1 MB WAL segments (see INITDB_OPTIONS): small clusters copy fast
-}
-
-#: The port of a server that listens on its unix socket only: it just names the socket file
-#: (``.s.PGSQL.5432``) in the server's own run directory, so every server can use it.
-SOCKET_ONLY_PORT = 5432
+from .postmaster import is_ready, last_error, log_tail, runs_a_server
+from .settings import postgres_args, server_port
 
 #: Run directories are named ``tddkit-pg-<pid>@<host>-XXXX`` (see leftovers.py).
 RUN_PREFIX = "tddkit-pg-"
 
 #: What wait_ready() found when postgres could not bind its TCP port (another try, another port).
 _PORT_TAKEN = "port taken"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+#: How wait_ready() says the first connection failed.
+_REFUSED = "postgres started but refused connections to"
 
 
 class EmbeddedPostgres:
@@ -96,6 +72,7 @@ class EmbeddedPostgres:
         self._snapshot: Optional[str] = None
         self._entry: Optional[CacheEntry] = None
         self._ready = False
+        self._log_start = 0
 
     @property
     def data_dir(self) -> Path:
@@ -145,17 +122,18 @@ class EmbeddedPostgres:
         self.from_snapshot = self._entry.kind == "snapshot"
         if self.tcp:
             write_hba(self.data_dir, tcp=True)
-        self.account.chown_tree(self.run_dir)  # type: ignore[arg-type]
+        if self._entry.owners_kept and os.stat(self.data_dir).st_uid == (self.account.uid or os.geteuid()):
+            if self.account.uid is not None:
+                os.chown(self.run_dir, self.account.uid, self.account.gid)  # type: ignore[arg-type]
+        else:
+            self.account.chown_tree(self.run_dir)  # type: ignore[arg-type]
         self._spawn()
 
     def _spawn(self) -> None:
-        self.port = free_port() if self.tcp else SOCKET_ONLY_PORT
-        options = {**TEST_SERVER_SETTINGS, **(TCP_SETTINGS if self.tcp else SOCKET_ONLY_SETTINGS)}
-        args = [self.binaries.path("postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-                "-k", str(self.run_dir)]
-        for key, value in options.items():
-            args += ["-c", f"{key}={value}"]
+        self.port = server_port(self.tcp)
+        args = postgres_args(self.binaries, self.data_dir, self.run_dir, self.port, self.tcp)  # type: ignore[arg-type]
         with open(self.run_dir / "server.log", "ab") as log:  # type: ignore[operator]
+            self._log_start = log.tell()  # what this attempt logs starts here
             popen: Dict[str, Any] = dict(
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(self.run_dir),
                 user=self.account.uid, group=self.account.gid, extra_groups=self.account.extra_groups,
@@ -202,11 +180,13 @@ class EmbeddedPostgres:
                 tries += 1
                 self._spawn()
                 continue
-            entry = self._entry
-            if entry is None or entry.kind in discarded:
+            entry, reason = self._entry, last_error(self.data_dir.parent / "server.log", self._log_start)
+            refused = failure.startswith(_REFUSED)
+            if entry is None or entry.kind in discarded or not (reason or refused):
+                # not the cache's fault (postgres could not run at all, say): keep the entry
                 raise ServerError(f"{failure} ({self.binaries.describe()}):\n{self.log_tail()}")
             self._halt()
-            self.cache.discard(entry, self._log_reason() or failure)
+            self.cache.discard(entry, reason or failure)
             discarded.add(entry.kind)
             if entry.kind == "snapshot":
                 self._snapshot = None
@@ -246,20 +226,12 @@ class EmbeddedPostgres:
             with psycopg.connect(make_conninfo(self.dsn, dbname=database), connect_timeout=10) as conn:
                 backend = conn.info.backend_pid
         except psycopg.OperationalError as exc:
-            return f"postgres started but refused connections to {database!r}: {' '.join(str(exc).split())}"
+            return f"{_REFUSED} {database!r}: {' '.join(str(exc).split())}"
         # CREATE DATABASE ... TEMPLATE waits 100 ms while any session is on the template: wait for ours to end
         deadline = time.monotonic() + 2
         while pid_alive(backend) and time.monotonic() < deadline:
             time.sleep(0.0005)
         return None
-
-    def _log_reason(self) -> str:
-        """The last PANIC or FATAL line of the server log, without its prefix: why a start failed."""
-        for line in reversed(self.log_tail(40).splitlines()):
-            for level in ("PANIC:", "FATAL:"):
-                if level in line:
-                    return f"{level} {line.split(level, 1)[1].strip()}"
-        return ""
 
     def _halt(self) -> None:
         """Stop a server that failed its start (immediate shutdown: its data is thrown away)."""
@@ -276,11 +248,7 @@ class EmbeddedPostgres:
 
     def log_tail(self, lines: int = 20) -> str:
         """The last lines of the server log, for error messages."""
-        try:
-            text = (self.run_dir / "server.log").read_text(errors="replace")  # type: ignore[operator]
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.run_dir / "server.log", lines) if self.run_dir is not None else ""
 
     def exit_reason(self) -> Optional[str]:
         """Why the server stopped on its own ("... was killed by SIGKILL"); None while it runs or after stop()."""
@@ -290,16 +258,18 @@ class EmbeddedPostgres:
         return f"embedded PostgreSQL, pid {process.pid}, {describe_exit(process.returncode)}"
 
     def stop(self, save_snapshot: Optional[str] = None) -> None:
-        """Fast shutdown, then remove the run directory. Safe to call twice.
+        """Stop the server, then remove the run directory. Safe to call twice.
 
-        With ``save_snapshot``, a cleanly stopped cluster is kept in the cache
-        under that key for later runs with the same schema.
+        With ``save_snapshot``, a cluster stopped by a fast shutdown (which
+        checkpoints) is kept in the cache under that key for later runs with
+        the same schema. Without, the cluster is about to be deleted, so an
+        immediate shutdown (no checkpoint) does: it takes about half the time.
         """
         if os.getpid() != self._owner_pid:
             return  # a forked child never stops its parent's server
         process, self.process = self.process, None
         if process is not None:
-            stop_process(process.pid, process.wait)
+            stop_process(process.pid, process.wait, immediate=not save_snapshot and not self.persistent)
             self._dismiss_watchdog()
             if process.returncode != 0 and self.run_dir is not None:
                 self._release_crash_leftovers()

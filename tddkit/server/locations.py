@@ -39,12 +39,24 @@ def default_run_base() -> Optional[str]:
     return None
 
 
-def _may_enter(account: Account, groups: set, info: os.stat_result) -> bool:
+def _permits_x(account: Account, groups: set, info: os.stat_result) -> bool:
     if info.st_uid == account.uid:
         return bool(info.st_mode & stat.S_IXUSR)
     if info.st_gid in groups:
         return bool(info.st_mode & stat.S_IXGRP)
     return bool(info.st_mode & stat.S_IXOTH)
+
+
+def may_execute(account: Account, program: str) -> bool:
+    """Whether the mode bits of ``program`` (a regular file) let ``account`` execute it."""
+    try:
+        info = os.stat(program)
+    except OSError:
+        return False
+    if account.uid is None or account.gid is None:
+        return os.access(program, os.X_OK)
+    groups = set(os.getgrouplist(account.name, account.gid)) if account.name else {account.gid}
+    return stat.S_ISREG(info.st_mode) and _permits_x(account, groups, info)
 
 
 def account_can_enter(account: Account, path: Path) -> bool:
@@ -58,7 +70,7 @@ def account_can_enter(account: Account, path: Path) -> bool:
     groups = set(os.getgrouplist(account.name, account.gid)) if account.name else {account.gid}
     try:
         chain = [path.resolve(), *path.resolve().parents]
-        if all(_may_enter(account, groups, os.stat(directory)) for directory in chain):
+        if all(_permits_x(account, groups, os.stat(directory)) for directory in chain):
             return True
         return account.run(["test", "-x", str(path)], timeout=20, cwd="/").returncode == 0
     except OSError:

@@ -1,4 +1,4 @@
-"""What a server's ``postmaster.pid`` says: its pid, port, socket directory, and whether it accepts connections.
+"""What a server says about itself: ``postmaster.pid`` (pid, port, ready or not) and its log (why it failed).
 
 PostgreSQL (10 and newer) keeps this file in the data directory while it
 runs; its eighth line is the postmaster's status, ``starting`` until it
@@ -51,3 +51,27 @@ def runs_a_server(run_dir: Path) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     return first.isdigit() and pid_alive(int(first))
+
+
+def log_tail(log: Path, lines: int = 20) -> str:
+    """The last lines of a server log, for error messages."""
+    try:
+        text = log.read_text(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def last_error(log: Path, start: int = 0) -> str:
+    """The last PANIC or FATAL line logged from byte ``start`` on, without its prefix ("" if none)."""
+    try:
+        with open(log, "rb") as fh:
+            fh.seek(start)
+            text = fh.read().decode(errors="replace")
+    except OSError:
+        return ""
+    for line in reversed(text.splitlines()):
+        for level in ("PANIC:", "FATAL:"):
+            if level in line:
+                return f"{level} {line.split(level, 1)[1].strip()}"
+    return ""
