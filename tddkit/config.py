@@ -142,6 +142,11 @@ class Settings:
         """The config file found for this run (pyproject.toml or setup.cfg), or None."""
         return self.config_files[0] if self.config_files else None
 
+    @property
+    def cache_path(self) -> Optional[Path]:
+        """``cache_dir`` as a path; None means the default (see ``server.locations.default_cache_dir``)."""
+        return Path(self.cache_dir) if self.cache_dir else None
+
     def resolve(self, path: str) -> Path:
         """Resolve ``path`` against the directory of the config file (or the cwd)."""
         return Path(self.root or os.getcwd()) / path

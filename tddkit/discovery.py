@@ -9,6 +9,7 @@ import unittest
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
+from . import interrupts
 from .errors import TddkitError
 from .runner import iter_tests
 from .sharding import group_by_class, load_durations, shard
@@ -33,6 +34,7 @@ def load_tests(targets: Sequence[str], pattern: str, name_patterns: Optional[Lis
         if path.is_dir():
             top = top_level_dir(path)
             suite.addTests(loader.discover(str(path.resolve()), pattern=pattern, top_level_dir=str(top)))
+            interrupts.raise_if_received()
             continue
         if target.endswith(".py"):
             if not path.is_file():
@@ -48,6 +50,7 @@ def load_tests(targets: Sequence[str], pattern: str, name_patterns: Optional[Lis
         if str(Path.cwd()) not in sys.path:
             sys.path.insert(0, str(Path.cwd()))
         suite.addTests(_load_name(loader, target))
+        interrupts.raise_if_received()
     return suite
 
 

@@ -72,6 +72,13 @@ def deferred() -> Iterator[None]:
             raise Interrupted(_received or signal.SIGINT)
 
 
+def raise_if_received() -> None:
+    """Raise Interrupted for a signal that came and was swallowed: unittest's loader turns every exception a
+    test module's import raises, Ctrl-C too, into a failed test."""
+    if _received is not None:
+        raise Interrupted(_received)
+
+
 def exit_code(exc: KeyboardInterrupt) -> int:
     """128 + the signal that stopped the run (SIGINT for a plain KeyboardInterrupt): 130, 143, 129."""
     return 128 + int(getattr(exc, "signum", signal.SIGINT))

@@ -16,9 +16,12 @@ template) are not seen; ``leak_check = false`` turns it off.
 
 from __future__ import annotations
 
-import psycopg
+from typing import TYPE_CHECKING
 
 from .errors import IsolationError
+
+if TYPE_CHECKING:
+    import psycopg
 
 SCHEMA = "tddkit_leak"
 
@@ -63,21 +66,21 @@ def rollback_and_check(mark: int, also: bytes = b"") -> bytes:
         also, SCHEMA.encode(), int(mark))
 
 
-def tables_written_since(cursor: psycopg.Cursor, mark: int) -> str:
+def tables_written_since(cursor: "psycopg.Cursor", mark: int) -> str:
     """The tables logged since ``mark`` (asked only once the check found something)."""
     row = cursor.execute(f"SELECT string_agg(DISTINCT table_name, ', ' ORDER BY table_name) FROM {SCHEMA}.writes "
                          "WHERE id > %s", (mark,)).fetchone()
     return row[0] if row and row[0] else "a table"
 
 
-def mark(cursor: psycopg.Cursor) -> int:
+def mark(cursor: "psycopg.Cursor") -> int:
     """Run MARK_ISOLATED on ``cursor``; the log's high-water mark."""
     cursor.execute(MARK_ISOLATED, prepare=False)
     row = cursor.fetchone()
     return int(row[1]) if row else 0
 
 
-def install(conn: psycopg.Connection) -> None:
+def install(conn: "psycopg.Connection") -> None:
     """Install the log table, the trigger function and a trigger on every table (in the template)."""
     conn.execute(INSTALL.encode(), prepare=False)
 

@@ -9,6 +9,7 @@ never one a live run uses.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, List, Optional
 
 from .errors import ConfigError, OwnershipError
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
     import psycopg
 
 OWNED_PREFIX = "tddkit_"
+
+#: How long a drop waits for sessions that are ending anyway: DROP DATABASE itself re-checks every 0.1 s.
+SESSION_END_WAIT = 0.1
 
 #: The comment of a test database: the process that made it (see ``liveness``) follows.
 OWNER_COMMENT = "tddkit test database of process "
@@ -50,11 +54,26 @@ def drop_database(admin: "psycopg.Connection", name: str, force: bool = True, st
     from psycopg import sql
 
     statement = "DROP DATABASE IF EXISTS {} WITH (FORCE)" if force else "DROP DATABASE IF EXISTS {}"
+    _wait_for_sessions_to_end(admin, name)
     try:
         admin.execute(sql.SQL(statement).format(sql.Identifier(ensure_owned(name))))
     except psycopg.errors.ObjectInUse:
         if strict:
             raise
+
+
+def _wait_for_sessions_to_end(admin: "psycopg.Connection", name: str) -> None:
+    """Give sessions that are already ending (a pool just closed) up to 0.1 s to go.
+
+    DROP DATABASE finds them still there and then sleeps a whole 0.1 s before
+    it looks again; a closed connection's backend is gone within a few ms.
+    """
+    deadline = time.monotonic() + SESSION_END_WAIT
+    while time.monotonic() < deadline:
+        row = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)).fetchone()
+        if row is None or row[0] == 0:
+            return
+        time.sleep(0.002)
 
 
 def create_database(admin: "psycopg.Connection", name: str, template: Optional[str] = None) -> None:
@@ -65,10 +84,26 @@ def create_database(admin: "psycopg.Connection", name: str, template: Optional[s
     statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(ensure_owned(name)))
     if template is not None:
         statement = sql.SQL("{} TEMPLATE {}").format(statement, sql.Identifier(template))
+        if _copies_files_cheaply(admin):
+            statement = sql.SQL("{} STRATEGY = FILE_COPY").format(statement)
     try:
         admin.execute(statement)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise _cannot_create(admin, (exc.diag.message_primary or str(exc)).strip()) from None
+
+
+def _copies_files_cheaply(admin: "psycopg.Connection") -> bool:
+    """Whether cloning by copying files beats writing the clone to the WAL (PostgreSQL 15's default).
+
+    Copying the files costs two checkpoints, which are cheap without fsync
+    (tddkit's own servers run with fsync off): 8 ms against 21 ms for the first
+    clone of a small template on a just started server. With fsync on, the
+    default stays.
+    """
+    if admin.info.server_version < 150000:
+        return False  # FILE_COPY is the only way before 15, and STRATEGY is not accepted
+    row = admin.execute("SELECT current_setting('fsync')").fetchone()
+    return row is not None and row[0] == "off"
 
 
 def check_can_create(admin: "psycopg.Connection") -> None:

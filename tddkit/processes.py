@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import functools
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -38,18 +39,12 @@ def stop_process(pid: int, wait: Optional[Callable[..., object]] = None, *, imme
     own child (it reaps it); without it the pid is polled until it is gone.
     """
     def gone(timeout: float) -> bool:
-        if wait is not None:
-            try:
-                wait(timeout=timeout)
-                return True
-            except subprocess.TimeoutExpired:
-                return False
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not pid_alive(pid):
-                return True
-            time.sleep(0.02)
-        return False
+        exited = _exit_within(pid, timeout)
+        if exited is None:
+            return _polled_exit(pid, wait, timeout)
+        if exited and wait is not None:
+            wait()  # reap our child: it has exited, so this returns at once
+        return exited
 
     steps = ((signal.SIGINT, 15), (signal.SIGQUIT, 5), (signal.SIGKILL, 5))
     for sig, timeout in steps[1:] if immediate else steps:
@@ -59,6 +54,39 @@ def stop_process(pid: int, wait: Optional[Callable[..., object]] = None, *, imme
             return
         if gone(timeout):
             return
+
+
+def _polled_exit(pid: int, wait: Optional[Callable[..., object]], timeout: float) -> bool:
+    """Whether process ``pid`` ends within ``timeout`` seconds, found by polling."""
+    if wait is not None:
+        try:
+            wait(timeout=timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            return False
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def _exit_within(pid: int, timeout: float) -> Optional[bool]:
+    """Whether process ``pid`` ends within ``timeout`` seconds, told the moment it does (a pidfd); None where
+    pidfds are not available (before Linux 5.3, other systems): then the caller polls."""
+    if not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        pidfd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return None
+    try:
+        return bool(select.select([pidfd], [], [], timeout)[0])
+    finally:
+        os.close(pidfd)
 
 
 def pid_alive(pid: int) -> bool:

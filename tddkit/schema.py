@@ -17,16 +17,20 @@ import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any, Callable, List, Optional
-
-import psycopg
+from typing import TYPE_CHECKING, Any, Callable, List, Optional
 
 from . import leaks
 from .config import Settings
 from .errors import ConfigError, SchemaError
 
+if TYPE_CHECKING:
+    import psycopg
 
-def load_hook(spec: str) -> Callable[[psycopg.Connection], Any]:
+#: Template databases are named ``tddkit_tpl_<project>_<fingerprint>`` (see ``SchemaSource.template_name``).
+TEMPLATE_PREFIX = "tddkit_tpl_"
+
+
+def load_hook(spec: str) -> Callable[["psycopg.Connection"], Any]:
     """Import ``'package.module:function'``."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
@@ -44,8 +48,10 @@ def _line_of(text: str, position: Optional[str]) -> Optional[int]:
     return text.count("\n", 0, max(int(position) - 1, 0)) + 1
 
 
-def apply_schema_files(conn: psycopg.Connection, files: List[Path]) -> int:
+def apply_schema_files(conn: "psycopg.Connection", files: List[Path]) -> int:
     """Run each SQL file in order; return how many; SchemaError names file, line and message."""
+    import psycopg
+
     for path in files:
         try:
             text = path.read_text(encoding="utf-8")
@@ -105,14 +111,21 @@ class SchemaSource:
             digest.update(b"\0leak_check=" + leaks.INSTALL.encode())
         return digest.hexdigest()[:16]
 
-    def apply(self, conn: psycopg.Connection) -> None:
+    @property
+    def template_name(self) -> str:
+        """The template database of this source: project and content hash."""
+        return f"{TEMPLATE_PREFIX}{self.project}_{self.fingerprint}"
+
+    def apply(self, conn: "psycopg.Connection") -> None:
         """Apply the files, then the hook, on ``conn`` (committed by the caller)."""
         self.apply_schema(conn)
         if self.leak_check:
             leaks.install(conn)
 
-    def apply_schema(self, conn: psycopg.Connection) -> None:
+    def apply_schema(self, conn: "psycopg.Connection") -> None:
         """Apply the project's schema only: the files, then the hook."""
+        import psycopg
+
         apply_schema_files(conn, self.files)
         if self.hook:
             try:

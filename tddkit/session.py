@@ -11,7 +11,6 @@ import atexit
 import os
 import threading
 import time
-from pathlib import Path
 from typing import Optional, Union
 
 import psycopg
@@ -28,15 +27,16 @@ from .ownership import check_can_create, drop_dead_runs
 from .probe import ServerProbe
 from .schema import SchemaSource
 from .server import EmbeddedPostgres, read_state
-from .template_db import TemplateResult, clean_for_snapshot, ensure_template, template_name
+from .template_db import TemplateResult, clean_for_snapshot, ensure_template
 
 
 class Session:
     """A started server, the schema template and (usually) a test database, closed together."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, server: Optional[EmbeddedPostgres] = None) -> None:
         self.settings = settings
-        self.server: Optional[EmbeddedPostgres] = None
+        #: The embedded server: given when launched early (see ``early_start``), else started by ``start()``.
+        self.server = server
         self.server_origin = ""
         self.binaries: Optional[PgBinaries] = None
         self.database: Optional[TestDatabase] = None
@@ -78,13 +78,15 @@ class Session:
         if self.settings.dsn:
             self.server_origin = "the given DSN"
             return self.settings.dsn
-        cache_dir = Path(self.settings.cache_dir) if self.settings.cache_dir else None
-        state = read_state(cache_dir)
-        if state:
-            self.server_origin = f"the running tddkit server (PostgreSQL {state['version']}, pid {state['pid']})"
-            return state["dsn"]
-        self.binaries = find_binaries(self.settings.pg_bindir, self.settings.pg_source)
-        self.server = EmbeddedPostgres(self.binaries, cache_dir).start(snapshot=template_name(schema))
+        if self.server is None:
+            cache_dir = self.settings.cache_path
+            state = read_state(cache_dir)
+            if state:
+                self.server_origin = f"the running tddkit server (PostgreSQL {state['version']}, pid {state['pid']})"
+                return state["dsn"]
+            binaries = find_binaries(self.settings.pg_bindir, self.settings.pg_source, cache_dir)
+            self.server = EmbeddedPostgres(binaries, cache_dir).launch(snapshot=schema.template_name)
+        self.server.wait_ready()
         self.binaries = self.server.binaries
         self.server_origin = f"embedded {self.binaries.describe()}"
         return self.server.dsn
@@ -155,15 +157,17 @@ def current_session() -> Optional[Session]:
 
 
 def get_session(settings: Optional[Settings] = None, *, with_database: bool = True,
-                template: Optional[TemplateResult] = None, config_near: Optional[str] = None) -> Session:
+                template: Optional[TemplateResult] = None, config_near: Optional[str] = None,
+                server: Optional[EmbeddedPostgres] = None) -> Session:
     """The process's session, started on first use with ``settings`` (default: the config file found
-    upward from ``config_near``, a test module's file, then from the current directory)."""
+    upward from ``config_near``, a test module's file, then from the current directory), on ``server`` if
+    one was launched for it."""
     global _current, _owner_pid
     with _lock:
         if _current is None or _owner_pid != os.getpid():
             if settings is None:
                 settings = load_settings(targets=[config_near] if config_near else ())
-            session = Session(settings).start(with_database, template)
+            session = Session(settings, server).start(with_database, template)
             _current, _owner_pid = session, os.getpid()
             atexit.register(close_session)
         return _current

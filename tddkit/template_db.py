@@ -22,15 +22,9 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from .ownership import OWNED_PREFIX, create_database, databases_like, drop_database
-from .schema import SchemaSource
+from .schema import TEMPLATE_PREFIX, SchemaSource
 
-TEMPLATE_PREFIX = "tddkit_tpl_"
 BUILD_PREFIX = "tddkit_tplbuild_"
-
-
-def template_name(source: SchemaSource) -> str:
-    """The template database of a schema source: project and content hash."""
-    return f"{TEMPLATE_PREFIX}{source.project}_{source.fingerprint}"
 
 
 @dataclasses.dataclass
@@ -51,7 +45,7 @@ def ensure_template(admin: psycopg.Connection, server_dsn: str, source: SchemaSo
                     rebuild: bool = False) -> TemplateResult:
     """Return the schema template, building it if missing (or if ``rebuild``)."""
     started = time.perf_counter()
-    name = template_name(source)
+    name = source.template_name
     lock_key = int(hashlib.sha256(f"tddkit-schema-{source.project}".encode()).hexdigest()[:15], 16)
     admin.execute("SELECT pg_advisory_lock(%s)", (lock_key,))
     try:

@@ -35,7 +35,7 @@ from .exit_codes import EXIT_OK
 from .forked_run import ForkedRun
 from .schema import SchemaSource
 from .session import Session, close_session, get_session
-from .template_db import ensure_template, template_name
+from .template_db import ensure_template
 from .watch_batch import Batch, Outcome
 from .watch_tree import WatchedTree
 
@@ -227,7 +227,7 @@ class Watch:
         session, database = self.session, self.session.database
         try:
             source = SchemaSource.from_settings(settings)
-            if session.template is not None and template_name(source) == session.template.name:
+            if session.template is not None and source.template_name == session.template.name:
                 return False
             self.close()  # its connections are to the database about to be cloned again
             with connect_admin(session.server_dsn) as admin:

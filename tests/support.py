@@ -101,6 +101,14 @@ def built_wheel() -> Path:
     return wheel
 
 
+def control_field(binaries: "tddkit.binaries.PgBinaries", data_dir: Path,
+                  field: str = "Database cluster state") -> str:
+    """One field of pg_controldata's report on a stopped cluster."""
+    done = subprocess.run([binaries.path("pg_controldata"), str(data_dir)], capture_output=True, text=True,
+                          check=True, env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"})
+    return next(line.split(":", 1)[1].strip() for line in done.stdout.splitlines() if line.startswith(field + ":"))
+
+
 def shared_tempdir() -> tempfile.TemporaryDirectory:
     """A temporary directory the server's unprivileged account can traverse."""
     tmp = tempfile.TemporaryDirectory(prefix="tddkit-test-")

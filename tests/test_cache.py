@@ -9,10 +9,25 @@ import time
 import unittest
 from pathlib import Path
 
+from tddkit.binaries import find_binaries
 from tddkit.server.leftovers import owned_tempdir
-from tests.support import ROOT, child_env, postgres_processes, run_cli, shared_tempdir
+from tests.support import ROOT, child_env, control_field, postgres_processes, run_cli, shared_tempdir
 
 TRIVIAL = "tests/cases/trivial.py"
+
+#: A test writing about 4 MB of WAL: past the one segment (1 MB) a cached cluster keeps.
+WAL_WRITER = """import tddkit
+
+
+class WalWriter(tddkit.TDDTestCase):
+    def test_writes_several_segments_of_wal(self):
+        self.conn.execute("CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 15000) g")
+        before = self.conn.execute("SELECT pg_walfile_name(pg_current_wal_insert_lsn())").fetchone()[0]
+        self.conn.execute("INSERT INTO filler SELECT * FROM filler")
+        after = self.conn.execute("SELECT pg_walfile_name(pg_current_wal_insert_lsn())").fetchone()[0]
+        self.assertGreater(after, before)
+        self.assertEqual(self.conn.execute("SELECT count(*) FROM filler").fetchone(), (30000,))
+"""
 BROKEN = "is broken"
 
 
@@ -50,9 +65,9 @@ class CacheCase(unittest.TestCase):
         self.runs.mkdir()
         self.runs.chmod(0o755)
 
-    def run_tests(self, *args, cache=None):
+    def run_tests(self, *args, cache=None, cwd=None, target=TRIVIAL):
         env = child_env(TDDKIT_CACHE_DIR=str(cache or self.cache), TDDKIT_RUN_DIR=str(self.runs))
-        done = run_cli(["run", TRIVIAL, "--no-report", *args], env=env)
+        done = run_cli(["run", target, "--no-report", *args], env=env, cwd=cwd)
         self.assertEqual(postgres_processes(str(self.runs)), [])
         return done
 
@@ -64,6 +79,23 @@ class CacheCase(unittest.TestCase):
         lines = [line for line in done.stderr.splitlines() if all(p in line for p in phrases)]
         self.assertEqual(len(lines), 1, done.stderr)
         return lines[0]
+
+
+class SmallCacheTests(CacheCase):
+    def test_cached_clusters_keep_only_the_wal_segment_of_their_last_checkpoint_and_start_past_it(self):
+        """Recycled future WAL segments are a fifth of a snapshot: they are dropped, and a server started from
+        the snapshot makes new segments as it writes."""
+        binaries = find_binaries()
+        for entry in cache_parts(self.cache):
+            with self.subTest(entry=entry.name):
+                segments = sorted(p.name for p in (entry / "pg_wal").iterdir() if len(p.name) == 24)
+                self.assertEqual(segments, [control_field(binaries, entry, "Latest checkpoint's REDO WAL file")])
+        project = self.tmp / "project"
+        project.mkdir()
+        (project / "test_wal.py").write_text(WAL_WRITER)
+        done = self.run_tests(cwd=project, target="test_wal.py")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertIn("tddkit: 1 passed, 0 failed", done.stderr)
 
 
 class CorruptCacheTests(CacheCase):
@@ -166,6 +198,7 @@ class UnusableCacheDirTests(CacheCase):
 KILLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
+from tddkit.binaries import find_binaries
 from tddkit.server.leftovers import owned_tempdir
 work = owned_tempdir(sys.argv[2], sys.argv[1])
 (work / "data").mkdir()

@@ -17,7 +17,7 @@ from tddkit.server import EmbeddedPostgres, read_state
 from tddkit.server import embedded as embedded_module
 from tddkit.server.postmaster import is_ready, read_status
 from tddkit.session import Session
-from tests.support import ROOT, child_env, postgres_processes, shared_tempdir
+from tests.support import ROOT, child_env, control_field, postgres_processes, shared_tempdir
 
 #: Launches a server with psycopg made unimportable, waits for it by postmaster.pid alone, prints its DSN
 #: and whether anything tried to import psycopg, then stops it when told to.
@@ -40,14 +40,6 @@ sys.stdin.readline()
 server.stop()
 print("stopped", flush=True)
 """
-
-
-def pg_control_state(binaries, data_dir: Path) -> str:
-    """``Database cluster state`` of a stopped cluster, from pg_controldata."""
-    done = subprocess.run([binaries.path("pg_controldata"), str(data_dir)], capture_output=True, text=True,
-                          check=True, env={"LC_ALL": "C", "PATH": "/usr/bin:/bin"})
-    return next(line.split(":", 1)[1].strip() for line in done.stdout.splitlines()
-                if line.startswith("Database cluster state"))
 
 
 class LaunchTests(unittest.TestCase):
@@ -95,7 +87,7 @@ class StopTests(unittest.TestCase):
             server = EmbeddedPostgres(binaries).start()
             try:
                 stop_process(server.process.pid, server.process.wait, immediate=immediate)
-                states[immediate] = pg_control_state(server.binaries, server.data_dir)
+                states[immediate] = control_field(server.binaries, server.data_dir)
             finally:
                 server.process = None
                 server.stop()
@@ -113,7 +105,7 @@ class StopTests(unittest.TestCase):
             kept = EmbeddedPostgres(find_binaries(), Path(cache))
             kept.start().stop(save_snapshot="kept")
             snapshot = kept.cache.snapshot("kept")
-            self.assertEqual(pg_control_state(kept.binaries, snapshot), "shut down")
+            self.assertEqual(control_field(kept.binaries, snapshot), "shut down")
         self.assertEqual(calls, [True, False])
 
     def test_closing_a_session_on_its_own_server_drops_no_database_first(self):

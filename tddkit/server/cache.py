@@ -32,6 +32,7 @@ from .access import HBA_SOCKET_ONLY, SUPERUSER, write_hba
 from .account import Account
 from .leftovers import owned_tempdir, reclaim
 from .locations import CACHE_SETTING, account_can_enter, cache_dir_problem, default_cache_dir, may_execute
+from .wal import drop_future_segments
 
 #: initdb options; part of the cache key (with the pg_hba.conf written after initdb), so changing
 #: either never reuses an old cluster. initdb's own pg_hba.conf is replaced (see access.py).
@@ -211,6 +212,7 @@ class ServerCache:
                     raise ServerError(f"initdb failed ({binaries.describe()}):\n{done.stdout}{done.stderr}")
                 # only the unix socket, trusted; nothing on TCP (a TCP server adds its line to its own copy)
                 write_hba(data)
+                drop_future_segments(binaries, data)
                 self.account.chown_tree(data)
                 os.replace(data, target)
             finally:
@@ -266,6 +268,7 @@ class ServerCache:
                     os.replace(data_dir, work / "data")
                 except OSError:  # another filesystem: copy instead
                     copy_tree(data_dir, work / "data")
+                drop_future_segments(self.binaries, work / "data")
                 with self._copy_lock(shared=False):  # no run is copying a snapshot now
                     if os.path.lexists(target):
                         os.replace(target, work / "replaced")

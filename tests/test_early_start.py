@@ -1,0 +1,134 @@
+"""The session of ``python -m tddkit run`` starts in a thread while the rest imports; what a user sees is unchanged."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+from pathlib import Path
+
+import tddkit
+from tests.support import ROOT, child_env, postgres_processes, run_cli, shared_tempdir
+
+TRIVIAL = str(ROOT / "tests" / "cases" / "trivial.py")
+
+#: Runs ``python -m tddkit run ARGS`` in this process, noting which thread started the session and every module
+#: a thread other than the main one imported; prints both as JSON on stdout's last line.
+OBSERVED_RUN = """
+import importlib.machinery, json, sys, threading
+imported_elsewhere, started_in = [], []
+
+def observe(session_module):
+    start = session_module.Session.start
+    def recorded(self, *args, **kwargs):
+        started_in.append(threading.current_thread().name)
+        return start(self, *args, **kwargs)
+    session_module.Session.start = recorded
+
+class Watch:
+    def find_spec(self, name, path=None, target=None):
+        if threading.current_thread() is not threading.main_thread():
+            imported_elsewhere.append(name)
+        if name != "tddkit.session":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        exec_module = spec.loader.exec_module
+        def exec_and_observe(module):
+            exec_module(module)
+            observe(module)
+        spec.loader.exec_module = exec_and_observe
+        return spec
+
+sys.meta_path.insert(0, Watch())
+import tddkit.cli
+code = tddkit.cli.main(sys.argv[1:])
+print(json.dumps({"code": code, "started_in": started_in, "imported_elsewhere": imported_elsewhere}))
+"""
+
+
+class EarlyStartTests(unittest.TestCase):
+    def setUp(self):
+        tmp = shared_tempdir()
+        self.addCleanup(tmp.cleanup)
+        self.runs = tmp.name
+        self.project = Path(tmp.name) / "project"
+        self.project.mkdir()
+
+    def env(self):
+        return child_env(TDDKIT_RUN_DIR=self.runs, TDDKIT_DURATIONS_FILE="")
+
+    def observed_run(self, *args):
+        done = subprocess.run([sys.executable, "-c", OBSERVED_RUN, "run", TRIVIAL, "-q", "--no-report", *args],
+                              cwd=ROOT, env=self.env(), capture_output=True, text=True, timeout=120)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        return json.loads(done.stdout.strip().splitlines()[-1]), done.stderr
+
+    def assert_nothing_left(self):
+        self.assertEqual(postgres_processes(self.runs), [])
+        self.assertEqual([p for p in os.listdir(self.runs) if p != "project"], [])
+
+    def test_the_session_starts_in_the_background_thread_which_imports_nothing(self):
+        """Two threads importing at once can deadlock: the early thread must find every module imported."""
+        for name, args in (("embedded", ()), ("--dsn", ("--dsn", tddkit.get_session().server_dsn))):
+            with self.subTest(name):
+                seen, err = self.observed_run(*args)
+                self.assertEqual(seen, {"code": 0, "started_in": ["tddkit-early-start"], "imported_elsewhere": []})
+                self.assertIn("tddkit: 2 passed, 0 failed", err)
+                self.assert_nothing_left()
+
+    def test_a_server_started_for_tests_that_need_none_is_stopped(self):
+        (self.project / "test_plain.py").write_text(
+            "import unittest\n\n\nclass Plain(unittest.TestCase):\n    def test_sum(self):\n"
+            "        self.assertEqual(1 + 1, 2)\n")
+        (self.project / "test_empty_dir").mkdir()
+        for args, code, last in ((["test_plain.py"], 0, "tddkit: 1 passed, 0 failed"),
+                                 (["test_empty_dir"], 5, "tddkit: no tests found")):
+            with self.subTest(args=args):
+                done = run_cli(["run", *args, "--no-report"], env=self.env(), cwd=self.project)
+                self.assertEqual(done.returncode, code, done.stderr)
+                self.assertEqual(done.stderr.strip().splitlines()[-1], last)
+                self.assertNotIn("embedded PostgreSQL", done.stderr)
+                self.assert_nothing_left()
+
+    def test_what_starting_the_session_raises_is_the_usual_one_line(self):
+        (self.project / "pyproject.toml").write_text('[tool.tddkit]\nschema = ["schema.sql"]\n')
+        (self.project / "schema.sql").write_text("CREATE TABLE t (id int);\nCREATE TABEL oops (id int);\n")
+        (self.project / "test_t.py").write_text(
+            "import tddkit\n\n\nclass T(tddkit.TDDTestCase):\n    def test_t(self):\n        pass\n")
+        done = run_cli(["run", "--no-report"], env=self.env(), cwd=self.project)
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertEqual(done.stderr.strip().splitlines(),
+                         [f"tddkit: error: schema error in {self.project / 'schema.sql'}:2: syntax error at or near "
+                          '"TABEL"'])
+        self.assert_nothing_left()
+
+    def test_ctrl_c_while_the_tests_import_stops_the_server_started_early(self):
+        marker = self.project / "importing"
+        (self.project / "test_slow_import.py").write_text(
+            "import pathlib, time\nimport tddkit\n\n"
+            f"pathlib.Path({str(marker)!r}).write_text('')\ntime.sleep(60)\n\n\n"
+            "class T(tddkit.TDDTestCase):\n    def test_t(self):\n        pass\n")
+        child = subprocess.Popen([sys.executable, "-m", "tddkit", "run", "--no-report"], cwd=self.project,
+                                 env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 60
+            while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.02)
+            self.assertTrue(marker.exists(), "the test module was never imported")
+            time.sleep(0.3)  # the early thread has the server up by now, or is bringing it up
+            child.send_signal(signal.SIGINT)
+            _, err = child.communicate(timeout=30)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
+        self.assertEqual(child.returncode, 130, err)
+        self.assertEqual(err.strip().splitlines()[-1], "tddkit: interrupted", err)
+        self.assertNotIn("Traceback", err)
+        self.assert_nothing_left()
+
+
+if __name__ == "__main__":
+    unittest.main()
