@@ -54,6 +54,34 @@ class EmbeddedServerTests(unittest.TestCase):
         self.assertNotEqual(found.bindir, Path(broken))
         self.assertGreaterEqual(found.major, 13)
 
+    def test_a_binary_is_asked_its_version_once_until_it_changes(self):
+        """``postgres --version`` costs about 20 ms a run: its answer is kept in the cache, keyed by the binary."""
+        with shared_tempdir() as tmp:
+            bindir, calls = Path(tmp) / "bin", Path(tmp) / "calls"
+            bindir.mkdir()
+            (bindir / "initdb").write_text("#!/bin/sh\n")
+
+            def install(version):
+                (bindir / "postgres").write_text(
+                    f"#!/bin/sh\necho x >> {calls}\necho 'postgres (PostgreSQL) {version}'\n")
+                (bindir / "postgres").chmod(0o755)
+
+            def found(cache):
+                return find_binaries(pg_bindir=str(bindir), source="bindir", cache_dir=cache).version
+
+            def asked():
+                return len(calls.read_text().splitlines())
+
+            install("16.2")
+            cache = Path(tmp) / "cache"
+            self.assertEqual([found(cache), found(cache), asked()], ["16.2", "16.2", 1])
+            self.assertTrue((cache / "postgres-versions.json").is_file())
+            install("16.33")  # an upgrade: another size and modification time
+            self.assertEqual([found(cache), found(cache), asked()], ["16.33", "16.33", 2])
+            unwritable = Path(tmp) / "a-file"
+            unwritable.write_text("")
+            self.assertEqual([found(unwritable), found(unwritable), asked()], ["16.33", "16.33", 4])
+
     def test_no_binaries_and_no_dsn_exits_2_with_one_line(self):
         with shared_tempdir() as empty:
             env = child_env(TDDKIT_PG_BINDIR=empty, TDDKIT_PG_SOURCE="bindir")
