@@ -104,6 +104,19 @@ class EarlyStartTests(unittest.TestCase):
                           '"TABEL"'])
         self.assert_nothing_left()
 
+    def test_the_process_end_still_runs_atexit_handlers_and_flushes_output(self):
+        """The last garbage collection is skipped at exit: what a test suite relies on at exit still happens."""
+        marker = self.project / "atexit-ran"
+        (self.project / "test_exit.py").write_text(
+            "import atexit, pathlib, sys\nimport tddkit\n\n"
+            f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')\n\n\n"
+            "class T(tddkit.TDDTestCase):\n    def test_t(self):\n        sys.stdout.write('unflushed tail')\n")
+        done = run_cli(["run", "--no-report", "-q"], env=self.env(), cwd=self.project)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertEqual(marker.read_text(), "yes")
+        self.assertTrue(done.stdout.endswith("unflushed tail"), done.stdout)
+        self.assert_nothing_left()
+
     def test_ctrl_c_while_the_tests_import_stops_the_server_started_early(self):
         marker = self.project / "importing"
         (self.project / "test_slow_import.py").write_text(
