@@ -101,6 +101,22 @@ def built_wheel() -> Path:
     return wheel
 
 
+def start_cli_until(marker: Path, args: Sequence[str], env: Dict[str, str], cwd: Optional[Path] = None,
+                    timeout: float = 60) -> subprocess.Popen:
+    """Start ``python -m tddkit ARGS`` and return it once ``marker`` exists (a test under way, say); if it never
+    does, the child is killed and the assertion names what it printed."""
+    child = subprocess.Popen([sys.executable, "-m", "tddkit", *args], cwd=str(cwd or ROOT), env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while not marker.exists() and time.monotonic() < deadline and child.poll() is None:
+        time.sleep(0.02)
+    if not marker.exists():
+        if child.poll() is None:
+            child.kill()
+        raise AssertionError(f"{marker} never appeared: {child.communicate(timeout=30)}")
+    return child
+
+
 def control_field(binaries: "tddkit.binaries.PgBinaries", data_dir: Path,
                   field: str = "Database cluster state") -> str:
     """One field of pg_controldata's report on a stopped cluster."""

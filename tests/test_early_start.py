@@ -10,7 +10,7 @@ import unittest
 from pathlib import Path
 
 import tddkit
-from tests.support import ROOT, child_env, postgres_processes, run_cli, shared_tempdir
+from tests.support import ROOT, child_env, postgres_processes, run_cli, shared_tempdir, start_cli_until
 
 TRIVIAL = str(ROOT / "tests" / "cases" / "trivial.py")
 
@@ -56,6 +56,11 @@ class EarlyStartTests(unittest.TestCase):
         self.project = Path(tmp.name) / "project"
         self.project.mkdir()
 
+    def write_test_module(self, name, preamble="", body="pass"):
+        """A test module of one TDDTestCase test: ``preamble`` runs at import, ``body`` in the test."""
+        (self.project / name).write_text(f"import tddkit\n{preamble}\n\nclass T(tddkit.TDDTestCase):\n"
+                                         f"    def test_t(self):\n        {body}\n")
+
     def env(self):
         return child_env(TDDKIT_RUN_DIR=self.runs, TDDKIT_DURATIONS_FILE="")
 
@@ -95,8 +100,7 @@ class EarlyStartTests(unittest.TestCase):
     def test_what_starting_the_session_raises_is_the_usual_one_line(self):
         (self.project / "pyproject.toml").write_text('[tool.tddkit]\nschema = ["schema.sql"]\n')
         (self.project / "schema.sql").write_text("CREATE TABLE t (id int);\nCREATE TABEL oops (id int);\n")
-        (self.project / "test_t.py").write_text(
-            "import tddkit\n\n\nclass T(tddkit.TDDTestCase):\n    def test_t(self):\n        pass\n")
+        self.write_test_module("test_t.py")
         done = run_cli(["run", "--no-report"], env=self.env(), cwd=self.project)
         self.assertEqual(done.returncode, 2, done.stderr)
         self.assertEqual(done.stderr.strip().splitlines(),
@@ -107,10 +111,9 @@ class EarlyStartTests(unittest.TestCase):
     def test_the_process_end_still_runs_atexit_handlers_and_flushes_output(self):
         """The last garbage collection is skipped at exit: what a test suite relies on at exit still happens."""
         marker = self.project / "atexit-ran"
-        (self.project / "test_exit.py").write_text(
-            "import atexit, pathlib, sys\nimport tddkit\n\n"
-            f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')\n\n\n"
-            "class T(tddkit.TDDTestCase):\n    def test_t(self):\n        sys.stdout.write('unflushed tail')\n")
+        self.write_test_module("test_exit.py", f"import atexit, pathlib, sys\n"
+                               f"atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes')\n",
+                               body="sys.stdout.write('unflushed tail')")
         done = run_cli(["run", "--no-report", "-q"], env=self.env(), cwd=self.project)
         self.assertEqual(done.returncode, 0, done.stderr)
         self.assertEqual(marker.read_text(), "yes")
@@ -119,17 +122,10 @@ class EarlyStartTests(unittest.TestCase):
 
     def test_ctrl_c_while_the_tests_import_stops_the_server_started_early(self):
         marker = self.project / "importing"
-        (self.project / "test_slow_import.py").write_text(
-            "import pathlib, time\nimport tddkit\n\n"
-            f"pathlib.Path({str(marker)!r}).write_text('')\ntime.sleep(60)\n\n\n"
-            "class T(tddkit.TDDTestCase):\n    def test_t(self):\n        pass\n")
-        child = subprocess.Popen([sys.executable, "-m", "tddkit", "run", "--no-report"], cwd=self.project,
-                                 env=self.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.write_test_module("test_slow_import.py", f"import pathlib, time\n"
+                               f"pathlib.Path({str(marker)!r}).write_text('')\ntime.sleep(60)\n")
+        child = start_cli_until(marker, ["run", "--no-report"], self.env(), cwd=self.project)
         try:
-            deadline = time.monotonic() + 60
-            while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.02)
-            self.assertTrue(marker.exists(), "the test module was never imported")
             time.sleep(0.3)  # the early thread has the server up by now, or is bringing it up
             child.send_signal(signal.SIGINT)
             _, err = child.communicate(timeout=30)

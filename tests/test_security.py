@@ -7,8 +7,6 @@ import re
 import shutil
 import stat
 import subprocess
-import sys
-import time
 import unittest
 import uuid
 from pathlib import Path
@@ -19,7 +17,7 @@ import psutil
 import tddkit
 from tddkit.binaries import find_binaries
 from tddkit.server import Account
-from tests.support import ROOT, child_env, postgres_processes, run_cli, shared_tempdir
+from tests.support import child_env, postgres_processes, run_cli, shared_tempdir, start_cli_until
 
 
 def find_psql() -> Optional[str]:
@@ -106,14 +104,8 @@ class OtherAccountTests(unittest.TestCase):
         with shared_tempdir() as runs:
             marker = Path(runs) / "started"
             env = child_env(TDDKIT_RUN_DIR=runs, TDDKIT_TEST_MARKER=str(marker))
-            child = subprocess.Popen([sys.executable, "-m", "tddkit", "run", "tests/cases/slow.py", "-q"], cwd=ROOT,
-                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            child = start_cli_until(marker, ["run", "tests/cases/slow.py", "-q"], env)
             try:
-                deadline = time.monotonic() + 60
-                while not marker.exists() and time.monotonic() < deadline and child.poll() is None:
-                    time.sleep(0.05)
-                if not marker.exists():
-                    self.fail(f"the test never started: {child.communicate(timeout=30)}")
                 (run_dir,) = Path(runs).glob("tddkit-pg-*")
                 pid, port = postmaster(run_dir)
                 self.assertEqual(tcp_listeners(pid), [], "nothing listens on TCP")

@@ -17,7 +17,7 @@ from tddkit.binaries import find_binaries
 from tddkit.errors import ServerError
 from tddkit.processes import pid_alive, stop_process
 from tddkit.server import EmbeddedPostgres
-from tests.support import ROOT, child_env, postgres_pids, postgres_processes, run_cli, shared_tempdir
+from tests.support import ROOT, child_env, postgres_pids, postgres_processes, run_cli, shared_tempdir, start_cli_until
 
 
 class EmbeddedServerTests(unittest.TestCase):
@@ -102,14 +102,8 @@ class CleanupTests(unittest.TestCase):
         with shared_tempdir() as tmp:
             marker = Path(tmp) / "started"
             env = child_env(TDDKIT_RUN_DIR=tmp, TDDKIT_TEST_MARKER=str(marker))
-            child = subprocess.Popen([sys.executable, "-m", "tddkit", "run", "tests/cases/slow.py"], cwd=ROOT,
-                                     env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            child = start_cli_until(marker, ["run", "tests/cases/slow.py"], env)
             try:
-                deadline = time.monotonic() + 60
-                while not marker.exists() and time.monotonic() < deadline and child.poll() is None:
-                    time.sleep(0.05)
-                if not marker.exists():
-                    self.fail(f"the test never started: {child.communicate(timeout=30)}")
                 self.assertTrue(postgres_processes(tmp), "the server should be running mid-test")
                 child.send_signal(sig)
                 out, err = child.communicate(timeout=60)
