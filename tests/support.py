@@ -19,6 +19,7 @@ import psycopg
 
 import tddkit
 from tddkit.runner import TDDTestResult, TDDTestRunner
+from tddkit.server import default_run_base
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,8 +127,10 @@ def control_field(binaries: "tddkit.binaries.PgBinaries", data_dir: Path,
 
 
 def shared_tempdir() -> tempfile.TemporaryDirectory:
-    """A temporary directory the server's unprivileged account can traverse."""
-    tmp = tempfile.TemporaryDirectory(prefix="tddkit-test-")
+    """A temporary directory the server's unprivileged account can traverse; in memory where run directories
+    go (/dev/shm with room to spare): the caches and clusters tests make there copy 20 times faster than on
+    this machine's disk."""
+    tmp = tempfile.TemporaryDirectory(prefix="tddkit-test-", dir=default_run_base())
     os.chmod(tmp.name, 0o755)
     return tmp
 
