@@ -147,13 +147,17 @@ def histogram(values: Sequence[float]) -> List[str]:
 def verdict(summary: RunSummary, measured: int, rates: Sequence[float]) -> str:
     """The recommendation line: what went wrong when the run cannot be judged, else the verdict on
     the mean of ``rates`` (the success rates of the rows with a target)."""
+    tests = "test" if summary.tests == 1 else "tests"
     if summary.errors:
-        tests, them = "test" if summary.tests == 1 else "tests", "it" if summary.errors == 1 else "them"
+        them = "it" if summary.errors == 1 else "them"
         return (f"errors: {summary.errors} of {summary.tests} {tests} could not run or ended in an error; "
                 f"fix {them} before judging performance")
     if not measured:
         return "no data: no test was measured"
-    return recommendation(statistics.fmean(rates)) if rates else _NO_TARGETS
+    judged = recommendation(statistics.fmean(rates)) if rates else _NO_TARGETS
+    if summary.failed:  # they ran, so their speed counts; but "excellent" alone would read as all is well
+        judged += f" ({summary.failed} of {summary.tests} {tests} failed: this judges speed only)"
+    return judged
 
 
 def build_report(

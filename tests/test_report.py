@@ -116,9 +116,11 @@ class BuildReportTests(unittest.TestCase):
         expected = statistics.fmean(row.success_rate for row in targeted)
         self.assertAlmostEqual(self.report.overall_success_rate, expected)
         without_errors = [tm for tm in self.tests if tm.outcome != "error"]
-        report = build_report(without_errors, RunSummary(4, 2, 1, 0, 1, 0.5), make_settings())
+        report = build_report(without_errors, RunSummary(4, 3, 0, 0, 1, 0.5), make_settings())
         rate = report.overall_success_rate
         self.assertEqual(report.recommendation, recommendation(rate))
+        failed = build_report(without_errors, RunSummary(4, 2, 1, 0, 1, 0.5), make_settings())
+        self.assertEqual(failed.recommendation, f"{recommendation(rate)} (1 of 4 tests failed: this judges speed only)")
 
     def test_a_run_with_errors_is_not_judged(self) -> None:
         self.assertEqual(self.report.recommendation, "errors: 1 of 5 tests could not run or ended in an error; "
