@@ -11,6 +11,7 @@ from pathlib import Path
 
 from tddkit.binaries import find_binaries
 from tddkit.server.leftovers import owned_tempdir
+from tddkit.server.recency import USED_DIR
 from tests.support import ROOT, child_env, control_field, postgres_processes, run_cli, shared_tempdir
 
 TRIVIAL = "tests/cases/trivial.py"
@@ -200,6 +201,7 @@ import os, signal, sys
 from pathlib import Path
 from tddkit.binaries import find_binaries
 from tddkit.server.leftovers import owned_tempdir
+from tddkit.server.recency import USED_DIR
 work = owned_tempdir(sys.argv[2], sys.argv[1])
 (work / "data").mkdir()
 (work / "data" / "half-written").write_bytes(b"x" * 4096)
@@ -324,6 +326,37 @@ print("reader done", used, flush=True)
 """
 
 
+class SnapshotPruningTests(CacheCase):
+    def test_the_snapshots_used_last_are_kept_not_the_ones_made_last(self):
+        """Three snapshots are kept per server: a project used again keeps its own while newer ones come."""
+        def run_project(name):
+            project = self.tmp / name
+            if not project.exists():
+                project.mkdir()
+                (project / "pyproject.toml").write_text('[tool.tddkit]\nschema = ["schema.sql"]\n')
+                (project / "schema.sql").write_text(f"CREATE TABLE {name} (id int);\n")
+                (project / "test_it.py").write_text(
+                    f"import tddkit\n\n\nclass T(tddkit.TDDTestCase):\n    def test_it(self):\n"
+                    f"        self.conn.execute('SELECT * FROM {name}')\n")
+            before = set(snapshots())
+            done = self.run_tests(cwd=project, target="test_it.py")
+            self.assertEqual(done.returncode, 0, done.stderr)
+            return (set(snapshots()) - before) or None
+
+        def snapshots():
+            return [p.name for p in (self.cache / "snapshots").iterdir() if not p.name.startswith(".")]
+
+        (first,) = run_project("first")
+        (second,) = run_project("second")
+        run_project("third")
+        self.assertIsNone(run_project("first"), "its snapshot is reused, not made again")
+        run_project("fourth")
+        kept = snapshots()
+        self.assertEqual(len(kept), 3, kept)
+        self.assertIn(first, kept, "made first, but used since")
+        self.assertNotIn(second, kept, "the one used longest ago goes")
+
+
 class SnapshotRaceTests(CacheCase):
     def test_servers_start_while_the_snapshot_they_copy_is_replaced_and_pruned(self):
         key = "race"
@@ -341,7 +374,8 @@ class SnapshotRaceTests(CacheCase):
         self.assertNotIn(BROKEN, "".join(err for _, err in outputs))
         self.assertGreater(sum(int(out.split()[-1]) for out, _ in outputs[1:]), 0, "some started from the snapshot")
         self.assertEqual(list(self.runs.iterdir()), [])
-        self.assertEqual(sorted(p.name for p in (self.cache / "snapshots").iterdir() if p.name.startswith(".")), [])
+        self.assertEqual(sorted(p.name for p in (self.cache / "snapshots").iterdir() if p.name.startswith(".")),
+                         [USED_DIR], "no work directory is left")
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from .access import HBA_SOCKET_ONLY, SUPERUSER, write_hba
 from .account import Account
 from .leftovers import owned_tempdir, reclaim
 from .locations import CACHE_SETTING, account_can_enter, cache_dir_problem, default_cache_dir, may_execute
+from .recency import forget, last_used, mark_used
 from .wal import drop_future_segments
 
 #: initdb options; part of the cache key (with the pg_hba.conf written after initdb), so changing
@@ -238,7 +239,9 @@ class ServerCache:
             path = self.snapshot(snapshot)
             with self._copy_lock(shared=True):
                 if is_cluster(path):
-                    return CacheEntry("snapshot", path, _identity(path), copy_tree(path, dst))
+                    entry = CacheEntry("snapshot", path, _identity(path), copy_tree(path, dst))
+                    mark_used(path)
+                    return entry
                 broken = os.path.lexists(path)
             if broken:
                 self.discard(CacheEntry("snapshot", path, _identity(path)), "incomplete or not a directory")
@@ -267,7 +270,8 @@ class ServerCache:
             shutil.rmtree(trash, ignore_errors=True)
 
     def save_snapshot(self, data_dir: Path, key: str, keep: int = 3) -> None:
-        """Keep a stopped cluster as the snapshot for ``key``; prune old snapshots."""
+        """Keep a stopped cluster as the snapshot for ``key``; keep the ``keep`` snapshots of these binaries
+        used most recently (see ``recency``), prune the others."""
         target = self.snapshot(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(self._lock_path):
@@ -282,9 +286,11 @@ class ServerCache:
                     if os.path.lexists(target):
                         os.replace(target, work / "replaced")
                     os.replace(work / "data", target)
-                    mine = sorted(target.parent.glob(f"{self.version_key}-*"), key=_mtime, reverse=True)
+                    mark_used(target)
+                    mine = sorted(target.parent.glob(f"{self.version_key}-*"), key=last_used, reverse=True)
                     for number, old in enumerate(mine[keep:]):
                         os.replace(old, work / f"pruned-{number}")
+                        forget(old)
             finally:
                 shutil.rmtree(work, ignore_errors=True)  # after the lock: runs wait for renames only
 
@@ -292,10 +298,3 @@ class ServerCache:
         """Remove the work directories that killed runs left in the cache (their process is gone)."""
         for directory in (self.root, self.root / "clusters", self.root / "snapshots"):
             reclaim(directory, *WORK_PREFIXES)
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
