@@ -83,16 +83,21 @@ def statement_text(query: Any, conn: Any = None) -> str:
 
 
 def shape_of(query: Any, conn: Any = None) -> str:
-    """The shape of ``query`` (cached by its text)."""
+    """The shape of ``query``, cached by the query (str, bytes) or by its text (``psycopg.sql`` objects, which
+    are not hashable: composing one is a tenth of normalising it)."""
     try:
         return _shapes[query]
-    except (KeyError, TypeError):  # not seen yet, or not hashable (psycopg.sql objects)
+    except (KeyError, TypeError):  # not seen yet, or not hashable
         pass
-    shape = normalise(statement_text(query, conn))
-    if isinstance(query, (str, bytes)) and len(query) <= _CACHE_TEXT_LIMIT:
-        if len(_shapes) >= _CACHE_SIZE:
-            _shapes.clear()
-        _shapes[query] = shape
+    text = statement_text(query, conn)
+    shape = _shapes.get(text)
+    if shape is None:
+        shape = normalise(text)
+    for key in {query, text} if isinstance(query, bytes) else {text}:  # a str query is its text
+        if len(key) <= _CACHE_TEXT_LIMIT:
+            if len(_shapes) >= _CACHE_SIZE:
+                _shapes.clear()
+            _shapes[key] = shape
     return shape
 
 

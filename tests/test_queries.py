@@ -7,6 +7,7 @@ import subprocess
 import sys
 import tempfile
 import unittest
+import unittest.mock
 import warnings
 from pathlib import Path
 
@@ -77,6 +78,25 @@ class NormaliseTests(unittest.TestCase):
             queries.shape_of(f"SELECT {number} FROM cache_test")
         self.assertLessEqual(len(queries._shapes), queries._CACHE_SIZE)
         self.assertEqual(queries.shape_of(b"SELECT 1 FROM cache_test"), "SELECT ? FROM cache_test")
+
+
+    def test_a_composed_query_is_normalised_once_per_text(self):
+        """psycopg.sql objects are not hashable: their shape is cached by their text (normalising a 5-column
+        CREATE TABLE is 25 us, composing it 3 us)."""
+        from psycopg import sql
+
+        query = sql.SQL("SELECT {} FROM {} WHERE id = {}").format(
+            sql.Identifier("name"), sql.Identifier("composed_cache_test"), sql.Literal(7))
+        calls = []
+
+        def counted(text):
+            calls.append(text)
+            return normalise(text)
+
+        with unittest.mock.patch.object(queries, "normalise", counted):
+            shapes = {queries.shape_of(query) for _ in range(3)}
+        self.assertEqual(shapes, {'SELECT "name" FROM "composed_cache_test" WHERE id = ?'})
+        self.assertEqual(len(calls), 1)
 
 
 class StatementStatisticsTests(unittest.TestCase):
