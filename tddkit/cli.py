@@ -23,13 +23,18 @@ from .paths import DEFAULT_BASELINE_PATH
 __all__ = ["EXIT_NO_TESTS", "EXIT_OK", "EXIT_TESTS_FAILED", "EXIT_USAGE", "build_parser", "main"]
 
 
+def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
+    """What ``run`` and ``watch`` both take: the targets, ``-k`` and ``-p``."""
+    parser.add_argument("targets", nargs="*", metavar="START_DIR|module|file",
+                        help="directories to discover, test modules, files or dotted names (default: .)")
+    parser.add_argument("-k", dest="name_patterns", action="append", metavar="PATTERN",
+                        help="only run tests matching the pattern or substring (repeatable)")
+    parser.add_argument("-p", "--pattern", default="test*.py", help="file pattern for discovery (default: test*.py)")
+
+
 def _add_run_parser(commands) -> None:
     run = commands.add_parser("run", help="discover and run tests with the metrics report")
-    run.add_argument("targets", nargs="*", metavar="START_DIR|module|file",
-                     help="directories to discover, test modules, files or dotted names (default: .)")
-    run.add_argument("-k", dest="name_patterns", action="append", metavar="PATTERN",
-                     help="only run tests matching the pattern or substring (repeatable)")
-    run.add_argument("-p", "--pattern", default="test*.py", help="file pattern for discovery (default: test*.py)")
+    _add_target_arguments(run)
     run.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2, default=1)
     run.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=0)
     run.add_argument("-f", "--failfast", action="store_true", help="stop on the first failure or error")
@@ -59,11 +64,7 @@ def _add_run_parser(commands) -> None:
 
 def _add_watch_parser(commands) -> None:
     watch = commands.add_parser("watch", help="run the tests, then again on every save (extra tddkit[watch])")
-    watch.add_argument("targets", nargs="*", metavar="START_DIR|module|file",
-                       help="directories to discover, test modules, files or dotted names (default: .)")
-    watch.add_argument("-k", dest="name_patterns", action="append", metavar="PATTERN",
-                       help="only run tests matching the pattern or substring (repeatable)")
-    watch.add_argument("-p", "--pattern", default="test*.py", help="file pattern for discovery (default: test*.py)")
+    _add_target_arguments(watch)
     watch.add_argument("--all", dest="run_all", action="store_true",
                        help="re-run every target on each save, not only the test modules importing the saved file")
     watch.add_argument("--dsn", help="use this PostgreSQL server instead of the embedded one")
