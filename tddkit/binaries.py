@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
 from .errors import ServerError
+from .output import write_json
 
 MIN_MAJOR = 13
 SOURCES = ("auto", "system", "wheel", "bindir")
@@ -115,15 +116,9 @@ def _load_versions(path: Path) -> Dict[str, str]:
 
 
 def _save_versions(path: Path, versions: Dict[str, str]) -> None:
-    """Write the versions file whole (written aside, then renamed); an unwritable cache is no error."""
-    written = path.with_name(f".versions-{os.getpid()}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        written.write_text(json.dumps(versions))
-        os.replace(written, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            written.unlink()
+    """Write the versions file whole (atomically); an unwritable cache is no error."""
+    with contextlib.suppress(OSError):
+        write_json(path, versions, indent=None)
 
 
 def _pg_config_bindir() -> Optional[Path]:
