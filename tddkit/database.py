@@ -97,7 +97,7 @@ class TestDatabase:
         if admin.execute("SELECT 1 FROM pg_stat_activity WHERE datname = %s LIMIT 1", (self.name,)).fetchone():
             raise self._in_use()  # at once: DROP DATABASE would wait 5 s for the sessions to go
         try:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(self.name)))
+            drop_database(admin, self.name, force=False, strict=True)
         except psycopg.errors.ObjectInUse:
             raise self._in_use() from None
 
