@@ -35,6 +35,13 @@ def run_settings(args: argparse.Namespace) -> Settings:
                           "test_timeout": args.test_timeout}, targets=args.targets)
 
 
+def launch_embedded(settings: Settings, snapshot: str) -> EmbeddedPostgres:
+    """The embedded server of ``settings``, launched from the snapshot holding template ``snapshot`` (else the
+    cluster): copied and spawned, not yet waited for."""
+    binaries = find_binaries(settings.pg_bindir, settings.pg_source, settings.cache_path)
+    return EmbeddedPostgres(binaries, settings.cache_path).launch(snapshot=snapshot)
+
+
 class _EarlyStart:
     """The thread starting the session, and what it made or raised."""
 
@@ -60,13 +67,8 @@ class _EarlyStart:
     def _launch_server(self) -> None:
         """Copy and spawn the embedded server, unless the session will use another one."""
         settings = self.settings
-        cache_dir = settings.cache_path
-        if settings.dsn or read_state(cache_dir):
-            return
-        snapshot = SchemaSource.from_settings(settings).template_name
-        binaries = find_binaries(settings.pg_bindir, settings.pg_source, cache_dir)
-        server = self.server = EmbeddedPostgres(binaries, cache_dir)
-        server.launch(snapshot=snapshot)
+        if not (settings.dsn or read_state(settings.cache_path)):
+            self.server = launch_embedded(settings, SchemaSource.from_settings(settings).template_name)
 
 
 _pending: Optional[_EarlyStart] = None

@@ -16,9 +16,10 @@ from typing import Optional, Union
 import psycopg
 
 from .admin import connect_admin
-from .binaries import PgBinaries, find_binaries
+from .binaries import PgBinaries
 from .config import Settings, load_settings
 from .database import TestDatabase
+from .early_start import launch_embedded
 from .errors import TddkitError
 from .file_locks import FileResourceLocks
 from .lending import Lender
@@ -79,13 +80,11 @@ class Session:
             self.server_origin = "the given DSN"
             return self.settings.dsn
         if self.server is None:
-            cache_dir = self.settings.cache_path
-            state = read_state(cache_dir)
+            state = read_state(self.settings.cache_path)
             if state:
                 self.server_origin = f"the running tddkit server (PostgreSQL {state['version']}, pid {state['pid']})"
                 return state["dsn"]
-            binaries = find_binaries(self.settings.pg_bindir, self.settings.pg_source, cache_dir)
-            self.server = EmbeddedPostgres(binaries, cache_dir).launch(snapshot=schema.template_name)
+            self.server = launch_embedded(self.settings, schema.template_name)
         self.server.wait_ready()
         self.binaries = self.server.binaries
         self.server_origin = f"embedded {self.binaries.describe()}"
