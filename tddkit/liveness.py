@@ -1,10 +1,12 @@
-"""Process identities that outlive their process, and proving that the process one names is gone.
+"""Process identities that outlive their process, and proving that the process one names is gone, or runs.
 
 A database records the identity of the process that made it; a later run
-may drop it only once that process has certainly ended. An identity is the
-machine's boot and pid namespace, the pid and the process's start time: a
-pid alone is reused, and pids of another machine, boot or container say
-nothing here, so those are never judged.
+may drop it only once that process has certainly ended. The state file of
+``server start`` records its server's, which is stopped or used only while
+that very process runs. An identity is the machine's boot and pid
+namespace, the pid and the process's start time: a pid alone is reused,
+and pids of another machine, boot or container say nothing here, so those
+are never judged.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import contextlib
 import functools
 import os
 import sys
-from typing import Optional
+from typing import Optional, Tuple
 
 from .processes import pid_alive
 
@@ -61,14 +63,29 @@ def process_identity(pid: Optional[int] = None) -> str:
     return f"{_this_boot() or '-'} {pid} {_start_time(pid)}"
 
 
+def _of_this_boot(identity: str) -> Optional[Tuple[int, str]]:
+    """The pid and start time ``identity`` names, if it was taken in this boot and pid namespace; else None."""
+    parts = identity.split()
+    if len(parts) != 3 or not parts[1].isdigit() or not _this_boot() or parts[0] != _this_boot():
+        return None
+    return int(parts[1]), parts[2]
+
+
 def process_gone(identity: str) -> bool:
     """True only when ``identity`` names a process that has certainly ended: same boot and pid namespace
     as this process, and its pid is free or now another process's. False whenever that cannot be proved."""
-    parts = identity.split()
-    if len(parts) != 3 or not parts[1].isdigit() or not _this_boot() or parts[0] != _this_boot():
+    named = _of_this_boot(identity)
+    if named is None:
         return False
-    pid, started = int(parts[1]), parts[2]
+    pid, started = named
     if not pid_alive(pid):
         return True
     now = _start_time(pid)
     return now is not None and now != started
+
+
+def process_running(identity: str) -> bool:
+    """True only when ``identity`` names a process that still runs: same boot and pid namespace as this
+    process, and its pid alive with the same start time (not another process that got the pid later)."""
+    named = _of_this_boot(identity)
+    return named is not None and pid_alive(named[0]) and _start_time(named[0]) == named[1]

@@ -48,7 +48,7 @@ PG_CONTROL_SIZE = 8192
 
 
 def say(message: str) -> None:
-    """One line on stderr about the cache (it was unusable, an entry was rebuilt)."""
+    """One line on stderr about the cache or the kept server (unusable, rebuilt, forgotten)."""
     print(f"tddkit: {message}", file=sys.stderr, flush=True)
 
 

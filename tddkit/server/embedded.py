@@ -31,7 +31,7 @@ from .account import Account
 from .cache import CacheEntry, ServerCache
 from .leftovers import owned_tempdir, reclaim
 from .locations import default_run_base
-from .postmaster import is_ready, last_error, log_tail, runs_a_server
+from .postmaster import PIDFILE, free_crash_memory, is_ready, last_error, log_tail, runs_a_server
 from .settings import postgres_args, server_port
 
 #: Run directories are named ``tddkit-pg-<pid>@<host>-XXXX`` (see leftovers.py).
@@ -284,18 +284,9 @@ class EmbeddedPostgres:
         cleanup.unregister(self)
 
     def _release_crash_leftovers(self) -> None:
-        """After the server crashed or was killed, free the shared memory it left behind.
-
-        A killed postmaster leaves its System V segment and dynamic shared
-        memory in /dev/shm; PostgreSQL removes both when it next starts on the
-        same data directory, so start it once in single-user mode (which
-        exits at once with no input) before the directory is deleted.
-        """
-        if not (self.data_dir / "postmaster.pid").exists():
-            return
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            self.account.run([self.binaries.path("postgres"), "--single", "-D", str(self.data_dir), "postgres"],
-                             stdin=subprocess.DEVNULL, cwd=str(self.run_dir), timeout=60)
+        """After the server crashed or was killed, free the shared memory it left behind."""
+        if (self.data_dir / PIDFILE).exists():
+            free_crash_memory(self.account, self.binaries.path("postgres"), self.data_dir)
 
     def __enter__(self) -> "EmbeddedPostgres":
         return self.start()

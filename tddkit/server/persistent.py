@@ -6,6 +6,12 @@ starting a server of their own, and its TCP URL with the server's password,
 for other tools (``server url``). Starting and stopping hold an exclusive lock (a lock file beside the state
 file, which is itself replaced atomically), so of two ``server start`` at
 once exactly one starts a server and the other reports it.
+
+A record is trusted only while it provably names its server: the data
+directory's postmaster.pid names the recorded pid, and that pid is still the
+process started then (same boot, same start time; see ``liveness``). After
+a ``kill -9`` or a reboot the pid may be another process's: the record is
+then forgotten with one line and nothing is signalled.
 """
 
 from __future__ import annotations
@@ -18,11 +24,14 @@ from typing import Any, Dict, Optional
 
 from ..binaries import PgBinaries
 from ..errors import ServerError
+from ..liveness import process_gone, process_identity, process_running
 from ..output import write_json
 from ..processes import file_lock, pid_alive, stop_process
 from .account import Account
-from .embedded import EmbeddedPostgres
+from .cache import say
+from .embedded import RUN_PREFIX, EmbeddedPostgres
 from .locations import CACHE_SETTING, cache_dir_problem, default_cache_dir
+from .postmaster import PIDFILE, free_crash_memory, read_status
 
 State = Dict[str, Any]
 
@@ -44,27 +53,53 @@ def _load(cache_dir: Optional[Path]) -> Optional[State]:
     return state if isinstance(state, dict) else None
 
 
-def _alive(state: State) -> bool:
-    try:
-        return pid_alive(int(state.get("pid", 0)))
-    except (TypeError, ValueError):
-        return False
+def _stale(state: State) -> Optional[str]:
+    """Why ``state`` no longer names a running server; None when it provably does: its data directory's
+    postmaster.pid names its pid, and that pid is still the process started then (its recorded identity)."""
+    pid, run_dir, identity = state.get("pid"), state.get("run_dir"), state.get("identity")
+    if not (isinstance(pid, int) and isinstance(run_dir, str) and isinstance(identity, str)):
+        return "the record does not say which process it is"
+    if not (Path(run_dir) / "data").is_dir():
+        return "its data directory is gone"
+    if not pid_alive(pid):
+        return "its process has ended"
+    status = read_status(Path(run_dir) / "data")
+    if status is None or status.pid != pid or process_identity(pid) != identity or not process_running(identity):
+        return f"pid {pid} is now another process"
+    return None
+
+
+def _forget(state: State, reason: str, cache_dir: Optional[Path]) -> None:
+    """Remove a stale record, signalling nothing; once its server has certainly ended, also free the memory
+    it left and remove its run directory."""
+    with contextlib.suppress(OSError):
+        state_file(cache_dir).unlink()
+    run_dir, identity, bindir = state.get("run_dir"), state.get("identity"), state.get("bindir")
+    if isinstance(run_dir, str) and Path(run_dir).name.startswith(RUN_PREFIX) and isinstance(identity, str) \
+            and process_gone(identity):
+        pidfile = Path(run_dir) / "data" / PIDFILE
+        if pidfile.exists() and isinstance(bindir, str):
+            with contextlib.suppress(OSError):
+                pidfile.unlink()  # it may name the pid's new process, and postgres would refuse to start
+            free_crash_memory(Account.for_server(), str(Path(bindir) / "postgres"), pidfile.parent)
+        shutil.rmtree(run_dir, ignore_errors=True)
+    say(f"the recorded server (pid {state.get('pid')}) is gone ({reason}): forgetting it")
 
 
 def _current(cache_dir: Optional[Path]) -> Optional[State]:
-    """The recorded server if it runs; a stale state file is removed. Call with the lock held."""
+    """The recorded server if it provably runs; a stale record is forgotten. Call with the lock held."""
     state = _load(cache_dir)
-    if state is None or _alive(state):
+    reason = _stale(state) if state is not None else None
+    if state is None or reason is None:
         return state
-    with contextlib.suppress(OSError):
-        state_file(cache_dir).unlink()
+    _forget(state, reason, cache_dir)
     return None
 
 
 def read_state(cache_dir: Optional[Path] = None) -> Optional[State]:
-    """The running persistent server's state, or None (stale state files are removed)."""
+    """The running persistent server's state, or None (a stale record is forgotten, with one line)."""
     state = _load(cache_dir)
-    if state is None or _alive(state):
+    if state is None or _stale(state) is None:
         return state
     with file_lock(_lock_file(cache_dir)):  # never remove a record another process just wrote
         return _current(cache_dir)
@@ -87,7 +122,8 @@ def start_persistent(binaries: PgBinaries, cache_dir: Optional[Path] = None) -> 
         if existing:
             return existing
         server = EmbeddedPostgres(binaries, cache_dir, persistent=True, tcp=True).start()
-        state = {"pid": server.process.pid, "port": server.port, "run_dir": str(server.run_dir),  # type: ignore[union-attr]
+        pid = server.process.pid  # type: ignore[union-attr]
+        state = {"pid": pid, "identity": process_identity(pid), "port": server.port, "run_dir": str(server.run_dir),
                  "dsn": server.dsn, "url": server.url, "version": server.binaries.version,
                  "bindir": str(server.binaries.bindir), "source": server.binaries.source}
         try:

@@ -1,4 +1,5 @@
-"""What a server says about itself: ``postmaster.pid`` (pid, port, ready or not) and its log (why it failed).
+"""What a server says about itself: ``postmaster.pid`` (pid, port, ready or not) and its log (why it failed);
+freeing what a killed one left.
 
 PostgreSQL (10 and newer) keeps this file in the data directory while it
 runs; its eighth line is the postmaster's status, ``starting`` until it
@@ -8,11 +9,14 @@ it needs no client library and no connection attempt.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import subprocess
 from pathlib import Path
 from typing import Optional
 
 from ..processes import pid_alive
+from .account import Account
 
 PIDFILE = "postmaster.pid"
 
@@ -51,6 +55,18 @@ def runs_a_server(run_dir: Path) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     return first.isdigit() and pid_alive(int(first))
+
+
+def free_crash_memory(account: Account, postgres: str, data_dir: Path) -> None:
+    """Free the shared memory a killed postmaster of ``data_dir`` left, before the directory is deleted.
+
+    It leaves its System V segment and dynamic shared memory in /dev/shm;
+    PostgreSQL removes both when it next starts on the same data directory,
+    so start it once in single-user mode (which exits at once with no input).
+    """
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        account.run([postgres, "--single", "-D", str(data_dir), "postgres"], stdin=subprocess.DEVNULL,
+                    cwd=str(data_dir.parent), timeout=60)
 
 
 def log_tail(log: Path, lines: int = 20) -> str:
