@@ -24,13 +24,13 @@ from tests.support import child_env, postgres_pids, run_cli, shared_tempdir
 def children_of(pid: int) -> List[int]:
     """The pids whose parent is ``pid`` (a postmaster's backends)."""
     found = []
-    for name in os.listdir("/proc"):
+    for name in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{name}/stat") as fh:
-                if name.isdigit() and int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
                     found.append(int(name))
         except (OSError, IndexError, ValueError):
-            continue
+            continue  # gone meanwhile
     return found
 
 
@@ -91,6 +91,11 @@ class StaleRecordTests(unittest.TestCase):
         state = json.loads(self.record.read_text())
         self.record.write_text(json.dumps({**state, **fields}))
 
+    def rewrite_killed_record(self, pid: int) -> None:
+        """Record again a killed server whose pid is now ``pid``'s."""
+        self.killed_server()
+        self.rewrite(pid=pid)
+
     def assert_memory_freed(self, state: Dict) -> None:
         with open("/proc/sysvipc/shm") as fh:
             self.assertNotIn(state["shmid"], [line.split()[1] for line in fh.readlines()[1:]],
@@ -131,11 +136,6 @@ class StaleRecordTests(unittest.TestCase):
         self.assertEqual(self.cli("server", "stop").stdout, "tddkit server stopped\n")
         self.assertEqual(postgres_pids(self.runs), {})
         self.assert_alive(sleeper)
-
-    def rewrite_killed_record(self, pid: int) -> None:
-        """Record again a killed server whose pid is now ``pid``'s."""
-        self.killed_server()
-        self.rewrite(pid=pid)
 
     def test_a_pid_reused_everywhere_is_told_apart_by_its_start_time(self):
         """The record, its identity and postmaster.pid all name the sleep's pid, as after a real reuse: only
