@@ -185,6 +185,16 @@ class ChildRunTests(unittest.TestCase):
                         f"tddkit: warning: test durations not saved: durations_file {expected}; give a path in a "
                         "directory you can write to"])
 
+    def test_a_statement_timeout_in_the_dsn_does_not_cancel_tddkits_own_statements(self):
+        dsn = make_conninfo(tddkit.get_session().server_dsn, options="-c statement_timeout=1")
+        for args in ([], ["--parallel", "2"]):
+            with self.subTest(args=args):
+                done = run_cli(["run", TRIVIAL, "--no-report", "--dsn", dsn, *args],
+                               env=child_env(TDDKIT_DURATIONS_FILE=""))
+                self.assertEqual(done.returncode, 0, done.stderr)
+                self.assertNotIn("Traceback", done.stderr)
+                self.assertEqual(done.stderr.strip().splitlines()[-1], "tddkit: 2 passed, 0 failed", done.stderr)
+
     def test_a_server_killed_mid_run_fails_the_rest_clearly_and_leaves_nothing(self):
         with shared_tempdir() as tmp:
             marker = Path(tmp) / "marker"
