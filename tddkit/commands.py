@@ -149,7 +149,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import iteration_counts, run_benchmark
     from .bench_report import format_bench, write_bench_json
 
-    iteration_counts(args.iterations)  # reject a bad count before the server starts
+    iteration_counts(args.iterations)  # reject a bad count or an unwritable file before the server starts
+    if args.json_path:
+        check_writable(args.json_path, "--json")
     session = get_session(load_settings({"dsn": args.dsn}))
     try:
         report = run_benchmark(session, args.iterations, compare=args.compare)
