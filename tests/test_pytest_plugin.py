@@ -201,6 +201,17 @@ class ReportAndGateTests(unittest.TestCase):
         self.assertEqual(done.returncode, 4, output(done))
         self.assertIn("baseline file not found", output(done))
 
+    def test_an_unwritable_json_or_baseline_file_is_a_usage_error_before_any_test(self):
+        project = PytestProject(self, "module_data")
+        for option in ("--tddkit-json", "--tddkit-save-baseline"):
+            with self.subTest(option):
+                done = project.pytest("-q", f"{option}=/proc/tddkit.json", shared_server=True)
+                self.assertEqual(done.returncode, 4, output(done))
+                self.assertIn(f"tddkit: {option} /proc/tddkit.json cannot be written (No such file or directory: "
+                              "/proc)", done.stderr)
+                self.assertNotIn("Traceback", output(done))
+                self.assertNotIn("passed", output(done))
+
     def test_with_a_dsn_nothing_is_left_on_the_server(self):
         server_dsn = tddkit.get_session().server_dsn
         done = PytestProject(self, "module_data").pytest("-q", f"--tddkit-dsn={server_dsn}")
