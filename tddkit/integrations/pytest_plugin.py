@@ -217,12 +217,10 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     _state(session.config).start_clock()
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtestloop(session: pytest.Session) -> Generator[None, Any, Any]:
-    try:
-        return (yield)
-    finally:
-        session.config.stash[SIGNALS].hold()  # a signal during the cleanup only sets the exit status
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, Any, None]:
+    yield
+    session.config.stash[SIGNALS].hold()  # the tests are over: a signal during the cleanup only sets the exit status
 
 
 @pytest.hookimpl(optionalhook=True)
