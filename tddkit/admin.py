@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 import psycopg
@@ -30,10 +31,22 @@ def hide_password(text: str) -> str:
     return re.sub(r"(password\s*=\s*)('[^']*'|\S+)", r"\1***", text, flags=re.IGNORECASE)
 
 
+#: Appended to the DSN's options on tddkit's own connections: a statement_timeout meant for the tests must
+#: not cancel CREATE DATABASE or the checks before it.
+OWN_OPTIONS = "-c statement_timeout=0"
+
+
+def own_options(dsn: str) -> str:
+    """The DSN's ``options`` (else PGOPTIONS, which a given ``options`` replaces) with ``OWN_OPTIONS`` after them."""
+    given = conninfo_to_dict(dsn).get("options") or os.environ.get("PGOPTIONS", "")
+    return f"{given} {OWN_OPTIONS}".strip()
+
+
 def connect_admin(dsn: str) -> psycopg.Connection:
-    """An autocommit connection to the server's maintenance database, with a clear error."""
+    """An autocommit connection to the server's maintenance database, with a clear error; the DSN's
+    statement_timeout does not apply to it."""
     try:
-        return psycopg.connect(dsn, autocommit=True, connect_timeout=10)
+        return psycopg.connect(dsn, autocommit=True, connect_timeout=10, options=own_options(dsn))
     except psycopg.ProgrammingError as exc:
         reason = " ".join(str(exc).split())
         raise ConfigError(

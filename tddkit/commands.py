@@ -20,7 +20,7 @@ from .exit_codes import EXIT_NO_TESTS, EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE
 from .output import check_writable
 from .runner import TDDTestRunner, closing_line, iter_tests
 from .session import Session, close_session, current_session, get_session
-from .sharding import group_by_class, load_durations, parse_parallel, parse_shard, save_durations
+from .sharding import durations_unwritable, group_by_class, load_durations, parse_parallel, parse_shard, save_durations
 
 
 class _RunPlan:
@@ -71,6 +71,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                          ("--save-baseline", args.save_baseline and settings.resolve(args.save_baseline))):
         if path:
             check_writable(path, option)  # now, not after the whole suite ran
+    saves_durations = bool(settings.durations_file) and not plan.shard_of  # shards read the file all shards share
+    unsaved = durations_unwritable(plan.durations_path) if saves_durations else None
     baseline = None
     if args.compare:
         from .baseline import load_baseline
@@ -114,8 +116,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         with interrupts.deferred():  # a signal now waits until the databases are dropped and the server stopped
             early_start.abandon()  # started for tests that turned out not to need it
             close_session()
-    if settings.durations_file and not plan.shard_of:  # shards read the durations every shard shares
-        save_durations(plan.durations_path, runs[-1])
+    if saves_durations:
+        unsaved = unsaved or save_durations(plan.durations_path, runs[-1])
+    if unsaved:
+        print(f"tddkit: warning: {unsaved}", file=sys.stderr)
     suffix = f" ({args.repeat} runs)" if args.repeat > 1 else ""
     print(closing_line(totals) + suffix, file=sys.stderr)
     return EXIT_TESTS_FAILED if failed else performance_code
@@ -145,7 +149,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import iteration_counts, run_benchmark
     from .bench_report import format_bench, write_bench_json
 
-    iteration_counts(args.iterations)  # reject a bad count before the server starts
+    iteration_counts(args.iterations)  # reject a bad count or an unwritable file before the server starts
+    if args.json_path:
+        check_writable(args.json_path, "--json")
     session = get_session(load_settings({"dsn": args.dsn}))
     try:
         report = run_benchmark(session, args.iterations, compare=args.compare)

@@ -59,6 +59,11 @@ class Interrupted(KeyboardInterrupt):
         super().__init__(signum)
         self.signum = signum
 
+    def __str__(self) -> str:
+        import signal
+
+        return f"stopped by {signal.Signals(self.signum).name}"
+
 
 class TestTimeout(BaseException):
     """A test ran longer than ``test_timeout``; raised where it was stuck.

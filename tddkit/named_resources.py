@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Optional, Tuple, TypeVar
 
 import psycopg
 
+from .admin import own_options
 from .errors import ResourceTimeoutError
 
 T = TypeVar("T")
@@ -61,7 +62,7 @@ class ResourceLocks:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.server_dsn, autocommit=True)
+            self._conn = psycopg.connect(self.server_dsn, autocommit=True, options=own_options(self.server_dsn))
             self._conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(self.timeout * 1000)}ms",))
         return self._conn
 

@@ -215,12 +215,7 @@ def format_report(report: Report) -> str:
         f"  recommendation: {report.recommendation}",
     ]
     if report.parallel:
-        p = report.parallel
-        out.append(
-            f"  parallel: {p['workers']:.0f} workers, wall {p['wall_seconds']:.3f} s, sum of test times "
-            f"{p['sum_test_seconds']:.3f} s, speedup {p['speedup']:.2f}x vs serial estimate, "
-            f"efficiency {p['efficiency']:.1f}%"
-        )
+        out.append(format_parallel(report.parallel))
     if report.schema_cache:
         c = report.schema_cache
         out.append(
@@ -287,6 +282,17 @@ def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> Dict[str, An
         "repeated_statements": report.repeated,
     }
     return json_safe(document)
+
+
+def format_parallel(p: Dict[str, float]) -> str:
+    """The line on a parallel run: its wall time against the serial estimate, the sum of this run's test times in
+    the workers (no serial run happened; workers competing for the CPU make it larger than one would take)."""
+    ratio = p["speedup"]
+    compared = f"{ratio:.2f}x faster than" if ratio >= 1 else f"{1 / ratio:.2f}x slower than" if ratio else \
+        "slower than"
+    return (f"  parallel: {p['workers']:.0f} workers, wall {p['wall_seconds']:.3f} s vs {p['sum_test_seconds']:.3f} s "
+            f"serial estimate (the sum of this run's test times in the workers): {compared} the estimate, workers "
+            f"busy {p['efficiency']:.1f}% of the wall time")
 
 
 def write_json(path: str, report: Report, tests: Sequence[TestMetrics]) -> None:

@@ -255,7 +255,8 @@ def closing_line(counts: Dict[str, int]) -> str:
 
 
 def parallel_stats(tests: List[TestMetrics], wall: float, workers: int) -> Optional[Dict[str, float]]:
-    """Wall time vs the summed test time of a parallel run: speedup and efficiency."""
+    """Wall time vs the summed test time of a parallel run (the serial estimate): their ratio ("speedup", below
+    1 when the run was slower than the estimate) and the share of the workers' time spent in tests ("efficiency")."""
     if workers <= 1 or wall <= 0:
         return None
     classes = {id(m.class_metrics): m.class_metrics.setup_ms for m in tests if m.class_metrics}

@@ -106,7 +106,7 @@ class SchemaSource:
         if self.hook:
             digest.update(b"\0hook_source=" + _hook_source(self.hook))
         for path in self.inputs:
-            digest.update(b"\0input=" + str(path).encode() + b"\0" + path.read_bytes())
+            digest.update(b"\0input=" + str(path).encode() + b"\0" + _input_bytes(path))
         if self.leak_check:
             digest.update(b"\0leak_check=" + leaks.INSTALL.encode())
         return digest.hexdigest()[:16]
@@ -155,13 +155,36 @@ def _hook_source(spec: str) -> bytes:
 
 
 def _matched_inputs(settings: Settings) -> List[Path]:
-    """The files matched by ``schema_inputs`` globs (relative to the config file's directory), sorted."""
+    """The files matched by ``schema_inputs`` globs (relative to the config file's directory), sorted.
+
+    A pattern may not leave that directory (``..``, an absolute path): it would
+    walk the whole file system, /proc included.
+    """
     found: List[Path] = []
     base = settings.resolve(".")
     for pattern in settings.schema_inputs:
-        matched = sorted(p for p in base.glob(pattern) if p.is_file())
+        if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            raise ConfigError(f"schema_inputs pattern {pattern!r} leaves the project directory {base}; give a "
+                              "pattern inside it (without '..'), and copy or link outside files into the project")
+        try:
+            matched = sorted(p for p in base.glob(pattern) if p.is_file())
+        except OSError as exc:
+            raise _unreadable(exc.filename, exc) from None
         if not matched:
             raise ConfigError(f"schema_inputs pattern {pattern!r} matches no file under {base}; fix the pattern "
                               "or remove it")
         found.extend(matched)
     return sorted(set(found))
+
+
+def _input_bytes(path: Path) -> bytes:
+    """The content of a ``schema_inputs`` file, or a one-line ConfigError naming it."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+
+
+def _unreadable(path: object, exc: OSError) -> ConfigError:
+    return ConfigError(f"schema_inputs file {path} cannot be read ({exc.strerror}); make it readable or change "
+                       "the pattern so it is left out")

@@ -13,12 +13,12 @@ import json
 import os
 import unittest
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from .errors import ConfigError
 from .metrics import TestMetrics
 from .named_resources import resources_of
-from .output import write_json
+from .output import check_writable, write_json
 
 Group = List[unittest.TestCase]
 
@@ -44,15 +44,32 @@ def load_durations(path: Path) -> Dict[str, float]:
         return {}
 
 
-def save_durations(path: Path, metrics: Sequence[TestMetrics]) -> None:
-    """Merge this run's test durations into ``path`` (atomically)."""
+def durations_unwritable(path: Path) -> Optional[str]:
+    """Why this run's durations cannot be saved at ``path`` (a warning: the run goes on), or None.
+
+    Checked before the tests run, like ``--json``; a read-only checkout
+    must not turn a passing run into a failed one.
+    """
+    try:
+        check_writable(path, "durations_file")
+    except ConfigError as exc:
+        return f"test durations not saved: {exc}"
+    return None
+
+
+def save_durations(path: Path, metrics: Sequence[TestMetrics]) -> Optional[str]:
+    """Merge this run's test durations into ``path`` (atomically); why they were not saved, or None."""
     durations = load_durations(path)
     for m in metrics:
         if m.outcome != "skipped" and m.total_ms > 0:
             durations[m.test_id] = round(m.total_ms / 1000, 6)
         if m.class_metrics is not None:
             durations[f"{m.class_metrics.class_name}::setup"] = round(m.class_metrics.setup_ms / 1000, 6)
-    write_json(path, durations, indent=1, sort_keys=True)
+    try:
+        write_json(path, durations, indent=1, sort_keys=True)
+    except OSError as exc:
+        return f"test durations not saved: durations_file {path} cannot be written ({exc.strerror})"
+    return None
 
 
 def group_weight(group: Group, durations: Dict[str, float], default: float) -> float:

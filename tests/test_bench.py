@@ -229,6 +229,14 @@ class CommandLineTests(unittest.TestCase):
         self.assertEqual(done.returncode, 2, done.stderr)
         self.assertEqual(done.stderr.strip().splitlines(), ["tddkit: error: --iterations must be at least 1, not 0"])
 
+    def test_an_unwritable_json_file_is_one_line_and_exit_2_before_the_benchmark(self):
+        done = run_cli(["bench", "--json", "/proc/tddkit-bench.json", "--iterations", "1"])
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertEqual(done.stderr.strip().splitlines(), [
+            "tddkit: error: --json /proc/tddkit-bench.json cannot be written (No such file or directory: /proc); "
+            "give a path in a directory you can write to"])
+        self.assertEqual(done.stdout, "", "no benchmark ran")
+
 
 if __name__ == "__main__":
     unittest.main()

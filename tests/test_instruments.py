@@ -5,11 +5,16 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg
+from psycopg.conninfo import make_conninfo
 
 import tddkit
 from tddkit.file_locks import FileResourceLocks
@@ -144,6 +149,24 @@ class ResourceTests(unittest.TestCase):
         message = result.errors[0][1]
         self.assertIn("resource 'sandbox' was still held after resource_timeout=0.3 s", message)
         self.assertIn("Holder.test_holds_the_sandbox", message)
+
+    def test_a_statement_timeout_in_the_dsn_does_not_cut_the_wait_for_a_resource(self):
+        server_dsn = tddkit.get_session().server_dsn
+        dsn = make_conninfo(server_dsn, options="-c statement_timeout=1")
+        holder, waiter = ResourceLocks(dsn, 30.0), ResourceLocks(dsn, 30.0)
+        self.addCleanup(holder.close)
+        self.addCleanup(waiter.close)
+        holder.acquire(["dsn-timeout"], "holder")
+        with ThreadPoolExecutor(1) as pool, psycopg.connect(server_dsn, autocommit=True) as watcher:
+            waited = pool.submit(waiter.acquire, ["dsn-timeout"], "waiter-of-dsn-timeout")
+            deadline = time.monotonic() + 10
+            while not waited.done() and time.monotonic() < deadline and not watcher.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE application_name = 'tddkit waiter-of-dsn-timeout' "
+                    "AND wait_event_type = 'Lock'").fetchone():
+                time.sleep(0.01)
+            holder.release(["dsn-timeout"])
+            self.assertGreater(waited.result(timeout=10), 0.0)
+        waiter.release(["dsn-timeout"])
 
 
 class TraceMemoryTests(unittest.TestCase):

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import sys
 import tempfile
 import unittest
@@ -67,6 +68,23 @@ class ParallelRunTests(unittest.TestCase):
                        env=self.env)
         self.assertEqual(done.returncode, 1, done.stderr)
         self.assertEqual(databases() - before, set())
+
+    def test_the_report_compares_the_wall_time_with_the_serial_estimate_and_says_slower_when_it_was(self):
+        # Two classes of one 1 ms test: starting the workers makes the run far slower than its tests.
+        path = Path(self.dir, "test_two_classes.py")
+        path.write_text("import tddkit\n\n\nclass A(tddkit.TDDTestCase):\n    def test_a(self):\n        pass\n\n\n"
+                        "class B(tddkit.TDDTestCase):\n    def test_b(self):\n        pass\n")
+        done = run_cli(["run", str(path), "--parallel", "2", "--durations", "0"], env=self.env)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        [line] = [line for line in done.stderr.splitlines() if line.startswith("  parallel:")]
+        found = re.fullmatch(r"  parallel: \d+ workers, wall ([\d.]+) s vs ([\d.]+) s serial estimate \(the sum of "
+                             r"this run's test times in the workers\): ([\d.]+)x slower than the estimate, workers "
+                             r"busy [\d.]+% of the wall time", line)
+        self.assertIsNotNone(found, line)
+        wall, estimate, slower = (float(found.group(i)) for i in (1, 2, 3))
+        self.assertGreater(wall, estimate)
+        self.assertAlmostEqual(slower, wall / estimate, delta=0.01 * slower + 0.01)
+        self.assertNotIn("speedup", done.stderr)
 
     def test_shards_cover_every_test_exactly_once(self):
         self.run_json("examples")  # records durations

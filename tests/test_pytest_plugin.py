@@ -118,7 +118,7 @@ class CostAndCleanupTests(unittest.TestCase):
         imported = (project.root / "test_no_tddkit.py.imported").read_text().split()
         self.assertNotIn("psycopg", imported)
         plugin = {"tddkit.integrations", "tddkit.integrations.pytest_plugin", "tddkit.integrations.pytest_results",
-                  "tddkit.paths"}  # the plugin and its constants, nothing more
+                  "tddkit.integrations.pytest_signals", "tddkit.paths"}  # the plugin and its constants, nothing more
         self.assertEqual([m for m in imported if m.startswith("tddkit.") and m not in plugin], [])
         self.assertNotIn("tddkit:", done.stdout)
         self.assertEqual(project.leftovers(), [])
@@ -134,19 +134,41 @@ class CostAndCleanupTests(unittest.TestCase):
         self.assertIn("fixture 'tddkit_module_conn' not found", disabled.stdout)
         self.assertEqual(project.leftovers(), [])
 
-    def test_ctrl_c_stops_the_server(self):
-        project = PytestProject(self, "interrupted")
+    def interrupt(self, project: PytestProject, sig: int) -> tuple:
+        """Run pytest, send ``sig`` once the first test waits: (exit code, stdout, stderr, seconds to the end)."""
         started = project.root / "started"
         child = subprocess.Popen(project.command("-q"), cwd=project.root, env=project.env(
             TDDKIT_TEST_STARTED=str(started)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120
-        while not started.exists():
-            self.assertLess(time.monotonic(), deadline, "the test never started")
-            time.sleep(0.05)
-        child.send_signal(signal.SIGINT)
-        out, err = child.communicate(timeout=60)
-        self.assertEqual(child.returncode, 2, out + err)
+        try:
+            deadline = time.monotonic() + 120
+            while not started.exists():
+                self.assertLess(time.monotonic(), deadline, "the test never started")
+                time.sleep(0.05)
+            signalled = time.monotonic()
+            child.send_signal(sig)
+            out, err = child.communicate(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
+        return child.returncode, out, err, time.monotonic() - signalled
+
+    def test_ctrl_c_stops_the_server(self):
+        project = PytestProject(self, "interrupted")
+        code, out, err, _ = self.interrupt(project, signal.SIGINT)
+        self.assertEqual(code, 2, out + err)
         self.assertIn("KeyboardInterrupt", out)
+        self.assertEqual(project.leftovers(), [])
+
+    def test_sigterm_stops_the_session_at_once_with_143_and_the_server(self):
+        project = PytestProject(self, "interrupted", "module_data", "next_module")
+        code, out, err, seconds = self.interrupt(project, signal.SIGTERM)
+        self.assertEqual(code, 143, out + err)
+        self.assertIn("Interrupted: stopped by SIGTERM", out)
+        self.assertRegex(out.strip().splitlines()[-1], r"^no tests ran in [\d.]+s$", "no later test ran")
+        self.assertNotIn("Traceback", out + err)
+        self.assertNotIn("ServerError", out + err)
+        self.assertLess(seconds, 10, out + err)
         self.assertEqual(project.leftovers(), [])
 
 
@@ -178,6 +200,17 @@ class ReportAndGateTests(unittest.TestCase):
         done = PytestProject(self, "module_data").pytest("-q", "--tddkit-compare", "nowhere.json", shared_server=True)
         self.assertEqual(done.returncode, 4, output(done))
         self.assertIn("baseline file not found", output(done))
+
+    def test_an_unwritable_json_or_baseline_file_is_a_usage_error_before_any_test(self):
+        project = PytestProject(self, "module_data")
+        for option in ("--tddkit-json", "--tddkit-save-baseline"):
+            with self.subTest(option):
+                done = project.pytest("-q", f"{option}=/proc/tddkit.json", shared_server=True)
+                self.assertEqual(done.returncode, 4, output(done))
+                self.assertIn(f"tddkit: {option} /proc/tddkit.json cannot be written (No such file or directory: "
+                              "/proc)", done.stderr)
+                self.assertNotIn("Traceback", output(done))
+                self.assertNotIn("passed", output(done))
 
     def test_with_a_dsn_nothing_is_left_on_the_server(self):
         server_dsn = tddkit.get_session().server_dsn

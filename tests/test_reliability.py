@@ -160,6 +160,41 @@ class ChildRunTests(unittest.TestCase):
             self.assertIn(expected, done.stderr)
         self.assertLess(elapsed, 30, "nothing waited for a default timeout")
 
+    def test_durations_that_cannot_be_saved_are_one_warning_and_the_result_stands(self):
+        server_dsn = tddkit.get_session().server_dsn
+        with tempfile.TemporaryDirectory() as tmp:
+            project = Path(tmp).resolve()
+            (project / "pyproject.toml").write_text(f'[tool.tddkit]\nschema = ["{ROOT}/examples/schema.sql"]\n')
+            (project / "test_trivial.py").write_text(Path(TRIVIAL).read_text())
+            (project / ".tddkit").write_text("")  # a file where tddkit's own directory goes
+            cases = {  # name: (environment, what the warning says)
+                "the default file, .tddkit not a directory": (
+                    {}, f"{project}/.tddkit/durations.json cannot be written (Not a directory: {project}/.tddkit)"),
+                "a file in /proc": ({"TDDKIT_DURATIONS_FILE": "/proc/durations.json"},
+                                    "/proc/durations.json cannot be written (No such file or directory: /proc)"),
+            }
+            for name, (env, expected) in cases.items():
+                with self.subTest(name):
+                    done = run_cli(["run", "test_trivial.py", "--no-report", "--dsn", server_dsn],
+                                   env=child_env(**env), cwd=project)
+                    self.assertEqual(done.returncode, 0, done.stderr)
+                    self.assertNotIn("Traceback", done.stderr)
+                    lines = done.stderr.strip().splitlines()
+                    self.assertEqual(lines[-1], "tddkit: 2 passed, 0 failed", done.stderr)
+                    self.assertEqual([line for line in lines if "durations" in line], [
+                        f"tddkit: warning: test durations not saved: durations_file {expected}; give a path in a "
+                        "directory you can write to"])
+
+    def test_a_statement_timeout_in_the_dsn_does_not_cancel_tddkits_own_statements(self):
+        dsn = make_conninfo(tddkit.get_session().server_dsn, options="-c statement_timeout=1")
+        for args in ([], ["--parallel", "2"]):
+            with self.subTest(args=args):
+                done = run_cli(["run", TRIVIAL, "--no-report", "--dsn", dsn, *args],
+                               env=child_env(TDDKIT_DURATIONS_FILE=""))
+                self.assertEqual(done.returncode, 0, done.stderr)
+                self.assertNotIn("Traceback", done.stderr)
+                self.assertEqual(done.stderr.strip().splitlines()[-1], "tddkit: 2 passed, 0 failed", done.stderr)
+
     def test_a_server_killed_mid_run_fails_the_rest_clearly_and_leaves_nothing(self):
         with shared_tempdir() as tmp:
             marker = Path(tmp) / "marker"

@@ -170,6 +170,24 @@ class SchemaInputTests(unittest.TestCase):
             self.database(schema_inputs=["seed/*.json"])
         self.assertIn("'seed/*.json' matches no file", str(caught.exception))
 
+    def test_a_pattern_leaving_the_project_or_an_unreadable_file_is_one_line_and_exit_2(self):
+        (self.project.root / "test_x.py").write_text("import tddkit\n\nclass X(tddkit.TDDTestCase):\n"
+                                                     "    def test_x(self):\n        pass\n")
+        (self.seed.parent / "mem").symlink_to("/proc/self/mem")  # a regular file even root cannot read
+        for pattern, expected in (
+            ("../../../**/*", "schema_inputs pattern '../../../**/*' leaves the project directory"),
+            ("/etc/*", "schema_inputs pattern '/etc/*' leaves the project directory"),
+            ("seed/*", f"schema_inputs file {self.seed.parent / 'mem'} cannot be read (Input/output error)"),
+        ):
+            with self.subTest(pattern=pattern):
+                (self.project.root / "pyproject.toml").write_text(
+                    f'[tool.tddkit]\nschema = ["schema.sql"]\nschema_inputs = ["{pattern}"]\n')
+                done = run_cli(["run", "test_x.py", "--no-report", "--dsn", server_dsn()], cwd=self.project.root)
+                self.assertEqual(done.returncode, 2, done.stderr)
+                self.assertEqual(len(done.stderr.strip().splitlines()), 1, done.stderr)
+                self.assertIn(expected, done.stderr)
+                self.assertNotIn("Ran ", done.stderr)
+
     def test_the_hook_module_source_is_part_of_the_hash(self):
         module = self.project.root / "project_hooks_for_hash.py"
         module.write_text("def build(conn):\n    conn.execute('CREATE TABLE a (id int)')\n")

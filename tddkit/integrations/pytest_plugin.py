@@ -18,12 +18,14 @@ import pytest
 
 from ..paths import DEFAULT_BASELINE_PATH
 from .pytest_results import PluginState, begin_test, class_uses_tddkit, finish_item, measured_item
+from .pytest_signals import SignalStop
 
 if TYPE_CHECKING:
     from ..isolation import ClassTransaction
     from ..session import Session
 
 STATE = pytest.StashKey[PluginState]()
+SIGNALS = pytest.StashKey[SignalStop]()
 
 SCOPES_HINT = (
     "tddkit: tddkit_conn, tddkit_pool, tddkit_dsn, tddkit_sqlalchemy_session, tddkit_record_metric and "
@@ -50,6 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "tddkit_resources(*names): tests that use the same named outside resource "
                                        "never run at the same time (also across pytest-xdist workers)")
     config.stash[STATE] = PluginState(config)
+    config.stash[SIGNALS] = SignalStop()
 
 
 def _state(config: pytest.Config) -> PluginState:
@@ -210,7 +213,14 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: Optional[pytest.Item]) 
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[SIGNALS].install()
     _state(session.config).start_clock()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, Any, None]:
+    yield
+    session.config.stash[SIGNALS].hold()  # the tests are over: a signal during the cleanup only sets the exit status
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -224,6 +234,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     code = state.finish(worker_output=getattr(session.config, "workeroutput", None))
     if code and session.exitstatus == 0:
         session.exitstatus = code
+    session.exitstatus = session.config.stash[SIGNALS].exit_status(session.exitstatus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if SIGNALS in config.stash:
+        config.stash[SIGNALS].uninstall()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

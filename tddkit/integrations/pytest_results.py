@@ -104,6 +104,19 @@ class PluginState:
         self._baseline: Optional[Dict[str, Any]] = None
         if config.getoption("tddkit_compare", None):
             self._baseline = self._load_baseline(config.getoption("tddkit_compare"))
+        for name in ("tddkit_json", "tddkit_save_baseline"):
+            if config.getoption(name, None):
+                self._check_writable(name, config.getoption(name))
+
+    def _check_writable(self, name: str, path: str) -> None:
+        """A usage error now, not a traceback after every test ran, when ``--tddkit-...`` cannot be written."""
+        from ..errors import TddkitError
+        from ..output import check_writable
+
+        try:
+            check_writable(self.settings().resolve(path), f"--{name.replace('_', '-')}")
+        except TddkitError as exc:
+            raise pytest.UsageError(f"tddkit: {exc}") from None
 
     def _load_baseline(self, path: str) -> Dict[str, Any]:
         from ..baseline import load_baseline
