@@ -1,6 +1,6 @@
 """What tddkit drops, replaces or reuses: only databases it can prove it made, never a template a live run uses.
 
-Every run here is a child ``python -m tddkit run`` against this session's server, as a user
+Every run here is a child ``python -m tddkit run`` (or pytest) against this session's server, as a user
 runs it with ``--dsn``.
 """
 
@@ -25,6 +25,7 @@ from tddkit.schema import SchemaSource
 from tddkit.session import Session
 from tddkit.template_db import BUILD_PREFIX, TEMPLATE_PREFIX
 from tests.support import child_env, run_cli, start_cli_until
+from tests.test_pytest_plugin import HAVE_XDIST, PytestProject, output
 
 SCHEMA = "CREATE TABLE item (id serial PRIMARY KEY, name text NOT NULL);\n"
 
@@ -241,6 +242,17 @@ class LiveTemplateTests(ProjectCase):
         other = Session(settings).start()
         self.addCleanup(other.close)
         self.assertEqual(self.templates(), sorted([second.name, other.template.name]), "the session holds its new one")
+
+
+@unittest.skipUnless(HAVE_XDIST, "pytest-xdist is not installed")
+class XdistFixedNameTests(unittest.TestCase):
+    def test_each_xdist_worker_gets_its_own_database_of_the_fixed_name(self):
+        name = f"tddkit_fixed_{os.getpid()}"
+        project = PytestProject(self, "module_data", "next_module")
+        done = project.pytest("-q", "-n", "2", "--dist", "loadfile", shared_server=True, TDDKIT_DATABASE=name)
+        self.assertEqual(done.returncode, 0, output(done))
+        self.assertIn("7 passed", done.stdout)
+        self.assertEqual(databases(f"{name}%"), [], "each worker drops its database")
 
 
 if __name__ == "__main__":
