@@ -4,6 +4,7 @@ Every run here is a child ``python -m tddkit run`` (or pytest) against this sess
 runs it with ``--dsn``.
 """
 
+import dataclasses
 import os
 import re
 import sys
@@ -21,6 +22,8 @@ from psycopg.conninfo import make_conninfo
 
 import tddkit
 from tddkit.config import Settings
+from tddkit.errors import ConfigError, OwnershipError
+from tddkit.ownership import create_database, drop_database
 from tddkit.schema import SchemaSource
 from tddkit.session import Session
 from tddkit.template_db import BUILD_PREFIX, TEMPLATE_PREFIX
@@ -200,6 +203,21 @@ class TemplateOwnershipTests(ProjectCase):
                 drop(name)
 
 
+class ChokePointTests(unittest.TestCase):
+    def test_drop_database_refuses_a_database_without_the_mark_and_drops_one_create_database_made(self):
+        made, foreign = f"tddkit_made_{os.getpid()}", f"tddkit_foreign_{os.getpid()}"
+        make_database_with_rows(foreign)
+        self.addCleanup(drop, made, foreign)
+        with admin() as conn:
+            with self.assertRaises(OwnershipError) as caught:
+                drop_database(conn, foreign)
+            create_database(conn, made)
+            drop_database(conn, made)
+        self.assertIn(f"database {foreign!r} exists but tddkit cannot prove it made it", str(caught.exception))
+        self.assertEqual(rows_in(foreign), 1000)
+        self.assertEqual(databases(made), [])
+
+
 class LiveTemplateTests(ProjectCase):
     def test_a_run_of_another_schema_keeps_the_template_a_live_run_clones_from(self):
         (self.root / "test_a.py").write_text(LEAKS_AFTER_GO)
@@ -228,6 +246,19 @@ class LiveTemplateTests(ProjectCase):
         again = self.run_tddkit("test_b.py")
         self.assertEqual(again.returncode, 0, again.stderr)
         self.assertEqual(self.templates(), [template_b], "no live run holds A's template any more: pruned")
+
+    def test_rebuild_schema_refuses_to_replace_a_template_a_live_run_holds(self):
+        settings = Settings(root=str(self.root), schema=["schema.sql"], dsn=server_dsn(), pool_min_size=0)
+        live = Session(settings).start()
+        self.addCleanup(live.close)
+        with self.assertRaises(ConfigError) as caught:
+            Session(dataclasses.replace(settings, rebuild_schema=True)).start()
+        self.assertIn(f"schema template {live.template.name!r} is in use by another live run", str(caught.exception))
+        self.assertEqual(self.templates(), [live.template.name])
+        live.close()
+        rebuilt = Session(dataclasses.replace(settings, rebuild_schema=True)).start()
+        self.addCleanup(rebuilt.close)
+        self.assertTrue(rebuilt.template.built)
 
     def test_a_session_switching_schemas_holds_the_new_template_and_lets_the_old_one_go(self):
         settings = Settings(root=str(self.root), schema=["schema.sql"], dsn=server_dsn(), pool_min_size=0)
