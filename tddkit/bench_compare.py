@@ -18,7 +18,7 @@ from .admin import connect_admin
 from .bench_report import Comparison
 from .config import Settings
 from .database import TestDatabase
-from .ownership import OWNED_PREFIX, drop_database, ensure_owned
+from .ownership import OWNED_PREFIX, create_database, database_comment, drop_database, ensure_owned, mark_owner
 from .schema import SchemaSource
 
 #: Schema the comparisons rebuild when the project configures none: package data (a copy of the
@@ -82,13 +82,15 @@ def run_comparisons(database: TestDatabase, count: int, baseline_ms: float,
     clone = f"{scratch}_copy"
     dsn = make_conninfo(database.server_dsn, dbname=scratch)
     with _comparison_schema(database.settings) as source, connect_admin(database.server_dsn) as admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(scratch)))
+        create_database(admin, scratch)
         try:
             with psycopg.connect(dsn) as conn:
                 source.apply_schema(conn)
             return [Comparison(name, what, time_calls(function, count), baseline_ms)
                     for name, what, function in _approaches(admin, dsn, source, clone)]
         finally:
+            if database_comment(admin, clone) is not None:  # an interrupted timing made it, under this run's name
+                mark_owner(admin, clone)
             drop_database(admin, clone)
             drop_database(admin, scratch)
 

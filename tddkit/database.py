@@ -1,8 +1,10 @@
 """TestDatabase: the database tests run in, cloned from the schema template, and its connection pool.
 
 tddkit creates, writes and drops only databases whose names start with
-``tddkit_`` (see ``ownership``). A database of that name that another
-session is using is never dropped: the run stops with a clear error instead.
+``tddkit_`` (see ``ownership``). A database of the run's name left by an
+earlier run is replaced; one without tddkit's mark (not made by tddkit), or
+one that another session is using, is never dropped: the run stops with a
+one-line error instead.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from .admin import connect_admin
 from .config import Settings
 from .connection import CountingCursor, GuardedConnection
 from .errors import ConfigError, ServerError
-from .ownership import OWNED_PREFIX, create_database, drop_database, ensure_owned, mark_owner
+from .ownership import OWNED_PREFIX, create_database, database_comment, drop_database, ensure_owned, is_marked, not_ours
 
 
 class _TddkitDiscards(logging.Filter):
@@ -81,8 +83,7 @@ class TestDatabase:
                 create_database(admin, self.name, template)
             except psycopg.errors.DuplicateDatabase:
                 raise self._in_use() from None
-            self.created = True
-            mark_owner(admin, self.name)  # a later run drops it if this process is killed
+            self.created = True  # and marked: a later run drops it if this process is killed
         self.template = template
         self.clone_seconds = time.perf_counter() - started
         try:
@@ -93,7 +94,15 @@ class TestDatabase:
         return self
 
     def _drop_leftover(self, admin: psycopg.Connection) -> None:
-        """Drop a database of this name left by an earlier run; refuse if a session still uses it."""
+        """Drop a database of this name left by an earlier run; refuse one tddkit did not make, or one that a
+        session still uses."""
+        comment = database_comment(admin, self.name)
+        if comment is None:
+            return
+        if not is_marked(comment):
+            raise not_ours(self.name, "set 'database' (TDDKIT_DATABASE) to a name no database has, or unset it "
+                                      "to get a fresh database each run; or, if nothing in it is needed, drop it "
+                                      "yourself")
         if admin.execute("SELECT 1 FROM pg_stat_activity WHERE datname = %s LIMIT 1", (self.name,)).fetchone():
             raise self._in_use()  # at once: DROP DATABASE would wait 5 s for the sessions to go
         try:
@@ -116,7 +125,6 @@ class TestDatabase:
         with connect_admin(self.server_dsn) as admin:
             self._drop(admin)
             create_database(admin, self.name, self.template)
-            mark_owner(admin, self.name)
         self.open_pool()
 
     def connection_kwargs(self) -> Dict[str, Any]:

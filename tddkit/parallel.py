@@ -31,7 +31,7 @@ from .admin import connect_admin
 from .config import Settings
 from .errors import ConfigError
 from .metrics import ClassMetrics, TestMetrics, metrics_from_dict, metrics_to_dict
-from .ownership import databases_like, drop_database
+from .ownership import drop_database, marked_databases_like, worker_database_name
 from .processes import describe_exit, die_with_parent
 from .runner import PreformattedError, TDDTestResult
 from .sharding import Group, keep_resources_together, longest_first
@@ -130,8 +130,8 @@ class ParallelSuite(unittest.BaseTestSuite):
         self._next_index = 0
 
     def _worker_settings(self, index: int) -> Settings:
-        return dataclasses.replace(self.settings, dsn=self.server_dsn, database=f"{self.run_id}_w{index}",
-                                   rebuild_schema=False)
+        return dataclasses.replace(self.settings, dsn=self.server_dsn,
+                                   database=worker_database_name(self.run_id, index), rebuild_schema=False)
 
     def _spawn(self, context) -> _Worker:
         index = self._next_index
@@ -239,7 +239,7 @@ class ParallelSuite(unittest.BaseTestSuite):
     def drop_worker_databases(self) -> None:
         """Drop the databases this run's workers made (normally they drop their own)."""
         with connect_admin(self.server_dsn) as admin:
-            for name in databases_like(admin, f"{self.run_id}\\_w%"):
+            for name in marked_databases_like(admin, f"{self.run_id}\\_w%"):
                 drop_database(admin, name)
 
 

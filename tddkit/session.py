@@ -28,7 +28,7 @@ from .ownership import check_can_create, drop_dead_runs
 from .probe import ServerProbe
 from .schema import SchemaSource
 from .server import EmbeddedPostgres, read_state
-from .template_db import TemplateResult, clean_for_snapshot, ensure_template
+from .template_db import TemplateResult, clean_for_snapshot, ensure_template, hold_template
 
 
 class Session:
@@ -65,6 +65,8 @@ class Session:
                 check_can_create(admin)
                 drop_dead_runs(admin)  # databases left by runs killed before they could drop them
                 template = ensure_template(admin, self.server_dsn, self.schema, self.settings.rebuild_schema)
+            else:  # held by the run that made it, and by this process too: it may clone from it again
+                hold_template(admin, template.name)
             self.template = template
             if with_database:
                 self.database = TestDatabase(self.settings, self.server_dsn).create(template.name, admin)
@@ -74,6 +76,16 @@ class Session:
             raise
         self.startup_seconds = time.perf_counter() - start
         return self
+
+    def switch_template(self, source: SchemaSource) -> TemplateResult:
+        """The template of ``source`` (built if missing), held instead of the session's current one; the caller
+        clones from it and makes it ``self.template``."""
+        if self._admin is None or self._admin.closed or self._admin.broken:
+            self._admin = connect_admin(self.server_dsn)  # a new connection holds nothing yet
+            held = None
+        else:
+            held = self.template.name if self.template is not None else None
+        return ensure_template(self._admin, self.server_dsn, source, replacing=held)
 
     def _server_dsn(self, schema: SchemaSource) -> str:
         if self.settings.dsn:

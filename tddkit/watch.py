@@ -28,14 +28,12 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set
 
-from .admin import connect_admin
 from .config import describe_config, load_settings
 from .errors import RunInterrupted, TddkitError
 from .exit_codes import EXIT_OK
 from .forked_run import ForkedRun
 from .schema import SchemaSource
 from .session import Session, close_session, get_session
-from .template_db import ensure_template
 from .watch_batch import Batch, Outcome
 from .watch_tree import WatchedTree
 
@@ -230,8 +228,7 @@ class Watch:
             if session.template is not None and source.template_name == session.template.name:
                 return False
             self.close()  # its connections are to the database about to be cloned again
-            with connect_admin(session.server_dsn) as admin:
-                template = ensure_template(admin, session.server_dsn, source)
+            template = session.switch_template(source)
             if database is not None:
                 database.template = template.name
                 database.recreate()

@@ -9,6 +9,7 @@ worker measures its own tests and sends them to the controller at the end
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import sys
 import time
@@ -76,6 +77,16 @@ def _state_key() -> Any:
     return STATE
 
 
+def _per_worker(settings: "Settings", workerinput: Optional[Dict[str, Any]]) -> "Settings":
+    """On pytest-xdist worker ``gwN``, a fixed ``database`` becomes the worker's own, as under ``--parallel``."""
+    if not settings.database or not workerinput:
+        return settings
+    from ..ownership import worker_database_name
+
+    index = int("".join(ch for ch in str(workerinput.get("workerid", "")) if ch.isdigit()) or 0)
+    return dataclasses.replace(settings, database=worker_database_name(settings.database, index))
+
+
 def _outcome(report: pytest.TestReport, before: Optional[Tuple[str, str]]) -> Optional[Tuple[str, str]]:
     """The test's outcome after this phase (the first failure wins), with its text."""
     if before is not None and before[0] in ("error", "failed"):
@@ -134,8 +145,9 @@ class PluginState:
             from ..errors import TddkitError
 
             try:
-                self._settings = load_settings({"dsn": self.config.getoption("tddkit_dsn", None)},
-                                               targets=[str(self.config.rootpath)])
+                settings = load_settings({"dsn": self.config.getoption("tddkit_dsn", None)},
+                                         targets=[str(self.config.rootpath)])
+                self._settings = _per_worker(settings, getattr(self.config, "workerinput", None))
             except TddkitError as exc:
                 raise pytest.UsageError(f"tddkit: {exc}") from None
         return self._settings
