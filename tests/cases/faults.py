@@ -312,6 +312,16 @@ class PreparesStatements(tddkit.TDDTestCase):
     def test_b_prepares_the_same_name(self):
         self.conn.execute("PREPARE find_user (text) AS SELECT id FROM users WHERE email = $1")
 
+    def test_c_prepares_through_psycopg_sql(self):
+        self.conn.execute(sql.SQL("PREPARE {} AS SELECT count(*) FROM users").format(sql.Identifier("count users")))
+
+    def test_d_prepares_the_same_name_through_psycopg_sql(self):
+        self.test_c_prepares_through_psycopg_sql()
+
+    def test_e_a_prepare_that_fails(self):
+        with self.assertRaises(psycopg.errors.SyntaxError):
+            self.conn.execute("PREPARE broken AS SELEC 1")
+
 
 class PreparesAgainInAnotherClass(PreparesStatements):
     pass
