@@ -56,6 +56,8 @@ class ClassTransaction:
         self.leak_mark = 0
         #: Appended to the per-test rollback: frees the session advisory locks a test took (see ``advisory_locks``).
         self.release_locks = advisory_locks.RELEASE_ALL
+        #: conn.query_count when ``release_locks`` was decided: no statement since, no lock taken since.
+        self._locks_at: Optional[int] = None
         #: Objects built on the current connection (e.g. a SQLAlchemy engine); cleared when it is released.
         self.connection_extras: Dict[str, Any] = {}
         #: The connection stays lent (guarded) between tests: shared data is made whenever a fixture asks (pytest).
@@ -115,10 +117,8 @@ class ClassTransaction:
                 self.leak_mark = leaks.mark(conn.internal_cursor())  # psycopg sends BEGIN first
             if self.shared_data is not None:
                 self._create_shared_data(conn, self.shared_data)
-            if conn.query_count != queries:  # the shared data ran statements (so psycopg has sent BEGIN)
-                self._set_savepoint(conn, SAVEPOINT)
-            else:
-                conn.internal_cursor().execute(SAVEPOINT, prepare=False)  # a cursor: psycopg sends BEGIN first
+            self._locks_at = queries
+            self._set_savepoint(conn, SAVEPOINT, begin=True)
         except BaseException:
             self.release()
             raise
@@ -127,10 +127,18 @@ class ClassTransaction:
         self.metrics.setup_ms = (now() - started) * 1000
         self.between_tests()
 
-    def _set_savepoint(self, conn: GuardedConnection, statement: bytes) -> None:
-        """Set or move the test savepoint after statements ran: the advisory locks held now are the scope's."""
-        held = advisory_locks.held(conn.run_internal(statement + advisory_locks.HELD))
+    def _set_savepoint(self, conn: GuardedConnection, statement: bytes, begin: bool = False) -> None:
+        """Set or move the test savepoint; after statements ran (shared data), the advisory locks held now are
+        the scope's (``begin``: the transaction may not be open yet)."""
+        if conn.query_count == self._locks_at:
+            if begin:
+                conn.internal_cursor().execute(statement, prepare=False)  # a cursor: psycopg sends BEGIN first
+            else:
+                conn.run_internal(statement)
+            return
+        held = advisory_locks.held(conn.run_internal(statement + advisory_locks.HELD))  # statements ran: in BEGIN
         self.release_locks = advisory_locks.release_after_test(held)
+        self._locks_at = conn.query_count
 
     def between_tests(self) -> None:
         """Lend the connection to fixtures again (pytest), guarded, once a test has ended."""
