@@ -31,6 +31,7 @@ _IS_HELD = ("EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory' AND 
 _RELEASE_OTHERS = """; DO $$
 DECLARE
     l record;
+    released boolean;
 BEGIN
     FOR l IN SELECT classid::bigint AS c, objid::bigint AS o, objsubid::int AS s, mode = 'ShareLock' AS shared
              FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
@@ -39,8 +40,8 @@ BEGIN
             EXECUTE format('SELECT pg_advisory_unlock%s(%s)', CASE WHEN l.shared THEN '_shared' ELSE '' END,
                            CASE WHEN l.s = 1 THEN ((l.c << 32) | l.o)::text
                                 ELSE (l.c - (l.c >> 31) * 4294967296) || ', ' || (l.o - (l.o >> 31) * 4294967296)
-                           END);
-            EXIT WHEN NOT {is_held};
+                           END) INTO released;
+            EXIT WHEN NOT released OR NOT {is_held};  -- a lock held at transaction level cannot be released
         END LOOP;
     END LOOP;
 {take_back}END $$"""
