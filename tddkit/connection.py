@@ -39,6 +39,9 @@ ISOLATION_HINT = (
 
 
 _OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
+#: Deallocates every statement SQL ``PREPARE`` made on the connection (psycopg's own are not made by SQL).
+DEALLOCATE_SQL_PREPARED = (b"; DO $$DECLARE n text; BEGIN FOR n IN SELECT name FROM pg_prepared_statements WHERE "
+                           b"from_sql LOOP EXECUTE format('DEALLOCATE %I', n); END LOOP; END $$")
 
 
 class QueryCapture:
@@ -65,6 +68,8 @@ class CountingCursor(psycopg.Cursor):
     def execute(self, query, params=None, **kwargs):
         conn = self._conn
         if conn.guarded:
+            if not isinstance(query, (str, bytes)) and hasattr(query, "as_string"):
+                query = query.as_string(conn)  # a psycopg.sql object: composed once, screened and run as this text
             seen = screen(query)
             if seen is not None:
                 conn.screened(*seen)
@@ -166,9 +171,12 @@ class GuardedConnection(JoinedMode, psycopg.Connection):
         raise IsolationError(f"{detail!r} inside a test is not allowed: " + ISOLATION_HINT)
 
     def deallocate_sql(self) -> bytes:
-        """``DEALLOCATE`` of the statements the test PREPAREd (b"" when none); forgets them."""
-        names, self.prepared = self.prepared, set()
-        return b"".join(b"; DEALLOCATE " + name.encode() for name in sorted(names))
+        """Deallocates the statements made by SQL ``PREPARE`` once a test ran one (b"" when none did), whatever
+        became of it (a PREPARE that failed made none); forgets them."""
+        if not self.prepared:
+            return b""
+        self.prepared = set()
+        return DEALLOCATE_SQL_PREPARED
 
     # --- state -----------------------------------------------------------------------------
 

@@ -3,9 +3,10 @@
 Per scope (a TestCase class, a pytest module): borrow one pooled
 connection, open a transaction, create the shared data, set ``SAVEPOINT
 tddkit_test``. Per test: run it, then ``ROLLBACK TO SAVEPOINT tddkit_test``
-(one round trip; the savepoint survives and serves the next test). After the
-scope: roll back, release the session advisory locks its tests kept, return
-the connection. A connection a test left unusable (lost, or busy with an
+and release the session advisory locks it took (one round trip; the
+savepoint survives and serves the next test). After the scope: roll back,
+release the session advisory locks its shared data kept, return the
+connection. A connection a test left unusable (lost, or busy with an
 unfinished COPY) is let go, and the next test opens a new one (the shared
 data is created again). TDDTestCase, the pytest plugin and the watch loop
 all use this module; none of it knows about unittest.
@@ -17,7 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import psycopg
 
-from . import leaks
+from . import advisory_locks, leaks
 from .connection import GuardedConnection
 from .errors import ServerError, TddkitError
 from .lending import Lender
@@ -29,7 +30,7 @@ from .temp_tables import schema_cache
 SAVEPOINT = b"SAVEPOINT tddkit_test"
 #: Moves the test savepoint after shared data made since it was set (the data is kept).
 MOVE_SAVEPOINT = b"RELEASE SAVEPOINT tddkit_test; SAVEPOINT tddkit_test"
-#: Ends the scope's transaction and frees the session-level advisory locks its tests kept.
+#: Ends the scope's transaction and frees the session-level advisory locks its shared data kept.
 END_SCOPE = b"ROLLBACK; SELECT pg_advisory_unlock_all()"
 
 SharedData = Callable[[GuardedConnection], None]
@@ -53,6 +54,10 @@ class ClassTransaction:
         self.in_use = False
         #: The leak log's high-water mark when the transaction began (see ``leaks``).
         self.leak_mark = 0
+        #: Appended to the per-test rollback: frees the session advisory locks a test took (see ``advisory_locks``).
+        self.release_locks = advisory_locks.RELEASE_ALL
+        #: conn.query_count when ``release_locks`` was decided: no statement since, no lock taken since.
+        self._locks_at: Optional[int] = None
         #: Objects built on the current connection (e.g. a SQLAlchemy engine); cleared when it is released.
         self.connection_extras: Dict[str, Any] = {}
         #: The connection stays lent (guarded) between tests: shared data is made whenever a fixture asks (pytest).
@@ -62,8 +67,9 @@ class ClassTransaction:
         self.clean_at: Optional[int] = None
         #: Whether the innermost scope has a ``tddkit_test`` savepoint yet.
         self._savepoint_here = False
-        #: Nested scopes (a pytest class inside a module): (savepoint, state was clean, had a test savepoint).
-        self._scopes: List[Tuple[str, bool, bool]] = []
+        #: Nested scopes (a pytest class inside a module): (savepoint, state was clean, had a test savepoint,
+        #: the release of advisory locks outside it).
+        self._scopes: List[Tuple[str, bool, bool, bytes]] = []
 
     def active_connection(self) -> Optional[GuardedConnection]:
         """The connection, while shared data is created or a test runs; else None."""
@@ -111,7 +117,8 @@ class ClassTransaction:
                 self.leak_mark = leaks.mark(conn.internal_cursor())  # psycopg sends BEGIN first
             if self.shared_data is not None:
                 self._create_shared_data(conn, self.shared_data)
-            conn.internal_cursor().execute(SAVEPOINT, prepare=False)  # a cursor: psycopg sends BEGIN first
+            self._locks_at = queries
+            self._set_savepoint(conn, SAVEPOINT, begin=True)
         except BaseException:
             self.release()
             raise
@@ -119,6 +126,19 @@ class ClassTransaction:
         self.metrics.query_count = conn.query_count - queries
         self.metrics.setup_ms = (now() - started) * 1000
         self.between_tests()
+
+    def _set_savepoint(self, conn: GuardedConnection, statement: bytes, begin: bool = False) -> None:
+        """Set or move the test savepoint; after statements ran (shared data), the advisory locks held now are
+        the scope's (``begin``: the transaction may not be open yet)."""
+        if conn.query_count == self._locks_at:
+            if begin:
+                conn.internal_cursor().execute(statement, prepare=False)  # a cursor: psycopg sends BEGIN first
+            else:
+                conn.run_internal(statement)
+            return
+        held = advisory_locks.held(conn.run_internal(statement + advisory_locks.HELD))  # statements ran: in BEGIN
+        self.release_locks = advisory_locks.release_after_test(held)
+        self._locks_at = conn.query_count
 
     def between_tests(self) -> None:
         """Lend the connection to fixtures again (pytest), guarded, once a test has ended."""
@@ -148,6 +168,7 @@ class ClassTransaction:
         self.connection_extras.clear()
         self._scopes.clear()
         self.clean_at, self._savepoint_here = None, False
+        self.release_locks = advisory_locks.RELEASE_ALL
         if conn is None:
             return
         conn.guard(False)
@@ -168,10 +189,10 @@ class ClassTransaction:
         """Start a test: its connection ready and guarded, its meter and borrowed connections running."""
         conn = self.connection()
         if not self._savepoint_here:
-            conn.run_internal(SAVEPOINT)
+            self._set_savepoint(conn, SAVEPOINT)
             self._savepoint_here = True
         elif self.clean_at != conn.query_count:
-            conn.run_internal(MOVE_SAVEPOINT)
+            self._set_savepoint(conn, MOVE_SAVEPOINT)
         meter.metrics.class_metrics = self.metrics
         meter.connected(conn.query_count, conn.query_time)
         conn.statement_log = meter.watch_statements(self.settings.repeated_query_threshold)
@@ -189,7 +210,7 @@ class ClassTransaction:
         conn = self.connection()
         name = f"tddkit_scope_{len(self._scopes) + 1}"
         conn.run_internal(f"SAVEPOINT {name}".encode())
-        self._scopes.append((name, self.clean_at == conn.query_count, self._savepoint_here))
+        self._scopes.append((name, self.clean_at == conn.query_count, self._savepoint_here, self.release_locks))
         self.clean_at, self._savepoint_here = None, False
 
     def pop_scope(self) -> None:
@@ -197,8 +218,8 @@ class ClassTransaction:
         conn = self.conn
         if not self._scopes or conn is None:
             return  # the connection was let go since: its scopes went with it
-        name, was_clean, had_savepoint = self._scopes.pop()
-        conn.run_internal(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}".encode())
+        name, was_clean, had_savepoint, self.release_locks = self._scopes.pop()
+        conn.run_internal(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}".encode() + self.release_locks)
         self._savepoint_here = had_savepoint
         self.clean_at = conn.query_count if was_clean else None
 

@@ -131,15 +131,16 @@ class TestScope:
             raise leaks.leak_error(leaked)
 
     def _rollback_to_savepoint(self, conn: GuardedConnection) -> Optional[str]:
-        """The per-test rollback; with the leak check, the tables other connections wrote (else None)."""
+        """The per-test rollback (with the release of the advisory locks the test took); with the leak check,
+        what other connections changed (else None)."""
         transaction = self.transaction
-        deallocate = conn.deallocate_sql() if conn.prepared else b""
+        also = transaction.release_locks + conn.deallocate_sql() if conn.prepared else transaction.release_locks
         if not transaction.settings.leak_check:
-            conn.run_internal(ROLLBACK_TO + deallocate)
+            conn.run_internal(ROLLBACK_TO + also)
             return None
-        if not conn.run_internal(leaks.rollback_and_check(transaction.leak_mark, deallocate)).ntuples:
+        if not conn.run_internal(leaks.rollback_and_check(transaction.leak_mark, also)).ntuples:
             return None
-        return leaks.tables_written_since(conn.internal_cursor(), transaction.leak_mark)
+        return leaks.changes_since(conn.internal_cursor(), transaction.leak_mark)
 
     def _report(self, exc: BaseException) -> None:
         """Raise a problem found after the test, unless its setUp or body already failed."""

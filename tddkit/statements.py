@@ -2,7 +2,8 @@
 
 Only statements that start with one of a few keywords are looked at (a
 ``str.startswith`` on the first characters); everything else costs one
-comparison. Statements built with ``psycopg.sql`` are not screened.
+comparison. Statements built with ``psycopg.sql`` are screened as the text
+they compose to.
 """
 
 from __future__ import annotations

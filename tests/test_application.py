@@ -1,6 +1,7 @@
 """Application code inside the test's transaction: self.pool, SQLAlchemy, self.dsn and the leak check."""
 
 import importlib.util
+import os
 import sys
 import unittest
 from pathlib import Path
@@ -9,9 +10,13 @@ from unittest import mock
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import psycopg
+from psycopg.conninfo import make_conninfo
+
 import tddkit
+from tddkit import leaks
 from tests.cases import application
-from tests.support import problems_by_name, run_suite, suite_of, users_in_database
+from tests.support import admin_connection, problems_by_name, run_suite, suite_of, users_in_database
 
 HAVE_SQLALCHEMY = importlib.util.find_spec("sqlalchemy") is not None
 
@@ -66,10 +71,64 @@ class LeakCheckTests(unittest.TestCase):
         bad = problems_by_name(result)
         self.assertEqual(list(bad), ["test_a_leaks_a_committed_row"], result.output)
         [message] = bad["test_a_leaks_a_committed_row"]
-        self.assertIn("IsolationError: another connection committed writes to public.users during this test", message)
+        self.assertIn("IsolationError: another connection committed changes during this test: writes to public.users",
+                      message)
         self.assertIn("self.pool", message)
         self.assertEqual(result.testsRun, 4)
         self.assertEqual(users_in_database(), [], "the database is back to the template's state")
+
+    def test_ddl_committed_by_another_connection_fails_its_test_and_later_tests_see_the_template(self):
+        result = run_suite(unittest.TestSuite([suite_of(application.ChangesTheSchemaOnItsOwnConnection),
+                                               suite_of(application.AfterTheLeak)]))
+        bad = problems_by_name(result)
+        self.assertEqual(list(bad), ["test_a_commits_ddl"], result.output)
+        [message] = bad["test_a_commits_ddl"]
+        self.assertIn("IsolationError: another connection committed changes during this test", message)
+        for change in ("ALTER TABLE public.users", "CREATE TABLE public.after_tpl",
+                       "DROP INDEX public.orders_user_id_status_idx"):
+            self.assertIn(change, message)
+        self.assertEqual(result.testsRun, 5)
+        with admin_connection() as conn:
+            self.assertEqual(application.schema_seen(conn), application.TEMPLATE_SCHEMA)
+
+    def test_rows_committed_to_a_table_made_after_the_template_fail_their_test(self):
+        with admin_connection() as conn:
+            conn.execute("CREATE TABLE after_tpl (id int)")  # outside any test: not a test's leak
+        self.addCleanup(drop_after_tpl)
+        result = run_suite(suite_of(application.WritesToATableMadeAfterTheTemplate))
+        bad = problems_by_name(result)
+        self.assertEqual(list(bad), ["test_a_commits_a_row_to_it"], result.output)
+        self.assertIn("another connection committed changes during this test: writes to public.after_tpl",
+                      bad["test_a_commits_a_row_to_it"][0])
+        with admin_connection() as conn:
+            self.assertEqual(application.schema_seen(conn), application.TEMPLATE_SCHEMA)
+
+    def test_without_a_superuser_the_check_installs_and_still_sees_writes(self):
+        """Event triggers need a superuser: for another role the template gets the write check alone."""
+        server_dsn = tddkit.get_session().server_dsn
+        name = f"leakcheck_plain_role_{os.getpid()}"
+        with psycopg.connect(server_dsn, autocommit=True) as admin:
+            admin.execute(f'CREATE ROLE "{name}" LOGIN NOSUPERUSER')
+            admin.execute(f'CREATE DATABASE "{name}" OWNER "{name}"')
+
+        def drop_both():
+            with psycopg.connect(server_dsn, autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                admin.execute(f'DROP ROLE "{name}"')
+
+        self.addCleanup(drop_both)
+        with psycopg.connect(make_conninfo(server_dsn, dbname=name, user=name), autocommit=True) as conn:
+            conn.execute("CREATE TABLE t (id int)")
+            leaks.install(conn)
+            self.assertEqual(conn.execute("SELECT evtname FROM pg_event_trigger").fetchall(), [])
+            conn.execute("ALTER TABLE t ADD COLUMN x int")
+            conn.execute("INSERT INTO t VALUES (1)")
+            self.assertEqual(conn.execute("SELECT what, ddl FROM tddkit_leak.writes").fetchall(), [("public.t", False)])
+
+
+def drop_after_tpl():
+    with admin_connection() as conn:
+        conn.execute("DROP TABLE IF EXISTS after_tpl")
 
 
 @unittest.skipUnless(HAVE_SQLALCHEMY, "SQLAlchemy is not installed")

@@ -15,7 +15,15 @@ class StateLeakTests(unittest.TestCase):
         result = run_suite(unittest.TestSuite([suite_of(faults.PreparesStatements),
                                                suite_of(faults.PreparesAgainInAnotherClass)]))
         self.assertEqual(problems_by_name(result), {}, result.output)
-        self.assertEqual(result.testsRun, 4)
+        self.assertEqual(result.testsRun, 10)
+
+    def test_session_advisory_locks_a_test_takes_are_free_in_the_next_test(self):
+        result = run_suite(unittest.TestSuite([suite_of(faults.LocksThroughThePool),
+                                               suite_of(faults.LocksInSetUpTestData),
+                                               suite_of(faults.LocksTheClassHeld)]))
+        self.assertEqual(problems_by_name(result), {}, result.output)
+        self.assertEqual(result.testsRun, 7)
+        self.assertEqual(database_state(), CLEAN)
 
     def test_the_tddkit_savepoint_name_is_refused_and_nothing_leaks(self):
         result = run_suite(suite_of(faults.UsesTddkitSavepointName))

@@ -149,6 +149,52 @@ class AfterTheLeak(tddkit.TDDTestCase):
         self.assertEqual(count_users(self.conn), 0)
 
 
+#: What a test sees of the template's schema: the columns of users, whether table after_tpl exists.
+TEMPLATE_SCHEMA = (["id", "email", "name", "created_at"], False)
+
+
+def schema_seen(conn):
+    columns = [r[0] for r in conn.execute("SELECT attname FROM pg_attribute WHERE attrelid = 'users'::regclass "
+                                          "AND attnum > 0 AND NOT attisdropped ORDER BY attnum")]
+    return columns, conn.execute("SELECT to_regclass('after_tpl') IS NOT NULL").fetchone()[0]
+
+
+class ChangesTheSchemaOnItsOwnConnection(tddkit.TDDTestCase):
+    def test_a_commits_ddl(self):
+        with psycopg.connect(self.dsn, autocommit=True) as other:
+            other.execute("ALTER TABLE users ADD COLUMN extra text")
+            other.execute("CREATE TABLE after_tpl (id int)")
+            other.execute("DROP INDEX orders_user_id_status_idx")
+
+    def test_b_sees_the_templates_schema(self):
+        self.assertEqual(schema_seen(self.conn), TEMPLATE_SCHEMA)
+        self.assertEqual(self.conn.execute("SELECT to_regclass('orders_user_id_status_idx') IS NOT NULL").fetchone(),
+                         (True,))
+
+    def test_c_ddl_in_its_own_transaction_is_fine(self):
+        self.conn.execute("ALTER TABLE users ADD COLUMN extra text")
+        self.conn.execute("CREATE TABLE after_tpl (id int)")
+        self.conn.execute("CREATE TEMP TABLE scratch (id int)")
+        self.conn.execute("DROP TABLE after_tpl")
+        with psycopg.connect(self.dsn, autocommit=True) as other:  # temp tables are no one else's
+            other.execute("CREATE TEMP TABLE scratch (id int)")
+            other.execute("DROP TABLE scratch")
+
+    def test_d_after(self):
+        self.assertEqual(schema_seen(self.conn), TEMPLATE_SCHEMA)
+
+
+class WritesToATableMadeAfterTheTemplate(tddkit.TDDTestCase):
+    """Table after_tpl is created by the outer test before this class runs."""
+
+    def test_a_commits_a_row_to_it(self):
+        with psycopg.connect(self.dsn, autocommit=True) as other:
+            other.execute("INSERT INTO after_tpl VALUES (1)")
+
+    def test_b_the_database_is_the_templates_again(self):
+        self.assertEqual(schema_seen(self.conn), TEMPLATE_SCHEMA)
+
+
 class CommitAsSavepoint(tddkit.TDDTestCase):
     commit_as_savepoint = True
 

@@ -154,6 +154,56 @@ class NeedsLocks(tddkit.TDDTestCase):
         self.assertEqual(extra.execute("SELECT to_regclass('pg_temp.left_by_extra')").fetchone(), (None,))
 
 
+#: Advisory locks taken by LocksThroughThePool's tests, and the form of each (bigint or two int keys, shared).
+TEST_LOCKS = "pg_try_advisory_lock(4401), pg_try_advisory_lock(4402), pg_try_advisory_lock(44, 3), " \
+             "pg_try_advisory_lock(4404), pg_try_advisory_lock(-4405), pg_try_advisory_lock(-44, -6)"
+
+
+class LocksThroughThePool(tddkit.TDDTestCase):
+    def test_a_takes_session_locks(self):
+        with self.pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(4401)")
+        conn = self.pool.getconn()
+        conn.execute("SELECT pg_advisory_lock(4402), pg_advisory_lock(4402)")  # twice: held until unlocked twice
+        self.pool.putconn(conn)
+        self.conn.execute("SELECT pg_advisory_lock(44, 3), pg_advisory_lock_shared(4404), pg_advisory_lock(-4405), "
+                          "pg_advisory_lock(-44, -6)")
+
+    def test_b_the_locks_are_free(self):
+        extra = self.extra_connection()
+        self.assertEqual(extra.execute(f"SELECT {TEST_LOCKS}").fetchone(), (True,) * 6)
+
+
+class LocksInSetUpTestData(LocksThroughThePool):
+    """A lock setUpTestData takes is the class's: held through its tests, released when the class ends."""
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.conn.execute("SELECT pg_advisory_lock(4400), pg_advisory_lock_shared(-44, 0)")
+
+    def _check_class_locks_held(self):
+        extra = self.extra_connection()
+        self.assertEqual(extra.execute("SELECT pg_try_advisory_lock(4400), pg_try_advisory_lock(-44, 0)").fetchone(),
+                         (False, False))
+
+    def test_b_the_locks_are_free(self):
+        super().test_b_the_locks_are_free()
+        self._check_class_locks_held()
+
+    def test_c_takes_one_class_lock_again_and_releases_the_other(self):
+        self.conn.execute("SELECT pg_advisory_lock(4400), pg_advisory_unlock_shared(-44, 0)")
+
+    def test_d_the_class_locks_are_held_as_before(self):
+        self._check_class_locks_held()
+
+
+class LocksTheClassHeld(tddkit.TDDTestCase):
+    def test_the_class_locks_are_free(self):
+        extra = self.extra_connection()
+        self.assertEqual(extra.execute("SELECT pg_try_advisory_lock(4400), pg_try_advisory_lock(-44, 0)").fetchone(),
+                         (True, True))
+
+
 class BorrowsConnections(tddkit.TDDTestCase):
     def test_a_borrows_and_never_returns(self):
         lender = tddkit.get_session().lender
@@ -261,6 +311,16 @@ class PreparesStatements(tddkit.TDDTestCase):
 
     def test_b_prepares_the_same_name(self):
         self.conn.execute("PREPARE find_user (text) AS SELECT id FROM users WHERE email = $1")
+
+    def test_c_prepares_through_psycopg_sql(self):
+        self.conn.execute(sql.SQL("PREPARE {} AS SELECT count(*) FROM users").format(sql.Identifier("count users")))
+
+    def test_d_prepares_the_same_name_through_psycopg_sql(self):
+        self.test_c_prepares_through_psycopg_sql()
+
+    def test_e_a_prepare_that_fails(self):
+        with self.assertRaises(psycopg.errors.SyntaxError):
+            self.conn.execute("PREPARE broken AS SELEC 1")
 
 
 class PreparesAgainInAnotherClass(PreparesStatements):
