@@ -240,7 +240,7 @@ class LiveTemplateTests(ProjectCase):
         self.assertEqual(run_a.returncode, 1, err)  # its first test leaked, as it meant to
         self.assertRegex(err, r"test_1_commits_once_the_other_run_is_done \S+ \.\.\. ERROR")
         self.assertRegex(err, r"test_2_runs_on_the_schema_of_this_run \S+ \.\.\. ok")
-        self.assertIn("another connection committed writes to public.item", err)
+        self.assertIn("another connection committed changes during this test: writes to public.item", err)
         self.assertNotRegex(err, re.compile("does not exist|database is closed"))
 
         again = self.run_tddkit("test_b.py")
