@@ -30,6 +30,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set
 
 from .admin import connect_admin
 from .config import describe_config, load_settings
+from .discovery import check_target
 from .errors import RunInterrupted, TddkitError
 from .exit_codes import EXIT_OK
 from .forked_run import ForkedRun
@@ -59,8 +60,7 @@ def watch(args: argparse.Namespace) -> int:
     """Start the session, run the targets, then watch until Ctrl-C; always stops the server it started."""
     watchfiles = load_watchfiles()
     for target in args.targets:
-        if (os.sep in target or target.endswith(".py")) and not Path(target).exists():
-            raise TddkitError(f"watch target {target!r} not found: give directories, test files or dotted names")
+        check_target(target)  # as ``run`` does: one line, before anything starts
     settings = load_settings({"dsn": args.dsn}, targets=args.targets)
     roots = [settings.resolve(".")] + [Path(t) if Path(t).is_dir() else Path(t).parent
                                        for t in args.targets if Path(t).exists()]

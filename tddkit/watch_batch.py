@@ -14,11 +14,10 @@ import dataclasses
 import os
 import sys
 import time
-import traceback
 import unittest
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
-from .discovery import load_tests
+from .discovery import load_tests, user_traceback
 from .errors import TddkitError
 from .import_graph import ImportRecorder, loaded_after
 from .runner import PreformattedError, TDDTestRunner, closing_line, iter_tests
@@ -26,10 +25,6 @@ from .session import Session
 from .watch_tree import WatchedTree
 
 _FAILED_IMPORT = "unittest.loader._FailedTest."
-
-#: Where the frames of tddkit's, unittest's and importlib's loading code come from.
-_MACHINERY = (os.path.dirname(os.path.abspath(__file__)) + os.sep, os.path.dirname(unittest.__file__) + os.sep,
-              "<frozen importlib")
 
 
 @dataclasses.dataclass
@@ -111,8 +106,8 @@ def _load(batch: Batch) -> Tuple[unittest.TestSuite, List[str], Dict[str, List[s
             loaded = load_tests([target], batch.pattern, batch.name_patterns)
         except TddkitError as exc:
             loaded = unittest.TestSuite([_LoadFailure(target, f"{exc}\n")])
-        except Exception:  # a SyntaxError or NameError while importing: shown, and watching goes on
-            loaded = unittest.TestSuite([_LoadFailure(target, _import_error())])
+        except Exception as exc:  # an error of unittest's discovery itself: shown, and watching goes on
+            loaded = unittest.TestSuite([_LoadFailure(target, user_traceback(exc))])
         is_dir = os.path.isdir(target)
         for test in iter_tests(loaded):
             if isinstance(test, _LoadFailure) or test.id().startswith(_FAILED_IMPORT):
@@ -124,14 +119,6 @@ def _load(batch: Batch) -> Tuple[unittest.TestSuite, List[str], Dict[str, List[s
                     narrowed[type(test).__module__].append(target)
         suite.addTests(loaded)
     return suite, sorted(set(broken)), narrowed
-
-
-def _import_error() -> str:
-    """The exception being handled, formatted with the project's frames only (not the loaders')."""
-    exc_type, exc, tb = sys.exc_info()
-    frames = [f for f in traceback.extract_tb(tb) if not f.filename.startswith(_MACHINERY)]
-    return "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) + \
-        "".join(traceback.format_exception_only(exc_type, exc))
 
 
 def _external(names: List[str], tree: WatchedTree) -> List[str]:

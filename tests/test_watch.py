@@ -124,4 +124,5 @@ class WatchUsageTests(unittest.TestCase):
         with contextlib.redirect_stderr(stderr):
             code = main(["watch", "nowhere/tests"])
         self.assertEqual(code, 2)
-        self.assertIn("watch target 'nowhere/tests' not found", stderr.getvalue())
+        self.assertEqual(stderr.getvalue(), "tddkit: error: test path nowhere/tests does not exist; give a directory, "
+                                            "a .py file or a dotted name (tests.test_orders)\n")
