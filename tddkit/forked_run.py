@@ -8,7 +8,8 @@ its connections (a fresh backend's first statements are slow: its caches are
 cold), then waits on a pipe. When the parent sends a batch, the child imports
 the project fresh, runs it (``watch_batch``) and leaves the outcome in a file.
 Ctrl-C before the closing line ends the run (``RunInterrupted``); after it,
-or a second time, it stops watching (``KeyboardInterrupt``).
+or a second time, it stops watching (``KeyboardInterrupt``). SIGTERM and
+SIGHUP end the child at once (the parent stops watching and cleans up).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import traceback
 import warnings
 from typing import Optional, Tuple
 
-from .errors import RunInterrupted
+from .errors import Interrupted, RunInterrupted
 from .isolation import ClassTransaction
 from .session import Session, adopt_forked
 from .watch_batch import Batch, Outcome, run_batch
@@ -63,6 +64,11 @@ class ForkedRun:
             self._close_pipe()
             try:
                 status = os.waitpid(self.pid, 0)[1]
+            except Interrupted:  # SIGTERM or SIGHUP: stop watching, the child at once
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGTERM)
+                _end(self.pid)
+                raise
             except KeyboardInterrupt:
                 if select.select([self._tested_in], [], [], 0)[0] and os.read(self._tested_in, 1):
                     _end(self.pid, grace=(5.0, 1.0))  # the closing line is out: let it finish, stop watching
@@ -123,6 +129,8 @@ def _child(parent: Session, tree: WatchedTree, path: str, batch_in: int, tested_
     """The child's whole life: get ready, wait for the batch, run it, write the outcome, ``os._exit``."""
     code, running = 1, False
     session: Optional[Session] = None
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # the parent's handlers are the parent's
+        signal.signal(sig, signal.SIG_DFL)
     try:
         before = set(sys.modules)
         session = adopt_forked(parent)

@@ -10,7 +10,8 @@ rebuilds the template and re-runs everything. Changes are gathered by
 ``watchfiles``: a run starts once no change arrived for ``STEP_MS``, so a
 file saved twice within a few milliseconds runs once, and runs never overlap
 (what is saved during a run is run next). Ctrl-C during a run ends the run;
-Ctrl-C while waiting stops watching.
+Ctrl-C while waiting stops watching; SIGTERM and SIGHUP stop watching with
+exit code 128 + the signal.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set
 
+from . import interrupts
 from .admin import connect_admin
 from .config import describe_config, load_settings
 from .discovery import check_target
@@ -57,10 +59,12 @@ def load_watchfiles() -> Any:
 
 
 def watch(args: argparse.Namespace) -> int:
-    """Start the session, run the targets, then watch until Ctrl-C; always stops the server it started."""
+    """Start the session, run the targets, then watch until Ctrl-C (exit code 0), SIGTERM or SIGHUP (128 + the
+    signal); always stops the server it started."""
     watchfiles = load_watchfiles()
     for target in args.targets:
         check_target(target)  # as ``run`` does: one line, before anything starts
+    interrupts.install([signal.SIGTERM, signal.SIGHUP])  # Ctrl-C is handled below: it may end a run only
     settings = load_settings({"dsn": args.dsn}, targets=args.targets)
     roots = [settings.resolve(".")] + [Path(t) if Path(t).is_dir() else Path(t).parent
                                        for t in args.targets if Path(t).exists()]
@@ -74,7 +78,8 @@ def watch(args: argparse.Namespace) -> int:
                      run_all=args.run_all)
         loop.run(watchfiles)
     except KeyboardInterrupt:
-        print("\ntddkit: watch stopped", file=sys.stderr)
+        if interrupts.received() is None:
+            print("\ntddkit: watch stopped", file=sys.stderr)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third Ctrl-C must not cut the cleanup short
         try:
@@ -82,6 +87,7 @@ def watch(args: argparse.Namespace) -> int:
                 loop.close()
         finally:
             close_session()
+    interrupts.raise_if_received()  # SIGTERM or SIGHUP: its exit code
     return EXIT_OK
 
 

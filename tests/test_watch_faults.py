@@ -1,12 +1,14 @@
-"""``python -m tddkit watch`` when things go wrong: a broken test module, bad targets."""
+"""``python -m tddkit watch`` when things go wrong: signals, a broken test module, bad targets."""
 
 import re
+import signal
+import time
 import unittest
 from typing import List
 
 import tddkit
-from tests.support import run_cli, shared_tempdir
-from tests.watch_support import HAVE_WATCHFILES, WAIT, WatchProcess
+from tests.support import postgres_processes, run_cli, shared_tempdir
+from tests.watch_support import HANGS, HAVE_WATCHFILES, WAIT, WatchProcess, databases_of
 
 NEEDS_WATCHFILES = unittest.skipUnless(HAVE_WATCHFILES, "watchfiles is not installed (pip install 'tddkit[watch]')")
 
@@ -29,6 +31,33 @@ def failure_block(lines: List[str], module: str) -> List[str]:
 def frames_of(block: List[str]) -> List[str]:
     """The files of the traceback frames in a failure block."""
     return [match.group(1) for match in (re.match(r'\s+File "([^"]+)"', line) for line in block) if match]
+
+
+@NEEDS_WATCHFILES
+class WatchSignalTests(unittest.TestCase):
+    def test_sigterm_while_waiting_ends_watch_with_143_no_traceback_and_nothing_left(self):
+        watch = WatchProcess(self)  # its own embedded server: stopped too
+        seconds = watch.stop_with(signal.SIGTERM)
+        self.assertEqual(watch.process.returncode, 143, watch.output())
+        watch.expect(r"^tddkit: interrupted$")
+        self.assertNotIn("Traceback", watch.output())
+        self.assertLess(seconds, 5.0)
+        self.assertFalse(watch.group_left(), "the forked child should be gone")
+        self.assertEqual(postgres_processes(watch.run_dir.name), [])
+
+    def test_sigterm_during_a_run_ends_the_run_and_watch(self):
+        watch = WatchProcess(self, dsn=tddkit.get_session().server_dsn)
+        watch.write("tests/test_a.py", HANGS)
+        deadline = time.monotonic() + WAIT
+        while not (watch.root / "started").exists():
+            self.assertLess(time.monotonic(), deadline, watch.output())
+            time.sleep(0.02)
+        seconds = watch.stop_with(signal.SIGTERM)
+        self.assertEqual(watch.process.returncode, 143, watch.output())
+        self.assertNotIn("Traceback", watch.output())
+        self.assertLess(seconds, 5.0)
+        self.assertFalse(watch.group_left(), "the forked child should be gone")
+        self.assertEqual(databases_of(watch.process.pid), [])
 
 
 @NEEDS_WATCHFILES
