@@ -134,9 +134,9 @@ class Watch:
 
     def on_changes(self, changes: Iterable[Any], added: Any) -> bool:
         """Run what ``changes`` (watchfiles' set of (change, path)) call for; True if a directory was added."""
+        saved_at = time.monotonic()  # not the files' mtime: ``mv`` keeps the old one
         paths = sorted({path for _, path in changes})
         new_dirs = any(change == added and os.path.isdir(path) for change, path in changes)
-        saved_at = max([_mtime(p) for p in paths] + [0.0]) or time.time()
         for path in sorted(self.config_paths.intersection(paths)):
             print(f"tddkit: {path} changed: restart watch to use its new settings", file=sys.stderr)
         rebuilt = self._check_schema(paths)
@@ -271,14 +271,6 @@ def purge_project_modules(tree: WatchedTree) -> None:
         path = getattr(module, "__file__", None)
         if path and tree.is_project_file(_realpath(path)):
             del sys.modules[name]
-
-
-def _mtime(path: str) -> float:
-    """When ``path`` was last written (``time.time()`` scale); 0 if it is gone or not a file."""
-    try:
-        return os.stat(path).st_mtime if os.path.isfile(path) else 0.0
-    except OSError:
-        return 0.0
 
 
 @functools.lru_cache(maxsize=None)

@@ -34,7 +34,7 @@ class Batch:
     targets: List[str]
     pattern: str = "test*.py"
     name_patterns: Optional[List[str]] = None
-    #: ``time.time()`` of the save that asked for the run (None: the first run).
+    #: ``time.monotonic()`` when watch received the save that asked for the run (None: the first run).
     saved_at: Optional[float] = None
 
 
@@ -76,7 +76,7 @@ def run_batch(batch: Batch, session: Session, tree: WatchedTree, *, before: Set[
 def _since(saved_at: Optional[float], wall: float) -> str:
     if saved_at is None:
         return f" (first run, tests {wall:.2f} s)"
-    return f" ({time.time() - saved_at:.3f} s after the save)"
+    return f" ({time.monotonic() - saved_at:.3f} s after the save)"
 
 
 class _LoadFailure(unittest.TestCase):

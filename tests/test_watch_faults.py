@@ -1,5 +1,7 @@
-"""``python -m tddkit watch`` when things go wrong: signals, a broken test module, bad targets."""
+"""``python -m tddkit watch`` when things go wrong: signals, a broken test module, bad targets, a file moved into
+the tree."""
 
+import os
 import re
 import signal
 import time
@@ -81,6 +83,16 @@ class WatchEditTests(unittest.TestCase):
                                  "\n".join(block))
                 self.assertTrue(block[-1].startswith(error), block)
                 self.assertEqual(failure_block(ran.stderr.splitlines(), module), block)
+
+    def test_the_time_after_the_save_counts_from_when_watch_saw_it_not_from_the_files_mtime(self):
+        watch = self.watch()
+        watch.write("scratch/test_c.py", "import unittest\n\n\nclass C(unittest.TestCase):\n"
+                                         "    def test_c(self):\n        pass\n")
+        an_hour_ago = time.time() - 3600
+        os.utime(watch.root / "scratch/test_c.py", (an_hour_ago, an_hour_ago))
+        os.rename(watch.root / "scratch/test_c.py", watch.root / "tests/test_c.py")  # as mv does: the mtime stays
+        seconds = watch.expect(r"^tddkit: 4 passed, 0 failed \(([\d.]+) s after the save\)$").group(1)
+        self.assertLess(float(seconds), 60.0, watch.output())
 
 
 @NEEDS_WATCHFILES
