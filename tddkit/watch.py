@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import functools
 import importlib
 import importlib.util
 import os
@@ -30,17 +29,15 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set
 
 from . import interrupts
-from .admin import connect_admin
 from .config import describe_config, load_settings
 from .discovery import check_target
 from .errors import RunInterrupted, TddkitError
 from .exit_codes import EXIT_OK
 from .forked_run import ForkedRun
-from .schema import SchemaSource
 from .session import Session, close_session, get_session
-from .template_db import ensure_template
 from .watch_batch import Batch, Outcome
-from .watch_tree import WatchedTree
+from .watch_schema import WatchedSchema
+from .watch_tree import WatchedTree, purge_project_modules
 
 #: A run starts once no change arrived for this long (watchfiles' ``step``; its default is 50 ms).
 STEP_MS = 10
@@ -106,7 +103,7 @@ class Watch:
         #: targets that failed to load last time: re-run on every change until they load
         self.broken: Set[str] = set()
         self._unwarmable: Set[str] = set()
-        self.schema_paths: Set[str] = set()
+        self.schema = WatchedSchema(tree)
         self.config_paths = {os.path.realpath(p) for p in session.settings.config_files}
         #: The child that will run the next batch, forked (and ready) ahead of the save.
         self.child: Optional[ForkedRun] = None
@@ -115,7 +112,7 @@ class Watch:
         """The first run, then one run per group of changes, until KeyboardInterrupt."""
         if self.session.database is not None:
             self.session.database.close_pool()  # a pool does not survive fork: each child opens its own
-        self.schema_paths = self._schema_paths()
+        self.schema.follow(self.session)
         self._run(self.everything)
         while True:
             directories = self.tree.directories()
@@ -129,7 +126,7 @@ class Watch:
     def _wanted(self, change: Any, path: str) -> bool:
         if self.tree.ignores(path):
             return False
-        return path.endswith(".py") or path in self.schema_paths or path in self.config_paths or \
+        return path.endswith(".py") or path in self.schema.paths or path in self.config_paths or \
             bool(self.session.settings.schema_inputs) or os.path.isdir(path)
 
     def on_changes(self, changes: Iterable[Any], added: Any) -> bool:
@@ -210,46 +207,10 @@ class Watch:
                 self._unwarmable.add(name)
         purge_project_modules(self.tree)
 
-    def _schema_paths(self) -> Set[str]:
-        """Files whose change rebuilds the template: schema files, schema inputs and the hook's module."""
-        source = self.session.schema
-        if source is None:
-            return set()
-        paths = {os.path.realpath(p) for p in [*source.files, *source.inputs]}
-        if source.hook:
-            spec = importlib.util.find_spec(source.hook.partition(":")[0])
-            if spec is not None and spec.origin:
-                paths.add(os.path.realpath(spec.origin))
-        purge_project_modules(self.tree)
-        return paths
-
     def _check_schema(self, paths: List[str]) -> Optional[bool]:
-        """Rebuild the template when the schema changed: True if rebuilt, False if unchanged or not touched,
-        None if it cannot be built (the error is shown; watching goes on)."""
-        settings = self.session.settings
-        if not self.schema_paths.intersection(paths) and not (settings.schema_inputs and
-                                                               any(not p.endswith(".py") for p in paths)):
-            return False
-        session, database = self.session, self.session.database
-        try:
-            source = SchemaSource.from_settings(settings)
-            if session.template is not None and source.template_name == session.template.name:
-                return False
-            self.close()  # its connections are to the database about to be cloned again
-            with connect_admin(session.server_dsn) as admin:
-                template = ensure_template(admin, session.server_dsn, source)
-            if database is not None:
-                database.template = template.name
-                database.recreate()
-                database.close_pool()
-            session.schema, session.template = source, template
-            print(f"\ntddkit: schema changed: {template.describe()}", file=sys.stderr)
-            return True
-        except TddkitError as exc:
-            print(f"\ntddkit: error: {exc} (still watching: save a fix)", file=sys.stderr)
-            return None
-        finally:
-            self.schema_paths = self._schema_paths()
+        """True to run everything (a new template), False if the schema is unchanged or not touched, None when
+        nothing can run (the error is shown)."""
+        return self.schema.check(self.session, paths, before_rebuild=self.close)
 
 
 class _Announce:
@@ -263,16 +224,3 @@ class _Announce:
             print(self.line, file=sys.stderr, flush=True)
             self.line = ""
         return False
-
-
-def purge_project_modules(tree: WatchedTree) -> None:
-    """Forget the project's modules this process imported (a schema hook, say): children import them fresh."""
-    for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if path and tree.is_project_file(_realpath(path)):
-            del sys.modules[name]
-
-
-@functools.lru_cache(maxsize=None)
-def _realpath(path: str) -> str:
-    return os.path.realpath(path)

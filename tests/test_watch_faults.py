@@ -1,5 +1,5 @@
-"""``python -m tddkit watch`` when things go wrong: signals, a broken test module, bad targets, a file moved into
-the tree."""
+"""``python -m tddkit watch`` when things go wrong: signals, a broken schema or test module, bad targets, a file
+moved into the tree."""
 
 import os
 import re
@@ -10,7 +10,7 @@ from typing import List
 
 import tddkit
 from tests.support import postgres_processes, run_cli, shared_tempdir
-from tests.watch_support import HANGS, HAVE_WATCHFILES, WAIT, WatchProcess, databases_of
+from tests.watch_support import FILES, HANGS, HAVE_WATCHFILES, WAIT, WatchProcess, databases_of
 
 NEEDS_WATCHFILES = unittest.skipUnless(HAVE_WATCHFILES, "watchfiles is not installed (pip install 'tddkit[watch]')")
 
@@ -66,6 +66,13 @@ class WatchSignalTests(unittest.TestCase):
 class WatchEditTests(unittest.TestCase):
     def watch(self) -> WatchProcess:
         return WatchProcess(self, dsn=tddkit.get_session().server_dsn)
+
+    def test_saving_the_last_good_schema_after_a_broken_one_runs_again(self):
+        watch = self.watch()
+        watch.write("schema.sql", "CREATE TABLE items (id serial PRIMARY KEY, name text;\n")
+        watch.expect(r"^tddkit: error: schema error in \S+schema.sql:1: .*\(still watching: save a fix\)$")
+        watch.write("schema.sql", FILES["schema.sql"])
+        self.assertEqual(watch.closing_line(), "tddkit: 3 passed, 0 failed")
 
     def test_a_module_that_fails_to_import_shows_the_projects_frames_only_as_run_does(self):
         watch = self.watch()
