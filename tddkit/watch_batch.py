@@ -42,7 +42,7 @@ class Batch:
 class Outcome:
     """What the child reported (empty when it was interrupted or died)."""
 
-    status: str = "crashed"  # done | interrupted | crashed
+    status: str = "crashed"  # done | interrupted | crashed | server lost (before any test ran)
     #: test module -> the project files it imports, its own included
     depends: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
     #: targets (module names) that failed to load
@@ -53,6 +53,8 @@ class Outcome:
     external: List[str] = dataclasses.field(default_factory=list)
     sys_path: List[str] = dataclasses.field(default_factory=list)
     counts: Dict[str, int] = dataclasses.field(default_factory=dict)
+    #: Why the server was found lost ("" while it was not): the parent starts a new session before the next run
+    lost: str = ""
 
 
 def run_batch(batch: Batch, session: Session, tree: WatchedTree, *, before: Set[str],
@@ -70,7 +72,8 @@ def run_batch(batch: Batch, session: Session, tree: WatchedTree, *, before: Set[
     tested()
     print(closing_line(counts) + _since(batch.saved_at, runner.last_wall), file=sys.stderr, flush=True)
     return Outcome("done", {m: recorder.depends_on(m, tree.is_project_file) for m in modules},
-                   broken, narrowed, _external(loaded_after(before), tree), list(sys.path), counts)
+                   broken, narrowed, _external(loaded_after(before), tree), list(sys.path), counts,
+                   lost="it stopped or crashed during the run" if session.probe and session.probe.gone else "")
 
 
 def _since(saved_at: Optional[float], wall: float) -> str:

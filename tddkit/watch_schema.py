@@ -8,7 +8,7 @@ import sys
 from typing import Callable, List, Optional, Set
 
 from .admin import connect_admin
-from .errors import TddkitError
+from .errors import ServerError, TddkitError
 from .schema import SchemaSource
 from .session import Session
 from .template_db import ensure_template
@@ -42,7 +42,8 @@ class WatchedSchema:
     def check(self, session: Session, paths: List[str], before_rebuild: Callable[[], None]) -> Optional[bool]:
         """Rebuild the template when ``paths`` changed the schema: True to run everything (rebuilt, or back to
         the current template after a change that failed), False if unchanged or not touched, None if it cannot
-        be built (the error is shown; watching goes on)."""
+        be built (the error is shown; watching goes on). ServerError or psycopg's OperationalError: the server
+        was lost, not the schema."""
         settings = session.settings
         if not self.paths.intersection(paths) and not (settings.schema_inputs and
                                                        any(not p.endswith(".py") for p in paths)):
@@ -64,6 +65,8 @@ class WatchedSchema:
             self.failed = False
             print(f"\ntddkit: schema changed: {template.describe()}", file=sys.stderr)
             return True
+        except ServerError:
+            raise
         except TddkitError as exc:
             self.failed = True
             print(f"\ntddkit: error: {exc} (still watching: save a fix)", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""``python -m tddkit watch`` when things go wrong: signals, a broken schema or test module, bad targets, a file
-moved into the tree."""
+"""``python -m tddkit watch`` when things go wrong: a killed server, signals, a broken schema or test module, bad
+targets, a file moved into the tree."""
 
 import os
 import re
@@ -9,7 +9,7 @@ import unittest
 from typing import List
 
 import tddkit
-from tests.support import postgres_processes, run_cli, shared_tempdir
+from tests.support import postgres_pids, postgres_processes, run_cli, shared_tempdir
 from tests.watch_support import FILES, HANGS, HAVE_WATCHFILES, WAIT, WatchProcess, databases_of
 
 NEEDS_WATCHFILES = unittest.skipUnless(HAVE_WATCHFILES, "watchfiles is not installed (pip install 'tddkit[watch]')")
@@ -33,6 +33,28 @@ def failure_block(lines: List[str], module: str) -> List[str]:
 def frames_of(block: List[str]) -> List[str]:
     """The files of the traceback frames in a failure block."""
     return [match.group(1) for match in (re.match(r'\s+File "([^"]+)"', line) for line in block) if match]
+
+
+@NEEDS_WATCHFILES
+class WatchServerLossTests(unittest.TestCase):
+    def test_a_killed_server_is_replaced_in_one_line_the_run_passes_and_ctrl_c_ends_at_once(self):
+        watch = WatchProcess(self)  # its own embedded server
+        [postmaster] = [pid for pid, command in postgres_pids(watch.run_dir.name).items() if " -D " in command]
+        before = len(watch.lines)
+        os.kill(postmaster, signal.SIGKILL)
+        watch.write("tests/test_a.py", FILES["tests/test_a.py"] + "\n")
+        watch.expect(rf"^tddkit: server lost \(embedded PostgreSQL, pid {postmaster}, was killed by SIGKILL\); "
+                     r"now on embedded PostgreSQL .*; ready in \d+ ms$")
+        self.assertRegex(watch.closing_line(), r"^tddkit: [13] passed, 0 failed$")
+        seconds = watch.stop_with(signal.SIGINT)
+        watch.expect(r"^tddkit: watch stopped$")
+        self.assertEqual(watch.process.returncode, 0, watch.output())
+        self.assertLess(seconds, 1.0, "Ctrl-C should end watch at once")
+        said = [line for line in watch.lines[before:] if re.search("server|rror|Traceback", line)]
+        self.assertEqual(len(said), 1, watch.output())
+        self.assertFalse(watch.group_left(), "the forked child should be gone")
+        self.assertEqual(postgres_processes(watch.run_dir.name), [])
+        self.assertEqual(os.listdir(watch.run_dir.name), [])
 
 
 @NEEDS_WATCHFILES
