@@ -5,10 +5,14 @@ third-party imports, and no pool (a pool does not survive fork: its threads
 are gone and its sockets would be shared). The child is forked ahead of the
 next save: it opens a pool of its own and starts a transaction on each of
 its connections (a fresh backend's first statements are slow: its caches are
-cold), then waits on a pipe. When the parent sends a batch, the child imports
-the project fresh, runs it (``watch_batch``) and leaves the outcome in a file.
-Ctrl-C before the closing line ends the run (``RunInterrupted``); after it,
-or a second time, it stops watching (``KeyboardInterrupt``).
+cold), then waits on a pipe. When the parent sends a batch, the child checks
+that its connections still reach the server (one empty statement: a server
+that stopped or restarted broke them all; if so it runs nothing and reports
+the server lost), imports the project fresh, runs it (``watch_batch``) and
+leaves the outcome in a file. Ctrl-C before the closing line ends the run
+(``RunInterrupted``); after it, or a second time, it stops watching
+(``KeyboardInterrupt``). SIGTERM and SIGHUP end the child at once (the
+parent stops watching and cleans up).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import select
 import signal
@@ -26,7 +31,10 @@ import traceback
 import warnings
 from typing import Optional, Tuple
 
-from .errors import RunInterrupted
+import psycopg
+from psycopg import pq
+
+from .errors import Interrupted, RunInterrupted, TddkitError
 from .isolation import ClassTransaction
 from .session import Session, adopt_forked
 from .watch_batch import Batch, Outcome, run_batch
@@ -63,6 +71,11 @@ class ForkedRun:
             self._close_pipe()
             try:
                 status = os.waitpid(self.pid, 0)[1]
+            except Interrupted:  # SIGTERM or SIGHUP: stop watching, the child at once
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGTERM)
+                _end(self.pid)
+                raise
             except KeyboardInterrupt:
                 if select.select([self._tested_in], [], [], 0)[0] and os.read(self._tested_in, 1):
                     _end(self.pid, grace=(5.0, 1.0))  # the closing line is out: let it finish, stop watching
@@ -123,17 +136,28 @@ def _child(parent: Session, tree: WatchedTree, path: str, batch_in: int, tested_
     """The child's whole life: get ready, wait for the batch, run it, write the outcome, ``os._exit``."""
     code, running = 1, False
     session: Optional[Session] = None
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # the parent's handlers are the parent's
+        signal.signal(sig, signal.SIG_DFL)
+    logging.getLogger("psycopg.pool").addFilter(_quiet_reconnects)
     try:
         before = set(sys.modules)
-        session = adopt_forked(parent)
-        _warm_up(session)
+        lost = ""
+        try:
+            session = adopt_forked(parent)
+            _warm_up(session)
+        except (psycopg.Error, TddkitError) as exc:  # the server went away meanwhile: said when the batch comes
+            lost = " ".join(f"could not connect: {exc}".split())
         data = _read_all(batch_in)
         if not data:  # discarded: the parent had no batch for us
             code = 0
             return
+        lost = lost or _connections_lost(session)
         running = True
-        outcome = run_batch(Batch(**json.loads(data)), session, tree, before=before,
-                            tested=lambda: _tested(tested_out))
+        if session is None or lost:
+            outcome = Outcome("server lost", lost=lost)
+        else:
+            outcome = run_batch(Batch(**json.loads(data)), session, tree, before=before,
+                                tested=lambda: _tested(tested_out))
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(dataclasses.asdict(outcome), fh)
         code = 0
@@ -164,6 +188,36 @@ def _warm_up(session: Session) -> None:
     finally:
         for transaction in transactions:
             transaction.release()
+
+
+def _quiet_reconnects(record: logging.LogRecord) -> bool:
+    """Drop the tddkit pool's warnings about failed connection attempts: a lost server is said once, by the
+    parent (``watch_session``), not every few seconds by the child's pool."""
+    args = record.args if isinstance(record.args, tuple) else ()
+    return not (str(record.msg).startswith("error connecting in") and args[:1] == ("tddkit",))
+
+
+def _connections_lost(session: Optional[Session]) -> str:
+    """Why the pooled connections no longer reach the server ("" while they do), from one empty statement on
+    one of them (a server that stopped or restarted broke them all; a broken one is closed, not given back,
+    so the pool does not try to replace it)."""
+    pool = session.database.pool if session is not None and session.database is not None else None
+    if pool is None:
+        return "the child has no pool"
+    try:
+        conn = pool.getconn()
+    except psycopg.Error as exc:
+        return " ".join(str(exc).split())
+    try:
+        broken = conn.pgconn.exec_(b"").status != pq.ExecStatus.EMPTY_QUERY
+        reason = conn.pgconn.get_error_message()
+    except psycopg.Error as exc:
+        broken, reason = True, str(exc)
+    if broken:
+        conn.close()
+        return "its connections broke: " + (reason.strip().splitlines() or ["?"])[0]
+    pool.putconn(conn)
+    return ""
 
 
 def _read_all(fd: int) -> bytes:

@@ -1,7 +1,8 @@
 """How a run stops on a signal: SIGINT, SIGTERM and SIGHUP end it at once, orderly, exit code 128 + signal.
 
-``install()`` (the first step of ``run`` and ``bench``; ``watch`` handles
-Ctrl-C its own way: it ends one run, not the watch) turns each into
+``install()`` (the first step of ``run`` and ``bench``; ``watch`` installs
+it for SIGTERM and SIGHUP only and handles Ctrl-C its own way: it ends one
+run, not the watch) turns each into
 ``Interrupted``, a KeyboardInterrupt: unittest stops the run instead of
 recording it as one test's error, and the ``finally`` blocks it unwinds
 through stop the workers, drop the databases and stop the server. Signals
@@ -15,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 from .errors import Interrupted
 
@@ -40,12 +41,13 @@ def _on_signal(signum: int, frame: object) -> None:
     raise Interrupted(signum)
 
 
-def install() -> None:
-    """Handle SIGINT, SIGTERM and SIGHUP in this process from now on (call it from the main thread)."""
+def install(signals: Sequence[int] = SIGNALS) -> None:
+    """Handle ``signals`` (SIGINT, SIGTERM and SIGHUP) in this process from now on (call it from the main
+    thread)."""
     global _received, _pending
     _received, _pending = None, False
     if threading.current_thread() is threading.main_thread():
-        for sig in SIGNALS:
+        for sig in signals:
             signal.signal(sig, _on_signal)
 
 
@@ -77,6 +79,11 @@ def raise_if_received() -> None:
     test module's import raises, Ctrl-C too, into a failed test."""
     if _received is not None:
         raise Interrupted(_received)
+
+
+def received() -> Optional[int]:
+    """The signal that is stopping the run, if one came."""
+    return _received
 
 
 def exit_code(exc: KeyboardInterrupt) -> int:

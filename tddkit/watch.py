@@ -10,7 +10,8 @@ rebuilds the template and re-runs everything. Changes are gathered by
 ``watchfiles``: a run starts once no change arrived for ``STEP_MS``, so a
 file saved twice within a few milliseconds runs once, and runs never overlap
 (what is saved during a run is run next). Ctrl-C during a run ends the run;
-Ctrl-C while waiting stops watching.
+Ctrl-C while waiting stops watching; SIGTERM and SIGHUP stop watching with
+exit code 128 + the signal. A lost server is replaced (``watch_session``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import functools
 import importlib
 import importlib.util
 import os
@@ -28,19 +28,26 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Set
 
+import psycopg
+
+from . import interrupts
 from .config import describe_config, load_settings
-from .errors import RunInterrupted, TddkitError
+from .discovery import check_target
+from .errors import RunInterrupted, ServerError, TddkitError
 from .exit_codes import EXIT_OK
 from .forked_run import ForkedRun
-from .schema import SchemaSource
-from .session import Session, close_session, get_session
+from .session import Session, get_session
 from .watch_batch import Batch, Outcome
-from .watch_tree import WatchedTree
+from .watch_schema import WatchedSchema
+from .watch_session import end_session, exited_server, reconnect
+from .watch_tree import WatchedTree, purge_project_modules
 
 #: A run starts once no change arrived for this long (watchfiles' ``step``; its default is 50 ms).
 STEP_MS = 10
 #: Changes arriving without a pause are gathered for at most this long (watchfiles' default is 1600 ms).
 DEBOUNCE_MS = 300
+#: While no change comes, the embedded server is checked this often.
+IDLE_CHECK_MS = 1000
 
 
 def load_watchfiles() -> Any:
@@ -54,11 +61,12 @@ def load_watchfiles() -> Any:
 
 
 def watch(args: argparse.Namespace) -> int:
-    """Start the session, run the targets, then watch until Ctrl-C; always stops the server it started."""
+    """Start the session, run the targets, then watch until Ctrl-C (exit code 0), SIGTERM or SIGHUP (128 + the
+    signal); always stops the server it started."""
     watchfiles = load_watchfiles()
     for target in args.targets:
-        if (os.sep in target or target.endswith(".py")) and not Path(target).exists():
-            raise TddkitError(f"watch target {target!r} not found: give directories, test files or dotted names")
+        check_target(target)  # as ``run`` does: one line, before anything starts
+    interrupts.install([signal.SIGTERM, signal.SIGHUP])  # Ctrl-C is handled below: it may end a run only
     settings = load_settings({"dsn": args.dsn}, targets=args.targets)
     roots = [settings.resolve(".")] + [Path(t) if Path(t).is_dir() else Path(t).parent
                                        for t in args.targets if Path(t).exists()]
@@ -72,14 +80,16 @@ def watch(args: argparse.Namespace) -> int:
                      run_all=args.run_all)
         loop.run(watchfiles)
     except KeyboardInterrupt:
-        print("\ntddkit: watch stopped", file=sys.stderr)
+        if interrupts.received() is None:
+            print("\ntddkit: watch stopped", file=sys.stderr)
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a third Ctrl-C must not cut the cleanup short
         try:
             if loop is not None:
                 loop.close()
         finally:
-            close_session()
+            end_session()
+    interrupts.raise_if_received()  # SIGTERM or SIGHUP: its exit code
     return EXIT_OK
 
 
@@ -87,7 +97,13 @@ class Watch:
     """The loop: what each change re-runs, the schema, and what the runs taught about imports."""
 
     def __init__(self, session: Session, tree: WatchedTree, everything: Batch, *, run_all: bool = False) -> None:
-        self.session = session
+        #: None while the server is lost and no new session could start
+        self.session: Optional[Session] = session
+        self.settings = session.settings
+        #: Why the server must be reached again before the next run (a child found its connections broken).
+        self.lost: Optional[str] = None
+        #: Test databases of earlier sessions left on a server that was away (see ``reconnect``)
+        self.leftovers: Set[str] = set()
         self.tree = tree
         self.everything = everything
         self.run_all = run_all
@@ -98,37 +114,42 @@ class Watch:
         #: targets that failed to load last time: re-run on every change until they load
         self.broken: Set[str] = set()
         self._unwarmable: Set[str] = set()
-        self.schema_paths: Set[str] = set()
+        self.schema = WatchedSchema(tree)
         self.config_paths = {os.path.realpath(p) for p in session.settings.config_files}
         #: The child that will run the next batch, forked (and ready) ahead of the save.
         self.child: Optional[ForkedRun] = None
 
     def run(self, watchfiles: Any) -> None:
         """The first run, then one run per group of changes, until KeyboardInterrupt."""
-        if self.session.database is not None:
-            self.session.database.close_pool()  # a pool does not survive fork: each child opens its own
-        self.schema_paths = self._schema_paths()
+        if self.session is not None:
+            if self.session.database is not None:
+                self.session.database.close_pool()  # a pool does not survive fork: each child opens its own
+            self.schema.follow(self.session)
         self._run(self.everything)
         while True:
             directories = self.tree.directories()
             ready = _Announce(f"tddkit: watching {', '.join(map(str, self.tree.roots))} ({len(directories)} "
                               "directories); Ctrl-C stops")
             for changes in watchfiles.watch(*directories, watch_filter=self._wanted, debounce=DEBOUNCE_MS,
-                                            step=STEP_MS, stop_event=ready, recursive=False):
-                if self.on_changes(changes, watchfiles.Change.added):
+                                            step=STEP_MS, stop_event=ready, recursive=False,
+                                            rust_timeout=IDLE_CHECK_MS, yield_on_timeout=True):
+                if not changes:  # a second without changes
+                    if exited_server(self.session):
+                        self._fork_next()
+                elif self.on_changes(changes, watchfiles.Change.added):
                     break  # a new directory: watch it too
 
     def _wanted(self, change: Any, path: str) -> bool:
         if self.tree.ignores(path):
             return False
-        return path.endswith(".py") or path in self.schema_paths or path in self.config_paths or \
-            bool(self.session.settings.schema_inputs) or os.path.isdir(path)
+        return path.endswith(".py") or path in self.schema.paths or path in self.config_paths or \
+            bool(self.settings.schema_inputs) or os.path.isdir(path)
 
     def on_changes(self, changes: Iterable[Any], added: Any) -> bool:
         """Run what ``changes`` (watchfiles' set of (change, path)) call for; True if a directory was added."""
+        saved_at = time.monotonic()  # not the files' mtime: ``mv`` keeps the old one
         paths = sorted({path for _, path in changes})
         new_dirs = any(change == added and os.path.isdir(path) for change, path in changes)
-        saved_at = max([_mtime(p) for p in paths] + [0.0]) or time.time()
         for path in sorted(self.config_paths.intersection(paths)):
             print(f"tddkit: {path} changed: restart watch to use its new settings", file=sys.stderr)
         rebuilt = self._check_schema(paths)
@@ -161,19 +182,52 @@ class Watch:
         return "/".join(parts) if parts else path
 
     def _run(self, batch: Batch) -> None:
-        """One run in a forked child; learn from its outcome, import what it imported, fork the next child."""
-        child, self.child = self.child or ForkedRun(self.session, self.tree), None
-        try:
-            outcome = child.run(batch)
-        except RunInterrupted:
-            print("tddkit: run interrupted; still watching (Ctrl-C again stops)", file=sys.stderr)
-        else:
+        """One run in a forked child (on a new session if the server was lost); learn from its outcome, import
+        what it imported, fork the next child."""
+        for _ in range(2):  # a child that found the server lost ran nothing: once more, on a new session
+            session = self._reach_server()
+            if session is None:
+                return
+            child, self.child = self.child or ForkedRun(session, self.tree), None
+            try:
+                outcome = child.run(batch)
+            except RunInterrupted:
+                print("tddkit: run interrupted; still watching (Ctrl-C again stops)", file=sys.stderr)
+                break
+            self.lost = outcome.lost or None
             if outcome.status == "done":
                 self._learn(batch, outcome)
                 self._warm(outcome.external)
-            else:
+            elif outcome.status != "server lost":
                 print(f"tddkit: the run ended early ({outcome.status}); still watching", file=sys.stderr)
-        self.child = ForkedRun(self.session, self.tree)
+            if outcome.status != "server lost":
+                break
+        self._fork_next()
+
+    def _fork_next(self) -> None:
+        """Fork the child for the next run (on a new session if the server was lost)."""
+        session = self._reach_server()
+        if session is not None and self.child is None:
+            self.child = ForkedRun(session, self.tree)
+
+    def _lost_server(self) -> Optional[str]:
+        """Why the server must be reached again before the next run; None while the session is usable."""
+        return exited_server(self.session) or self.lost or (None if self.session is not None else "no session")
+
+    def _reach_server(self) -> Optional[Session]:
+        """The session to run on: once its server was lost, a new session is started first (one line says so);
+        None when none could start."""
+        lost = self._lost_server()
+        if lost is None:
+            return self.session
+        self.close()  # the waiting child's connections are to the lost server
+        self.session = session = reconnect(self.settings, lost, self.leftovers)
+        if session is None:
+            self.lost = lost
+            return None
+        self.lost, self.schema.failed = None, False
+        self.schema.follow(session)
+        return session
 
     def close(self) -> None:
         """End the waiting child, if any."""
@@ -202,45 +256,15 @@ class Watch:
                 self._unwarmable.add(name)
         purge_project_modules(self.tree)
 
-    def _schema_paths(self) -> Set[str]:
-        """Files whose change rebuilds the template: schema files, schema inputs and the hook's module."""
-        source = self.session.schema
-        if source is None:
-            return set()
-        paths = {os.path.realpath(p) for p in [*source.files, *source.inputs]}
-        if source.hook:
-            spec = importlib.util.find_spec(source.hook.partition(":")[0])
-            if spec is not None and spec.origin:
-                paths.add(os.path.realpath(spec.origin))
-        purge_project_modules(self.tree)
-        return paths
-
     def _check_schema(self, paths: List[str]) -> Optional[bool]:
-        """Rebuild the template when the schema changed: True if rebuilt, False if unchanged or not touched,
-        None if it cannot be built (the error is shown; watching goes on)."""
-        settings = self.session.settings
-        if not self.schema_paths.intersection(paths) and not (settings.schema_inputs and
-                                                               any(not p.endswith(".py") for p in paths)):
-            return False
-        session, database = self.session, self.session.database
-        try:
-            source = SchemaSource.from_settings(settings)
-            if session.template is not None and source.template_name == session.template.name:
-                return False
-            self.close()  # its connections are to the database about to be cloned again
-            template = session.switch_template(source)
-            if database is not None:
-                database.template = template.name
-                database.recreate()
-                database.close_pool()
-            session.schema, session.template = source, template
-            print(f"\ntddkit: schema changed: {template.describe()}", file=sys.stderr)
-            return True
-        except TddkitError as exc:
-            print(f"\ntddkit: error: {exc} (still watching: save a fix)", file=sys.stderr)
-            return None
-        finally:
-            self.schema_paths = self._schema_paths()
+        """True to run everything (a new template, or a new session), False if the schema is unchanged or not
+        touched, None when nothing can run (the error is shown)."""
+        if self._lost_server() is None and self.session is not None:
+            try:
+                return self.schema.check(self.session, paths, before_rebuild=self.close)
+            except (ServerError, psycopg.OperationalError) as exc:
+                self.lost = " ".join(str(exc).split())
+        return True if self._reach_server() is not None else None
 
 
 class _Announce:
@@ -254,24 +278,3 @@ class _Announce:
             print(self.line, file=sys.stderr, flush=True)
             self.line = ""
         return False
-
-
-def purge_project_modules(tree: WatchedTree) -> None:
-    """Forget the project's modules this process imported (a schema hook, say): children import them fresh."""
-    for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
-        if path and tree.is_project_file(_realpath(path)):
-            del sys.modules[name]
-
-
-def _mtime(path: str) -> float:
-    """When ``path`` was last written (``time.time()`` scale); 0 if it is gone or not a file."""
-    try:
-        return os.stat(path).st_mtime if os.path.isfile(path) else 0.0
-    except OSError:
-        return 0.0
-
-
-@functools.lru_cache(maxsize=None)
-def _realpath(path: str) -> str:
-    return os.path.realpath(path)

@@ -14,11 +14,10 @@ import dataclasses
 import os
 import sys
 import time
-import traceback
 import unittest
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
-from .discovery import load_tests
+from .discovery import load_tests, user_traceback
 from .errors import TddkitError
 from .import_graph import ImportRecorder, loaded_after
 from .runner import PreformattedError, TDDTestRunner, closing_line, iter_tests
@@ -26,10 +25,6 @@ from .session import Session
 from .watch_tree import WatchedTree
 
 _FAILED_IMPORT = "unittest.loader._FailedTest."
-
-#: Where the frames of tddkit's, unittest's and importlib's loading code come from.
-_MACHINERY = (os.path.dirname(os.path.abspath(__file__)) + os.sep, os.path.dirname(unittest.__file__) + os.sep,
-              "<frozen importlib")
 
 
 @dataclasses.dataclass
@@ -39,7 +34,7 @@ class Batch:
     targets: List[str]
     pattern: str = "test*.py"
     name_patterns: Optional[List[str]] = None
-    #: ``time.time()`` of the save that asked for the run (None: the first run).
+    #: ``time.monotonic()`` when watch received the save that asked for the run (None: the first run).
     saved_at: Optional[float] = None
 
 
@@ -47,7 +42,7 @@ class Batch:
 class Outcome:
     """What the child reported (empty when it was interrupted or died)."""
 
-    status: str = "crashed"  # done | interrupted | crashed
+    status: str = "crashed"  # done | interrupted | crashed | server lost (before any test ran)
     #: test module -> the project files it imports, its own included
     depends: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
     #: targets (module names) that failed to load
@@ -58,6 +53,8 @@ class Outcome:
     external: List[str] = dataclasses.field(default_factory=list)
     sys_path: List[str] = dataclasses.field(default_factory=list)
     counts: Dict[str, int] = dataclasses.field(default_factory=dict)
+    #: Why the server was found lost ("" while it was not): the parent starts a new session before the next run
+    lost: str = ""
 
 
 def run_batch(batch: Batch, session: Session, tree: WatchedTree, *, before: Set[str],
@@ -75,13 +72,14 @@ def run_batch(batch: Batch, session: Session, tree: WatchedTree, *, before: Set[
     tested()
     print(closing_line(counts) + _since(batch.saved_at, runner.last_wall), file=sys.stderr, flush=True)
     return Outcome("done", {m: recorder.depends_on(m, tree.is_project_file) for m in modules},
-                   broken, narrowed, _external(loaded_after(before), tree), list(sys.path), counts)
+                   broken, narrowed, _external(loaded_after(before), tree), list(sys.path), counts,
+                   lost="it stopped or crashed during the run" if session.probe and session.probe.gone else "")
 
 
 def _since(saved_at: Optional[float], wall: float) -> str:
     if saved_at is None:
         return f" (first run, tests {wall:.2f} s)"
-    return f" ({time.time() - saved_at:.3f} s after the save)"
+    return f" ({time.monotonic() - saved_at:.3f} s after the save)"
 
 
 class _LoadFailure(unittest.TestCase):
@@ -111,8 +109,8 @@ def _load(batch: Batch) -> Tuple[unittest.TestSuite, List[str], Dict[str, List[s
             loaded = load_tests([target], batch.pattern, batch.name_patterns)
         except TddkitError as exc:
             loaded = unittest.TestSuite([_LoadFailure(target, f"{exc}\n")])
-        except Exception:  # a SyntaxError or NameError while importing: shown, and watching goes on
-            loaded = unittest.TestSuite([_LoadFailure(target, _import_error())])
+        except Exception as exc:  # an error of unittest's discovery itself: shown, and watching goes on
+            loaded = unittest.TestSuite([_LoadFailure(target, user_traceback(exc))])
         is_dir = os.path.isdir(target)
         for test in iter_tests(loaded):
             if isinstance(test, _LoadFailure) or test.id().startswith(_FAILED_IMPORT):
@@ -124,14 +122,6 @@ def _load(batch: Batch) -> Tuple[unittest.TestSuite, List[str], Dict[str, List[s
                     narrowed[type(test).__module__].append(target)
         suite.addTests(loaded)
     return suite, sorted(set(broken)), narrowed
-
-
-def _import_error() -> str:
-    """The exception being handled, formatted with the project's frames only (not the loaders')."""
-    exc_type, exc, tb = sys.exc_info()
-    frames = [f for f in traceback.extract_tb(tb) if not f.filename.startswith(_MACHINERY)]
-    return "Traceback (most recent call last):\n" + "".join(traceback.format_list(frames)) + \
-        "".join(traceback.format_exception_only(exc_type, exc))
 
 
 def _external(names: List[str], tree: WatchedTree) -> List[str]:

@@ -12,7 +12,9 @@ runs it.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
+import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
@@ -81,3 +83,16 @@ class WatchedTree:
 
     def _skip_dir(self, path: str) -> bool:
         return os.path.isfile(os.path.join(path, "pyvenv.cfg")) or self.ignores(path)
+
+
+def purge_project_modules(tree: WatchedTree) -> None:
+    """Forget the project's modules this process imported (a schema hook, say): children import them fresh."""
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None)
+        if path and tree.is_project_file(_realpath(path)):
+            del sys.modules[name]
+
+
+@functools.lru_cache(maxsize=None)
+def _realpath(path: str) -> str:
+    return os.path.realpath(path)
