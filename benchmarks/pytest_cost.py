@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Dict, List
 
 import tddkit
-from tddkit.config import load_settings
+from tddkit.config.settings import load_settings
 
 from _project import make_project, timed
 

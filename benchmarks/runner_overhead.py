@@ -16,7 +16,7 @@ import time
 import unittest
 
 import tddkit
-from tddkit.runner import TDDTestRunner
+from tddkit.testcase.runner import TDDTestRunner
 
 
 class Trivial(tddkit.TDDTestCase):

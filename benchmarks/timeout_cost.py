@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import tddkit  # noqa: E402
-from tddkit import timeouts  # noqa: E402
-from tddkit.runner import TDDTestRunner  # noqa: E402
+from tddkit.isolation import timeouts  # noqa: E402
+from tddkit.testcase.runner import TDDTestRunner  # noqa: E402
 
 
 class Trivial(tddkit.TDDTestCase):

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import tddkit  # noqa: E402  (this checkout's)
-from tddkit.config import load_settings  # noqa: E402
+from tddkit.config.settings import load_settings  # noqa: E402
 
 from _project import make_project, timed  # noqa: E402
 

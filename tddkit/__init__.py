@@ -22,19 +22,19 @@ _EXPORTS = {
     "ResourceTimeoutError": "errors",
     "SchemaError": "errors",
     "ServerError": "errors",
-    "Session": "session",
-    "Settings": "config",
-    "TDDTestCase": "case",
-    "TDDTestResult": "runner",
-    "TDDTestRunner": "runner",
+    "Session": "session.session",
+    "Settings": "config.settings",
+    "TDDTestCase": "testcase.case",
+    "TDDTestResult": "testcase.runner",
+    "TDDTestRunner": "testcase.runner",
     "TddkitError": "errors",
     "TestTimeout": "errors",
-    "TestMetrics": "metrics",
-    "allow_repeated_queries": "queries",
-    "close_session": "session",
-    "get_session": "session",
-    "load_settings": "config",
-    "resources": "named_resources",
+    "TestMetrics": "measure.metrics",
+    "allow_repeated_queries": "measure.queries",
+    "close_session": "session.session",
+    "get_session": "session.session",
+    "load_settings": "config.settings",
+    "resources": "isolation.named_resources",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -54,9 +54,8 @@ def __dir__() -> List[str]:
 
 
 if TYPE_CHECKING:  # the names as type checkers see them (the 'as' marks each as a re-export)
-    from .case import TDDTestCase as TDDTestCase
-    from .config import Settings as Settings
-    from .config import load_settings as load_settings
+    from .config.settings import Settings as Settings
+    from .config.settings import load_settings as load_settings
     from .errors import ConfigError as ConfigError
     from .errors import IsolationError as IsolationError
     from .errors import OwnershipError as OwnershipError
@@ -67,11 +66,12 @@ if TYPE_CHECKING:  # the names as type checkers see them (the 'as' marks each as
     from .errors import ServerError as ServerError
     from .errors import TddkitError as TddkitError
     from .errors import TestTimeout as TestTimeout
-    from .metrics import TestMetrics as TestMetrics
-    from .named_resources import resources as resources
-    from .queries import allow_repeated_queries as allow_repeated_queries
-    from .runner import TDDTestResult as TDDTestResult
-    from .runner import TDDTestRunner as TDDTestRunner
-    from .session import Session as Session
-    from .session import close_session as close_session
-    from .session import get_session as get_session
+    from .isolation.named_resources import resources as resources
+    from .measure.metrics import TestMetrics as TestMetrics
+    from .measure.queries import allow_repeated_queries as allow_repeated_queries
+    from .session.session import Session as Session
+    from .session.session import close_session as close_session
+    from .session.session import get_session as get_session
+    from .testcase.case import TDDTestCase as TDDTestCase
+    from .testcase.runner import TDDTestResult as TDDTestResult
+    from .testcase.runner import TDDTestRunner as TDDTestRunner

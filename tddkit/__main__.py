@@ -3,7 +3,7 @@
 import gc
 import sys
 
-from .cli import main
+from .cli.main import main
 
 if __name__ == "__main__":
     code = main()

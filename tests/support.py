@@ -18,8 +18,8 @@ from typing import Dict, List, Optional, Sequence, Type
 import psycopg
 
 import tddkit
-from tddkit.runner import TDDTestResult, TDDTestRunner
-from tddkit.server import default_run_base
+from tddkit.server.locations import default_run_base
+from tddkit.testcase.runner import TDDTestResult, TDDTestRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -118,7 +118,7 @@ def start_cli_until(marker: Path, args: Sequence[str], env: Dict[str, str], cwd:
     return child
 
 
-def control_field(binaries: "tddkit.binaries.PgBinaries", data_dir: Path,
+def control_field(binaries: "tddkit.server.binaries.PgBinaries", data_dir: Path,
                   field: str = "Database cluster state") -> str:
     """One field of pg_controldata's report on a stopped cluster."""
     done = subprocess.run([binaries.path("pg_controldata"), str(data_dir)], capture_output=True, text=True,

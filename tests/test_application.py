@@ -14,7 +14,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 import tddkit
-from tddkit import leaks
+from tddkit.isolation import leaks
 from tests.cases import application
 from tests.support import admin_connection, problems_by_name, run_suite, suite_of, users_in_database
 

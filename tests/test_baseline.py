@@ -1,4 +1,4 @@
-"""tddkit.baseline on real runs of tests/cases/regression.py: files, comparisons and their verdicts.
+"""tddkit.reporting.baseline on real runs of tests/cases/regression.py: files, comparisons and their verdicts.
 
 The regression suite has 6 tests of ~10 to ~26 ms (a sleep of 5 ms x weight x
 FACTOR plus a little SQL). Runs are measured once and shared by the tests below.
@@ -32,12 +32,12 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tddkit
-from tddkit.baseline import FORMAT_VERSION, build_baseline, load_baseline, save_baseline
 from tddkit.errors import ConfigError, TddkitError
-from tddkit.gate import EXIT_GATE_FAILED, gate_exit_code
-from tddkit.metrics import CustomMetric, TestMetrics
-from tddkit.regressions import compare, format_comparison
-from tddkit.stats import mann_whitney_greater
+from tddkit.measure.metrics import CustomMetric, TestMetrics
+from tddkit.reporting.baseline import FORMAT_VERSION, build_baseline, load_baseline, save_baseline
+from tddkit.reporting.gate import EXIT_GATE_FAILED, gate_exit_code
+from tddkit.reporting.regressions import compare, format_comparison
+from tddkit.reporting.stats import mann_whitney_greater
 from tests.cases import regression
 from tests.support import run_suite, suite_of
 
@@ -374,7 +374,7 @@ class FileTests(unittest.TestCase):
 
 
 class CommandLineTests(unittest.TestCase):
-    """The flags end to end: exit codes 0, 3 and 2 as documented in tddkit.cli."""
+    """The flags end to end: exit codes 0, 3 and 2 as documented in tddkit.cli.main."""
 
     def setUp(self) -> None:
         tmp = tempfile.TemporaryDirectory()

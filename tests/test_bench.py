@@ -17,8 +17,11 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
 import psycopg
 
 import tddkit
-from tddkit import bench, bench_app, bench_compare, bench_report
-from tddkit.bench_report import BenchReport, Comparison, Operation, ParallelRun
+from tddkit.bench import app as bench_app
+from tddkit.bench import compare as bench_compare
+from tddkit.bench import report as bench_report
+from tddkit.bench import suite as bench
+from tddkit.bench.report import BenchReport, Comparison, Operation, ParallelRun
 from tddkit.errors import TddkitError
 from tests.support import built_wheel, child_env, run_cli
 

@@ -9,7 +9,7 @@ import time
 import unittest
 from pathlib import Path
 
-from tddkit.binaries import find_binaries
+from tddkit.server.binaries import find_binaries
 from tddkit.server.leftovers import owned_tempdir
 from tddkit.server.recency import USED_DIR
 from tests.support import ROOT, child_env, control_field, postgres_processes, run_cli, shared_tempdir
@@ -199,7 +199,7 @@ class UnusableCacheDirTests(CacheCase):
 KILLED_WRITER = """
 import os, signal, sys
 from pathlib import Path
-from tddkit.binaries import find_binaries
+from tddkit.server.binaries import find_binaries
 from tddkit.server.leftovers import owned_tempdir
 from tddkit.server.recency import USED_DIR
 work = owned_tempdir(sys.argv[2], sys.argv[1])
@@ -290,8 +290,8 @@ SNAPSHOT_WRITER = """
 import subprocess, sys, tempfile, time
 from pathlib import Path
 import psycopg
-from tddkit.binaries import find_binaries
-from tddkit.server import EmbeddedPostgres
+from tddkit.server.binaries import find_binaries
+from tddkit.server.embedded import EmbeddedPostgres
 cache, key, rounds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 server = EmbeddedPostgres(find_binaries(), cache).start()
 with psycopg.connect(server.dsn, autocommit=True) as conn:
@@ -314,8 +314,8 @@ print("writer done", flush=True)
 SNAPSHOT_READER = """
 import sys
 from pathlib import Path
-from tddkit.binaries import find_binaries
-from tddkit.server import EmbeddedPostgres
+from tddkit.server.binaries import find_binaries
+from tddkit.server.embedded import EmbeddedPostgres
 cache, key, rounds = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 used = 0
 for _ in range(rounds):

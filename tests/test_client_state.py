@@ -10,7 +10,7 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
 from psycopg.rows import tuple_row
 
 import tddkit
-from tddkit.connection import CountingCursor
+from tddkit.isolation.connection import CountingCursor
 from tests.cases import client_state
 from tests.support import run_suite, suite_of
 

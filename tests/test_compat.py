@@ -29,7 +29,7 @@ class CompatibilityTests(unittest.TestCase):
 
     def test_the_examples_pass_without_the_optional_extras(self):
         """README's first command on a fresh machine: no pytest, no SQLAlchemy installed."""
-        hide = ("import sys; sys.modules.update(pytest=None, sqlalchemy=None); from tddkit.cli import main; "
+        hide = ("import sys; sys.modules.update(pytest=None, sqlalchemy=None); from tddkit.cli.main import main; "
                 "sys.exit(main(['run', 'examples', '--no-report', '-v']))")
         done = subprocess.run([sys.executable, "-c", hide], cwd=ROOT, env=child_env(), capture_output=True,
                               text=True, timeout=300)

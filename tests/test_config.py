@@ -10,7 +10,7 @@ from pathlib import Path
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tddkit.config import (
+from tddkit.config.settings import (
     DEFAULT_GATE,
     DEFAULT_TARGETS,
     DEFAULT_THRESHOLDS,
@@ -22,7 +22,7 @@ from tddkit.config import (
     load_settings,
 )
 from tddkit.errors import ConfigError
-from tddkit.server import TEST_SERVER_SETTINGS
+from tddkit.server.settings import TEST_SERVER_SETTINGS
 
 
 class ProjectDir:

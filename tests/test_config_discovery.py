@@ -13,9 +13,9 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
 import psycopg
 
 import tddkit
-from tddkit.config import load_settings
-from tddkit.schema import SchemaSource
-from tddkit.template_db import TEMPLATE_PREFIX
+from tddkit.config.settings import load_settings
+from tddkit.session.schema import SchemaSource
+from tddkit.session.template import TEMPLATE_PREFIX
 from tests.support import child_env, run_cli
 
 

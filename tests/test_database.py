@@ -11,14 +11,14 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
 import psycopg
 
 import tddkit
-from tddkit.config import Settings
-from tddkit.database import TestDatabase
+from tddkit.config.settings import Settings
 from tddkit.errors import ConfigError, OwnershipError, PoolExhaustedError, SchemaError, ServerError
-from tddkit.lending import Lender
-from tddkit.ownership import ensure_owned
-from tddkit.probe import ServerProbe
-from tddkit.session import Session
-from tddkit.template_db import BUILD_PREFIX
+from tddkit.isolation.lending import Lender
+from tddkit.session.database import TestDatabase
+from tddkit.session.ownership import ensure_owned
+from tddkit.session.probe import ServerProbe
+from tddkit.session.session import Session
+from tddkit.session.template import BUILD_PREFIX
 
 
 def server_dsn():

@@ -31,7 +31,7 @@ class Watch:
     def find_spec(self, name, path=None, target=None):
         if threading.current_thread() is not threading.main_thread():
             imported_elsewhere.append(name)
-        if name != "tddkit.session":
+        if name != "tddkit.session.session":
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path)
         exec_module = spec.loader.exec_module
@@ -42,8 +42,8 @@ class Watch:
         return spec
 
 sys.meta_path.insert(0, Watch())
-import tddkit.cli
-code = tddkit.cli.main(sys.argv[1:])
+import tddkit.cli.main
+code = tddkit.cli.main.main(sys.argv[1:])
 print(json.dumps({"code": code, "started_in": started_in, "imported_elsewhere": imported_elsewhere}))
 """
 

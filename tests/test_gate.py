@@ -1,4 +1,4 @@
-"""tddkit.gate on a real run of tests/cases/regression.py and on runs where nothing was measured."""
+"""tddkit.reporting.gate on a real run of tests/cases/regression.py and on runs where nothing was measured."""
 
 import sys
 import unittest
@@ -9,13 +9,13 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tddkit
-import tddkit.gate
-from tddkit import cli
-from tddkit.config import DEFAULT_GATE
-from tddkit.gate import EXIT_GATE_FAILED, evaluate_gate, format_gate, gate_exit_code
-from tddkit.metrics import TestMetrics
-from tddkit.query_changes import QueryChange
-from tddkit.regressions import Comparison
+import tddkit.reporting.gate
+from tddkit import exit_codes
+from tddkit.config.settings import DEFAULT_GATE
+from tddkit.measure.metrics import TestMetrics
+from tddkit.reporting.gate import EXIT_GATE_FAILED, evaluate_gate, format_gate, gate_exit_code
+from tddkit.reporting.query_changes import QueryChange
+from tddkit.reporting.regressions import Comparison
 from tests.test_baseline import run_regression_suite
 
 
@@ -89,7 +89,8 @@ class GateTests(unittest.TestCase):
 class ExitCodeTests(unittest.TestCase):
     def test_exit_codes_are_documented_and_distinct(self):
         self.assertEqual(EXIT_GATE_FAILED, 3)
-        self.assertNotIn(EXIT_GATE_FAILED, {cli.EXIT_OK, cli.EXIT_TESTS_FAILED, cli.EXIT_USAGE, cli.EXIT_NO_TESTS})
+        self.assertNotIn(EXIT_GATE_FAILED, {exit_codes.EXIT_OK, exit_codes.EXIT_TESTS_FAILED, exit_codes.EXIT_USAGE,
+                                           exit_codes.EXIT_NO_TESTS})
         flagged = Comparison([mock.sentinel.change], [], [], [], [], 0.2)
         clean = Comparison([], [], [QueryChange("m.T.test_a", 3, 2, "decrease")], [], [], 0.2)
         grown = Comparison([], [], [QueryChange("m.T.test_a", 2, 3, "increase", flagged=True)], [], [], 0.2)
@@ -97,7 +98,7 @@ class ExitCodeTests(unittest.TestCase):
         self.assertEqual(gate_exit_code(comparison=clean), 0)  # fewer statements do not flag
         self.assertEqual(gate_exit_code(comparison=grown), EXIT_GATE_FAILED)
         self.assertEqual(gate_exit_code(), 0)
-        self.assertIn("``EXIT_GATE_FAILED`` (3)", tddkit.gate.__doc__)
+        self.assertIn("``EXIT_GATE_FAILED`` (3)", tddkit.reporting.gate.__doc__)
 
 
 def setUpModule():

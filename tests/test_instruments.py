@@ -17,8 +17,8 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 import tddkit
-from tddkit.file_locks import FileResourceLocks
-from tddkit.named_resources import ResourceLocks
+from tddkit.isolation.file_locks import FileResourceLocks
+from tddkit.isolation.named_resources import ResourceLocks
 from tests.cases import instruments
 from tests.support import ROOT, child_env, run_cli, run_suite, suite_of
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 
 import tddkit
-from tddkit.processes import pid_alive
+from tddkit.server.processes import pid_alive
 from tests.support import ROOT, child_env, postgres_processes, run_cli, shared_tempdir
 
 WAITING = str(ROOT / "tests" / "cases" / "interrupted.py")
@@ -197,8 +197,8 @@ class KilledRunTests(unittest.TestCase):
                 run.close()
 
     def test_a_database_whose_maker_lives_or_is_unknown_is_never_dropped(self):
-        from tddkit.liveness import process_identity
-        from tddkit.ownership import OWNER_COMMENT, drop_dead_runs, mark_owner
+        from tddkit.server.liveness import process_identity
+        from tddkit.session.ownership import OWNER_COMMENT, drop_dead_runs, mark_owner
 
         sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
         self.addCleanup(sleeper.wait)

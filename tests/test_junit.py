@@ -1,4 +1,4 @@
-"""tddkit.junit on hand-made metrics (no database needed); a real run's XML is checked in test_runner."""
+"""tddkit.reporting.junit on hand-made metrics (no database needed); a real run's XML is checked in test_runner."""
 
 import os
 import sys
@@ -10,9 +10,9 @@ from pathlib import Path
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tddkit.junit import write_junit_xml
-from tddkit.metrics import TestMetrics
-from tddkit.report import RunSummary
+from tddkit.measure.metrics import TestMetrics
+from tddkit.reporting.junit import write_junit_xml
+from tddkit.reporting.report import RunSummary
 from tests.test_report import SUMMARY, make_tests
 
 

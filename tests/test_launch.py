@@ -9,14 +9,15 @@ from unittest import mock
 import psycopg
 
 import tddkit
-from tddkit.binaries import find_binaries
-from tddkit.config import load_settings
+from tddkit.config.settings import load_settings
 from tddkit.errors import ServerError
-from tddkit.processes import stop_process
-from tddkit.server import EmbeddedPostgres, read_state
 from tddkit.server import embedded as embedded_module
+from tddkit.server.binaries import find_binaries
+from tddkit.server.embedded import EmbeddedPostgres
+from tddkit.server.persistent import read_state
 from tddkit.server.postmaster import is_ready, read_status
-from tddkit.session import Session
+from tddkit.server.processes import stop_process
+from tddkit.session.session import Session
 from tests.support import ROOT, child_env, control_field, postgres_processes, shared_tempdir
 
 #: Launches a server with psycopg made unimportable, waits for it by postmaster.pid alone, prints its DSN
@@ -30,8 +31,9 @@ class NoPsycopg:
             tried.append(name)
             raise ImportError("psycopg is blocked in this process")
 sys.meta_path.insert(0, NoPsycopg())
-from tddkit.binaries import find_binaries
-from tddkit.server import EmbeddedPostgres, read_state
+from tddkit.server.binaries import find_binaries
+from tddkit.server.embedded import EmbeddedPostgres
+from tddkit.server.persistent import read_state
 server = EmbeddedPostgres(find_binaries()).launch()
 launched_with_a_process = server.process is not None
 server.wait_ready(check=False)
@@ -113,13 +115,13 @@ class StopTests(unittest.TestCase):
         if settings.dsn or read_state(Path(settings.cache_dir) if settings.cache_dir else None):
             self.skipTest("sessions here use a server they did not start (a DSN or 'server start')")
         dropped = []
-        original = tddkit.database.TestDatabase.drop
+        original = tddkit.session.database.TestDatabase.drop
 
         def recording(database, *args, **kwargs):
             dropped.append(database.name)
             return original(database, *args, **kwargs)
 
-        with mock.patch.object(tddkit.database.TestDatabase, "drop", recording):
+        with mock.patch.object(tddkit.session.database.TestDatabase, "drop", recording):
             own = Session(settings).start()
             self.assertIsNotNone(own.server)
             own.close()

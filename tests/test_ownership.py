@@ -21,12 +21,12 @@ from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 import tddkit
-from tddkit.config import Settings
+from tddkit.config.settings import Settings
 from tddkit.errors import ConfigError, OwnershipError
-from tddkit.ownership import create_database, drop_database
-from tddkit.schema import SchemaSource
-from tddkit.session import Session
-from tddkit.template_db import BUILD_PREFIX, TEMPLATE_PREFIX
+from tddkit.session.ownership import create_database, drop_database
+from tddkit.session.schema import SchemaSource
+from tddkit.session.session import Session
+from tddkit.session.template import BUILD_PREFIX, TEMPLATE_PREFIX
 from tests.support import child_env, run_cli, start_cli_until
 from tests.test_pytest_plugin import HAVE_XDIST, PytestProject, output
 

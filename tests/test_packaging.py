@@ -13,7 +13,7 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tddkit
-from tddkit.output import tddkit_version
+from tddkit.reporting.output import tddkit_version
 from tests.support import ROOT, built_wheel
 
 
@@ -36,7 +36,7 @@ class WheelTests(unittest.TestCase):
         self.assertEqual(shipped, source)
 
     def test_entry_points(self):
-        self.assertEqual(dict(self.entry_points["console_scripts"]), {"tddkit": "tddkit.cli:main"})
+        self.assertEqual(dict(self.entry_points["console_scripts"]), {"tddkit": "tddkit.cli.main:main"})
         self.assertEqual(dict(self.entry_points["pytest11"]), {"tddkit": "tddkit.integrations.pytest_plugin"})
 
     def test_one_version_string(self):

@@ -15,7 +15,7 @@ import psycopg
 
 import tddkit
 from tddkit.errors import ConfigError
-from tddkit.sharding import parse_parallel, parse_shard, shard
+from tddkit.parallel.sharding import parse_parallel, parse_shard, shard
 from tests.support import child_env, run_cli
 
 

@@ -118,7 +118,8 @@ class CostAndCleanupTests(unittest.TestCase):
         imported = (project.root / "test_no_tddkit.py.imported").read_text().split()
         self.assertNotIn("psycopg", imported)
         plugin = {"tddkit.integrations", "tddkit.integrations.pytest_plugin", "tddkit.integrations.pytest_results",
-                  "tddkit.integrations.pytest_signals", "tddkit.paths"}  # the plugin and its constants, nothing more
+                  "tddkit.integrations.pytest_signals", "tddkit.config",
+                  "tddkit.config.paths"}  # the plugin and its constants, nothing more
         self.assertEqual([m for m in imported if m.startswith("tddkit.") and m not in plugin], [])
         self.assertNotIn("tddkit:", done.stdout)
         self.assertEqual(project.leftovers(), [])

@@ -18,9 +18,9 @@ from psycopg.conninfo import make_conninfo
 
 import tddkit
 from benchmarks import soak
-from tddkit.binaries import find_binaries
-from tddkit.processes import pid_alive
-from tddkit.server import EmbeddedPostgres
+from tddkit.server.binaries import find_binaries
+from tddkit.server.embedded import EmbeddedPostgres
+from tddkit.server.processes import pid_alive
 from tests.cases import faults
 from tests.support import (
     CLEAN,

@@ -1,4 +1,4 @@
-"""tddkit.report on hand-made metrics (no database needed)."""
+"""tddkit.reporting.report on hand-made metrics (no database needed)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from pathlib import Path
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tddkit.alerts import Alert
-from tddkit.config import Settings
-from tddkit.metrics import ClassMetrics, CustomMetric, TestMetrics
-from tddkit.report import (
+from tddkit.config.settings import Settings
+from tddkit.measure.metrics import ClassMetrics, CustomMetric, TestMetrics
+from tddkit.reporting.alerts import Alert
+from tddkit.reporting.report import (
     MetricRow,
     Report,
     RunSummary,
@@ -26,7 +26,7 @@ from tddkit.report import (
     report_to_dict,
     write_json,
 )
-from tddkit.stats import recommendation
+from tddkit.reporting.stats import recommendation
 from tests.support import child_env, run_cli
 
 MB = 2**20

@@ -14,11 +14,11 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
 import psycopg
 
 import tddkit
-from tddkit.config import Settings
+from tddkit.config.settings import Settings
 from tddkit.errors import ConfigError, SchemaError
-from tddkit.schema import SchemaSource
-from tddkit.session import Session
-from tddkit.template_db import BUILD_PREFIX, TEMPLATE_PREFIX
+from tddkit.session.schema import SchemaSource
+from tddkit.session.session import Session
+from tddkit.session.template import BUILD_PREFIX, TEMPLATE_PREFIX
 from tests.cases import schema_hooks
 from tests.support import child_env, run_cli, shared_tempdir
 

@@ -15,8 +15,8 @@ from typing import List, Optional, Tuple
 import psutil
 
 import tddkit
-from tddkit.binaries import find_binaries
-from tddkit.server import Account
+from tddkit.server.account import Account
+from tddkit.server.binaries import find_binaries
 from tests.support import child_env, postgres_processes, run_cli, shared_tempdir, start_cli_until
 
 

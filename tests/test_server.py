@@ -13,10 +13,10 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
 
 import psycopg
 
-from tddkit.binaries import find_binaries
 from tddkit.errors import ServerError
-from tddkit.processes import pid_alive, stop_process
-from tddkit.server import EmbeddedPostgres
+from tddkit.server.binaries import find_binaries
+from tddkit.server.embedded import EmbeddedPostgres
+from tddkit.server.processes import pid_alive, stop_process
 from tests.support import ROOT, child_env, postgres_pids, postgres_processes, run_cli, shared_tempdir, start_cli_until
 
 
@@ -127,9 +127,9 @@ class CleanupTests(unittest.TestCase):
 START_AND_WAIT = """
 import os, sys, threading, time
 import psycopg
-from tddkit.binaries import find_binaries
-from tddkit.config import load_settings
-from tddkit.server import EmbeddedPostgres
+from tddkit.server.binaries import find_binaries
+from tddkit.config.settings import load_settings
+from tddkit.server.embedded import EmbeddedPostgres
 
 how = sys.argv[1]
 settings = load_settings()

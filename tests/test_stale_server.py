@@ -15,9 +15,9 @@ from typing import Dict, List
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tddkit.liveness import process_identity
-from tddkit.processes import pid_alive, stop_process
-from tddkit.server import Account
+from tddkit.server.account import Account
+from tddkit.server.liveness import process_identity
+from tddkit.server.processes import pid_alive, stop_process
 from tests.support import child_env, postgres_pids, run_cli, shared_tempdir
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tddkit.temp_tables import resolve_template, schema_cache
+from tddkit.isolation.temp_tables import resolve_template, schema_cache
 from tests.cases import temp_tables
 from tests.support import run_suite, suite_of
 

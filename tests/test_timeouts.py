@@ -8,9 +8,9 @@ import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 
-from tddkit import timeouts
-from tddkit.config import load_settings
+from tddkit.config.settings import load_settings
 from tddkit.errors import ConfigError
+from tddkit.isolation import timeouts
 from tests.cases import stuck
 from tests.support import ROOT, child_env, run_cli, run_suite, suite_of
 

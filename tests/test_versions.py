@@ -12,10 +12,11 @@ from pathlib import Path
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tddkit.binaries import find_binaries, wheel_bindir
 from tddkit.errors import ServerError
-from tddkit.processes import pid_alive, stop_process
-from tddkit.server import Account, ServerCache
+from tddkit.server.account import Account
+from tddkit.server.binaries import find_binaries, wheel_bindir
+from tddkit.server.cache import ServerCache
+from tddkit.server.processes import pid_alive, stop_process
 from tests.support import ROOT, child_env, postgres_pids, postgres_processes, run_cli, shared_tempdir
 
 

@@ -14,7 +14,7 @@ import unittest
 from unittest import mock
 
 import tddkit
-from tddkit.cli import main
+from tddkit.cli.main import main
 from tests.support import postgres_processes
 from tests.watch_support import FILES, HANGS, HAVE_WATCHFILES, WAIT, WatchProcess, databases_of
 

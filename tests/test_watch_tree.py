@@ -7,10 +7,10 @@ import unittest
 from pathlib import Path
 
 import tddkit
-from tddkit.config import load_settings
+from tddkit.config.settings import load_settings
 from tddkit.errors import ConfigError
-from tddkit.import_graph import ImportRecorder
-from tddkit.watch_tree import WatchedTree
+from tddkit.watch.import_graph import ImportRecorder
+from tddkit.watch.tree import WatchedTree
 
 
 def make_tree(test: unittest.TestCase, files: dict) -> Path:

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, Iterator, Opti
 
 import pytest
 
-from ..paths import DEFAULT_BASELINE_PATH
+from ..config.paths import DEFAULT_BASELINE_PATH
 from .pytest_results import PluginState, begin_test, class_uses_tddkit, finish_item, measured_item
 from .pytest_signals import SignalStop
 
 if TYPE_CHECKING:
-    from ..isolation import ClassTransaction
-    from ..session import Session
+    from ..isolation.class_transaction import ClassTransaction
+    from ..session.session import Session
 
 STATE = pytest.StashKey[PluginState]()
 SIGNALS = pytest.StashKey[SignalStop]()
@@ -70,7 +70,7 @@ def tddkit_session(request: pytest.FixtureRequest) -> "Session":
 
 @pytest.fixture(scope="module")
 def _tddkit_transaction(request: pytest.FixtureRequest, tddkit_session: "Session") -> Iterator["ClassTransaction"]:
-    from ..isolation import ClassTransaction
+    from ..isolation.class_transaction import ClassTransaction
 
     if tddkit_session.lender is None:
         raise pytest.UsageError("the tddkit session has no test database")
@@ -114,7 +114,7 @@ def tddkit_conn(_tddkit_test: Any) -> Any:
 @pytest.fixture
 def tddkit_pool(_tddkit_test: Any, _tddkit_transaction: "ClassTransaction") -> Any:
     """A psycopg_pool.ConnectionPool stand-in for application code: its connections are the test's own."""
-    from ..joined import JoinedPool
+    from ..isolation.joined import JoinedPool
 
     return JoinedPool(_tddkit_transaction, name="tddkit_pool")
 
@@ -128,7 +128,7 @@ def tddkit_dsn(_tddkit_test: Any, tddkit_session: "Session") -> str:
 @pytest.fixture
 def tddkit_sqlalchemy_session(_tddkit_test: Any, _tddkit_transaction: "ClassTransaction") -> Iterator[Any]:
     """An ORM Session joined to the test's transaction (needs ``pip install 'tddkit[sqlalchemy]'``)."""
-    from ..integrations import sqlalchemy as bridge
+    from . import sqlalchemy as bridge
 
     extras = _tddkit_transaction.connection_extras
     if "sqlalchemy_engine" not in extras:
@@ -143,7 +143,7 @@ def tddkit_sqlalchemy_session(_tddkit_test: Any, _tddkit_transaction: "ClassTran
 @pytest.fixture
 def tddkit_record_metric(_tddkit_test: Any, request: pytest.FixtureRequest) -> Callable[..., None]:
     """``tddkit_record_metric(name, value, **metadata)``: a custom metric of this test, with threshold alerts."""
-    from ..instruments import record
+    from ..measure.instruments import record
 
     def record_metric(name: str, value: float, **metadata: Any) -> None:
         failure = record(_tddkit_test.meter.metrics, _tddkit_test.transaction.settings, request.node.nodeid, name,
@@ -157,7 +157,7 @@ def tddkit_record_metric(_tddkit_test: Any, request: pytest.FixtureRequest) -> C
 @pytest.fixture
 def tddkit_memory_snapshot(_tddkit_test: Any) -> Callable[[str], Dict[str, Any]]:
     """``tddkit_memory_snapshot(label)``: RSS and VMS in MB after a garbage collection, kept in the metrics."""
-    from ..instruments import memory_snapshot
+    from ..measure.instruments import memory_snapshot
 
     def snapshot(label: str) -> Dict[str, Any]:
         taken = memory_snapshot(label)

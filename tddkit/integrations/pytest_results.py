@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tupl
 import pytest
 
 if TYPE_CHECKING:
-    from ..config import Settings
-    from ..isolation import ClassTransaction
-    from ..metrics import TestMetrics
-    from ..scope import TestScope
-    from ..session import Session
+    from ..config.settings import Settings
+    from ..isolation.class_transaction import ClassTransaction
+    from ..isolation.scope import TestScope
+    from ..measure.metrics import TestMetrics
+    from ..session.session import Session
 
 SCOPE = pytest.StashKey["TestScope"]()
 METRICS = pytest.StashKey["TestMetrics"]()
@@ -35,8 +35,8 @@ TRANSACTION_FIXTURE = "_tddkit_transaction"
 
 def begin_test(item: pytest.Item, transaction: "ClassTransaction") -> "TestScope":
     """Start measuring a test that uses a tddkit fixture, inside its module's transaction."""
-    from ..meter import TestMeter
-    from ..queries import repeated_queries_allowed
+    from ..measure.meter import TestMeter
+    from ..measure.queries import repeated_queries_allowed
 
     allowed = repeated_queries_allowed(getattr(item, "function", None), getattr(item, "cls", None))
     meter = TestMeter(item.nodeid, allow_repeated=allowed)
@@ -81,7 +81,7 @@ def _per_worker(settings: "Settings", workerinput: Optional[Dict[str, Any]]) -> 
     """On pytest-xdist worker ``gwN``, a fixed ``database`` becomes the worker's own, as under ``--parallel``."""
     if not settings.database or not workerinput:
         return settings
-    from ..ownership import worker_database_name
+    from ..session.ownership import worker_database_name
 
     index = int("".join(ch for ch in str(workerinput.get("workerid", "")) if ch.isdigit()) or 0)
     return dataclasses.replace(settings, database=worker_database_name(settings.database, index))
@@ -122,7 +122,7 @@ class PluginState:
     def _check_writable(self, name: str, path: str) -> None:
         """A usage error now, not a traceback after every test ran, when ``--tddkit-...`` cannot be written."""
         from ..errors import TddkitError
-        from ..output import check_writable
+        from ..reporting.output import check_writable
 
         try:
             check_writable(self.settings().resolve(path), f"--{name.replace('_', '-')}")
@@ -130,8 +130,8 @@ class PluginState:
             raise pytest.UsageError(f"tddkit: {exc}") from None
 
     def _load_baseline(self, path: str) -> Dict[str, Any]:
-        from ..baseline import load_baseline
         from ..errors import TddkitError
+        from ..reporting.baseline import load_baseline
 
         try:
             return load_baseline(str(self.settings().resolve(path)))
@@ -141,7 +141,7 @@ class PluginState:
     def settings(self) -> "Settings":
         """Settings from the project's config (found from pytest's rootdir) and --tddkit-dsn."""
         if self._settings is None:
-            from ..config import load_settings
+            from ..config.settings import load_settings
             from ..errors import TddkitError
 
             try:
@@ -155,7 +155,7 @@ class PluginState:
     def tddkit_session(self) -> "Session":
         """The tddkit session, started on first use."""
         if self.session is None:
-            from ..session import get_session
+            from ..session.session import get_session
 
             self.session = get_session(self.settings())
         return self.session
@@ -177,7 +177,7 @@ class PluginState:
         if names:
             locks = self.tddkit_session().resource_locks()
             item.stash[RESOURCES] = (names, locks.acquire(names, item.nodeid))
-        case = sys.modules.get("tddkit.case")
+        case = sys.modules.get("tddkit.testcase.case")
         cls = getattr(item, "cls", None)
         if case is not None and isinstance(cls, type) and issubclass(cls, case.TDDTestCase):
             item.addMetrics = lambda test, metrics: item.stash.__setitem__(METRICS, metrics)  # type: ignore
@@ -199,7 +199,7 @@ class PluginState:
             return
         metrics = item.stash.get(METRICS, None)
         if metrics is None and TRANSACTION_FIXTURE in getattr(item, "fixturenames", ()):
-            from ..metrics import TestMetrics
+            from ..measure.metrics import TestMetrics
 
             metrics = TestMetrics(item.nodeid)  # skipped, or its setup failed before the fixture ran
         if metrics is None:
@@ -219,7 +219,7 @@ class PluginState:
         """Add what a pytest-xdist worker measured."""
         if not data:
             return
-        from ..metrics import metrics_from_dict
+        from ..measure.metrics import metrics_from_dict
 
         classes: Dict[Tuple[int, str], Any] = {}
         worker = len(self.tests) + 1
@@ -229,12 +229,12 @@ class PluginState:
     def finish(self, worker_output: Optional[Dict[str, Any]]) -> int:
         """Close the session; on a pytest-xdist worker hand the metrics over, else report and check them."""
         if self.session is not None:
-            from ..session import close_session
+            from ..session.session import close_session
 
             close_session()
             self.session = None
         if worker_output is not None:
-            from ..metrics import metrics_to_dict
+            from ..measure.metrics import metrics_to_dict
 
             worker_output["tddkit"] = {"tests": [metrics_to_dict(m) for m in self.tests], "details": self.details}
             return 0
@@ -246,8 +246,8 @@ class PluginState:
         return self._report(time.perf_counter() - self._started)
 
     def _report(self, wall: float) -> int:
-        from ..checks import run_checks
-        from ..report import RunSummary, build_report, format_report, write_json
+        from ..reporting.checks import run_checks
+        from ..reporting.report import RunSummary, build_report, format_report, write_json
 
         counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
         for m in self.tests:

@@ -25,7 +25,7 @@ SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasat
 
 def tddkit_in_use() -> bool:
     """Whether tddkit's sessions were loaded in this process (a server or test databases may need cleaning up)."""
-    return "tddkit.session" in sys.modules
+    return "tddkit.session.session" in sys.modules
 
 
 class SignalStop:

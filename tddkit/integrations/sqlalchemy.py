@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..connection import GuardedConnection
 from ..errors import TddkitError
+from ..isolation.connection import GuardedConnection
 
 MISSING = ("SQLAlchemy is not installed: pip install 'tddkit[sqlalchemy]' (SQLAlchemy 2) to use "
            "sqlalchemy_connection() / sqlalchemy_session()")

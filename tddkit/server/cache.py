@@ -25,13 +25,13 @@ import tempfile
 from pathlib import Path
 from typing import ContextManager, Optional
 
-from ..binaries import PgBinaries
 from ..errors import ServerError
-from ..processes import file_lock
 from .access import HBA_SOCKET_ONLY, SUPERUSER, write_hba
 from .account import Account
+from .binaries import PgBinaries
 from .leftovers import owned_tempdir, reclaim
 from .locations import CACHE_SETTING, account_can_enter, cache_dir_problem, default_cache_dir, may_execute
+from .processes import file_lock
 from .recency import forget, last_used, mark_used
 from .wal import drop_future_segments
 

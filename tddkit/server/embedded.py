@@ -22,16 +22,16 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from ..binaries import PgBinaries
 from ..errors import ServerError
-from ..processes import Watchdog, describe_exit, pid_alive, popen_tied, stop_process
 from . import cleanup
 from .access import SUPERUSER, new_password, set_password, write_hba
 from .account import Account
+from .binaries import PgBinaries
 from .cache import CacheEntry, ServerCache
 from .leftovers import owned_tempdir, reclaim
 from .locations import default_run_base
 from .postmaster import PIDFILE, free_crash_memory, is_ready, last_error, log_tail, runs_a_server
+from .processes import Watchdog, describe_exit, pid_alive, popen_tied, stop_process
 from .settings import postgres_args, server_port
 
 #: Run directories are named ``tddkit-pg-<pid>@<host>-XXXX`` (see leftovers.py).

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, List, Optional, Tuple, Union
 
-from ..processes import pid_alive
+from .processes import pid_alive
 
 
 def _host() -> str:

@@ -22,16 +22,16 @@ import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from ..binaries import PgBinaries
 from ..errors import ServerError
-from ..liveness import process_gone, process_identity, process_running
-from ..output import write_json
-from ..processes import file_lock, pid_alive, stop_process
+from ..reporting.output import write_json
 from .account import Account
+from .binaries import PgBinaries
 from .cache import say
 from .embedded import RUN_PREFIX, EmbeddedPostgres
+from .liveness import process_gone, process_identity, process_running
 from .locations import CACHE_SETTING, cache_dir_problem, default_cache_dir
 from .postmaster import PIDFILE, free_crash_memory, read_status
+from .processes import file_lock, pid_alive, stop_process
 
 State = Dict[str, Any]
 

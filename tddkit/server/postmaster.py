@@ -15,8 +15,8 @@ import subprocess
 from pathlib import Path
 from typing import Optional
 
-from ..processes import pid_alive
 from .account import Account
+from .processes import pid_alive
 
 PIDFILE = "postmaster.pid"
 

@@ -6,8 +6,8 @@ import socket
 from pathlib import Path
 from typing import Dict, List
 
-from ..binaries import PgBinaries
 from .access import SOCKET_ONLY_SETTINGS, TCP_SETTINGS
+from .binaries import PgBinaries
 
 #: Server settings for tests: durability off, nothing that adds latency.
 TEST_SERVER_SETTINGS: Dict[str, str] = {

@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Dict
 
-from ..binaries import PgBinaries
+from .binaries import PgBinaries
 
 _SEGMENT = re.compile(r"[0-9A-F]{24}")
 

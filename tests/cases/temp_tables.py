@@ -1,7 +1,7 @@
 """Classes that all ask for the same temp table, for the SchemaCache tests."""
 
 import tddkit
-from tddkit.temp_tables import schema_cache
+from tddkit.isolation.temp_tables import schema_cache
 
 
 class UsesUserTable(tddkit.TDDTestCase):

@@ -1,0 +1,1 @@
+"""``python -m tddkit bench``: the benchmark suite and its comparisons."""

@@ -1,0 +1,1 @@
+"""The command line: ``python -m tddkit run | watch | bench | server``."""

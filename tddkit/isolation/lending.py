@@ -1,0 +1,126 @@
+"""Lender: hands out the test database's pooled connections, and takes back what a test kept.
+
+While a test runs (``track_borrowed``), every connection its thread borrows
+is recorded; what the test did not give back is rolled back, reset and
+returned after it. A server that went away is reported as ServerError by
+every request instead of a pool timeout each.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Dict, Optional
+
+import psycopg
+from psycopg import pq
+from psycopg_pool import PoolTimeout
+
+from ..errors import PoolExhaustedError, ServerError
+from ..session.database import TestDatabase
+from ..session.probe import ServerProbe
+from .client_state import ClientState
+from .connection import GuardedConnection
+
+
+class Borrowed:
+    """Connections lent while this tracker was active, so a test's leftovers can be returned."""
+
+    def __init__(self, lender: "Lender") -> None:
+        self.lender = lender
+        self.out: Dict[int, GuardedConnection] = {}
+
+    def reclaim(self) -> int:
+        """Stop tracking; reset and return every connection still out; return how many there were."""
+        self.lender.stop_tracking(self)
+        leftovers, self.out = list(self.out.values()), {}
+        for conn in leftovers:
+            self.lender.recycle(conn)
+        return len(leftovers)
+
+
+class Lender:
+    """Lends pooled connections of one TestDatabase."""
+
+    def __init__(self, database: TestDatabase, probe: ServerProbe) -> None:
+        self.database = database
+        self.probe = probe
+        self._tracking = threading.local()
+        self._owners: Dict[int, Borrowed] = {}
+        probe.on_gone.append(lambda: database.close_pool(timeout=1.0))  # stop its attempts to reconnect
+
+    def getconn(self) -> GuardedConnection:
+        """Borrow a pooled connection: PoolExhaustedError if none frees up in time, ServerError if the server is
+        gone."""
+        pool = self.database.pool
+        if pool is None:
+            raise ServerError(self.probe.gone or "the test database is closed")
+        try:
+            conn: GuardedConnection = pool.getconn()  # type: ignore[assignment]
+        except PoolTimeout:
+            self.probe.check()
+            settings = self.database.settings
+            size = pool.get_stats().get("pool_size", settings.pool_max_size)
+            raise PoolExhaustedError(
+                f"no database connection became free within pool_timeout={settings.pool_timeout} s: "
+                f"all {size} of pool_max_size={settings.pool_max_size} are in use. Borrow fewer at once (tddkit "
+                "takes back what a test still holds when it ends) or raise pool_max_size (TDDKIT_POOL_MAX_SIZE "
+                "or [tool.tddkit] pool_max_size)"
+            ) from None
+        if conn.client_state is None:
+            conn.client_state = ClientState(conn)
+        tracker: Optional[Borrowed] = getattr(self._tracking, "current", None)
+        if tracker is not None:
+            tracker.out[id(conn)] = conn
+            self._owners[id(conn)] = tracker
+        return conn
+
+    def putconn(self, conn: GuardedConnection) -> None:
+        """Return a connection to the pool, its Python-side state as it was first lent (broken ones are
+        discarded by the pool)."""
+        tracker = self._owners.pop(id(conn), None)
+        if tracker is not None:
+            tracker.out.pop(id(conn), None)
+        if conn.client_state is not None and not conn.closed:
+            conn.client_state.restore(conn)
+        pool = self.database.pool
+        if pool is None:  # the server is gone and the pool with it
+            conn.close()
+            return
+        pool.putconn(conn)
+
+    def reset_database(self) -> None:
+        """Clone the test database again from its template (after a write escaped a test)."""
+        self._owners.clear()
+        self.database.recreate()
+
+    def track_borrowed(self) -> Borrowed:
+        """Record every connection this thread borrows from now on, until ``Borrowed.reclaim()``."""
+        tracker = self._tracking.current = Borrowed(self)
+        return tracker
+
+    def stop_tracking(self, tracker: Borrowed) -> None:
+        """Stop recording borrowed connections in ``tracker``."""
+        if getattr(self._tracking, "current", None) is tracker:
+            self._tracking.current = None
+
+    def recycle(self, conn: GuardedConnection) -> None:
+        """Return a connection a test borrowed after undoing what it left behind, or discard it.
+
+        Rolls back, then ``DISCARD ALL`` (temp tables, session advisory locks,
+        cursors, prepared statements, settings); a connection that is lost or
+        busy with an unfinished COPY is closed and the pool replaces it.
+        """
+        conn.guard(False)
+        try:
+            if conn.busy:
+                conn.close()
+            if not conn.closed:
+                if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+                    conn.rollback()
+                conn.autocommit = True
+                conn.run_internal(b"DISCARD ALL")
+                conn.autocommit = False
+                conn.temp_tables = None  # the SchemaCache's tables went with DISCARD
+        except psycopg.Error:
+            conn.close()
+        self.putconn(conn)

@@ -1,0 +1,299 @@
+"""Statement shapes, statement statistics per test and per run, and N+1 detection.
+
+A statement's *shape* is its SQL text with literals and parameters replaced
+by ``?``, lists of them folded to ``(...)``, comments dropped and whitespace
+collapsed: ``SELECT * FROM users WHERE id = 7`` and ``... WHERE id = %s`` share
+the shape ``SELECT * FROM users WHERE id = ?``. While a test runs, its
+connection hands every statement to the test's ``StatementLog``: calls, time
+and the longest run per shape. Shapes are cached by query text, so a
+parametrised statement costs a dictionary lookup or two. A shape run at least
+``repeated_query_threshold`` times in one test (an N+1 pattern: one query per
+row of an earlier result) is reported with the application line that issued
+it. Memory stays bounded: a test keeps at most ``MAX_SHAPES_PER_TEST`` shapes,
+the rest count as ``OTHER``; long statements are cut to ``MAX_SHAPE_CHARS``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import warnings
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from ..errors import PerformanceWarning
+from ..reporting.output import format_number, format_table
+from .frames import LIBRARY_PREFIXES, first_outside
+from .metrics import TestMetrics
+
+#: The shape that stands for every statement beyond a test's MAX_SHAPES_PER_TEST.
+OTHER = "(other statements)"
+MAX_SHAPES_PER_TEST = 100
+MAX_SHAPE_CHARS = 1000
+#: Query texts whose shape is remembered (the cache starts over when full); longer texts are not cached.
+_CACHE_SIZE = 10_000
+_CACHE_TEXT_LIMIT = 2_000
+#: Severity of an N+1 alert: ``warning`` up to this many times the threshold, ``critical`` beyond.
+CRITICAL_FACTOR = 1.5
+
+_TOKENS = re.compile(r"""
+    (?P<ident> "(?:[^"]|"")*(?:"|\Z) )
+  | (?P<literal>
+        (?<![\w$]) (?: [eE]'(?:[^'\\]|''|\\.)* | (?:[bBxXnN]|[uU]&)?'(?:[^']|'')* ) (?:'|\Z)
+      | \$(?P<tag>(?:[^\W\d]\w*)?)\$ .*? (?:\$(?P=tag)\$|\Z)
+      | %\(\w+\)[sbt] | %[sbt] | (?<![\w$])\$\d+
+      | (?<![\w$.]) (?:\d+(?:\.\d*)?|\.\d+) (?:[eE][-+]?\d+)? (?![\w$]) )
+  | (?P<space> (?: \s | --[^\n]* | /\*.*?(?:\*/|\Z) )+ )
+""", re.VERBOSE | re.DOTALL)
+_LIST = re.compile(r"\( ?\?(?: ?, ?\?)* ?\)")
+_ROWS = re.compile(r"\(\.\.\.\)(?: ?, ?\(\.\.\.\))+")
+
+_shapes: Dict[Any, str] = {}
+
+
+def _token(match: "re.Match[str]") -> str:
+    kind = match.lastgroup
+    if kind == "literal":
+        return "?"
+    if kind == "ident":
+        return match.group(0)
+    return " "  # a run of whitespace and comments
+
+
+def normalise(text: str) -> str:
+    """The shape of a SQL text (never fails, whatever the text: it need not be valid SQL)."""
+    shape = _TOKENS.sub(_token, text[:4 * MAX_SHAPE_CHARS]).strip().rstrip(";").rstrip()
+    shape = _ROWS.sub("(...), ...", _LIST.sub("(...)", shape))
+    return shape if len(shape) <= MAX_SHAPE_CHARS else shape[:MAX_SHAPE_CHARS] + " …"
+
+
+def statement_text(query: Any, conn: Any = None) -> str:
+    """The SQL text of a query as given to a cursor: str, bytes or a ``psycopg.sql`` object."""
+    if isinstance(query, str):
+        return query
+    if isinstance(query, (bytes, bytearray, memoryview)):
+        return bytes(query).decode("utf-8", "replace")
+    as_string = getattr(query, "as_string", None)
+    if as_string is not None:
+        try:
+            return as_string(conn)
+        except Exception:  # a value psycopg cannot adapt: the execute call reports it
+            pass
+    return str(query)
+
+
+def shape_of(query: Any, conn: Any = None) -> str:
+    """The shape of ``query``, cached by the query (str, bytes) or by its text (``psycopg.sql`` objects, which
+    are not hashable: composing one is a tenth of normalising it)."""
+    try:
+        return _shapes[query]
+    except (KeyError, TypeError):  # not seen yet, or not hashable
+        pass
+    text = statement_text(query, conn)
+    shape = _shapes.get(text)
+    if shape is None:
+        shape = normalise(text)
+    for key in {query, text} if isinstance(query, bytes) else {text}:  # a str query is its text
+        if len(key) <= _CACHE_TEXT_LIMIT:
+            if len(_shapes) >= _CACHE_SIZE:
+                _shapes.clear()
+            _shapes[key] = shape
+    return shape
+
+
+def severity(calls: int, threshold: int) -> str:
+    """``warning`` up to CRITICAL_FACTOR times the threshold, ``critical`` beyond."""
+    return "warning" if calls <= CRITICAL_FACTOR * threshold else "critical"
+
+
+class StatementLog:
+    """The statements of one running test, by shape: calls, seconds, longest, and where repeats came from.
+
+    ``threshold``: calls of one shape that make it a repeated statement (0: detection off).
+    """
+
+    __slots__ = ("threshold", "_entries")
+
+    def __init__(self, threshold: int = 0) -> None:
+        self.threshold = threshold
+        #: shape -> [calls, seconds, longest seconds, (file, line, function) of the call that hit the threshold]
+        self._entries: Dict[str, List[Any]] = {}
+
+    def note(self, query: Any, elapsed: float, conn: Any = None) -> None:
+        """Count one statement of the test (called by the connection for each statement)."""
+        try:
+            shape = _shapes[query]
+        except (KeyError, TypeError):
+            shape = shape_of(query, conn)
+        entry = self._entries.get(shape)
+        if entry is None:
+            entry = self._entry(shape)
+        entry[0] += 1
+        entry[1] += elapsed
+        if elapsed > entry[2]:
+            entry[2] = elapsed
+        if entry[0] == self.threshold:
+            entry[3] = _issuer()
+
+    def _entry(self, shape: str) -> List[Any]:
+        entries = self._entries
+        if len(entries) >= MAX_SHAPES_PER_TEST:
+            shape = OTHER
+        return entries.setdefault(shape, [0, 0.0, 0.0, None])
+
+    def statements(self) -> Tuple[Tuple[str, int, float, float], ...]:
+        """(shape, calls, total ms, longest ms) of every shape, in order of first call."""
+        return tuple((shape, e[0], e[1] * 1000, e[2] * 1000) for shape, e in self._entries.items())
+
+    def repeated(self) -> Tuple[Dict[str, Any], ...]:
+        """The shapes run at least ``threshold`` times, with the application line that issued them."""
+        found = []
+        for shape, (calls, _, _, where) in self._entries.items():
+            if self.threshold and calls >= self.threshold and shape != OTHER:
+                file, line, function = where or ("?", 0, "?")
+                found.append({"statement": shape, "calls": calls, "threshold": self.threshold,
+                              "severity": severity(calls, self.threshold), "file": file, "line": line,
+                              "function": function})
+        return tuple(found)
+
+
+def _issuer() -> Tuple[str, int, str]:
+    """File, line and function of the application code running the current statement."""
+    frame, _ = first_outside(LIBRARY_PREFIXES)
+    if frame is None:
+        return "?", 0, "?"
+    return frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name
+
+
+# --- turning detection off, reporting what it found ---------------------------------------
+
+_MARK = "tddkit_allow_repeated_queries"
+
+
+def allow_repeated_queries(target: Any) -> Any:
+    """Turn N+1 detection off for a test method, or every test of a class (the class attribute
+    ``allow_repeated_queries = True`` does the same)."""
+    setattr(target, _MARK, True)
+    return target
+
+
+def repeated_queries_allowed(*owners: Any) -> bool:
+    """Whether any of ``owners`` (a test function or method, its class) turned N+1 detection off."""
+    return any(getattr(owner, _MARK, False) or (isinstance(owner, type) and
+               getattr(owner, "allow_repeated_queries", False) is True) for owner in owners)
+
+
+def repeated_message(test_id: str, found: Dict[str, Any]) -> str:
+    """The alert of one repeated statement: what, how often, where from, and what to do."""
+    calls, threshold = found["calls"], found["threshold"]
+    return (f"{found['severity']}: n_plus_one: one statement ran {calls} times in {test_id} "
+            f"(repeated_query_threshold {threshold}, {calls / threshold:.2f}x), issued at "
+            f"{found['file']}:{found['line']} in {found['function']}: {found['statement'][:200]}. "
+            "Fetch the rows in one statement (a join, or WHERE id = ANY(%s)), or mark the test "
+            "@tddkit.allow_repeated_queries")
+
+
+def alert_repeated(test_id: str, repeated: Sequence[Dict[str, Any]], *, as_failure: bool) -> Optional[str]:
+    """Warn (``PerformanceWarning`` at the application line) about each repeated statement; with
+    ``as_failure``, return the messages to fail the test with instead."""
+    messages = [repeated_message(test_id, found) for found in repeated]
+    if as_failure:
+        return "\n".join(messages) or None
+    for found, message in zip(repeated, messages, strict=True):
+        warnings.warn_explicit(PerformanceWarning(message), PerformanceWarning, found["file"], found["line"])
+    return None
+
+
+# --- the run's statistics -------------------------------------------------------------------
+
+#: Shapes the run's statistics keep (by total time); the rest are folded into OTHER.
+RUN_SHAPES = 500
+#: Test ids listed per shape (``test_count`` counts them all).
+TESTS_PER_SHAPE = 20
+
+
+@dataclasses.dataclass
+class ShapeStats:
+    """One statement shape across a run: calls, time (ms), and the tests that ran it."""
+
+    statement: str
+    calls: int = 0
+    total_ms: float = 0.0
+    max_ms: float = 0.0
+    test_count: int = 0
+    tests: List[str] = dataclasses.field(default_factory=list)  # the first TESTS_PER_SHAPE of them
+
+    @property
+    def mean_ms(self) -> float:
+        return self.total_ms / self.calls if self.calls else 0.0
+
+    def add(self, calls: int, total_ms: float, max_ms: float, test_id: str) -> None:
+        self.calls += calls
+        self.total_ms += total_ms
+        self.max_ms = max(self.max_ms, max_ms)
+        self.test_count += 1
+        if len(self.tests) < TESTS_PER_SHAPE:
+            self.tests.append(test_id)
+
+
+def run_statistics(tests: Iterable[TestMetrics], keep: int = RUN_SHAPES) -> List[ShapeStats]:
+    """Every shape the tests ran, most total time first; beyond ``keep`` shapes, one OTHER entry."""
+    tests = list(tests)
+    shapes: Dict[str, ShapeStats] = {}
+    for tm in tests:
+        for shape, calls, total_ms, max_ms in tm.statements:
+            stats = shapes.get(shape)
+            if stats is None:
+                stats = shapes[shape] = ShapeStats(shape)
+            stats.add(calls, total_ms, max_ms, tm.test_id)
+    kept: List[ShapeStats] = []
+    rest: Dict[str, ShapeStats] = {}
+    for stats in sorted(shapes.values(), key=lambda s: s.total_ms, reverse=True):
+        if len(kept) < keep and stats.statement != OTHER:
+            kept.append(stats)
+        else:
+            rest[stats.statement] = stats
+    if rest:
+        other = ShapeStats(OTHER, sum(s.calls for s in rest.values()), sum(s.total_ms for s in rest.values()),
+                           max(s.max_ms for s in rest.values()))
+        ran_other = [tm.test_id for tm in tests if any(entry[0] in rest for entry in tm.statements)]
+        other.test_count, other.tests = len(ran_other), ran_other[:TESTS_PER_SHAPE]
+        kept.append(other)
+    return kept
+
+
+# --- printed ----------------------------------------------------------------------------------
+
+#: Characters of a statement the printed report shows (the JSON has them whole).
+STATEMENT_WIDTH = 70
+
+
+def _cut(statement: str) -> str:
+    return statement if len(statement) <= STATEMENT_WIDTH else statement[:STATEMENT_WIDTH - 1] + "…"
+
+
+def _site(found: Dict[str, Any]) -> str:
+    """``file:line`` of a repeated statement, the file relative to the current directory when inside it."""
+    try:
+        relative = os.path.relpath(found["file"])
+    except ValueError:  # another drive
+        relative = ".."
+    return f"{found['file'] if relative.startswith('..') else relative}:{found['line']}"
+
+
+def format_statements(slowest: Sequence[ShapeStats], repeated: Sequence[Dict[str, Any]]) -> List[str]:
+    """The report's lines on the slowest statement shapes, and on the statements tests repeated (N+1, each
+    with ``test_id``) with the line that issued them."""
+    out: List[str] = []
+    if slowest:
+        out += ["", f"Slowest {len(slowest)} statements (by total time)", format_table(
+            ["statement", "calls", "total ms", "mean ms", "max ms", "tests"],
+            [[_cut(s.statement), str(s.calls), format_number(s.total_ms), format_number(s.mean_ms),
+              format_number(s.max_ms), str(s.test_count)] for s in slowest],
+        )]
+    if repeated:
+        out += ["", "Repeated statements (N+1)", format_table(
+            ["test", "issued at", "statement", "calls"],
+            [[f["test_id"], _site(f), _cut(f["statement"]), str(f["calls"])] for f in repeated], text_columns=3,
+        )]
+    return out

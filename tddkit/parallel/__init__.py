@@ -1,0 +1,1 @@
+"""Running test classes in worker processes, and sharding across CI machines."""

@@ -1,0 +1,1 @@
+"""What a run tells: the report, statistics, alerts, JSON and JUnit, baselines, regressions, the gate."""

@@ -1,0 +1,130 @@
+"""The CI performance gate: a run's measured tests against fixed limits (``--gate``).
+
+The limits are ``[tool.tddkit.gate]`` (defaults in ``config.DEFAULT_GATE``):
+``average_test_ms``, ``max_test_ms``, ``fixture_setup_ms`` and ``suite_s``;
+off unless set, ``max_queries_per_test`` (the statements of any one test) and
+``query_count_increase`` (statements a test may run beyond its baseline, which
+``--compare`` gives). A limit that could not be measured (no test ran, no
+baseline) fails the gate.
+
+Exit code: ``EXIT_GATE_FAILED`` (3) when the gate fails or a baseline
+comparison flags a regression; distinct from 1 (a test failed), 2 (usage or
+configuration error) and 5 (no tests). Test failures take precedence: a
+failing suite's timings say little.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Protocol, Sequence, Tuple
+
+from ..exit_codes import EXIT_GATE_FAILED
+from ..measure.metrics import TestMetrics
+from .stats import statistic
+
+__all__ = ["EXIT_GATE_FAILED", "GateCheck", "GateResult", "evaluate_gate", "format_gate", "gate_exit_code"]
+
+
+class GateCheck(NamedTuple):
+    """One limit of the gate: its value is None when it was not measured."""
+
+    name: str
+    limit: float
+    value: Optional[float]
+    ok: bool
+
+
+@dataclasses.dataclass
+class GateResult:
+    """The outcome of the performance gate."""
+
+    passed: bool
+    checks: List[GateCheck]
+    failures: List[str]  # one sentence per failing limit
+
+
+class _Run(NamedTuple):
+    """What a limit is measured on: the measured tests, the wall seconds, the baseline's statement counts."""
+
+    tests: Sequence[TestMetrics]
+    wall: Optional[float]
+    baseline: Optional[Mapping[str, float]]  # test id -> the most statements it ran in the baseline
+
+
+Measure = Callable[[_Run], Optional[Tuple[Optional[float], str]]]
+
+
+def _mean_of(field: str) -> Measure:
+    """The mean of one TestMetrics field over the tests, described as such."""
+    return lambda run: (statistic((getattr(tm, field) for tm in run.tests), "mean"), f"mean of {len(run.tests)} tests")
+
+
+def _largest_increase(run: _Run) -> Optional[Tuple[Optional[float], str]]:
+    """The largest growth of a test's statement count over the baseline (tests new to it do not count)."""
+    if run.baseline is None:
+        return None
+    grown = [(tm.query_count - run.baseline[tm.test_id], tm.test_id) for tm in run.tests if tm.test_id in run.baseline]
+    return max(grown, default=(0.0, "no test in the baseline"))
+
+
+#: What each gate limit measures: (unit, function of the run -> (value, detail) or None when not measured,
+#: why it could not be measured).
+_GATE_MEASURES: Dict[str, Tuple[str, Measure, str]] = {
+    "average_test_ms": ("ms", _mean_of("total_ms"), ""),
+    "max_test_ms": ("ms", lambda run: max(((tm.total_ms, tm.test_id) for tm in run.tests), default=None), ""),
+    "fixture_setup_ms": ("ms", _mean_of("setup_ms"), ""),
+    "suite_s": ("s", lambda run: (run.wall, "wall time"), "no suite time"),
+    "max_queries_per_test": ("statements", lambda run: max(((tm.query_count, tm.test_id) for tm in run.tests),
+                                                           default=None), ""),
+    "query_count_increase": ("statements", _largest_increase, "no baseline: run with --compare"),
+}
+
+
+def _gate_check(name: str, limit: float, run: _Run) -> Tuple[GateCheck, str]:
+    """One check and, when it fails, its sentence ('' when it passes)."""
+    if name not in _GATE_MEASURES:
+        return GateCheck(name, limit, None, False), f"unknown gate limit {name!r}; known: {', '.join(_GATE_MEASURES)}"
+    unit, measure_of, missing = _GATE_MEASURES[name]
+    value, detail = (measure_of(run) if run.tests else None) or (None, "")
+    if value is None or not math.isfinite(value):
+        return GateCheck(name, limit, None, False), f"{name}: not measured ({missing if run.tests else 'no tests ran'})"
+    if value <= limit:
+        return GateCheck(name, limit, value, True), ""
+    suffix = f" ({detail})" if detail else ""
+    shown = f"{value:g}" if unit == "statements" else f"{value:.1f}"
+    return GateCheck(name, limit, value, False), f"{name}: {shown} {unit} > {limit:g} {unit}{suffix}"
+
+
+def evaluate_gate(
+    tests: Sequence[TestMetrics], wall_seconds: Optional[float], limits: Mapping[str, float], *,
+    baseline_queries: Optional[Mapping[str, float]] = None,
+) -> GateResult:
+    """Check a run against ``limits`` (keys as config.DEFAULT_GATE and config.OPTIONAL_GATE); only measured
+    tests count. ``baseline_queries``: the baseline's statement counts, for ``query_count_increase``."""
+    run = _Run([tm for tm in tests if tm.measured], wall_seconds, baseline_queries)
+    results = [_gate_check(name, float(limit), run) for name, limit in limits.items()]
+    failures = [sentence for _, sentence in results if sentence]
+    return GateResult(passed=not failures, checks=[check for check, _ in results], failures=failures)
+
+
+def format_gate(gate: GateResult) -> str:
+    """``performance gate: PASSED`` or ``FAILED`` and one line per failing limit."""
+    if gate.passed:
+        return "performance gate: PASSED"
+    return "\n".join([f"performance gate: FAILED ({len(gate.failures)} of {len(gate.checks)} limits)",
+                      *(f"  - {failure}" for failure in gate.failures)])
+
+
+class Flags(Protocol):
+    """Anything that can flag a run, such as a baseline comparison."""
+
+    @property
+    def flagged(self) -> bool: ...
+
+
+def gate_exit_code(gate: Optional[GateResult] = None, comparison: Optional[Flags] = None) -> int:
+    """EXIT_GATE_FAILED when the gate failed or ``comparison`` flagged the run, else 0 (test failures
+    come first: the caller checks them before)."""
+    failed = (gate is not None and not gate.passed) or (comparison is not None and comparison.flagged)
+    return EXIT_GATE_FAILED if failed else 0

@@ -1,0 +1,148 @@
+"""Writing what tddkit produces: table cells, the environment, JSON documents (atomically)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Union
+
+from ..errors import ConfigError
+
+PathLike = Union[str, Path]
+
+
+# --- printed tables ------------------------------------------------------------------
+
+
+def format_number(value: Optional[float], unit: str = "ms") -> str:
+    """A table cell: 3 decimals, whole counts as ints, '-' for None."""
+    if value is None:
+        return "-"
+    if unit == "count" and float(value).is_integer():
+        return str(int(value))
+    return f"{value:.3f}"
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_columns: int = 1) -> str:
+    """A tabulate table of preformatted cells: the first ``text_columns`` left-aligned, numbers right."""
+    from tabulate import tabulate
+
+    align = ("left",) * text_columns + ("right",) * (len(headers) - text_columns)
+    return tabulate(rows, headers=headers, disable_numparse=True, colalign=align)
+
+
+# --- what every document says about itself ---------------------------------------------
+
+
+def tddkit_version() -> str:
+    """tddkit's version: ``tddkit.__version__``, the one place it is written (packaging reads it too)."""
+    from .. import __version__  # set before the package imports its modules, so never circular
+
+    return __version__
+
+
+def timestamp() -> str:
+    """Now, in UTC, as ISO 8601 to the second."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def environment() -> Dict[str, Any]:
+    """Where numbers were measured: numbers from another machine or Python compare poorly."""
+    import platform
+
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def document_header(**extra: Any) -> Dict[str, Any]:
+    """The first keys of a report or benchmark document: version, time, environment (plus ``extra``)."""
+    return {"tddkit_version": tddkit_version(), "created": timestamp(), "environment": {**environment(), **extra}}
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with NaN and infinities replaced by None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value
+
+
+# --- files ---------------------------------------------------------------------------
+
+
+def output_path(path: PathLike) -> Path:
+    """``path`` with its parent directory created."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def check_writable(path: PathLike, option: str) -> None:
+    """A one-line ConfigError unless a file can be written at ``path`` (its missing directories made).
+
+    Tried with a probe file in the nearest existing directory: permission
+    bits say nothing for root or on a read-only file system.
+    """
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"{option} {path}: that is a directory; give a file name")
+    directory = target.parent
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    try:
+        if not directory.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+        fd, probe = tempfile.mkstemp(prefix=".tddkit-probe-", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+        if target.exists() and not os.access(target, os.W_OK):
+            directory = target
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+    except OSError as exc:
+        raise ConfigError(f"{option} {path} cannot be written ({exc.strerror}: {directory}); give a path in a "
+                          "directory you can write to") from None
+
+
+def _default_mode() -> int:
+    """The permissions ``open()`` gives a new file: 0o666 less the process umask."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_json(path: PathLike, document: Any, *, indent: Optional[int] = 2, mode: Optional[int] = None,
+               sort_keys: bool = False) -> None:
+    """Write ``document`` to ``path`` as JSON: a temporary file beside it, then ``os.replace``.
+
+    Readers see the old file or the new one, never a half-written one. The
+    parent directory is created; ``mode`` sets the file's permissions (e.g.
+    0o600 for files holding a password) before any content is written; by
+    default they are those of a file made with ``open()`` (0o666 less the umask).
+    """
+    target = output_path(path)
+    fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        os.fchmod(fd, _default_mode() if mode is None else mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(document, fh, indent=indent, allow_nan=False, sort_keys=sort_keys)
+            fh.write("\n")
+        os.replace(temporary, target)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise

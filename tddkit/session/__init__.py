@@ -1,0 +1,1 @@
+"""One process's session: the server, the schema template, the test database; what tddkit owns."""

@@ -1,0 +1,1 @@
+"""The unittest face: TDDTestCase, its assertions and helpers, the runner and test discovery."""

@@ -1,0 +1,255 @@
+"""TDDTestCase: a unittest.TestCase whose tests each run in a rolled-back savepoint.
+
+The isolation itself lives in ``tddkit.isolation.class_transaction``; this module connects
+unittest's hooks to it: ``setUpClass`` opens the class transaction (and runs
+``setUpTestData``), ``_callSetUp`` starts the test's scope and meter, the
+last cleanup rolls the test back and hands its metrics to the result
+(``result.addMetrics(test, metrics)`` when the result has that method).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import sys
+import unittest
+from typing import Any, Callable, ClassVar, Dict, Optional
+
+import psycopg
+
+from ..errors import TddkitError
+from ..isolation import timeouts
+from ..isolation.class_transaction import ClassTransaction, TestScope
+from ..isolation.connection import GuardedConnection
+from ..isolation.joined import JoinedPool
+from ..isolation.named_resources import resources_of
+from ..measure.instruments import memory_snapshot, record
+from ..measure.meter import TestMeter
+from ..measure.metrics import TestMetrics
+from ..measure.queries import repeated_queries_allowed
+from ..session.session import get_session
+from .assertions import QueryAssertions
+from .helpers import DataHelpers
+
+#: unittest leaves the frames of modules that set this out of failure tracebacks, as it does its own:
+#: a failing test shows its own lines, never tddkit's hooks around them.
+__unittest = True
+
+ASYNC_TEST = (
+    "{test} is an 'async def' test: TDDTestCase runs tests synchronously on a psycopg (sync) connection, "
+    "so its body would never run. Write it as a plain 'def' test, or test async code in a "
+    "unittest.IsolatedAsyncioTestCase (see README, 'Async code')"
+)
+
+
+@functools.lru_cache(maxsize=None)
+def _is_async_function(function: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(function)
+
+
+def _is_async(method: Callable[..., Any]) -> bool:
+    """Whether a test method is ``async def`` (answered once per function)."""
+    return _is_async_function(getattr(method, "__func__", method))
+
+
+class _class_or_instance:
+    """A method that receives the instance when called on one, else the class."""
+
+    def __init__(self, func: Callable[..., Any]) -> None:
+        self.func = func
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]  # a descriptor, not a callable
+
+    def __get__(self, instance: Any, owner: type) -> Callable[..., Any]:
+        return functools.partial(self.func, owner if instance is None else instance)
+
+
+def _short_traceback(hook: Callable[..., None]) -> Callable[..., None]:
+    """Errors tddkit finds after a test show their message, not the frames of tddkit's cleanup code."""
+    @functools.wraps(hook)
+    def call(*args: Any, **kwargs: Any) -> None:
+        try:
+            hook(*args, **kwargs)
+        except (TddkitError, psycopg.OperationalError, AssertionError) as exc:
+            raise exc.with_traceback(None)  # noqa: B904 - the same exception, without tddkit's frames
+    return call
+
+
+class _SetUpByClass:
+    """A class attribute that exists once setUpClass has run (a clear error before that)."""
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = f"_tddkit_{name}"
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        value = owner.__dict__.get(self.slot)
+        if value is None:
+            raise TddkitError(f"{owner.__qualname__}.{self.what} exists once setUpClass has run: use it in a "
+                              "test, setUp or setUpTestData (and call super().setUpClass() in your own)")
+        return value
+
+
+class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
+    """Base class for database tests: ``self.conn`` is isolated per test and per class."""
+
+    #: The connection (a psycopg Connection), inside the class transaction: on the class, and on each test.
+    conn: GuardedConnection
+    #: A ``psycopg_pool.ConnectionPool`` stand-in for application code: its connections are the test's own.
+    pool = _SetUpByClass("pool")
+    #: The test database's connection string, for code that must open a connection of its own.
+    dsn = _SetUpByClass("dsn")
+    #: True: ``self.conn.commit()`` / ``rollback()`` act as on ``self.pool``'s connections (None: the setting).
+    commit_as_savepoint: ClassVar[Optional[bool]] = None
+    #: Extra temp-table templates for ``create_temp_table``: name -> column definitions.
+    table_templates: ClassVar[Dict[str, str]] = {}
+    #: True: no N+1 alert for this class's tests (``@tddkit.allow_repeated_queries`` does it per test).
+    allow_repeated_queries: ClassVar[bool] = False
+
+    _tddkit_transaction: ClassVar[Optional[ClassTransaction]] = None
+    _tddkit_timeout: ClassVar[float] = 0.0  # test_timeout (0: off)
+    _tddkit_scope: Optional[TestScope] = None
+    _tddkit_result: Any = None
+
+    # --- class level -------------------------------------------------------------------
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        session = get_session(config_near=getattr(sys.modules.get(cls.__module__), "__file__", None))
+        if session.lender is None:
+            raise TddkitError("the tddkit session has no test database (a parallel run's parent process?)")
+        transaction = cls._tddkit_transaction = ClassTransaction(
+            session.lender, name=f"{cls.__module__}.{cls.__qualname__}", shared_data=cls._tddkit_shared_data,
+            commit_as_savepoint=cls.commit_as_savepoint)
+        cls._tddkit_pool = JoinedPool(transaction, name=f"tddkit pool of {cls.__qualname__}")
+        cls._tddkit_dsn = session.dsn
+        cls._tddkit_timeout = session.settings.test_timeout
+        cls.conn = transaction.connection()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        try:
+            transaction = cls.__dict__.get("_tddkit_transaction")
+            if transaction is not None:
+                transaction.release()
+                cls._tddkit_transaction = None
+        finally:
+            super().tearDownClass()
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        """Create data shared by every test of the class (rolled back after the class)."""
+
+    @classmethod
+    def _tddkit_shared_data(cls, conn: GuardedConnection) -> None:
+        cls.conn = conn
+        cls.setUpTestData()
+
+    @classmethod
+    def _tddkit_class_transaction(cls) -> ClassTransaction:
+        transaction = cls.__dict__.get("_tddkit_transaction")
+        if transaction is None:
+            raise TddkitError(
+                f"{cls.__qualname__}.setUpClass() did not call super().setUpClass(); "
+                "TDDTestCase needs it to open the class transaction"
+            )
+        return transaction
+
+    # --- test level --------------------------------------------------------------------
+
+    def run(self, result: Optional[unittest.TestResult] = None) -> Optional[unittest.TestResult]:
+        self._tddkit_result = result  # the test's metrics go to it (addMetrics) after the test
+        try:
+            return super().run(result)
+        finally:
+            timeouts.disarm()  # also when an interrupt skipped the cleanups
+
+    def _callSetUp(self) -> None:
+        meter = TestMeter(self.id(), allow_repeated=repeated_queries_allowed(
+            type(self), getattr(type(self), self._testMethodName, None)))
+        names = resources_of(self)
+        if names:  # wait for named resources first: the wait is not connection time
+            locks = get_session().resource_locks()
+            meter.metrics.resources = names
+            meter.metrics.resource_wait_ms = locks.acquire(names, self.id()) * 1000
+            self.addCleanup(locks.release, names)  # runs after the rollback below
+            meter.restart()
+        cls = type(self)
+        scope = self._tddkit_scope = cls._tddkit_class_transaction().begin_test(meter)
+        # A new connection if the last one was lost; on the instance too, so a thread the test starts keeps
+        # this test's connection (closed if the thread outlives the test) rather than the next test's.
+        cls.conn = self.conn = scope.conn
+        self.addCleanup(self._tddkit_end_test)  # registered before setUp's own cleanups, so it runs last
+        if self._tddkit_timeout:
+            timeouts.arm(self._tddkit_timeout, scope.conn.cancel_running)
+        scope.failed = True
+        super()._callSetUp()
+        scope.failed = False
+        meter.set_up()
+
+    def _callTestMethod(self, method: Callable[[], Any]) -> None:
+        scope = self._tddkit_scope
+        if scope is None:
+            raise TddkitError(f"{type(self).__qualname__}._callSetUp() did not run TDDTestCase's; call super()")
+        try:
+            if _is_async(method):
+                raise TddkitError(ASYNC_TEST.format(test=self.id()))
+            super()._callTestMethod(method)
+        except BaseException as exc:
+            scope.failed = True
+            note = scope.transaction.explain(exc) if isinstance(exc, psycopg.Error) else None
+            if note:
+                exc.add_note(note)
+            raise
+        finally:
+            scope.meter.body_done()
+
+    @_short_traceback
+    def _tddkit_end_test(self) -> None:
+        """Undo everything the test did and hand its metrics to the result; runs after every other cleanup."""
+        timeouts.disarm()
+        scope = self._tddkit_scope
+        if scope is None:
+            return
+        try:
+            scope.end()
+        finally:
+            self._tddkit_scope = None
+            add_metrics = getattr(self._tddkit_result, "addMetrics", None)
+            if add_metrics is not None:
+                add_metrics(self, scope.meter.metrics)
+
+    def _tddkit_metrics(self) -> TestMetrics:
+        return self._tddkit_current_scope("record_metric() and memory_snapshot()").meter.metrics
+
+    # --- instruments ---------------------------------------------------------------------
+
+    @_class_or_instance
+    def record_metric(owner: Any, name: str, value: float, **metadata: Any) -> None:
+        """Record a custom metric on this test (``self``) or, in class setup, the class (``cls``).
+
+        Over its threshold (``[tool.tddkit.thresholds]``) it emits a PerformanceWarning
+        (or fails, with ``alerts_as_failures``).
+        """
+        if isinstance(owner, type):
+            transaction = owner._tddkit_class_transaction()  # type: ignore[attr-defined]  # a TDDTestCase class
+            target, label = transaction.metrics, transaction.name
+        else:
+            target, label = owner._tddkit_metrics(), owner.id()
+        failure = record(target, get_session().settings, label, name, value, metadata)
+        if failure is not None:
+            raise AssertionError(failure)
+
+    def memory_snapshot(self, label: str) -> Dict[str, Any]:
+        """RSS and VMS of this process in MB after a garbage collection; kept in the test's metrics."""
+        snapshot = memory_snapshot(label)
+        metrics = self._tddkit_metrics()
+        metrics.memory_snapshots = (*metrics.memory_snapshots, snapshot)
+        return snapshot
+
+    def _tddkit_current_scope(self, what: str) -> TestScope:
+        if self._tddkit_scope is None:
+            raise TddkitError(f"{what} is for use inside a test (a test method, setUp or tearDown)")
+        return self._tddkit_scope

@@ -1,0 +1,266 @@
+"""TDDTestRunner and TDDTestResult: unittest's text runner, plus per-test metrics.
+
+The result keeps unittest's normal output (dots or ``-v`` lines, failures,
+``Ran N tests``) and collects one TestMetrics per test: TDDTestCase hands its
+record over with ``addMetrics``; other tests get one with their duration. The
+runner prints the report at the end and writes JSON or JUnit XML when asked.
+It does not start or close the database session (the CLI does, or the tests
+start it lazily) and knows nothing of parallel workers (a parallel run is a
+suite that replays its workers' results here).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import unittest
+from typing import Dict, Iterator, List, Optional, TextIO
+
+from ..config.settings import Settings
+from ..isolation.temp_tables import schema_cache
+from ..measure.instruments import tracer
+from ..measure.metrics import TestMetrics, now
+from ..session.session import current_session
+
+
+class PreformattedError(Exception):
+    """Stands for a failure whose traceback was formatted elsewhere (another process); carries the text."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def iter_tests(suite: unittest.TestSuite) -> Iterator[unittest.TestCase]:
+    """Every test case of a (nested) suite."""
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from iter_tests(item)
+        else:
+            yield item
+
+
+def _show_progress(stream: TextIO, verbosity: int) -> bool:
+    is_tty = getattr(stream, "isatty", lambda: False)()
+    return bool(is_tty and verbosity == 1 and not os.environ.get("CI"))
+
+
+_OUTCOME_COUNTER = {"passed": "passed", "expected_failure": "passed", "failed": "failed",
+                    "unexpected_success": "failed", "error": "errors", "skipped": "skipped"}
+
+
+class TDDTestResult(unittest.TextTestResult):
+    """A TextTestResult that records the TestMetrics of every test it sees."""
+
+    def __init__(self, stream, descriptions, verbosity, **kwargs) -> None:
+        super().__init__(stream, descriptions, verbosity, **kwargs)
+        self.test_metrics: List[TestMetrics] = []
+        self.details: Dict[str, str] = {}
+        self.expected_total = 0
+        #: Worker processes the tests ran in (set by a parallel suite; 1 when they ran here).
+        self.workers = 1
+        self.progress = _show_progress(stream, verbosity)
+        if self.progress:
+            self.dots = False
+        self._started = 0.0
+        self._metrics: Optional[TestMetrics] = None
+        self._outcome = "passed"
+        self._run_started = now()
+        self._last_progress = 0.0
+
+    # --- unittest hooks ----------------------------------------------------------------
+
+    def startTest(self, test: unittest.TestCase) -> None:
+        self._started = now()
+        self._metrics, self._outcome = None, "passed"
+        super().startTest(test)
+
+    def addMetrics(self, test: unittest.TestCase, metrics: TestMetrics) -> None:
+        """Take the metrics a test measured (TDDTestCase calls this after its cleanup)."""
+        self._metrics = metrics
+
+    def stopTest(self, test: unittest.TestCase) -> None:
+        elapsed = (now() - self._started) * 1000
+        super().stopTest(test)
+        metrics, self._metrics = self._metrics or TestMetrics(test.id(), body_ms=elapsed), None
+        if not metrics.total_ms:  # already set for a test that ran in a worker
+            metrics.total_ms = elapsed
+        if metrics.outcome == "unknown":
+            metrics.outcome = self._outcome
+        self.test_metrics.append(metrics)
+        if self.progress:
+            self._print_progress()
+
+    def _exc_info_to_string(self, err, test) -> str:
+        if err[0] is PreformattedError:
+            return err[1].text
+        return super()._exc_info_to_string(err, test)  # type: ignore[misc]  # private, not in typeshed
+
+    def _mark(self, test, outcome: str, message: str = "") -> None:
+        """Note the running test's outcome, and its traceback or reason (shared with unittest's lists)."""
+        self._outcome = outcome
+        if message:
+            self.details[test.id()] = message
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._mark(test, "failed", self.failures[-1][1])
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        if isinstance(test, unittest.TestCase):
+            self._mark(test, "error", self.errors[-1][1])
+        else:  # a setUpClass/module error: unittest reports it with a placeholder
+            self.test_metrics.append(TestMetrics(test.id(), outcome="error"))
+            self.details[test.id()] = self.errors[-1][1]
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self._mark(test, "skipped", reason)
+
+    def addExpectedFailure(self, test, err):
+        super().addExpectedFailure(test, err)
+        self._mark(test, "expected_failure")
+
+    def addUnexpectedSuccess(self, test):
+        super().addUnexpectedSuccess(test)
+        self._mark(test, "unexpected_success")
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            failed = issubclass(err[0], test.failureException)
+            self._mark(test, "failed" if failed else "error", (self.failures if failed else self.errors)[-1][1])
+
+    # --- progress ----------------------------------------------------------------------
+
+    def _print_progress(self, final: bool = False) -> None:
+        moment = now()
+        if not final and moment - self._last_progress < 0.1:
+            return
+        self._last_progress = moment
+        done = len(self.test_metrics)
+        total = max(self.expected_total, done)
+        bad = len(self.failures) + len(self.errors)
+        percent = 100.0 * done / total if total else 100.0
+        elapsed = moment - self._run_started
+        self.stream.write(f"\r  {done}/{total} tests {percent:5.1f}%  {bad} failed  {elapsed:6.1f} s")
+        if final:
+            self.stream.write("\n")
+        self.stream.flush()
+
+    def printErrors(self) -> None:
+        if self.progress:
+            self._print_progress(final=True)
+        super().printErrors()
+
+    # --- summary -----------------------------------------------------------------------
+
+    def counts(self) -> Dict[str, int]:
+        """passed / failed / errors / skipped over all recorded tests."""
+        tally = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
+        for metrics in self.test_metrics:
+            key = _OUTCOME_COUNTER.get(metrics.outcome)
+            if key:
+                tally[key] += 1
+        return tally
+
+
+class TDDTestRunner(unittest.TextTestRunner):
+    """A TextTestRunner that measures every test and prints the metrics report."""
+
+    resultclass = TDDTestResult
+
+    def __init__(
+        self,
+        stream: Optional[TextIO] = None,
+        *,
+        settings: Optional[Settings] = None,
+        show_report: bool = True,
+        json_path: Optional[str] = None,
+        junit_path: Optional[str] = None,
+        slowest: int = 5,
+        trace_memory: bool = False,
+        closing_line: bool = True,
+        **kwargs,
+    ) -> None:
+        super().__init__(stream, **kwargs)
+        self.settings = settings
+        self.show_report = show_report
+        self.json_path = json_path
+        self.junit_path = junit_path
+        self.slowest = slowest
+        self.trace_memory = trace_memory
+        self.closing_line = closing_line
+        self.last_wall = 0.0
+        self._expected_total = 0
+
+    def run(self, test) -> TDDTestResult:
+        self._expected_total = test.countTestCases()
+        cache_before = schema_cache.stats()
+        if self.trace_memory:
+            tracer.start()
+        started = time.perf_counter()
+        try:
+            result: TDDTestResult = super().run(test)  # type: ignore[assignment]
+            self._finish(result, time.perf_counter() - started, schema_cache.since(cache_before))
+        finally:
+            if self.trace_memory:
+                tracer.stop()
+        return result
+
+    def _makeResult(self) -> TDDTestResult:
+        result: TDDTestResult = super()._makeResult()  # type: ignore[assignment]
+        result.expected_total = self._expected_total
+        return result
+
+    def _settings(self) -> Settings:
+        """The settings given, else those of the session the tests started, else the defaults."""
+        session = current_session()
+        return self.settings or (session.settings if session is not None else Settings())
+
+    def _finish(self, result: TDDTestResult, wall: float, cache_stats: Dict[str, float]) -> None:
+        counts = result.counts()
+        if self.show_report or self.json_path or self.junit_path:  # none asked for: nothing to compute
+            self._write_reports(result, wall, cache_stats, counts)
+        self.last_wall = wall
+        if self.closing_line:
+            self.stream.writeln(closing_line(counts))
+        self.stream.flush()
+
+
+    def _write_reports(self, result: TDDTestResult, wall: float, cache_stats: Dict[str, float],
+                       counts: Dict[str, int]) -> None:
+        from ..reporting import report as reporting
+
+        summary = reporting.RunSummary(tests=len(result.test_metrics), wall_seconds=wall, **counts)
+        report = reporting.build_report(result.test_metrics, summary, self._settings(), slowest=self.slowest,
+                                        schema_cache=cache_stats,
+                                        parallel=parallel_stats(result.test_metrics, wall, result.workers))
+        if self.show_report:
+            self.stream.writeln()
+            self.stream.writeln(reporting.format_report(report))
+        if self.json_path:
+            reporting.write_json(self.json_path, report, result.test_metrics)
+        if self.junit_path:
+            from ..reporting.junit import write_junit_xml
+
+            write_junit_xml(self.junit_path, result.test_metrics, summary, details=result.details)
+
+
+def closing_line(counts: Dict[str, int]) -> str:
+    """``tddkit: N passed, N failed[, N skipped]``: the line CI log readers look for."""
+    line = f"tddkit: {counts['passed']} passed, {counts['failed'] + counts['errors']} failed"
+    return line + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
+
+
+def parallel_stats(tests: List[TestMetrics], wall: float, workers: int) -> Optional[Dict[str, float]]:
+    """Wall time vs the summed test time of a parallel run (the serial estimate): their ratio ("speedup", below
+    1 when the run was slower than the estimate) and the share of the workers' time spent in tests ("efficiency")."""
+    if workers <= 1 or wall <= 0:
+        return None
+    classes = {id(m.class_metrics): m.class_metrics.setup_ms for m in tests if m.class_metrics}
+    serial = (sum(m.total_ms for m in tests) + sum(classes.values())) / 1000
+    speedup = serial / wall
+    return {"workers": workers, "wall_seconds": wall, "sum_test_seconds": serial,
+            "speedup": speedup, "efficiency": 100.0 * speedup / workers}
