@@ -6,7 +6,8 @@ import time
 
 import tddkit
 
-STILL_SLEEPING = "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'"
+# active only: a closed connection's backend may not have exited yet, and pg_stat_activity keeps its last query
+STILL_SLEEPING = "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query = 'SELECT pg_sleep(30)'"
 
 
 class Stuck(tddkit.TDDTestCase):
