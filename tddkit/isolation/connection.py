@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Dict, Iterator, List, Optional, Set, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import psycopg
 from psycopg import pq
@@ -109,8 +109,8 @@ class GuardedConnection(JoinedMode, psycopg.Connection):
         self.temp_tables: Optional[Dict[str, Any]] = None
         #: The Python-side state when the pool first lent it, restored each time it comes back.
         self.client_state: Optional[ClientState] = None
-        #: Names of statements a test PREPAREd: they survive a rollback, so they are deallocated after it.
-        self.prepared: Set[str] = set()
+        #: A test ran a SQL PREPARE: its statements survive a rollback, so they are deallocated after it.
+        self.prepared = False
         #: Units of work of application code in joined mode, innermost last.
         self.joins: List[Unit] = []
         #: The running test's statement statistics (set by the isolation core while a test runs).
@@ -161,7 +161,7 @@ class GuardedConnection(JoinedMode, psycopg.Connection):
     def screened(self, kind: str, detail: str) -> None:
         """Act on a test's statement that ``statements.screen`` picked out: refuse it, or note a PREPARE."""
         if kind == PREPARED:
-            self.prepared.add(detail)
+            self.prepared = True
             return
         if kind == RESERVED:
             raise IsolationError(f"{detail!r}: savepoints named tddkit_* are tddkit's own (the test's rollback "
@@ -175,7 +175,7 @@ class GuardedConnection(JoinedMode, psycopg.Connection):
         became of it (a PREPARE that failed made none); forgets them."""
         if not self.prepared:
             return b""
-        self.prepared = set()
+        self.prepared = False
         return DEALLOCATE_SQL_PREPARED
 
     # --- state -----------------------------------------------------------------------------
