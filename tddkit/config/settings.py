@@ -2,7 +2,7 @@
 
 Precedence, highest first: CLI options > ``TDDKIT_*`` environment variables
 (``DATABASE_URL`` too, for the DSN) > ``[tool.tddkit]`` in pyproject.toml >
-``[tddkit]`` in setup.cfg > defaults. configfile.py finds the config file.
+``[tddkit]`` in setup.cfg > defaults. files.py finds the config file.
 """
 
 from __future__ import annotations

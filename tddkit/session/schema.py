@@ -4,7 +4,7 @@ The hash covers everything the schema is built from: the schema files'
 names and bytes, the ``schema_hook``'s qualified name and its module's
 source, the files matched by ``schema_inputs`` (seed data the hook reads),
 ``schema_version``, and the leak check's objects. Any change gives a new
-hash, hence a new template (see ``template_db``).
+hash, hence a new template (see ``template``).
 """
 
 from __future__ import annotations

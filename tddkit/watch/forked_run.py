@@ -8,7 +8,7 @@ its connections (a fresh backend's first statements are slow: its caches are
 cold), then waits on a pipe. When the parent sends a batch, the child checks
 that its connections still reach the server (one empty statement: a server
 that stopped or restarted broke them all; if so it runs nothing and reports
-the server lost), imports the project fresh, runs it (``watch_batch``) and
+the server lost), imports the project fresh, runs it (``watch.batch``) and
 leaves the outcome in a file. Ctrl-C before the closing line ends the run
 (``RunInterrupted``); after it, or a second time, it stops watching
 (``KeyboardInterrupt``). SIGTERM and SIGHUP end the child at once (the
@@ -192,7 +192,7 @@ def _warm_up(session: Session) -> None:
 
 def _quiet_reconnects(record: logging.LogRecord) -> bool:
     """Drop the tddkit pool's warnings about failed connection attempts: a lost server is said once, by the
-    parent (``watch_session``), not every few seconds by the child's pool."""
+    parent (``watch.session``), not every few seconds by the child's pool."""
     args = record.args if isinstance(record.args, tuple) else ()
     return not (str(record.msg).startswith("error connecting in") and args[:1] == ("tddkit",))
 

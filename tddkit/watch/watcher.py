@@ -11,7 +11,7 @@ rebuilds the template and re-runs everything. Changes are gathered by
 file saved twice within a few milliseconds runs once, and runs never overlap
 (what is saved during a run is run next). Ctrl-C during a run ends the run;
 Ctrl-C while waiting stops watching; SIGTERM and SIGHUP stop watching with
-exit code 128 + the signal. A lost server is replaced (``watch_session``).
+exit code 128 + the signal. A lost server is replaced (``watch.session``).
 """
 
 from __future__ import annotations
