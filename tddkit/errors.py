@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def one_line(what: object) -> str:
+    """``what`` as text on one line (an exception's message, a server's multi-line error)."""
+    return " ".join(str(what).split())
+
+
 class TddkitError(Exception):
     """Base class of tddkit's own errors."""
 

@@ -8,7 +8,7 @@ import re
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from ..errors import ConfigError, ServerError
+from ..errors import ConfigError, ServerError, one_line
 
 
 def redact(dsn: str) -> str:
@@ -48,7 +48,7 @@ def connect_admin(dsn: str) -> psycopg.Connection:
     try:
         return psycopg.connect(dsn, autocommit=True, connect_timeout=10, options=own_options(dsn))
     except psycopg.ProgrammingError as exc:
-        reason = " ".join(str(exc).split())
+        reason = one_line(exc)
         raise ConfigError(
             f"invalid DSN {hide_password(dsn)!r}: {hide_password(reason)}; "
             "expected e.g. postgresql://user:password@host:5432/postgres or 'host=... port=... user=...'"
@@ -59,7 +59,7 @@ def connect_admin(dsn: str) -> psycopg.Connection:
 
 def connection_error(dsn: str, exc: psycopg.OperationalError) -> ServerError:
     """A one-line ServerError saying why connecting to ``dsn`` failed and what to change."""
-    reason = " ".join(str(exc).split())
+    reason = one_line(exc)
     where = redact(dsn)
     if "password authentication failed" in reason:
         return ServerError(

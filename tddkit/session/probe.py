@@ -7,7 +7,7 @@ from typing import Callable, List, Optional
 
 import psycopg
 
-from ..errors import ServerError
+from ..errors import ServerError, one_line
 from .admin import redact
 
 #: After the server went away or crashed, how long to wait for it to come back (crash recovery).
@@ -62,7 +62,7 @@ class ServerProbe:
                 psycopg.connect(self.server_dsn, connect_timeout=5).close()
                 return None
             except psycopg.OperationalError as exc:
-                reason = " ".join(str(exc).split())
+                reason = one_line(exc)
             if "recovery mode" in reason or "starting up" in reason:
                 if time.monotonic() < deadline:
                     time.sleep(0.1)

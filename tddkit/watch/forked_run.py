@@ -34,7 +34,7 @@ from typing import Optional, Tuple
 import psycopg
 from psycopg import pq
 
-from ..errors import Interrupted, RunInterrupted, TddkitError
+from ..errors import Interrupted, RunInterrupted, TddkitError, one_line
 from ..isolation.class_transaction import ClassTransaction
 from ..session.session import Session, adopt_forked
 from .batch import Batch, Outcome, run_batch
@@ -146,7 +146,7 @@ def _child(parent: Session, tree: WatchedTree, path: str, batch_in: int, tested_
             session = adopt_forked(parent)
             _warm_up(session)
         except (psycopg.Error, TddkitError) as exc:  # the server went away meanwhile: said when the batch comes
-            lost = " ".join(f"could not connect: {exc}".split())
+            lost = one_line(f"could not connect: {exc}")
         data = _read_all(batch_in)
         if not data:  # discarded: the parent had no batch for us
             code = 0
@@ -207,7 +207,7 @@ def _connections_lost(session: Optional[Session]) -> str:
     try:
         conn = pool.getconn()
     except psycopg.Error as exc:
-        return " ".join(str(exc).split())
+        return one_line(exc)
     try:
         broken = conn.pgconn.exec_(b"").status != pq.ExecStatus.EMPTY_QUERY
         reason = conn.pgconn.get_error_message()

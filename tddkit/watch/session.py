@@ -24,7 +24,7 @@ from typing import Optional, Set
 import psycopg
 
 from ..config.settings import Settings
-from ..errors import TddkitError
+from ..errors import TddkitError, one_line
 from ..session.admin import connect_admin
 from ..session.ownership import drop_database
 from ..session.session import Session, close_session, current_session, get_session
@@ -49,7 +49,7 @@ def reconnect(settings: Settings, lost: str, leftovers: Set[str]) -> Optional[Se
     try:
         session = get_session(settings)
     except (TddkitError, psycopg.Error) as exc:
-        print(f"tddkit: server lost ({lost}); no new session: {_one_line(exc)} (still watching: the next save "
+        print(f"tddkit: server lost ({lost}); no new session: {one_line(exc)} (still watching: the next save "
               "tries again)", file=sys.stderr, flush=True)
         return None
     if session.database is not None:
@@ -78,7 +78,3 @@ def _drop(session: Session, names: Set[str]) -> None:
         for name in sorted(names):
             drop_database(admin, name)
             names.discard(name)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())

@@ -31,7 +31,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set
 import psycopg
 
 from ..config.settings import describe_config, load_settings
-from ..errors import RunInterrupted, ServerError, TddkitError
+from ..errors import RunInterrupted, ServerError, TddkitError, one_line
 from ..exit_codes import EXIT_OK
 from ..session.session import Session, get_session
 from ..testcase import interrupts
@@ -263,7 +263,7 @@ class Watch:
             try:
                 return self.schema.check(self.session, paths, before_rebuild=self.close)
             except (ServerError, psycopg.OperationalError) as exc:
-                self.lost = " ".join(str(exc).split())
+                self.lost = one_line(exc)
         return True if self._reach_server() is not None else None
 
 
