@@ -17,14 +17,13 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, Iterator, Opti
 import pytest
 
 from ..config.paths import DEFAULT_BASELINE_PATH
-from .pytest_results import PluginState, begin_test, class_uses_tddkit, finish_item, measured_item
+from .pytest_results import STATE, PluginState, begin_test, class_uses_tddkit, finish_item, measured_item
 from .pytest_signals import SignalStop
 
 if TYPE_CHECKING:
     from ..isolation.class_transaction import ClassTransaction
     from ..session.session import Session
 
-STATE = pytest.StashKey[PluginState]()
 SIGNALS = pytest.StashKey[SignalStop]()
 
 SCOPES_HINT = (

@@ -29,6 +29,8 @@ METRICS = pytest.StashKey["TestMetrics"]()
 OUTCOME = pytest.StashKey[Tuple[str, str]]()
 RESOURCES = pytest.StashKey[Tuple[Tuple[str, ...], float]]()
 DURATION = pytest.StashKey[float]()
+#: The plugin's state, in the config's stash.
+STATE = pytest.StashKey["PluginState"]()
 
 TRANSACTION_FIXTURE = "_tddkit_transaction"
 
@@ -67,14 +69,8 @@ def measured_item(item: pytest.Item) -> Optional["TestScope"]:
 
 def class_uses_tddkit(request: pytest.FixtureRequest) -> bool:
     """Whether any test of the requesting class uses a tddkit fixture (decided once per session)."""
-    state: PluginState = request.config.stash[_state_key()]
+    state = request.config.stash[STATE]
     return request.cls in state.tddkit_classes(request.session)
-
-
-def _state_key() -> Any:
-    from .pytest_plugin import STATE
-
-    return STATE
 
 
 def _per_worker(settings: "Settings", workerinput: Optional[Dict[str, Any]]) -> "Settings":
