@@ -24,9 +24,9 @@ from typing import Optional
 
 from ..config.settings import Settings, load_settings
 from ..errors import TddkitError
-from ..server.binaries import find_binaries
 from ..server.embedded import EmbeddedPostgres
 from ..server.persistent import read_state
+from .launch import launch_embedded
 from .schema import SchemaSource
 
 
@@ -34,13 +34,6 @@ def run_settings(args: argparse.Namespace) -> Settings:
     """The settings of ``run``: the config file found from the targets, with the command line's overrides."""
     return load_settings({"dsn": args.dsn, "rebuild_schema": args.rebuild_schema,
                           "test_timeout": args.test_timeout}, targets=args.targets)
-
-
-def launch_embedded(settings: Settings, snapshot: str) -> EmbeddedPostgres:
-    """The embedded server of ``settings``, launched from the snapshot holding template ``snapshot`` (else the
-    cluster): copied and spawned, not yet waited for."""
-    binaries = find_binaries(settings.pg_bindir, settings.pg_source, settings.cache_path)
-    return EmbeddedPostgres(binaries, settings.cache_path).launch(snapshot=snapshot)
 
 
 class _EarlyStart:

@@ -25,7 +25,7 @@ from ..server.embedded import EmbeddedPostgres
 from ..server.persistent import read_state
 from .admin import connect_admin
 from .database import TestDatabase
-from .early_start import launch_embedded
+from .launch import launch_embedded
 from .ownership import check_can_create, drop_dead_runs
 from .probe import ServerProbe
 from .schema import SchemaSource
