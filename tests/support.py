@@ -13,7 +13,7 @@ import tempfile
 import time
 import unittest
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Type
+from typing import Callable, Dict, List, Optional, Sequence, Type
 
 import psycopg
 
@@ -22,6 +22,14 @@ from tddkit.server.locations import default_run_base
 from tddkit.testcase.runner import TDDTestResult, TDDTestRunner
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def wait_until(condition: Callable[[], object], seconds: float = 15.0, interval: float = 0.02) -> bool:
+    """Poll ``condition`` until it is true or ``seconds`` have passed; whether it is true in the end."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(interval)
+    return bool(condition())
 
 
 def suite_of(case: Type[unittest.TestCase], *names: str) -> unittest.TestSuite:

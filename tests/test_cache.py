@@ -5,14 +5,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 from pathlib import Path
 
 from tddkit.server.binaries import find_binaries
 from tddkit.server.leftovers import owned_tempdir
 from tddkit.server.recency import USED_DIR
-from tests.support import ROOT, child_env, control_field, postgres_processes, run_cli, shared_tempdir
+from tests.support import ROOT, child_env, control_field, postgres_processes, run_cli, shared_tempdir, wait_until
 
 TRIVIAL = "tests/cases/trivial.py"
 
@@ -242,12 +241,12 @@ class LeftoverTests(CacheCase):
         child = subprocess.Popen([sys.executable, "-m", "tddkit", "run", "tests/cases/slow.py"], cwd=ROOT, env=env,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            wait_for(marker.exists, 60)
+            self.assertTrue(wait_until(marker.exists, 60), "timed out after 60 s")
         finally:
             child.kill()
             child.wait()
         (left,) = list(self.runs.iterdir())
-        wait_for(lambda: postgres_processes(str(self.runs)) == [], 15)
+        self.assertTrue(wait_until(lambda: postgres_processes(str(self.runs)) == [], 15), "timed out after 15 s")
         self.assertTrue(left.is_dir(), "SIGKILL leaves the run directory")
         done = self.run_tests()
         self.assertEqual(done.returncode, 0, done.stderr)
@@ -274,14 +273,6 @@ class LeftoverTests(CacheCase):
 
 def is_whole(cluster: Path) -> bool:
     return (cluster / "PG_VERSION").is_file() and (cluster / "global" / "pg_control").stat().st_size == 8192
-
-
-def wait_for(condition, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {seconds} s")
-        time.sleep(0.05)
 
 
 #: Saves a snapshot holding database KEY, then replaces it again and again as fast as it can, and now and

@@ -5,7 +5,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,7 +19,7 @@ import tddkit
 from tddkit.isolation.file_locks import FileResourceLocks
 from tddkit.isolation.named_resources import ResourceLocks
 from tests.cases import instruments
-from tests.support import ROOT, child_env, run_cli, run_suite, suite_of
+from tests.support import ROOT, child_env, run_cli, run_suite, suite_of, wait_until
 
 
 class SessionSettings:
@@ -159,11 +158,9 @@ class ResourceTests(unittest.TestCase):
         holder.acquire(["dsn-timeout"], "holder")
         with ThreadPoolExecutor(1) as pool, psycopg.connect(server_dsn, autocommit=True) as watcher:
             waited = pool.submit(waiter.acquire, ["dsn-timeout"], "waiter-of-dsn-timeout")
-            deadline = time.monotonic() + 10
-            while not waited.done() and time.monotonic() < deadline and not watcher.execute(
-                    "SELECT 1 FROM pg_stat_activity WHERE application_name = 'tddkit waiter-of-dsn-timeout' "
-                    "AND wait_event_type = 'Lock'").fetchone():
-                time.sleep(0.01)
+            wait_until(lambda: waited.done() or watcher.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE application_name = 'tddkit waiter-of-dsn-timeout' "
+                "AND wait_event_type = 'Lock'").fetchone(), 10, interval=0.01)
             holder.release(["dsn-timeout"])
             self.assertGreater(waited.result(timeout=10), 0.0)
         waiter.release(["dsn-timeout"])

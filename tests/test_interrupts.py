@@ -15,7 +15,7 @@ import psycopg
 
 import tddkit
 from tddkit.server.processes import pid_alive
-from tests.support import ROOT, child_env, postgres_processes, run_cli, shared_tempdir
+from tests.support import ROOT, child_env, postgres_processes, run_cli, shared_tempdir, wait_until
 
 WAITING = str(ROOT / "tests" / "cases" / "interrupted.py")
 TRIVIAL = str(ROOT / "tests" / "cases" / "trivial.py")
@@ -25,13 +25,6 @@ def server_databases(pattern):
     """Names of the outer test server's databases matching a LIKE pattern."""
     with psycopg.connect(tddkit.get_session().server_dsn, autocommit=True) as admin:
         return {r[0] for r in admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,))}
-
-
-def wait_until(condition, seconds=15.0):
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return condition()
 
 
 class Run:

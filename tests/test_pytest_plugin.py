@@ -22,7 +22,7 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
 import psycopg
 
 import tddkit
-from tests.support import ROOT, child_env, postgres_processes, shared_tempdir
+from tests.support import ROOT, child_env, postgres_processes, shared_tempdir, wait_until
 
 PROJECT_FILES = ROOT / "tests" / "pytest_project"
 HAVE_XDIST = importlib.util.find_spec("xdist") is not None
@@ -141,10 +141,7 @@ class CostAndCleanupTests(unittest.TestCase):
         child = subprocess.Popen(project.command("-q"), cwd=project.root, env=project.env(
             TDDKIT_TEST_STARTED=str(started)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         try:
-            deadline = time.monotonic() + 120
-            while not started.exists():
-                self.assertLess(time.monotonic(), deadline, "the test never started")
-                time.sleep(0.05)
+            self.assertTrue(wait_until(started.exists, 120), "the test never started")
             signalled = time.monotonic()
             child.send_signal(sig)
             out, err = child.communicate(timeout=60)

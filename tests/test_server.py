@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import unittest
 from pathlib import Path
 
@@ -17,7 +16,16 @@ from tddkit.errors import ServerError
 from tddkit.server.binaries import find_binaries
 from tddkit.server.embedded import EmbeddedPostgres
 from tddkit.server.processes import pid_alive, stop_process
-from tests.support import ROOT, child_env, postgres_pids, postgres_processes, run_cli, shared_tempdir, start_cli_until
+from tests.support import (
+    ROOT,
+    child_env,
+    postgres_pids,
+    postgres_processes,
+    run_cli,
+    shared_tempdir,
+    start_cli_until,
+    wait_until,
+)
 
 
 class EmbeddedServerTests(unittest.TestCase):
@@ -170,9 +178,7 @@ class ParentDeathTests(unittest.TestCase):
                 for child in children.values():
                     child.kill()
                     child.wait(timeout=30)
-                deadline = time.monotonic() + 15
-                while any(pid_alive(pid) for pid in pids.values()) and time.monotonic() < deadline:
-                    time.sleep(0.05)
+                wait_until(lambda: not any(pid_alive(pid) for pid in pids.values()), 15)
                 for how, pid in pids.items():
                     with self.subTest(how):
                         self.assertFalse(pid_alive(pid), "the server outlived the process that started it")

@@ -7,7 +7,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import unittest
 from pathlib import Path
 from typing import Dict, List
@@ -18,7 +17,7 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
 from tddkit.server.account import Account
 from tddkit.server.liveness import process_identity
 from tddkit.server.processes import pid_alive, stop_process
-from tests.support import child_env, postgres_pids, run_cli, shared_tempdir
+from tests.support import child_env, postgres_pids, run_cli, shared_tempdir, wait_until
 
 
 def children_of(pid: int) -> List[int]:
@@ -81,9 +80,7 @@ class StaleRecordTests(unittest.TestCase):
         backends = children_of(state["pid"])
         self.assertTrue(backends, "a running postmaster has children")
         os.kill(state["pid"], signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while any(pid_alive(pid) for pid in [state["pid"], *backends]) and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until(lambda: not any(pid_alive(pid) for pid in [state["pid"], *backends]), 30)
         self.assertEqual([pid for pid in [state["pid"], *backends] if pid_alive(pid)], [])
         return state
 

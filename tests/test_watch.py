@@ -15,7 +15,7 @@ from unittest import mock
 
 import tddkit
 from tddkit.cli.main import main
-from tests.support import postgres_processes
+from tests.support import postgres_processes, wait_until
 from tests.watch_support import FILES, HANGS, HAVE_WATCHFILES, WAIT, WatchProcess, databases_of
 
 
@@ -85,10 +85,7 @@ class WatchTests(unittest.TestCase):
     def test_ctrl_c_during_a_run_ends_the_run_and_watching_goes_on(self):
         watch = self.watch()
         watch.write("tests/test_a.py", HANGS)
-        deadline = time.monotonic() + WAIT
-        while not (watch.root / "started").exists():
-            self.assertLess(time.monotonic(), deadline, watch.output())
-            time.sleep(0.02)
+        self.assertTrue(wait_until((watch.root / "started").exists, WAIT), watch.output())
         watch.interrupt()
         watch.expect(r"^tddkit: run interrupted; still watching")
         watch.write("tests/test_a.py", FILES["tests/test_a.py"])

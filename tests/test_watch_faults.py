@@ -9,7 +9,7 @@ import unittest
 from typing import List
 
 import tddkit
-from tests.support import postgres_pids, postgres_processes, run_cli, shared_tempdir
+from tests.support import postgres_pids, postgres_processes, run_cli, shared_tempdir, wait_until
 from tests.watch_support import FILES, HANGS, HAVE_WATCHFILES, WAIT, WatchProcess, databases_of
 
 NEEDS_WATCHFILES = unittest.skipUnless(HAVE_WATCHFILES, "watchfiles is not installed (pip install 'tddkit[watch]')")
@@ -72,10 +72,7 @@ class WatchSignalTests(unittest.TestCase):
     def test_sigterm_during_a_run_ends_the_run_and_watch(self):
         watch = WatchProcess(self, dsn=tddkit.get_session().server_dsn)
         watch.write("tests/test_a.py", HANGS)
-        deadline = time.monotonic() + WAIT
-        while not (watch.root / "started").exists():
-            self.assertLess(time.monotonic(), deadline, watch.output())
-            time.sleep(0.02)
+        self.assertTrue(wait_until((watch.root / "started").exists, WAIT), watch.output())
         seconds = watch.stop_with(signal.SIGTERM)
         self.assertEqual(watch.process.returncode, 143, watch.output())
         self.assertNotIn("Traceback", watch.output())
