@@ -46,7 +46,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import tddkit  # noqa: E402
 from tddkit.measure.meter import rss_bytes  # noqa: E402
-from tddkit.reporting.output import write_json  # noqa: E402
+from tddkit.output import write_json  # noqa: E402
 from tddkit.session.database import TestDatabase  # noqa: E402
 from tddkit.testcase.runner import TDDTestRunner  # noqa: E402
 

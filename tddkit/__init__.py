@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any, List
 
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 #: Public name -> the module defining it.
 _EXPORTS = {

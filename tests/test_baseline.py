@@ -34,10 +34,10 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
 import tddkit
 from tddkit.errors import ConfigError, TddkitError
 from tddkit.measure.metrics import CustomMetric, TestMetrics
+from tddkit.measure.stats import mann_whitney_greater
 from tddkit.reporting.baseline import FORMAT_VERSION, build_baseline, load_baseline, save_baseline
 from tddkit.reporting.gate import EXIT_GATE_FAILED, gate_exit_code
 from tddkit.reporting.regressions import compare, format_comparison
-from tddkit.reporting.stats import mann_whitney_greater
 from tests.cases import regression
 from tests.support import run_suite, suite_of
 

@@ -1,4 +1,4 @@
-"""tddkit.reporting.output: table cells, the environment, and the one atomic JSON writer."""
+"""tddkit.output: table cells, the environment, and the one atomic JSON writer."""
 
 import json
 import math
@@ -12,7 +12,7 @@ from pathlib import Path
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tddkit.reporting.output import document_header, environment, format_number, format_table, json_safe, write_json
+from tddkit.output import document_header, environment, format_number, format_table, json_safe, write_json
 
 ENVIRONMENT_KEYS = ["python", "implementation", "platform", "machine", "cpu_count"]
 

@@ -13,7 +13,7 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tddkit
-from tddkit.reporting.output import tddkit_version
+from tddkit.output import tddkit_version
 from tests.support import ROOT, built_wheel
 
 

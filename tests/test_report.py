@@ -16,6 +16,7 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
 
 from tddkit.config.settings import Settings
 from tddkit.measure.metrics import ClassMetrics, CustomMetric, TestMetrics
+from tddkit.measure.stats import recommendation
 from tddkit.reporting.alerts import Alert
 from tddkit.reporting.report import (
     MetricRow,
@@ -26,7 +27,6 @@ from tddkit.reporting.report import (
     report_to_dict,
     write_json,
 )
-from tddkit.reporting.stats import recommendation
 from tests.support import child_env, run_cli
 
 MB = 2**20

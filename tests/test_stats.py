@@ -1,4 +1,4 @@
-"""tddkit.reporting.stats on known inputs (no database needed)."""
+"""tddkit.measure.stats on known inputs (no database needed)."""
 
 import statistics
 import sys
@@ -8,7 +8,7 @@ from pathlib import Path
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tddkit.reporting.stats import (
+from tddkit.measure.stats import (
     Stats,
     classify,
     compute_stats,

@@ -14,10 +14,10 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from ..config.settings import Settings
+from ..config.settings import OWNED_PREFIX, Settings
 from ..session.admin import connect_admin
 from ..session.database import TestDatabase
-from ..session.ownership import OWNED_PREFIX, create_database, database_comment, drop_database, ensure_owned, mark_owner
+from ..session.ownership import create_database, database_comment, drop_database, ensure_owned, mark_owner
 from ..session.schema import SchemaSource
 from .report import Comparison
 

@@ -11,8 +11,8 @@ import dataclasses
 import statistics
 from typing import Any, Dict, List, Optional, Sequence
 
-from ..reporting.output import document_header, environment, format_number, format_table, json_safe, write_json
-from ..reporting.stats import Stats, compute_stats, recommendation, success_rate
+from ..measure.stats import Stats, compute_stats, recommendation, success_rate
+from ..output import document_header, environment, format_number, format_table, json_safe, write_json
 
 
 def _stats_of(samples: Sequence[float]) -> Stats:

@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from ..config.settings import Settings, describe_config, fit_workers, load_settings
 from ..errors import TddkitError
 from ..exit_codes import EXIT_NO_TESTS, EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE
+from ..output import check_writable
 from ..parallel.sharding import (
     durations_unwritable,
     group_by_class,
@@ -19,15 +20,15 @@ from ..parallel.sharding import (
     parse_parallel,
     parse_shard,
     save_durations,
+    select,
 )
 from ..reporting.checks import run_checks
-from ..reporting.output import check_writable
 from ..session import early_start
 from ..session.early_start import run_settings
 from ..session.session import Session, close_session, current_session, get_session
 from ..testcase import interrupts
 from ..testcase.case import TDDTestCase
-from ..testcase.discovery import load_tests, select
+from ..testcase.discovery import load_tests
 from ..testcase.runner import TDDTestRunner, closing_line, iter_tests
 
 

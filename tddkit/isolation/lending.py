@@ -9,17 +9,38 @@ every request instead of a pool timeout each.
 from __future__ import annotations
 
 import threading
-from typing import Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Protocol
 
 import psycopg
 from psycopg import pq
-from psycopg_pool import PoolTimeout
+from psycopg_pool import ConnectionPool, PoolTimeout
 
+from ..config.settings import Settings
 from ..errors import PoolExhaustedError, ServerError
-from ..session.database import TestDatabase
-from ..session.probe import ServerProbe
 from .client_state import ClientState
 from .connection import GuardedConnection
+
+
+class PooledDatabase(Protocol):
+    """The test database whose pool the Lender lends from (``session.database.TestDatabase``)."""
+
+    settings: Settings
+    pool: Optional[ConnectionPool[Any]]
+
+    def recreate(self) -> None: ...
+
+    def close_pool(self, timeout: float = ...) -> None: ...
+
+
+class Probe(Protocol):
+    """Tells whether the server went away (``session.probe.ServerProbe``)."""
+
+    gone: Optional[str]
+    on_gone: List[Callable[[], None]]
+
+    def check(self) -> None: ...
+
+    def gone_reason(self) -> Optional[str]: ...
 
 
 class Borrowed:
@@ -41,7 +62,7 @@ class Borrowed:
 class Lender:
     """Lends pooled connections of one TestDatabase."""
 
-    def __init__(self, database: TestDatabase, probe: ServerProbe) -> None:
+    def __init__(self, database: PooledDatabase, probe: Probe) -> None:
         self.database = database
         self.probe = probe
         self._tracking = threading.local()
@@ -55,7 +76,7 @@ class Lender:
         if pool is None:
             raise ServerError(self.probe.gone or "the test database is closed")
         try:
-            conn: GuardedConnection = pool.getconn()  # type: ignore[assignment]
+            conn: GuardedConnection = pool.getconn()
         except PoolTimeout:
             self.probe.check()
             settings = self.database.settings

@@ -19,7 +19,6 @@ from typing import Any, Callable, Iterable, Optional, Tuple, TypeVar
 import psycopg
 
 from ..errors import ResourceTimeoutError
-from ..session.admin import own_options
 
 T = TypeVar("T")
 _ATTRIBUTE = "tddkit_resources"
@@ -54,15 +53,17 @@ def lock_key(name: str) -> int:
 class ResourceLocks:
     """Advisory locks for named resources, on one dedicated connection per process."""
 
-    def __init__(self, server_dsn: str, timeout: float) -> None:
+    def __init__(self, server_dsn: str, timeout: float, options: str = "") -> None:
         self.server_dsn = server_dsn
+        #: Server options for the connection (``-c name=value ...``), e.g. with no statement_timeout.
+        self.options = options
         self.timeout = timeout
         self._conn: Optional[psycopg.Connection] = None
         self._lock = threading.Lock()
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.server_dsn, autocommit=True, options=own_options(self.server_dsn))
+            self._conn = psycopg.connect(self.server_dsn, autocommit=True, options=self.options)
             self._conn.execute("SELECT set_config('lock_timeout', %s, false)", (f"{int(self.timeout * 1000)}ms",))
         return self._conn
 

@@ -18,9 +18,9 @@ from typing import Any, Dict, List, Optional
 
 from ..config.settings import Settings
 from ..errors import PerformanceWarning
-from ..reporting.stats import classify
 from .frames import first_outside
 from .metrics import MB, CustomMetric, process_memory
+from .stats import classify
 
 
 def record(target: Any, settings: Settings, owner: str, name: str, value: float,

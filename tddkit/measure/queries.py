@@ -22,7 +22,7 @@ import warnings
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..errors import PerformanceWarning
-from ..reporting.output import format_number, format_table
+from ..output import format_number, format_table
 from .frames import LIBRARY_PREFIXES, first_outside
 from .metrics import TestMetrics
 

@@ -18,7 +18,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from ..errors import ConfigError
 from ..isolation.named_resources import resources_of
 from ..measure.metrics import TestMetrics
-from ..reporting.output import check_writable, write_json
+from ..output import check_writable, write_json
+from ..testcase.runner import iter_tests
 
 Group = List[unittest.TestCase]
 
@@ -140,3 +141,14 @@ def parse_parallel(text: str) -> int:
     if value < 1:
         raise ConfigError(f"--parallel takes a positive number of workers or 'auto', not {text!r}")
     return value
+
+
+def select(suite: unittest.TestSuite, shard_of: Optional[Tuple[int, int]], durations_path: Path,
+           by_class: bool) -> unittest.TestSuite:
+    """The suite, cut to one shard and grouped by class when sharding or running in parallel."""
+    if not shard_of and not by_class:
+        return suite
+    groups = group_by_class(iter_tests(suite))
+    if shard_of:
+        groups = shard(groups, load_durations(durations_path), *shard_of)
+    return unittest.TestSuite(t for g in groups for t in g)

@@ -13,7 +13,7 @@ import dataclasses
 from typing import Iterable, List, Mapping, Sequence, Tuple
 
 from ..measure.metrics import MB, TestMetrics, distinct_classes
-from .stats import classify
+from ..measure.stats import classify
 
 
 @dataclasses.dataclass

@@ -16,11 +16,11 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 from ..config.paths import DEFAULT_BASELINE_PATH  # noqa: F401  (part of this module's interface)
 from ..errors import ConfigError
 from ..measure.metrics import TestMetrics
-from .output import environment, tddkit_version, timestamp, write_json
-from .query_changes import add_calls
-from .stats import (
+from ..measure.stats import (
     statistic,
 )
+from ..output import environment, tddkit_version, timestamp, write_json
+from .query_changes import add_calls
 
 FORMAT = "tddkit-baseline"
 FORMAT_VERSION = 1

@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Protocol
 
 from ..exit_codes import EXIT_GATE_FAILED
 from ..measure.metrics import TestMetrics
-from .stats import statistic
+from ..measure.stats import statistic
 
 __all__ = ["EXIT_GATE_FAILED", "GateCheck", "GateResult", "evaluate_gate", "format_gate", "gate_exit_code"]
 

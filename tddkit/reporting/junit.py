@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 from typing import Mapping, Optional, Sequence, Tuple
 
 from ..measure.metrics import TestMetrics
-from .output import output_path
+from ..output import output_path
 from .report import RunSummary
 
 #: JUnit element of each outcome that is not a pass, and the suite counter it adds to.

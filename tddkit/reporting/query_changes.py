@@ -14,7 +14,7 @@ import dataclasses
 import statistics
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .output import format_number, format_table
+from ..output import format_number, format_table
 
 #: How much of a statement a listing shows.
 SHAPE_WIDTH = 120

@@ -27,10 +27,17 @@ import statistics
 from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from ..config.settings import Settings
+from ..measure.stats import (
+    ALPHA,
+    mann_whitney_decides,
+    mann_whitney_greater,
+    pooled_noise,
+    ratio_spread,
+    relative_noise,
+)
+from ..output import environment, format_number, format_table
 from .baseline import Run, collect
-from .output import environment, format_number, format_table
 from .query_changes import QueryChange, format_query_changes, query_change
-from .stats import ALPHA, mann_whitney_decides, mann_whitney_greater, pooled_noise, ratio_spread, relative_noise
 
 DEFAULT_THRESHOLD = Settings().regression_threshold  # a regression is at least this much slower on the median
 NOISE_FACTOR = 3.0  # the noise band is this many noise "sigmas" wide

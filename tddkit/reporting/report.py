@@ -18,10 +18,10 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 from ..config.settings import Settings
 from ..measure.metrics import MB, TestMetrics, distinct_classes
 from ..measure.queries import ShapeStats, format_statements, run_statistics
+from ..measure.stats import Stats, compute_stats, recommendation, success_rate
+from ..output import document_header, format_number, format_table, json_safe
+from ..output import write_json as write_document
 from .alerts import Alert, repeated_statement_alerts, threshold_alerts
-from .output import document_header, format_number, format_table, json_safe
-from .output import write_json as write_document
-from .stats import Stats, compute_stats, recommendation, success_rate
 
 #: Upper edges (ms) of the histogram buckets; the last bucket is ">= 100 ms".
 HISTOGRAM_EDGES: Tuple[float, ...] = (0.5, 1, 2, 5, 10, 50, 100)

@@ -21,11 +21,11 @@ import subprocess
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Tuple
 
+from ..config.settings import PG_SOURCES
 from ..errors import ServerError
-from ..reporting.output import write_json
+from ..output import write_json
 
 MIN_MAJOR = 13
-SOURCES = ("auto", "system", "wheel", "bindir")
 #: In the server cache: the version of each postgres binary asked before.
 VERSIONS_FILE = "postgres-versions.json"
 
@@ -166,10 +166,10 @@ def candidates(pg_bindir: Optional[str], source: str = "auto") -> Iterator[Tuple
     ``source`` narrows the search: ``auto`` (everything), ``system`` (no wheel),
     ``wheel`` (only the wheel), ``bindir`` (only ``pg_bindir``).
     """
-    if source not in SOURCES:
+    if source not in PG_SOURCES:
         from ..errors import ConfigError
 
-        raise ConfigError(f"pg_source must be one of {', '.join(SOURCES)}, not {source!r}")
+        raise ConfigError(f"pg_source must be one of {', '.join(PG_SOURCES)}, not {source!r}")
     if pg_bindir:
         yield Path(pg_bindir), "pg_bindir setting"
     if source in ("auto", "system"):

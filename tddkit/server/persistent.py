@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 from ..errors import ServerError
-from ..reporting.output import write_json
+from ..output import write_json
 from .account import Account
 from .binaries import PgBinaries
 from .cache import say

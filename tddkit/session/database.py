@@ -21,11 +21,11 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
-from ..config.settings import Settings
+from ..config.settings import OWNED_PREFIX, Settings
 from ..errors import ConfigError, ServerError
 from ..isolation.connection import CountingCursor, GuardedConnection
 from .admin import connect_admin
-from .ownership import OWNED_PREFIX, create_database, database_comment, drop_database, ensure_owned, is_marked, not_ours
+from .ownership import create_database, database_comment, drop_database, ensure_owned, is_marked, not_ours
 
 
 class _TddkitDiscards(logging.Filter):

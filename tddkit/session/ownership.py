@@ -17,13 +17,13 @@ import contextlib
 import time
 from typing import TYPE_CHECKING, List, Optional
 
+from ..config.settings import OWNED_PREFIX
 from ..errors import ConfigError, OwnershipError
 from ..server.liveness import process_gone, process_identity
 
 if TYPE_CHECKING:
     import psycopg
 
-OWNED_PREFIX = "tddkit_"
 
 #: How long a drop waits for sessions that are ending anyway: DROP DATABASE itself re-checks every 0.1 s.
 SESSION_END_WAIT = 0.1

@@ -23,7 +23,7 @@ from ..isolation.named_resources import ResourceLocks
 from ..server.binaries import PgBinaries
 from ..server.embedded import EmbeddedPostgres
 from ..server.persistent import read_state
-from .admin import connect_admin
+from .admin import connect_admin, own_options
 from .database import TestDatabase
 from .launch import launch_embedded
 from .ownership import check_can_create, drop_dead_runs
@@ -129,7 +129,8 @@ class Session:
             if self.server is not None:
                 self._locks = FileResourceLocks(self.server.cache.root / "resources", self.settings.resource_timeout)
             else:
-                self._locks = ResourceLocks(self.server_dsn, self.settings.resource_timeout)
+                self._locks = ResourceLocks(self.server_dsn, self.settings.resource_timeout,
+                                            options=own_options(self.server_dsn))
         return self._locks
 
     def close(self) -> None:

@@ -28,9 +28,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from ..config.settings import OWNED_PREFIX
 from ..errors import ConfigError, TddkitError
 from .ownership import (
-    OWNED_PREFIX,
     TEMPLATE_COMMENT,
     create_database,
     database_comment,

@@ -2,7 +2,7 @@
 
 The statement counts see every statement on the test's connection (``self.conn``,
 ``self.pool``, SQLAlchemy); the plan helpers run EXPLAIN in a savepoint that is
-rolled back (``tddkit.measure.plans``). Failures show the test's own line: unittest
+rolled back (``tddkit.testcase.plans``). Failures show the test's own line: unittest
 leaves this module's frames out of tracebacks (``__unittest``).
 """
 
@@ -12,7 +12,7 @@ import unittest
 from typing import TYPE_CHECKING, Any, Dict
 
 from ..isolation.connection import GuardedConnection, QueryCapture
-from ..measure import plans
+from . import plans
 
 __unittest = True
 

@@ -14,10 +14,9 @@ import traceback
 import unittest
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence
 
 from ..errors import TddkitError
-from ..parallel.sharding import group_by_class, load_durations, shard
 from . import interrupts
 from .runner import iter_tests
 
@@ -162,13 +161,3 @@ def user_traceback(exc: BaseException) -> str:
         pending.extend(chained for chained in (current.__cause__, current.__context__) if chained is not None)
     return "".join(formatted.format())
 
-
-def select(suite: unittest.TestSuite, shard_of: Optional[Tuple[int, int]], durations_path: Path,
-           by_class: bool) -> unittest.TestSuite:
-    """The suite, cut to one shard and grouped by class when sharding or running in parallel."""
-    if not shard_of and not by_class:
-        return suite
-    groups = group_by_class(iter_tests(suite))
-    if shard_of:
-        groups = shard(groups, load_durations(durations_path), *shard_of)
-    return unittest.TestSuite(t for g in groups for t in g)

@@ -11,7 +11,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence, Union
 
-from ..errors import ConfigError
+from ._version import __version__
+from .errors import ConfigError
 
 PathLike = Union[str, Path]
 
@@ -40,9 +41,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_col
 
 
 def tddkit_version() -> str:
-    """tddkit's version: ``tddkit.__version__``, the one place it is written (packaging reads it too)."""
-    from .. import __version__  # set before the package imports its modules, so never circular
-
+    """tddkit's version (``tddkit/_version.py``, which packaging reads too)."""
     return __version__
 
 
