@@ -101,7 +101,7 @@ def tddkit_module_conn(_tddkit_transaction: "ClassTransaction") -> Any:
 def _tddkit_test(request: pytest.FixtureRequest, _tddkit_transaction: "ClassTransaction") -> Iterator[Any]:
     scope = begin_test(request.node, _tddkit_transaction)
     yield scope
-    finish_item(request.node, scope)
+    finish_item(request.node, _tddkit_transaction, scope)
 
 
 @pytest.fixture
@@ -188,7 +188,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, None]:
         if error is not None:
             scope.failed = True
             if "psycopg" in sys.modules and isinstance(error, sys.modules["psycopg"].Error):
-                note = scope.transaction.explain(error)
+                note = scope.explain(error)
                 if note:
                     error.add_note(note)
 

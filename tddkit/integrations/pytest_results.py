@@ -50,10 +50,10 @@ def begin_test(item: pytest.Item, transaction: "ClassTransaction") -> "TestScope
     return scope
 
 
-def finish_item(item: pytest.Item, scope: "TestScope") -> None:
+def finish_item(item: pytest.Item, transaction: "ClassTransaction", scope: "TestScope") -> None:
     """Roll the test back (raising what went wrong after it, as a teardown error) and keep its metrics."""
     try:
-        scope.end()
+        transaction.end_test(scope)
     finally:
         metrics = item.stash[METRICS] = scope.meter.metrics
         # The test as tddkit measures it: from its connection to the end of its rollback (pytest's own

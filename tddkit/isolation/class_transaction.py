@@ -17,10 +17,12 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import psycopg
+from psycopg import pq
 
-from ..errors import ServerError, TddkitError
+from ..errors import IsolationError, ServerError, TddkitError
 from ..measure.meter import TestMeter, now
-from ..measure.metrics import ClassMetrics
+from ..measure.metrics import ClassMetrics, TestMetrics
+from ..measure.queries import alert_repeated
 from . import advisory_locks, leaks
 from .connection import GuardedConnection
 from .lending import Lender
@@ -32,6 +34,18 @@ SAVEPOINT = b"SAVEPOINT tddkit_test"
 MOVE_SAVEPOINT = b"RELEASE SAVEPOINT tddkit_test; SAVEPOINT tddkit_test"
 #: Ends the scope's transaction and frees the session-level advisory locks its shared data kept.
 END_SCOPE = b"ROLLBACK; SELECT pg_advisory_unlock_all()"
+
+ROLLBACK_TO = b"ROLLBACK TO SAVEPOINT tddkit_test"
+
+LOST_NOTE = ("tddkit: the test's connection was lost while it ran; tddkit discarded it and the next test gets a "
+             "new one (setUpTestData runs again)")
+LEFT_BUSY = ("the test left a COPY or a streamed query unfinished on self.conn, so no statement could run on it any "
+             "more; finish it (use 'with cursor.copy(...)', iterate a stream to its end) or close it. tddkit closed "
+             "that connection; the next test gets a new one (setUpTestData runs again)")
+ENDED_TRANSACTION = (
+    "the test ended the transaction that isolates it (a COMMIT or ROLLBACK hidden in the SQL it ran?). tddkit "
+    "cloned the test database again from the schema template, so what it committed is gone; the next test starts "
+    "a new class transaction (setUpTestData runs again).")
 
 SharedData = Callable[[GuardedConnection], None]
 
@@ -185,7 +199,7 @@ class ClassTransaction:
 
     # --- tests -------------------------------------------------------------------------
 
-    def begin_test(self, meter: TestMeter) -> "TestScope":
+    def begin_test(self, meter: TestMeter) -> TestScope:
         """Start a test: its connection ready and guarded, its meter and borrowed connections running."""
         conn = self.connection()
         if not self._savepoint_here:
@@ -196,12 +210,89 @@ class ClassTransaction:
         meter.metrics.class_metrics = self.metrics
         meter.connected(conn.query_count, conn.query_time)
         conn.statement_log = meter.watch_statements(self.settings.repeated_query_threshold)
-        scope = TestScope(self, conn, meter, self.lender.track_borrowed())
+        scope = TestScope(conn, meter, self.lender.track_borrowed(), self.settings, self.lender.probe)
         conn.guard(True)
         if self.commit_as_savepoint:
             conn.join(base="tddkit_test")
         self.in_use = True
         return scope
+
+    def end_test(self, scope: TestScope) -> TestMetrics:
+        """Undo the test: take back what it borrowed, roll back to the savepoint; return its metrics, or raise
+        what went wrong after it (a thread left running, a transaction ended, a write that escaped)."""
+        conn, meter = scope.conn, scope.meter
+        self.in_use = False
+        conn.guard(False)
+        conn.joins.clear()  # units of work app code left open: the rollback below undoes them
+        conn.statement_log = None
+        meter.queries_done(conn.query_count, conn.query_time)
+        try:
+            scope.borrowed.reclaim()  # connections the test borrowed and kept
+            self._check_threads(scope)
+            self._rollback_test(scope)
+            self.clean_at = conn.query_count
+        finally:
+            self.between_tests()
+            metrics = scope.finish_metrics()
+        if metrics.repeated_statements:
+            failure = alert_repeated(metrics.test_id, metrics.repeated_statements,
+                                     as_failure=self.settings.alerts_as_failures)
+            if failure:
+                scope.report(AssertionError(failure))
+        return metrics
+
+    def _check_threads(self, scope: TestScope) -> None:
+        """A thread the test started and left running could write into the next test: close the connection
+        (its next statement fails) and fail the test naming it."""
+        left = scope.threads_left()
+        if not left:
+            return
+        names = ", ".join(repr(t.name) for t in left)
+        scope.conn.cancel_running()  # a statement the thread is waiting on ends now, not when the server is done
+        self.release(close=True)
+        raise IsolationError(
+            f"the test left thread {names} running; it could still use the test's connection and write into the "
+            "next test. Join the threads a test starts before it ends (thread.join()). tddkit closed the "
+            "connection; the next test gets a new one (setUpTestData runs again)")
+
+    def _rollback_test(self, scope: TestScope) -> None:
+        """ROLLBACK TO the test's savepoint; a connection that cannot is let go (the next test reopens the scope)."""
+        conn = scope.conn
+        if conn.busy:
+            self.release()
+            return scope.report(IsolationError(LEFT_BUSY))
+        if conn.lost:  # the test saw it break and reported (or expected) that
+            return self.release()
+        if conn.info.transaction_status == pq.TransactionStatus.IDLE:
+            self.release()
+            self.lender.reset_database()
+            raise IsolationError(ENDED_TRANSACTION)
+        try:
+            leaked = self._rollback_to_savepoint(conn)
+        except psycopg.Error as exc:
+            self.release()
+            if conn.lost:  # broke after the test's last statement: the test did not see it
+                exc.add_note(LOST_NOTE)
+                return scope.report(exc)
+            raise IsolationError(
+                f"could not roll back to the test's savepoint ({exc}); did the test release it? "
+                "The next test starts a new class transaction (setUpTestData runs again)."
+            ) from None
+        if leaked:
+            self.release()
+            self.lender.reset_database()
+            raise leaks.leak_error(leaked)
+
+    def _rollback_to_savepoint(self, conn: GuardedConnection) -> Optional[str]:
+        """The per-test rollback (with the release of the advisory locks the test took); with the leak check,
+        what other connections changed (else None)."""
+        also = self.release_locks + conn.deallocate_sql() if conn.prepared else self.release_locks
+        if not self.settings.leak_check:
+            conn.run_internal(ROLLBACK_TO + also)
+            return None
+        if not conn.run_internal(leaks.rollback_and_check(self.leak_mark, also)).ntuples:
+            return None
+        return leaks.changes_since(conn.internal_cursor(), self.leak_mark)
 
     # --- nested scopes -------------------------------------------------------------------
 
@@ -222,23 +313,3 @@ class ClassTransaction:
         conn.run_internal(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}".encode() + self.release_locks)
         self._savepoint_here = had_savepoint
         self.clean_at = conn.query_count if was_clean else None
-
-    def explain(self, exc: BaseException) -> Optional[str]:
-        """A line on what tddkit knows about a database error's cause and what to do, if anything."""
-        settings = self.settings
-        if isinstance(exc, psycopg.errors.QueryCanceled) and "statement timeout" in str(exc):
-            return (f"tddkit: the statement ran longer than statement_timeout = {settings.statement_timeout:g} s; "
-                    "make it faster or raise the setting (TDDKIT_STATEMENT_TIMEOUT, [tool.tddkit] "
-                    "statement_timeout; 0 turns it off)")
-        if isinstance(exc, psycopg.errors.LockNotAvailable) and "lock timeout" in str(exc):
-            return (f"tddkit: the statement waited longer than lock_timeout = {settings.lock_timeout:g} s for a "
-                    "lock another connection holds. If that is this test's own self.conn, the lock lasts until "
-                    "the test ends: take it on one connection only. Setting: TDDKIT_LOCK_TIMEOUT, "
-                    "[tool.tddkit] lock_timeout; 0 turns it off")
-        if isinstance(exc, psycopg.OperationalError) and self.conn is not None and self.conn.lost:
-            gone = self.lender.probe.gone_reason()
-            if gone:
-                return f"tddkit: {gone}"
-            return ("tddkit: the test's connection was lost (its backend was terminated); tddkit discards it and "
-                    "gives the next test a new one (setUpTestData runs again)")
-        return None

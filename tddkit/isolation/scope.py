@@ -1,29 +1,18 @@
-"""TestScope: one running test inside a ClassTransaction, rolled back to the scope's savepoint when it ends."""
+"""TestScope: what one running test started with, so its ClassTransaction can undo it and measure it."""
 
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, List, Optional
 
 import psycopg
-from psycopg import pq
 
-from ..errors import IsolationError
+from ..config.settings import Settings
 from ..measure.instruments import tracer
 from ..measure.meter import TestMeter
 from ..measure.metrics import TestMetrics
-from ..measure.queries import alert_repeated
-from . import leaks
 from .connection import GuardedConnection
-from .lending import Borrowed
-
-if TYPE_CHECKING:
-    from .class_transaction import ClassTransaction
-
-ROLLBACK_TO = b"ROLLBACK TO SAVEPOINT tddkit_test"
-
-LOST_NOTE = ("tddkit: the test's connection was lost while it ran; tddkit discarded it and the next test gets a "
-             "new one (setUpTestData runs again)")
+from .lending import Borrowed, Probe
 
 
 def _running_threads() -> Any:
@@ -33,116 +22,57 @@ def _running_threads() -> Any:
 
 
 class TestScope:
-    """One running test: ``end()`` rolls back everything it did and returns its metrics."""
+    """One running test: its connection, meter and borrowed connections (ended by ``ClassTransaction.end_test``)."""
 
     __test__ = False
 
-    def __init__(self, transaction: "ClassTransaction", conn: GuardedConnection, meter: TestMeter,
-                 borrowed: Borrowed) -> None:
-        self.transaction = transaction
+    def __init__(self, conn: GuardedConnection, meter: TestMeter, borrowed: Borrowed, settings: Settings,
+                 probe: Probe) -> None:
         self.conn = conn
         self.meter = meter
         self.borrowed = borrowed
-        #: Set by the caller when the test's setUp or body failed: problems found afterwards are not reported.
+        self.settings = settings
+        self.probe = probe
+        #: Set by the runner while the test's setUp or body has failed: problems found afterwards are not reported.
         self.failed = False
         self._allocations = tracer.before_test()
         self._threads = frozenset(_running_threads())
 
-    def end(self) -> TestMetrics:
-        """Undo the test: return what it borrowed, roll back to the savepoint; raise what went wrong after it."""
-        conn, meter = self.conn, self.meter
-        self.transaction.in_use = False
-        conn.guard(False)
-        conn.joins.clear()  # units of work app code left open: the rollback below undoes them
-        conn.statement_log = None
-        meter.queries_done(conn.query_count, conn.query_time)
-        try:
-            self.borrowed.reclaim()  # connections the test borrowed and kept
-            self._check_threads()
-            self._rollback()
-            self.transaction.clean_at = conn.query_count
-        finally:
-            self.transaction.between_tests()
-            metrics = meter.finish()
-            if self._allocations is not None and \
-                    metrics.memory_delta > self.transaction.settings.memory_warning_mb * 2**20:
-                metrics.allocations = tracer.top_sites(self._allocations)
-            self._allocations = None
-        if metrics.repeated_statements:
-            failure = alert_repeated(metrics.test_id, metrics.repeated_statements,
-                                     as_failure=self.transaction.settings.alerts_as_failures)
-            if failure:
-                self._report(AssertionError(failure))
+    def threads_left(self) -> List[threading.Thread]:
+        """Threads started during the test that are still running."""
+        if threading.active_count() <= len(self._threads):
+            return []
+        return [t for t in threading.enumerate() if t.ident not in self._threads and t.is_alive()]
+
+    def finish_metrics(self) -> TestMetrics:
+        """The meter's complete record, with the allocation sites when the test's memory grew past the warning."""
+        metrics = self.meter.finish()
+        if self._allocations is not None and metrics.memory_delta > self.settings.memory_warning_mb * 2**20:
+            metrics.allocations = tracer.top_sites(self._allocations)
+        self._allocations = None
         return metrics
 
-    def _check_threads(self) -> None:
-        """A thread the test started and left running could write into the next test: close the connection
-        (its next statement fails) and fail the test naming it."""
-        if threading.active_count() <= len(self._threads):
-            return
-        left = [t for t in threading.enumerate() if t.ident not in self._threads and t.is_alive()]
-        if not left:
-            return
-        names = ", ".join(repr(t.name) for t in left)
-        self.conn.cancel_running()  # a statement the thread is waiting on ends now, not when the server is done
-        self.transaction.release(close=True)
-        raise IsolationError(
-            f"the test left thread {names} running; it could still use the test's connection and write into the "
-            "next test. Join the threads a test starts before it ends (thread.join()). tddkit closed the "
-            "connection; the next test gets a new one (setUpTestData runs again)")
-
-    def _rollback(self) -> None:
-        """ROLLBACK TO the test's savepoint; a connection that cannot is let go (the next test reopens the scope)."""
-        conn, transaction = self.conn, self.transaction
-        if conn.busy:
-            transaction.release()
-            self._report(IsolationError(
-                "the test left a COPY or a streamed query unfinished on self.conn, so no statement could run "
-                "on it any more; finish it (use 'with cursor.copy(...)', iterate a stream to its end) or close "
-                "it. tddkit closed that connection; the next test gets a new one (setUpTestData runs again)"
-            ))
-            return
-        if conn.lost:  # the test saw it break and reported (or expected) that
-            transaction.release()
-            return
-        if conn.info.transaction_status == pq.TransactionStatus.IDLE:
-            transaction.release()
-            transaction.lender.reset_database()
-            raise IsolationError(
-                "the test ended the transaction that isolates it (a COMMIT or ROLLBACK hidden in the SQL it "
-                "ran?). tddkit cloned the test database again from the schema template, so what it committed "
-                "is gone; the next test starts a new class transaction (setUpTestData runs again)."
-            )
-        try:
-            leaked = self._rollback_to_savepoint(conn)
-        except psycopg.Error as exc:
-            transaction.release()
-            if conn.lost:  # broke after the test's last statement: the test did not see it
-                exc.add_note(LOST_NOTE)
-                self._report(exc)
-                return
-            raise IsolationError(
-                f"could not roll back to the test's savepoint ({exc}); did the test release it? "
-                "The next test starts a new class transaction (setUpTestData runs again)."
-            ) from None
-        if leaked:
-            transaction.release()
-            transaction.lender.reset_database()
-            raise leaks.leak_error(leaked)
-
-    def _rollback_to_savepoint(self, conn: GuardedConnection) -> Optional[str]:
-        """The per-test rollback (with the release of the advisory locks the test took); with the leak check,
-        what other connections changed (else None)."""
-        transaction = self.transaction
-        also = transaction.release_locks + conn.deallocate_sql() if conn.prepared else transaction.release_locks
-        if not transaction.settings.leak_check:
-            conn.run_internal(ROLLBACK_TO + also)
-            return None
-        if not conn.run_internal(leaks.rollback_and_check(transaction.leak_mark, also)).ntuples:
-            return None
-        return leaks.changes_since(conn.internal_cursor(), transaction.leak_mark)
-
-    def _report(self, exc: BaseException) -> None:
+    def report(self, exc: BaseException) -> None:
         """Raise a problem found after the test, unless its setUp or body already failed."""
         if not self.failed:
             raise exc
+
+    def explain(self, exc: BaseException) -> Optional[str]:
+        """A line on what tddkit knows about a database error's cause and what to do, if anything."""
+        settings = self.settings
+        if isinstance(exc, psycopg.errors.QueryCanceled) and "statement timeout" in str(exc):
+            return (f"tddkit: the statement ran longer than statement_timeout = {settings.statement_timeout:g} s; "
+                    "make it faster or raise the setting (TDDKIT_STATEMENT_TIMEOUT, [tool.tddkit] "
+                    "statement_timeout; 0 turns it off)")
+        if isinstance(exc, psycopg.errors.LockNotAvailable) and "lock timeout" in str(exc):
+            return (f"tddkit: the statement waited longer than lock_timeout = {settings.lock_timeout:g} s for a "
+                    "lock another connection holds. If that is this test's own self.conn, the lock lasts until "
+                    "the test ends: take it on one connection only. Setting: TDDKIT_LOCK_TIMEOUT, "
+                    "[tool.tddkit] lock_timeout; 0 turns it off")
+        if isinstance(exc, psycopg.OperationalError) and self.conn.lost:
+            gone = self.probe.gone_reason()
+            if gone:
+                return f"tddkit: {gone}"
+            return ("tddkit: the test's connection was lost (its backend was terminated); tddkit discards it and "
+                    "gives the next test a new one (setUpTestData runs again)")
+        return None

@@ -19,10 +19,11 @@ import psycopg
 
 from ..errors import TddkitError
 from ..isolation import timeouts
-from ..isolation.class_transaction import ClassTransaction, TestScope
+from ..isolation.class_transaction import ClassTransaction
 from ..isolation.connection import GuardedConnection
 from ..isolation.joined import JoinedPool
 from ..isolation.named_resources import resources_of
+from ..isolation.scope import TestScope
 from ..measure.instruments import memory_snapshot, record
 from ..measure.meter import TestMeter
 from ..measure.metrics import TestMetrics
@@ -199,7 +200,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
             super()._callTestMethod(method)
         except BaseException as exc:
             scope.failed = True
-            note = scope.transaction.explain(exc) if isinstance(exc, psycopg.Error) else None
+            note = scope.explain(exc) if isinstance(exc, psycopg.Error) else None
             if note:
                 exc.add_note(note)
             raise
@@ -214,7 +215,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         if scope is None:
             return
         try:
-            scope.end()
+            type(self)._tddkit_class_transaction().end_test(scope)
         finally:
             self._tddkit_scope = None
             add_metrics = getattr(self._tddkit_result, "addMetrics", None)
@@ -253,3 +254,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         if self._tddkit_scope is None:
             raise TddkitError(f"{what} is for use inside a test (a test method, setUp or tearDown)")
         return self._tddkit_scope
+
+    def _tddkit_current_transaction(self, what: str) -> ClassTransaction:
+        self._tddkit_current_scope(what)
+        return type(self)._tddkit_class_transaction()

@@ -15,6 +15,7 @@ from ..isolation.temp_tables import resolve_template, schema_cache
 from ..session.session import get_session
 
 if TYPE_CHECKING:
+    from ..isolation.class_transaction import ClassTransaction
     from ..isolation.scope import TestScope
 
 TableName = Union[str, Tuple[str, ...]]
@@ -32,6 +33,8 @@ class DataHelpers:
 
     if TYPE_CHECKING:  # provided by TDDTestCase and unittest.TestCase
         def _tddkit_current_scope(self, what: str) -> "TestScope": ...
+
+        def _tddkit_current_transaction(self, what: str) -> "ClassTransaction": ...
 
         def addCleanup(self, function: Any, /, *args: Any, **kwargs: Any) -> None: ...
 
@@ -68,7 +71,7 @@ class DataHelpers:
         locking or what other sessions see); it is guarded like ``self.conn``.
         After the test it is rolled back, reset (``DISCARD ALL``) and returned.
         """
-        conn = self._tddkit_current_scope("extra_connection()").transaction.lender.getconn()
+        conn = self._tddkit_current_transaction("extra_connection()").lender.getconn()
         conn.guard(True)
         return conn
 
@@ -83,7 +86,7 @@ class DataHelpers:
         from ..integrations import sqlalchemy as bridge
 
         scope = self._tddkit_current_scope("sqlalchemy_connection()")
-        extras = scope.transaction.connection_extras
+        extras = self._tddkit_current_transaction("sqlalchemy_connection()").connection_extras
         if "sqlalchemy_engine" not in extras:
             extras["sqlalchemy_engine"] = bridge.engine_for(scope.conn)
         connection = bridge.connect(extras["sqlalchemy_engine"], scope.conn)
