@@ -39,7 +39,7 @@ class CustomMetric:
 
 
 #: Id prefix of the stand-in unittest's loader puts where a test module failed to import.
-_LOADER_FAILURE = "unittest.loader._FailedTest."
+LOADER_FAILURE = "unittest.loader._FailedTest."
 
 
 # Per-test records are kept for the whole run: without a __dict__ (slots) each is about half the size.
@@ -81,7 +81,7 @@ class TestMetrics:
         to import (unittest's ``_FailedTest``)."""
         if self.outcome == "skipped":
             return False
-        if self.outcome == "error" and (self.total_ms == 0 or self.test_id.startswith(_LOADER_FAILURE)):
+        if self.outcome == "error" and (self.total_ms == 0 or self.test_id.startswith(LOADER_FAILURE)):
             return False
         return True
 
