@@ -404,7 +404,7 @@ class CommandLineTests(unittest.TestCase):
             from tests.support import ROOT, child_env, run_cli
 
             with open(os.path.join(project, "pyproject.toml"), "w") as fh:
-                fh.write(f'[tool.tddkit]\nschema = ["{ROOT / "examples/schema.sql"}"]\n'
+                fh.write(f'[tool.tddkit]\nschema = ["{ROOT / "tddkit/data/bench_schema.sql"}"]\n'
                          '[tool.tddkit.gate]\nmax_test_ms = 5\n')
 
             with open(os.path.join(project, "test_regression.py"), "w") as fh:
@@ -431,7 +431,7 @@ class CommandLineTests(unittest.TestCase):
 
         with tempfile.TemporaryDirectory() as project:
             with open(os.path.join(project, "pyproject.toml"), "w") as fh:
-                fh.write(f'[tool.tddkit]\nschema = ["{ROOT / "examples/schema.sql"}"]\n'
+                fh.write(f'[tool.tddkit]\nschema = ["{ROOT / "tddkit/data/bench_schema.sql"}"]\n'
                          '[tool.tddkit.gate]\nmax_test_ms = 10000\naverage_test_ms = 10000\nfixture_setup_ms = 10000\n'
                          'suite_s = 10000\nmax_queries_per_test = 3\nquery_count_increase = 5\n')
             with open(os.path.join(project, "test_regression.py"), "w") as fh:

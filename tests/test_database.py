@@ -123,9 +123,17 @@ class FixedNameTests(unittest.TestCase):
             first.drop()
 
     def test_a_database_left_by_an_earlier_run_is_replaced(self):
-        TestDatabase(settings(pool_min_size=0, database="tddkit_left_over"), server_dsn()).create(template())
+        left = TestDatabase(settings(pool_min_size=0, database="tddkit_left_over"), server_dsn()).create(template())
+        self.addCleanup(left.drop)
+        with psycopg.connect(left.dsn, autocommit=True) as conn:
+            conn.execute("CREATE TABLE left_by_the_earlier_run (id int)")
+        left.close_pool()  # the earlier run is gone; its database stays
         again = TestDatabase(settings(pool_min_size=0, database="tddkit_left_over"), server_dsn()).create(template())
-        again.drop()
+        self.addCleanup(again.drop)
+        with psycopg.connect(again.dsn, autocommit=True) as conn:
+            tables = {row[0] for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")}
+        self.assertNotIn("left_by_the_earlier_run", tables)  # a fresh clone of the template
+        self.assertIn("users", tables)
 
 
 class ConnectionErrorTests(unittest.TestCase):

@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import unittest
 from pathlib import Path
 
@@ -123,10 +122,13 @@ class EarlyStartTests(unittest.TestCase):
     def test_ctrl_c_while_the_tests_import_stops_the_server_started_early(self):
         marker = self.project / "importing"
         self.write_test_module("test_slow_import.py", f"import pathlib, time\n"
+                               "from tddkit.session.session import current_session\n"
+                               "while current_session() is None:  # the early thread has started the session\n"
+                               "    time.sleep(0.01)\n"
                                f"pathlib.Path({str(marker)!r}).write_text('')\ntime.sleep(60)\n")
         child = start_cli_until(marker, ["run", "--no-report"], self.env(), cwd=self.project)
         try:
-            time.sleep(0.3)  # the early thread has the server up by now, or is bringing it up
+            self.assertNotEqual(postgres_processes(self.runs), [], "the server started early runs")
             child.send_signal(signal.SIGINT)
             _, err = child.communicate(timeout=30)
         finally:

@@ -13,6 +13,8 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tddkit
+from tddkit.bench.compare import BENCH_SCHEMA
+from tddkit.config.settings import load_settings
 from tddkit.output import tddkit_version
 from tests.support import ROOT, built_wheel
 
@@ -34,6 +36,12 @@ class WheelTests(unittest.TestCase):
         self.assertIn("tddkit/data/bench_schema.sql", source)
         shipped = {n for n in self.names if ".dist-info/" not in n}
         self.assertEqual(shipped, source)
+
+    def test_the_examples_run_on_the_schema_the_package_ships_for_the_benchmark(self):
+        settings = load_settings(environ={}, targets=[str(ROOT / "examples")])
+        self.assertEqual([Path(settings.resolve(f)).resolve() for f in settings.schema], [Path(str(BENCH_SCHEMA))])
+        self.assertIn("tddkit/data/bench_schema.sql", self.names)
+        self.assertEqual(list((ROOT / "examples").rglob("*.sql")), [], "no copy of the schema in examples/")
 
     def test_entry_points(self):
         self.assertEqual(dict(self.entry_points["console_scripts"]), {"tddkit": "tddkit.cli.main:main"})

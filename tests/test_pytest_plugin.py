@@ -22,6 +22,7 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
 import psycopg
 
 import tddkit
+from tddkit.isolation.named_resources import lock_key
 from tests.support import ROOT, child_env, postgres_processes, shared_tempdir, wait_until
 
 PROJECT_FILES = ROOT / "tests" / "pytest_project"
@@ -222,6 +223,64 @@ class ReportAndGateTests(unittest.TestCase):
 
 
 @unittest.skipUnless(HAVE_XDIST, "pytest-xdist is not installed")
+class TotalTimeTests(unittest.TestCase):
+    """``total_ms`` means one thing under ``tddkit run`` and under pytest: the wall time the meter sees, from the
+    test's connection to the end of its cleanup (a named-resource wait excluded), the sum of its phases."""
+
+    PAUSE_MS = 50  # each phase's pause in tests/pytest_project/total_time.py
+
+    def measure(self, project: PytestProject, command: list, path: Path, test_id: str) -> tuple:
+        """Run ``command`` while this test holds the module's named resource until the run waits for it: the
+        JSON record of ``test_id`` and the seconds from the start of the test's own setup to the end of its
+        cleanup, as the test noted them."""
+        times = project.root / "times"
+        times.unlink(missing_ok=True)
+        with psycopg.connect(tddkit.get_session().server_dsn, autocommit=True) as holder:
+            def waiters() -> int:
+                return holder.execute("SELECT count(*) FROM pg_stat_activity WHERE %s = ANY(pg_blocking_pids(pid))",
+                                      (holder.info.backend_pid,)).fetchone()[0]
+
+            holder.execute("SELECT pg_advisory_lock(%s)", (lock_key("total-time"),))
+            env = project.env(TDDKIT_DSN=tddkit.get_session().server_dsn, TDDKIT_TEST_TIMES=str(times))
+            child = subprocess.Popen(command, cwd=project.root, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+            try:
+                wait_until(lambda: waiters() or child.poll() is not None, 120)
+                waited = waiters() > 0
+                holder.execute("SELECT pg_advisory_unlock(%s)", (lock_key("total-time"),))
+                out, err = child.communicate(timeout=240)
+            finally:
+                if child.poll() is None:
+                    child.kill()
+                    child.communicate()
+        self.assertEqual(child.returncode, 0, out + err)
+        self.assertTrue(waited, f"the run never waited for the resource: {out + err}")
+        [record] = [t for t in json.loads(path.read_text())["tests"] if t["test_id"] == test_id]
+        noted = dict(line.split() for line in times.read_text().splitlines())
+        return record, float(noted["end"]) - float(noted["start"])
+
+    def test_total_ms_is_the_meters_wall_time_under_tddkit_run_and_pytest(self):
+        project = PytestProject(self, "total_time")
+        path = project.root / "metrics.json"
+        runs = {
+            "test_total_time.PausedCase.test_case":
+                [sys.executable, "-m", "tddkit", "run", "test_total_time", "--json", str(path)],
+            "test_total_time.py::PausedCase::test_case":
+                project.command("test_total_time.py::PausedCase", f"--tddkit-json={path}"),
+            "test_total_time.py::test_fixture":
+                project.command("test_total_time.py::test_fixture", f"--tddkit-json={path}"),
+        }
+        for test_id, command in runs.items():
+            with self.subTest(test_id):
+                record, window = self.measure(project, command, path, test_id)
+                phases = record["connection_ms"] + record["setup_ms"] + record["body_ms"] + record["cleanup_ms"]
+                self.assertAlmostEqual(record["total_ms"], phases, delta=1e-6, msg=record)
+                self.assertGreaterEqual(record["total_ms"], window * 1000, record)
+                self.assertGreater(record["resource_wait_ms"], 0, record)
+                for phase in ("setup_ms", "body_ms", "cleanup_ms"):
+                    self.assertGreaterEqual(record[phase], self.PAUSE_MS, (phase, record))
+
+
 class XdistTests(unittest.TestCase):
     def test_resources_hold_across_workers_and_the_json_covers_every_test(self):
         project = PytestProject(self, "resources", "module_data", "next_module")

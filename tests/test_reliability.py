@@ -164,7 +164,8 @@ class ChildRunTests(unittest.TestCase):
         server_dsn = tddkit.get_session().server_dsn
         with tempfile.TemporaryDirectory() as tmp:
             project = Path(tmp).resolve()
-            (project / "pyproject.toml").write_text(f'[tool.tddkit]\nschema = ["{ROOT}/examples/schema.sql"]\n')
+            schema = ROOT / "tddkit" / "data" / "bench_schema.sql"
+            (project / "pyproject.toml").write_text(f'[tool.tddkit]\nschema = ["{schema}"]\n')
             (project / "test_trivial.py").write_text(Path(TRIVIAL).read_text())
             (project / ".tddkit").write_text("")  # a file where tddkit's own directory goes
             cases = {  # name: (environment, what the warning says)

@@ -106,7 +106,7 @@ class CleanupTests(unittest.TestCase):
             self.assertEqual(os.listdir(tmp), [])
             self.assertEqual(postgres_processes(tmp), [])
 
-    def _interrupt(self, sig):
+    def _interrupt(self, sig, code):
         with shared_tempdir() as tmp:
             marker = Path(tmp) / "started"
             env = child_env(TDDKIT_RUN_DIR=tmp, TDDKIT_TEST_MARKER=str(marker))
@@ -118,16 +118,16 @@ class CleanupTests(unittest.TestCase):
             finally:
                 if child.poll() is None:
                     child.kill()
-            self.assertNotEqual(child.returncode, 0)
+            self.assertEqual(child.returncode, code, err)
             marker.unlink()
             self.assertEqual(os.listdir(tmp), [], err)
             self.assertEqual(postgres_processes(tmp), [])
 
     def test_sigint_stops_the_server_and_removes_its_directory(self):
-        self._interrupt(signal.SIGINT)
+        self._interrupt(signal.SIGINT, 130)
 
     def test_sigterm_stops_the_server_and_removes_its_directory(self):
-        self._interrupt(signal.SIGTERM)
+        self._interrupt(signal.SIGTERM, 143)
 
 
 #: A process that starts an embedded server (from its main thread, from a thread that then ends, or with no

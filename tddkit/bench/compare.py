@@ -21,8 +21,8 @@ from ..session.ownership import create_database, database_comment, drop_database
 from ..session.schema import SchemaSource
 from .report import Comparison
 
-#: Schema the comparisons rebuild when the project configures none: package data (a copy of the
-#: examples' schema), so an installed tddkit has it.
+#: Schema the comparisons rebuild when the project configures none: package data (the examples' schema),
+#: so an installed tddkit has it.
 BENCH_SCHEMA = resources.files("tddkit") / "data" / "bench_schema.sql"
 
 @contextmanager

@@ -21,7 +21,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Type
 from ..errors import TddkitError
 from ..isolation.lending import Lender
 from ..isolation.temp_tables import TABLE_TEMPLATES, create_table_sql
-from ..measure.metrics import TestMetrics, now
+from ..measure.meter import now
+from ..measure.metrics import TestMetrics
 from ..measure.queries import allow_repeated_queries
 from ..session.session import Session
 from ..testcase.case import TDDTestCase

@@ -1,5 +1,5 @@
--- What `python -m tddkit bench` rebuilds when the project configures no schema: a copy of
--- examples/schema.sql, shipped inside the package.
+-- The schema of the examples (examples/, configured in pyproject.toml), and what `python -m tddkit bench`
+-- rebuilds when the project configures no schema: shipped inside the package, so an installed tddkit has it.
 --
 -- A small shop: customers, a product catalogue, orders and their lines.
 

@@ -28,7 +28,6 @@ SCOPE = pytest.StashKey["TestScope"]()
 METRICS = pytest.StashKey["TestMetrics"]()
 OUTCOME = pytest.StashKey[Tuple[str, str]]()
 RESOURCES = pytest.StashKey[Tuple[Tuple[str, ...], float]]()
-DURATION = pytest.StashKey[float]()
 #: The plugin's state, in the config's stash.
 STATE = pytest.StashKey["PluginState"]()
 
@@ -55,10 +54,7 @@ def finish_item(item: pytest.Item, transaction: "ClassTransaction", scope: "Test
     try:
         transaction.end_test(scope)
     finally:
-        metrics = item.stash[METRICS] = scope.meter.metrics
-        # The test as tddkit measures it: from its connection to the end of its rollback (pytest's own
-        # setup time also holds the server start and module fixtures, which are not the test's).
-        metrics.total_ms = metrics.connection_ms + metrics.setup_ms + metrics.body_ms + metrics.cleanup_ms
+        item.stash[METRICS] = scope.meter.metrics
         del item.stash[SCOPE]
 
 
@@ -177,7 +173,6 @@ class PluginState:
         cls = getattr(item, "cls", None)
         if case is not None and isinstance(cls, type) and issubclass(cls, case.TDDTestCase):
             item.addMetrics = lambda test, metrics: item.stash.__setitem__(METRICS, metrics)  # type: ignore
-            item.stash[DURATION] = 0.0  # only its call phase is the test (setUp to cleanup)
 
     def release_resources(self, item: pytest.Item) -> None:
         names, _ = item.stash.get(RESOURCES, ((), 0.0))
@@ -189,8 +184,6 @@ class PluginState:
         outcome = _outcome(report, item.stash.get(OUTCOME, None))
         if outcome is not None:
             item.stash[OUTCOME] = outcome
-        if report.when == "call" and DURATION in item.stash:
-            item.stash[DURATION] = report.duration
         if report.when != "teardown":
             return
         metrics = item.stash.get(METRICS, None)
@@ -205,8 +198,6 @@ class PluginState:
         metrics.outcome = kind
         if text:
             self.details[item.nodeid] = text
-        if DURATION in item.stash:  # a TDDTestCase: setUp, the test, tearDown and the rollback
-            metrics.total_ms = item.stash[DURATION] * 1000
         self.tests.append(metrics)
 
     # --- the end ---------------------------------------------------------------------------------------

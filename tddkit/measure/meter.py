@@ -8,6 +8,9 @@ meter's ``StatementLog`` (``watch_statements``) for statement statistics and
 N+1 detection; ``queries_done`` keeps what it found in the metrics. Memory is the resident set size read before and
 after the test; on Linux it comes from a kept-open ``/proc/self/statm`` with
 one ``pread`` (a few microseconds), elsewhere from psutil.
+
+A test's ``total_ms`` is the wall time the meter sees, from the start of its connection acquisition (after any
+named-resource wait) to the end of its cleanup, so the sum of its four phases, whichever runner ran it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Optional
 from .metrics import ClassMetrics, TestMetrics
 from .queries import StatementLog
 
+#: The clock of every tddkit measurement: monotonic, in seconds.
 now = time.perf_counter
 
 
@@ -60,21 +64,21 @@ class TestMeter:
     """Measures one test; ``metrics`` is complete once ``finish`` has run."""
 
     __test__ = False  # not a test class, whatever pytest thinks of the name
-    __slots__ = ("metrics", "allow_repeated", "_mark", "_count", "_time", "_log")
+    __slots__ = ("metrics", "allow_repeated", "_start", "_mark", "_count", "_time", "_log")
 
     def __init__(self, test_id: str, class_metrics: Optional[ClassMetrics] = None, *,
                  allow_repeated: bool = False) -> None:
         self.metrics = TestMetrics(test_id, class_metrics=class_metrics)
         #: True: no N+1 detection for this test (``@tddkit.allow_repeated_queries``).
         self.allow_repeated = allow_repeated
-        self._mark = now()
+        self._start = self._mark = now()
         self._count = 0
         self._time = 0.0
         self._log: Optional[StatementLog] = None
 
     def restart(self) -> None:
-        """Start the connection phase now (time spent waiting for named resources is not connection time)."""
-        self._mark = now()
+        """Start the connection phase now (time spent waiting for named resources is not the test's)."""
+        self._start = self._mark = now()
 
     def connected(self, query_count: int, query_time: float) -> None:
         """The test's connection is ready; the connection's statement counters as they stand."""
@@ -114,5 +118,12 @@ class TestMeter:
     def finish(self) -> TestMetrics:
         """Cleanup has finished: the complete record."""
         self.metrics.rss_after = rss_bytes()
-        self.metrics.cleanup_ms = (now() - self._mark) * 1000
+        moment = now()
+        self.metrics.cleanup_ms = (moment - self._mark) * 1000
+        self.metrics.total_ms = (moment - self._start) * 1000
+        return self.metrics
+
+    def finish_whole(self) -> TestMetrics:
+        """A test that told no phases apart (not a TDDTestCase) has finished: all its time is its body."""
+        self.metrics.body_ms = self.metrics.total_ms = (now() - self._start) * 1000
         return self.metrics

@@ -7,7 +7,6 @@ them. All times are milliseconds, memory is bytes.
 from __future__ import annotations
 
 import dataclasses
-import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 MB = 2**20
@@ -17,11 +16,6 @@ def process_memory() -> Any:
     import psutil
 
     return psutil.Process().memory_info()
-
-
-def now() -> float:
-    """A monotonic clock in seconds (``time.perf_counter``)."""
-    return time.perf_counter()
 
 
 @dataclasses.dataclass
@@ -45,7 +39,7 @@ class CustomMetric:
 
 
 #: Id prefix of the stand-in unittest's loader puts where a test module failed to import.
-_LOADER_FAILURE = "unittest.loader._FailedTest."
+LOADER_FAILURE = "unittest.loader._FailedTest."
 
 
 # Per-test records are kept for the whole run: without a __dict__ (slots) each is about half the size.
@@ -60,6 +54,7 @@ class TestMetrics:
     setup_ms: float = 0.0
     body_ms: float = 0.0
     cleanup_ms: float = 0.0
+    #: Wall time from the start of the test's connection acquisition to the end of its cleanup (the meter's).
     total_ms: float = 0.0
     query_count: int = 0
     query_ms: float = 0.0
@@ -86,7 +81,7 @@ class TestMetrics:
         to import (unittest's ``_FailedTest``)."""
         if self.outcome == "skipped":
             return False
-        if self.outcome == "error" and (self.total_ms == 0 or self.test_id.startswith(_LOADER_FAILURE)):
+        if self.outcome == "error" and (self.total_ms == 0 or self.test_id.startswith(LOADER_FAILURE)):
             return False
         return True
 

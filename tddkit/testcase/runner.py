@@ -2,7 +2,7 @@
 
 The result keeps unittest's normal output (dots or ``-v`` lines, failures,
 ``Ran N tests``) and collects one TestMetrics per test: TDDTestCase hands its
-record over with ``addMetrics``; other tests get one with their duration. The
+meter's record over with ``addMetrics``; other tests get one timed whole by a meter. The
 runner prints the report at the end and writes JSON or JUnit XML when asked.
 It does not start or close the database session (the CLI does, or the tests
 start it lazily) and knows nothing of parallel workers (a parallel run is a
@@ -19,7 +19,8 @@ from typing import Dict, Iterator, List, Optional, TextIO
 from ..config.settings import Settings
 from ..isolation.temp_tables import schema_cache
 from ..measure.instruments import tracer
-from ..measure.metrics import TestMetrics, now
+from ..measure.meter import TestMeter, now
+from ..measure.metrics import TestMetrics
 from ..session.session import current_session
 
 
@@ -62,7 +63,7 @@ class TDDTestResult(unittest.TextTestResult):
         self.progress = _show_progress(stream, verbosity)
         if self.progress:
             self.dots = False
-        self._started = 0.0
+        self._meter: Optional[TestMeter] = None
         self._metrics: Optional[TestMetrics] = None
         self._outcome = "passed"
         self._run_started = now()
@@ -71,8 +72,7 @@ class TDDTestResult(unittest.TextTestResult):
     # --- unittest hooks ----------------------------------------------------------------
 
     def startTest(self, test: unittest.TestCase) -> None:
-        self._started = now()
-        self._metrics, self._outcome = None, "passed"
+        self._meter, self._metrics, self._outcome = TestMeter(test.id()), None, "passed"
         super().startTest(test)
 
     def addMetrics(self, test: unittest.TestCase, metrics: TestMetrics) -> None:
@@ -80,11 +80,10 @@ class TDDTestResult(unittest.TextTestResult):
         self._metrics = metrics
 
     def stopTest(self, test: unittest.TestCase) -> None:
-        elapsed = (now() - self._started) * 1000
+        metrics, meter, self._metrics, self._meter = self._metrics, self._meter, None, None
+        if metrics is None:  # not a TDDTestCase, or one that ended before its meter started
+            metrics = (meter or TestMeter(test.id())).finish_whole()
         super().stopTest(test)
-        metrics, self._metrics = self._metrics or TestMetrics(test.id(), body_ms=elapsed), None
-        if not metrics.total_ms:  # already set for a test that ran in a worker
-            metrics.total_ms = elapsed
         if metrics.outcome == "unknown":
             metrics.outcome = self._outcome
         self.test_metrics.append(metrics)
