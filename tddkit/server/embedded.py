@@ -62,7 +62,7 @@ class EmbeddedPostgres:
         self.persistent = persistent
         self.run_dir: Optional[Path] = None
         self.port: Optional[int] = None
-        self.process: Optional[subprocess.Popen] = None
+        self.process: Optional[subprocess.Popen[bytes]] = None
         self._watchdog: Optional[Watchdog] = None
         self._owner_pid = os.getpid()
         self._lock = threading.Lock()
