@@ -9,7 +9,7 @@ import os
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union
+from typing import Any, Dict, Optional, Sequence, Union, overload
 
 from ._version import __version__
 from .errors import ConfigError
@@ -68,8 +68,14 @@ def document_header(**extra: Any) -> Dict[str, Any]:
     return {"tddkit_version": tddkit_version(), "created": timestamp(), "environment": {**environment(), **extra}}
 
 
+@overload
+def json_safe(value: Dict[str, object]) -> Dict[str, object]: ...
+@overload
+def json_safe(value: object) -> object: ...
+
+
 def json_safe(value: Any) -> Any:
-    """``value`` with NaN and infinities replaced by None, recursively."""
+    """``value`` with NaN and infinities replaced by None, recursively (a dict stays a dict)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import statistics
 from typing import Callable, Dict, List, Sequence
 
+from ..config.settings import Settings
 from ..measure.metrics import TestMetrics
 from ..testcase.case import TDDTestCase
 
@@ -49,7 +50,7 @@ def pool_block_overhead(run_tests: RunTests, count: int) -> List[float]:
     return [pool.body_ms - plain.body_ms for pool, plain in zip(metrics[::2], metrics[1::2], strict=True)]
 
 
-def leak_check_per_test(run_tests: RunTests, count: int, settings) -> List[float]:
+def leak_check_per_test(run_tests: RunTests, count: int, settings: Settings) -> List[float]:
     """Per round: median cleanup with the leak check minus median cleanup without it, in ms."""
     per_round = max(3, count // ROUNDS)
     differences = []
@@ -67,7 +68,7 @@ def leak_check_per_test(run_tests: RunTests, count: int, settings) -> List[float
     return differences
 
 
-def app_samples(run_tests: RunTests, count: int, settings) -> Dict[str, List[float]]:
+def app_samples(run_tests: RunTests, count: int, settings: Settings) -> Dict[str, List[float]]:
     """The samples of both rows."""
     samples = {"pool_block_overhead": pool_block_overhead(run_tests, count)}
     if settings.leak_check:  # the template has the leak check's triggers only when it is on

@@ -209,7 +209,7 @@ def _stats_dict(samples: List[float], stats: Stats) -> Dict[str, Any]:
 
 def bench_to_dict(report: BenchReport) -> Dict[str, Any]:
     """The JSON document of a benchmark run: every sample and every derived number."""
-    document = {
+    document: Dict[str, object] = {
         **document_header(postgresql=report.postgresql, server=report.server),
         "iterations": report.iterations,
         "warmup": report.warmup,

@@ -7,11 +7,12 @@ import functools
 import io
 import sys
 import unittest
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from ..config.settings import Settings, describe_config, fit_workers, load_settings
 from ..errors import TddkitError
 from ..exit_codes import EXIT_NO_TESTS, EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE
+from ..measure.metrics import TestMetrics
 from ..output import check_writable
 from ..parallel.sharding import (
     durations_unwritable,
@@ -134,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_TESTS_FAILED if failed else performance_code
 
 
-def _rerun(plan: _RunPlan, test_ids: Sequence[str], times: int) -> Tuple[List[list], List[float]]:
+def _rerun(plan: _RunPlan, test_ids: Sequence[str], times: int) -> Tuple[List[List[TestMetrics]], List[float]]:
     """Run only ``test_ids`` ``times`` more times, quietly; their metrics and wall times."""
     runs, walls = [], []
     for _ in range(times):
@@ -219,4 +220,6 @@ def _print_templates(server_dsn: str) -> None:
         print(f"  {describe_template(name, size, comment)}")
 
 
-HANDLERS: Dict[str, object] = {"run": cmd_run, "watch": cmd_watch, "bench": cmd_bench, "server": cmd_server}
+HANDLERS: Dict[str, Callable[[argparse.Namespace], int]] = {
+    "run": cmd_run, "watch": cmd_watch, "bench": cmd_bench, "server": cmd_server,
+}

@@ -13,7 +13,7 @@ import argparse
 import contextlib
 import gc
 import sys
-from typing import Iterator, NoReturn, Optional, Sequence
+from typing import Iterator, NoReturn, Optional, Sequence, TypeAlias
 
 from ..config.paths import DEFAULT_BASELINE_PATH
 from ..errors import TddkitError
@@ -22,6 +22,8 @@ from ..session import early_start
 from ..testcase import interrupts
 
 __all__ = ["EXIT_NO_TESTS", "EXIT_OK", "EXIT_TESTS_FAILED", "EXIT_USAGE", "build_parser", "main"]
+
+_Commands: TypeAlias = "argparse._SubParsersAction[_Parser]"  # what add_subparsers returns
 
 
 def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,7 +35,7 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-p", "--pattern", default="test*.py", help="file pattern for discovery (default: test*.py)")
 
 
-def _add_run_parser(commands) -> None:
+def _add_run_parser(commands: _Commands) -> None:
     run = commands.add_parser("run", help="discover and run tests with the metrics report")
     _add_target_arguments(run)
     run.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2, default=1)
@@ -63,7 +65,7 @@ def _add_run_parser(commands) -> None:
                      help="rebuild the schema template even if the schema is unchanged")
 
 
-def _add_watch_parser(commands) -> None:
+def _add_watch_parser(commands: _Commands) -> None:
     watch = commands.add_parser("watch", help="run the tests, then again on every save (extra tddkit[watch])")
     _add_target_arguments(watch)
     watch.add_argument("--all", dest="run_all", action="store_true",
@@ -71,7 +73,7 @@ def _add_watch_parser(commands) -> None:
     watch.add_argument("--dsn", help="use this PostgreSQL server instead of the embedded one")
 
 
-def _add_bench_parser(commands) -> None:
+def _add_bench_parser(commands: _Commands) -> None:
     bench = commands.add_parser("bench", help="benchmark tddkit's per-test costs against other approaches")
     bench.add_argument("--iterations", type=int, metavar="N",
                        help="scale every iteration count so the 50s become N (default: 50; 100 for "
@@ -82,7 +84,7 @@ def _add_bench_parser(commands) -> None:
                        help="skip the traditional, truncate and database-per-test comparisons")
 
 
-def _add_server_parser(commands) -> None:
+def _add_server_parser(commands: _Commands) -> None:
     server = commands.add_parser("server", help="a PostgreSQL server kept running across runs")
     server.add_argument("action", choices=["start", "stop", "status", "url"])
 
@@ -123,7 +125,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             if args.command == "run":
                 early_start.begin(args)  # the server and the session start while the rest imports
             from .commands import HANDLERS  # the command's own imports: --help and bad usage stay instant
-        return HANDLERS[args.command](args)  # type: ignore[operator]
+        return HANDLERS[args.command](args)
     except TddkitError as exc:
         print(f"tddkit: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

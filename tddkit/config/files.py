@@ -42,12 +42,18 @@ def read_toml_table(path: Path) -> Optional[Any]:
     return tool.get("tddkit") if isinstance(tool, dict) else None
 
 
+class _CaseKeepingParser(configparser.ConfigParser):
+    """Keys as written: metric names keep their case."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
 def read_cfg_sections(path: Path) -> Dict[str, Dict[str, str]]:
     """The ``[tddkit]`` and ``[tddkit.<table>]`` sections of a setup.cfg: raw text, keys as written."""
     if not _mentions_tddkit(path):
         return {}
-    parser = configparser.ConfigParser(interpolation=None)  # a '%' in a DSN is not an interpolation
-    parser.optionxform = str  # type: ignore[assignment,method-assign]  # metric names keep their case
+    parser = _CaseKeepingParser(interpolation=None)  # a '%' in a DSN is not an interpolation
     try:
         parser.read(path, encoding="utf-8")
     except (configparser.Error, UnicodeDecodeError) as exc:

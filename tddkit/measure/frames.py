@@ -12,7 +12,7 @@ LIBRARY_PREFIXES: Tuple[str, ...] = ("tddkit.", "psycopg.", "psycopg_pool.", "sq
 
 
 def _is_library(frame: FrameType, prefixes: Tuple[str, ...]) -> bool:
-    name = frame.f_globals.get("__name__", "")
+    name: str = frame.f_globals.get("__name__", "")
     return name == "tddkit" or name.startswith(prefixes)
 
 

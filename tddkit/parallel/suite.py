@@ -23,7 +23,7 @@ import time
 import unittest
 import uuid
 from multiprocessing.connection import Connection, wait
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
 from unittest.runner import _WritelnDecorator
 
 from ..config.settings import Settings
@@ -36,6 +36,11 @@ from ..session.template import TemplateResult
 from ..testcase import interrupts
 from ..testcase.runner import PreformattedError, TDDTestResult
 from .sharding import Group, keep_resources_together, longest_first
+
+if TYPE_CHECKING:
+    from multiprocessing.context import ForkContext, ForkProcess
+
+    from _typeshed import OptExcInfo
 
 #: Seconds a worker has to exit after SIGTERM before it is killed.
 STOP_SECONDS = 2.0
@@ -50,15 +55,15 @@ class WorkerResult(TDDTestResult):
         super().__init__(_WritelnDecorator(open(os.devnull, "w")), False, 0)
         self.channel = channel
 
-    def startTest(self, test):
+    def startTest(self, test: unittest.TestCase) -> None:
         self.channel.send(("start", test.id()))
         super().startTest(test)
 
-    def stopTest(self, test):
+    def stopTest(self, test: unittest.TestCase) -> None:
         super().stopTest(test)
         self._send(self.test_metrics[-1])
 
-    def addError(self, test, err):
+    def addError(self, test: unittest.TestCase, err: OptExcInfo) -> None:
         super().addError(test, err)
         if not isinstance(test, unittest.TestCase):  # class or module fixture error
             self._send(self.test_metrics[-1])
@@ -99,7 +104,7 @@ def _worker_main(channel: Connection, tests: List[unittest.TestCase], settings: 
 @dataclasses.dataclass
 class _Worker:
     index: int
-    process: Any
+    process: ForkProcess
     channel: Connection
     unit: List[int] = dataclasses.field(default_factory=list)
     done: Set[str] = dataclasses.field(default_factory=set)
@@ -133,7 +138,7 @@ class ParallelSuite(unittest.BaseTestSuite):
         return dataclasses.replace(self.settings, dsn=self.server_dsn,
                                    database=worker_database_name(self.run_id, index), rebuild_schema=False)
 
-    def _spawn(self, context) -> _Worker:
+    def _spawn(self, context: ForkContext) -> _Worker:
         index = self._next_index
         self._next_index += 1
         parent_end, child_end = context.Pipe()
@@ -144,8 +149,9 @@ class ParallelSuite(unittest.BaseTestSuite):
         child_end.close()
         return _Worker(index, process, parent_end)
 
-    def run(self, result, debug: bool = False):
-        result.workers = self.workers
+    def run(self, result: unittest.TestResult, debug: bool = False) -> unittest.TestResult:
+        if isinstance(result, TDDTestResult):
+            result.workers = self.workers
         context = multiprocessing.get_context("fork")
         live: List[_Worker] = []
         try:
@@ -187,7 +193,7 @@ class ParallelSuite(unittest.BaseTestSuite):
                 worker.overdue = True
                 worker.process.kill()
 
-    def _serve(self, worker: _Worker, result) -> bool:
+    def _serve(self, worker: _Worker, result: unittest.TestResult) -> bool:
         """Handle what a worker sent; False once it has exited."""
         while True:
             try:
@@ -208,7 +214,8 @@ class ParallelSuite(unittest.BaseTestSuite):
             elif kind == "fatal":
                 self.fatal.append(f"worker {worker.index}: {message[1]}")
 
-    def _replay(self, worker: _Worker, result, test_id: str, data: Dict[str, Any], details: str) -> None:
+    def _replay(self, worker: _Worker, result: unittest.TestResult, test_id: str, data: Dict[str, Any],
+                details: str) -> None:
         metrics = metrics_from_dict(data, self.classes, worker.index)
         test = self.by_id.get(test_id)
         if test is not None:
@@ -216,7 +223,8 @@ class ParallelSuite(unittest.BaseTestSuite):
             worker.running = None
         replay(result, test, test_id, metrics, details)
 
-    def _after_exit(self, worker: _Worker, result, live: List[_Worker], context) -> None:
+    def _after_exit(self, worker: _Worker, result: unittest.TestResult, live: List[_Worker],
+                    context: ForkContext) -> None:
         """A worker ended: report a crash on its running test and requeue the rest of its class."""
         worker.process.join(10)
         code = worker.process.exitcode
@@ -243,11 +251,13 @@ class ParallelSuite(unittest.BaseTestSuite):
                 drop_database(admin, name)
 
 
-def replay(result, test: Optional[unittest.TestCase], test_id: str, metrics: TestMetrics, details: str) -> None:
+def replay(result: unittest.TestResult, test: Optional[unittest.TestCase], test_id: str, metrics: TestMetrics,
+           details: str) -> None:
     """Report a test that ran elsewhere on ``result``, as if it had run here."""
-    err = (PreformattedError, PreformattedError(details), None)
+    # unittest formats an exception that was never raised (no traceback); typeshed's OptExcInfo wants one
+    err: OptExcInfo = (PreformattedError, PreformattedError(details), None)  # type: ignore[assignment]
     if test is None:  # a class or module fixture error reported by its description
-        result.addError(unittest.suite._ErrorHolder(test_id), err)  # type: ignore[attr-defined]
+        result.addError(unittest.suite._ErrorHolder(test_id), err)  # type: ignore[attr-defined]  # private, not in typeshed
         return
     result.startTest(test)
     add_metrics = getattr(result, "addMetrics", None)

@@ -252,7 +252,7 @@ def format_report(report: Report) -> str:
 def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> Dict[str, Any]:
     """The JSON document of a run (stable keys)."""
     s = report.summary
-    document = {
+    document: Dict[str, object] = {
         **document_header(),
         "summary": {
             **dataclasses.asdict(s),

@@ -42,10 +42,11 @@ class Account:
         """``subprocess``'s ``extra_groups``: none at all for another account, unchanged for ours."""
         return [] if self.uid is not None else None
 
-    def run(self, args: List[str], **kwargs) -> subprocess.CompletedProcess:
+    def run(self, args: List[str], *, cwd: Optional[str] = None, timeout: Optional[float] = None,
+            stdin: Optional[int] = None) -> subprocess.CompletedProcess[str]:
         """Run a program as this account, capturing its output."""
         return subprocess.run(args, user=self.uid, group=self.gid, extra_groups=self.extra_groups,
-                              capture_output=True, text=True, **kwargs)
+                              capture_output=True, text=True, cwd=cwd, timeout=timeout, stdin=stdin)
 
     def chown_tree(self, path: Path) -> None:
         """Give ``path`` and everything below it to this account (no-op for the current user)."""

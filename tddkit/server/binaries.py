@@ -46,7 +46,9 @@ class PgBinaries:
 
     @property
     def major(self) -> int:
-        return int(re.match(r"\d+", self.version).group(0))  # type: ignore[union-attr]
+        match = re.match(r"\d+", self.version)
+        assert match is not None  # a version is digits first (see _version_of)
+        return int(match.group(0))
 
     @property
     def is_wheel(self) -> bool:

@@ -87,12 +87,12 @@ class CacheEntry:
 
     kind: str
     path: Path
-    identity: tuple
+    identity: tuple[int, ...]
     #: The copy kept the files' owners (``cp -a``): they need no chown.
     owners_kept: bool = False
 
 
-def _identity(path: Path) -> tuple:
+def _identity(path: Path) -> tuple[int, ...]:
     try:
         info = os.lstat(path)
     except OSError:

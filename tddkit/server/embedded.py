@@ -62,7 +62,7 @@ class EmbeddedPostgres:
         self.persistent = persistent
         self.run_dir: Optional[Path] = None
         self.port: Optional[int] = None
-        self.process: Optional[subprocess.Popen] = None
+        self.process: Optional[subprocess.Popen[bytes]] = None
         self._watchdog: Optional[Watchdog] = None
         self._owner_pid = os.getpid()
         self._lock = threading.Lock()
@@ -122,20 +122,22 @@ class EmbeddedPostgres:
         self.from_snapshot = self._entry.kind == "snapshot"
         if self.tcp:
             write_hba(self.data_dir, tcp=True)
+        run_dir = self.data_dir.parent
         if self._entry.owners_kept and os.stat(self.data_dir).st_uid == (self.account.uid or os.geteuid()):
-            if self.account.uid is not None:
-                os.chown(self.run_dir, self.account.uid, self.account.gid)  # type: ignore[arg-type]
+            if self.account.uid is not None and self.account.gid is not None:
+                os.chown(run_dir, self.account.uid, self.account.gid)
         else:
-            self.account.chown_tree(self.run_dir)  # type: ignore[arg-type]
+            self.account.chown_tree(run_dir)
         self._spawn()
 
     def _spawn(self) -> None:
-        self.port = server_port(self.tcp)
-        args = postgres_args(self.binaries, self.data_dir, self.run_dir, self.port, self.tcp)  # type: ignore[arg-type]
-        with open(self.run_dir / "server.log", "ab") as log:  # type: ignore[operator]
+        run_dir = self.data_dir.parent
+        port = self.port = server_port(self.tcp)
+        args = postgres_args(self.binaries, self.data_dir, run_dir, port, self.tcp)
+        with open(run_dir / "server.log", "ab") as log:
             self._log_start = log.tell()  # what this attempt logs starts here
             popen: Dict[str, Any] = dict(
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(self.run_dir),
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(run_dir),
                 user=self.account.uid, group=self.account.gid, extra_groups=self.account.extra_groups,
                 start_new_session=True)
             if self.persistent:

@@ -24,7 +24,7 @@ def _host() -> str:
     return socket.gethostname().replace("/", "_") or "localhost"
 
 
-def owned_tempdir(prefix: str, directory: Optional[Union[str, os.PathLike]] = None) -> Path:
+def owned_tempdir(prefix: str, directory: Optional[Union[str, os.PathLike[str]]] = None) -> Path:
     """``tempfile.mkdtemp`` whose name says which process on which host made it."""
     return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}@{_host()}-", dir=directory))
 

@@ -39,7 +39,7 @@ def default_run_base() -> Optional[str]:
     return None
 
 
-def _permits_x(account: Account, groups: set, info: os.stat_result) -> bool:
+def _permits_x(account: Account, groups: set[int], info: os.stat_result) -> bool:
     if info.st_uid == account.uid:
         return bool(info.st_mode & stat.S_IXUSR)
     if info.st_gid in groups:

@@ -122,7 +122,8 @@ def start_persistent(binaries: PgBinaries, cache_dir: Optional[Path] = None) -> 
         if existing:
             return existing
         server = EmbeddedPostgres(binaries, cache_dir, persistent=True, tcp=True).start()
-        pid = server.process.pid  # type: ignore[union-attr]
+        assert server.process is not None  # start() spawned it
+        pid = server.process.pid
         state = {"pid": pid, "identity": process_identity(pid), "port": server.port, "run_dir": str(server.run_dir),
                  "dsn": server.dsn, "url": server.url, "version": server.binaries.version,
                  "bindir": str(server.binaries.bindir), "source": server.binaries.source}

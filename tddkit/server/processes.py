@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator, List, Optional, Set, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Set, Tuple
 
 
 def describe_exit(code: Optional[int]) -> str:
@@ -204,7 +204,7 @@ def _setpriv_with_pdeathsig() -> Optional[str]:
 
 
 def popen_tied(args: List[str], *, sig: signal.Signals = signal.SIGQUIT,
-               **popen_kwargs) -> Tuple[subprocess.Popen, Optional[Watchdog]]:
+               **popen_kwargs: Any) -> Tuple[subprocess.Popen[bytes], Optional[Watchdog]]:
     """``subprocess.Popen(args)``, and the child gets ``sig`` if this process dies (even by SIGKILL).
 
     On Linux, from the main thread, ``setpriv --pdeathsig`` asks the kernel for

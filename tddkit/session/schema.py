@@ -36,9 +36,10 @@ def load_hook(spec: str) -> Callable[["psycopg.Connection"], Any]:
     if not module_name or not attr:
         raise ConfigError(f"schema_hook {spec!r} must look like 'package.module:function'")
     try:
-        return getattr(importlib.import_module(module_name), attr)
+        hook: Callable[["psycopg.Connection"], Any] = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"schema_hook {spec!r} cannot be loaded: {exc}") from None
+    return hook
 
 
 def _line_of(text: str, position: Optional[str]) -> Optional[int]:

@@ -97,7 +97,8 @@ class _Loader(unittest.TestLoader):
 
     def _get_module_from_name(self, name: str) -> ModuleType:  # discovery imports each module through this
         try:
-            return super()._get_module_from_name(name)  # type: ignore[misc]
+            module: ModuleType = super()._get_module_from_name(name)  # type: ignore[misc]  # private, not in typeshed
+            return module
         except unittest.SkipTest:
             raise
         except Exception as exc:
@@ -107,7 +108,7 @@ class _Loader(unittest.TestLoader):
     def with_user_frames(self, suite: unittest.TestSuite) -> unittest.TestSuite:
         """``suite``, its failed imports showing the project's frames only (unittest's show the loaders' too)."""
         for test in iter_tests(suite):
-            if isinstance(test, unittest.loader._FailedTest):  # type: ignore[attr-defined]
+            if isinstance(test, unittest.loader._FailedTest):  # type: ignore[attr-defined]  # private, not in typeshed
                 exc = self.import_errors.get(test._testMethodName)
                 if exc is not None:
                     test._exception = ImportError(_import_failure(test._testMethodName, exc))
@@ -122,7 +123,8 @@ def _load_name(loader: unittest.TestLoader, name: str) -> unittest.TestSuite:
             return loader.loadTestsFromName(name)
         except Exception as error:  # the module imported, but what the name picks cannot be loaded
             exc = error
-    suite, _ = unittest.loader._make_failed_test(  # type: ignore[attr-defined]
+    suite: unittest.TestSuite
+    suite, _ = unittest.loader._make_failed_test(  # type: ignore[attr-defined]  # private, not in typeshed
         name, ImportError(_import_failure(name, exc)), loader.suiteClass, "")
     return suite
 

@@ -13,7 +13,8 @@ import importlib
 import sys
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
+from types import ModuleType
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 
 class ImportRecorder:
@@ -21,7 +22,7 @@ class ImportRecorder:
 
     def __init__(self) -> None:
         self.edges: Dict[str, Set[str]] = defaultdict(set)
-        self._saved: Optional[tuple] = None
+        self._saved: Optional[Tuple[Callable[..., ModuleType], Callable[..., ModuleType]]] = None
 
     def install(self) -> "ImportRecorder":
         """Start recording (wraps the import functions of this process)."""
@@ -29,11 +30,12 @@ class ImportRecorder:
         self._saved = (original_import, original_import_module)
         edges = self.edges
 
-        def recording_import(name: str, globals: Optional[Dict[str, Any]] = None, locals: Any = None,
-                             fromlist: Sequence[str] = (), level: int = 0) -> Any:
+        def recording_import(name: str, globals: Optional[Mapping[str, object]] = None,
+                             locals: Optional[Mapping[str, object]] = None,
+                             fromlist: Optional[Sequence[str]] = (), level: int = 0) -> ModuleType:
             module = original_import(name, globals, locals, fromlist, level)
             importer = globals.get("__name__") if globals else None
-            if importer:
+            if isinstance(importer, str) and importer:
                 target = module.__name__ if fromlist or level else name
                 found = edges[importer]
                 found.add(target)
@@ -41,14 +43,14 @@ class ImportRecorder:
                     found.add(f"{target}.{item}")  # a submodule, if it is one (unknown names are skipped later)
             return module
 
-        def recording_import_module(name: str, package: Optional[str] = None) -> Any:
+        def recording_import_module(name: str, package: Optional[str] = None) -> ModuleType:
             module = original_import_module(name, package)
             importer = sys._getframe(1).f_globals.get("__name__")
             if importer:
                 edges[importer].add(module.__name__)
             return module
 
-        builtins.__import__ = recording_import  # type: ignore[assignment]
+        builtins.__import__ = recording_import
         importlib.import_module = recording_import_module
         return self
 
