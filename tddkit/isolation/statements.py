@@ -8,7 +8,7 @@ they compose to.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 ENDS = "ends"  # ends (or prepares) the test's transaction
 RESERVED = "reserved"  # uses a savepoint name tddkit owns
@@ -18,7 +18,7 @@ _WATCHED = ("COMMIT", "END", "ROLLBACK", "ABORT", "PREPARE", "SAVEPOINT", "RELEA
 _RESERVED_PREFIX = "TDDKIT_"
 
 
-def _words(head: str) -> list:
+def _words(head: str) -> List[str]:
     return head.replace("(", " ").replace(")", " ").replace(";", " ").split()
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Optional
+from typing import Callable, Optional
 
 from .metrics import ClassMetrics, TestMetrics
 from .queries import StatementLog
@@ -47,10 +47,10 @@ class _StatmReader:
 def _psutil_rss() -> int:
     from .metrics import process_memory
 
-    return process_memory().rss
+    return int(process_memory().rss)
 
 
-def _choose_rss_reader():
+def _choose_rss_reader() -> Callable[[], int]:
     if sys.platform.startswith("linux") and os.path.exists("/proc/self/statm"):
         return _StatmReader()
     return _psutil_rss

@@ -76,7 +76,7 @@ def statement_text(query: Any, conn: Any = None) -> str:
     as_string = getattr(query, "as_string", None)
     if as_string is not None:
         try:
-            return as_string(conn)
+            return str(as_string(conn))
         except Exception:  # a value psycopg cannot adapt: the execute call reports it
             pass
     return str(query)
