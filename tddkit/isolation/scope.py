@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Optional
 
 import psycopg
 from psycopg import pq
 
+from .._compat import running_threads
 from ..errors import IsolationError
 from ..measure.instruments import tracer
 from ..measure.meter import TestMeter
@@ -26,12 +27,6 @@ LOST_NOTE = ("tddkit: the test's connection was lost while it ran; tddkit discar
              "new one (setUpTestData runs again)")
 
 
-def _running_threads() -> Any:
-    """The idents of the running threads: threading's own registry when it has one (no copy of each thread)."""
-    active = getattr(threading, "_active", None)
-    return active if isinstance(active, dict) else {t.ident: t for t in threading.enumerate()}
-
-
 class TestScope:
     """One running test: ``end()`` rolls back everything it did and returns its metrics."""
 
@@ -46,7 +41,7 @@ class TestScope:
         #: Set by the caller when the test's setUp or body failed: problems found afterwards are not reported.
         self.failed = False
         self._allocations = tracer.before_test()
-        self._threads = frozenset(_running_threads())
+        self._threads = frozenset(running_threads())
 
     def end(self) -> TestMetrics:
         """Undo the test: return what it borrowed, roll back to the savepoint; raise what went wrong after it."""

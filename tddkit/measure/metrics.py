@@ -10,6 +10,8 @@ import dataclasses
 import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from .._compat import FAILED_IMPORT_ID
+
 MB = 2**20
 
 def process_memory() -> Any:
@@ -42,10 +44,6 @@ class CustomMetric:
     name: str
     value: float
     metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-#: Id prefix of the stand-in unittest's loader puts where a test module failed to import.
-_LOADER_FAILURE = "unittest.loader._FailedTest."
 
 
 # Per-test records are kept for the whole run: without a __dict__ (slots) each is about half the size.
@@ -86,7 +84,7 @@ class TestMetrics:
         to import (unittest's ``_FailedTest``)."""
         if self.outcome == "skipped":
             return False
-        if self.outcome == "error" and (self.total_ms == 0 or self.test_id.startswith(_LOADER_FAILURE)):
+        if self.outcome == "error" and (self.total_ms == 0 or self.test_id.startswith(FAILED_IMPORT_ID)):
             return False
         return True
 

@@ -24,8 +24,8 @@ import unittest
 import uuid
 from multiprocessing.connection import Connection, wait
 from typing import Any, Dict, List, Optional, Set, Tuple
-from unittest.runner import _WritelnDecorator
 
+from .._compat import error_holder, writeln_stream
 from ..config.settings import Settings
 from ..errors import ConfigError
 from ..measure.metrics import ClassMetrics, TestMetrics, metrics_from_dict, metrics_to_dict
@@ -47,7 +47,7 @@ class WorkerResult(TDDTestResult):
     """Sends each finished test to the parent instead of printing it."""
 
     def __init__(self, channel: Connection) -> None:
-        super().__init__(_WritelnDecorator(open(os.devnull, "w")), False, 0)
+        super().__init__(writeln_stream(open(os.devnull, "w")), False, 0)
         self.channel = channel
 
     def startTest(self, test):
@@ -247,7 +247,7 @@ def replay(result, test: Optional[unittest.TestCase], test_id: str, metrics: Tes
     """Report a test that ran elsewhere on ``result``, as if it had run here."""
     err = (PreformattedError, PreformattedError(details), None)
     if test is None:  # a class or module fixture error reported by its description
-        result.addError(unittest.suite._ErrorHolder(test_id), err)  # type: ignore[attr-defined]
+        result.addError(error_holder(test_id), err)
         return
     result.startTest(test)
     add_metrics = getattr(result, "addMetrics", None)

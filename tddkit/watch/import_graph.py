@@ -15,6 +15,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Set
 
+from .._compat import getframe
+
 
 class ImportRecorder:
     """Notes ``importer -> imported`` module names while installed."""
@@ -43,7 +45,7 @@ class ImportRecorder:
 
         def recording_import_module(name: str, package: Optional[str] = None) -> Any:
             module = original_import_module(name, package)
-            importer = sys._getframe(1).f_globals.get("__name__")
+            importer = getframe(1).f_globals.get("__name__")
             if importer:
                 edges[importer].add(module.__name__)
             return module
