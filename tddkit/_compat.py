@@ -2,13 +2,13 @@
 
 unittest, threading, psycopg, psycopg_pool and pytest offer no public way to
 do a few things tddkit needs. Each such reach is here, named for what it does,
-saying what it relies on and what tddkit falls back to (if anything);
-``tests/test_private_apis.py`` checks each against the installed versions, and
-that no other module of tddkit reaches a private name of a dependency. Only
-``sys`` and ``threading`` are imported here: unittest and psycopg are imported
-by the functions that use them, so modules that need neither (the report, the
-CLI) do not import them by importing this one. Hot paths bind what they use
-from here once, at import.
+saying what it relies on and what tddkit falls back to (if anything).
+``tests/test_private_apis.py`` checks each against the installed versions;
+``tests/test_private_names.py`` that no other module of tddkit reaches a
+private name of a dependency. Only ``sys`` and ``threading`` are imported
+here: unittest and psycopg are imported by the functions that use them, so
+modules that need neither (the report, the CLI) do not import them by
+importing this one. Hot paths bind what they use from here once, at import.
 """
 
 from __future__ import annotations
@@ -89,13 +89,12 @@ def failed_import_suite(name: str, exc: Exception,
     return suite
 
 
-def error_holder(description: str) -> unittest.TestCase:
+def error_holder(description: str) -> Any:
     """unittest's placeholder test for a class or module fixture error (``unittest.suite._ErrorHolder``),
     ``description`` its id, to report such an error that happened in another process."""
     import unittest.suite
 
-    holder: unittest.TestCase = unittest.suite._ErrorHolder(description)  # type: ignore[attr-defined]
-    return holder
+    return unittest.suite._ErrorHolder(description)  # type: ignore[attr-defined]
 
 
 def writeln_stream(stream: TextIO) -> Any:

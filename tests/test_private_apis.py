@@ -205,6 +205,7 @@ class PsycopgTests(unittest.TestCase):
             cursor = conn.cursor()
             self.assertIsInstance(cursor, CountingCursor)
             self.assertIs(slot.__get__(cursor), conn, changed("psycopg", "Cursor._conn", "cursor_connection_slot"))
+            self.assertIs(psycopg.Cursor.connection.__get__(cursor), conn)  # the fallback
             cursor.execute("SELECT 1")
             self.assertEqual(conn.query_count, 1)
 
