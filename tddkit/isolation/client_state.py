@@ -10,9 +10,11 @@ and restored each time it comes back.
 
 from __future__ import annotations
 
-from typing import Any, Callable, List, Optional
+from typing import Any, Callable, List
 
 import psycopg
+
+from .._compat import forget_adapters, notice_handlers, notify_handlers
 
 
 class ClientState:
@@ -27,8 +29,8 @@ class ClientState:
         self.server_cursor_factory = conn.server_cursor_factory
         self.prepare_threshold = conn.prepare_threshold
         self.prepared_max = conn.prepared_max
-        self.notice_handlers = list(_handlers(conn, "_notice_handlers"))
-        self.notify_handlers = list(_handlers(conn, "_notify_handlers"))
+        self.notice_handlers = list(notice_handlers(conn))
+        self.notify_handlers = list(notify_handlers(conn))
 
     def restore(self, conn: psycopg.Connection) -> None:
         """Put the connection's Python-side state back as it was."""
@@ -37,16 +39,11 @@ class ClientState:
         conn.server_cursor_factory = self.server_cursor_factory
         conn.prepare_threshold = self.prepare_threshold
         conn.prepared_max = self.prepared_max
-        _drop_extra(_handlers(conn, "_notice_handlers"), self.notice_handlers, conn.remove_notice_handler)
-        _drop_extra(_handlers(conn, "_notify_handlers"), self.notify_handlers, conn.remove_notify_handler)
+        _drop_extra(notice_handlers(conn), self.notice_handlers, conn.remove_notice_handler)
+        _drop_extra(notify_handlers(conn), self.notify_handlers, conn.remove_notify_handler)
         # Adapters registered on the connection (register_loader, register_hstore, ...): psycopg builds a fresh
         # map from the global adapters on next use. tddkit's pool passes no adapters context of its own.
-        conn._adapters = None
-
-
-def _handlers(conn: psycopg.Connection, name: str) -> List[Callable[..., Any]]:
-    found: Optional[List[Callable[..., Any]]] = getattr(conn, name, None)
-    return found if found is not None else []
+        forget_adapters(conn)
 
 
 def _drop_extra(current: List[Callable[..., Any]], kept: List[Callable[..., Any]],

@@ -20,9 +20,9 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 import psycopg
 from psycopg import pq
-from psycopg.generators import execute
 from psycopg.rows import tuple_row
 
+from .._compat import cursor_connection_slot, query_results_generator
 from ..errors import IsolationError
 from ..measure.queries import StatementLog
 from .client_state import ClientState
@@ -39,6 +39,8 @@ ISOLATION_HINT = (
 
 
 _OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
+#: psycopg's generator of the results of a sent query (see ``tddkit._compat``).
+execute = query_results_generator()
 #: Deallocates every statement SQL ``PREPARE`` made on the connection (psycopg's own are not made by SQL).
 DEALLOCATE_SQL_PREPARED = (b"; DO $$DECLARE n text; BEGIN FOR n IN SELECT name FROM pg_prepared_statements WHERE "
                            b"from_sql LOOP EXECUTE format('DEALLOCATE %I', n); END LOOP; END $$")
@@ -63,10 +65,11 @@ class QueryCapture:
 class CountingCursor(psycopg.Cursor):
     """A cursor that counts and times the statements it runs on a GuardedConnection."""
 
-    _conn: "GuardedConnection"
+    #: The cursor's connection, read where psycopg keeps it (see ``tddkit._compat``).
+    _tddkit_conn: "GuardedConnection" = cursor_connection_slot()
 
     def execute(self, query, params=None, **kwargs):
-        conn = self._conn
+        conn = self._tddkit_conn
         if conn.guarded:
             if not isinstance(query, (str, bytes)) and hasattr(query, "as_string"):
                 query = query.as_string(conn)  # a psycopg.sql object: composed once, screened and run as this text
@@ -84,14 +87,14 @@ class CountingCursor(psycopg.Cursor):
         try:
             return super().executemany(query, params_seq, **kwargs)
         finally:
-            self._conn.note_statement(query, time.perf_counter() - start)
+            self._tddkit_conn.note_statement(query, time.perf_counter() - start)
 
     def copy(self, statement, params=None, **kwargs):
-        self._conn.note_statement(statement, 0.0)
+        self._tddkit_conn.note_statement(statement, 0.0)
         return super().copy(statement, params, **kwargs)
 
     def stream(self, query, params=None, **kwargs):
-        self._conn.note_statement(query, 0.0)
+        self._tddkit_conn.note_statement(query, 0.0)
         return super().stream(query, params, **kwargs)
 
 
@@ -155,7 +158,7 @@ class GuardedConnection(JoinedMode, psycopg.Connection):
             results = self.wait(execute(self.pgconn))
         for result in results:
             if result.status not in _OK:
-                raise psycopg.errors.error_from_result(result, encoding=self.pgconn._encoding)
+                raise psycopg.errors.error_from_result(result, encoding=self.info.encoding)
         return results[-1]
 
     def screened(self, kind: str, detail: str) -> None:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any, List, Optional
 import psycopg
 from psycopg import pq
 
+from .._compat import in_transaction_block
+
 JOINED_AUTOCOMMIT = (
     "application code turned autocommit on for a connection from tddkit (self.pool, SQLAlchemy or "
     "commit_as_savepoint): it is the test's own connection, inside the test's transaction, so it cannot "
@@ -50,7 +52,6 @@ class JoinedMode:
     if TYPE_CHECKING:
         joins: List[Unit]
         pgconn: Any
-        _num_transactions: int
 
         def run_internal(self, statement: bytes) -> Any: ...
 
@@ -85,7 +86,7 @@ class JoinedMode:
 
     def _joined_commit(self) -> None:
         join = self.joins[-1]
-        if self._num_transactions:
+        if in_transaction_block(self):
             raise psycopg.ProgrammingError(
                 "Explicit commit() forbidden within a Transaction context. (Transaction will be automatically "
                 "committed on successful exit from context.)")
@@ -97,7 +98,7 @@ class JoinedMode:
         join.committed = True
 
     def _joined_rollback(self) -> None:
-        if self._num_transactions:
+        if in_transaction_block(self):
             raise psycopg.ProgrammingError(
                 "Explicit rollback() forbidden within a Transaction context. (Either raise Rollback() or allow "
                 "an exception to propagate out of the context.)")

@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Optional, Tuple, TypeVar
 
 import psycopg
 
+from .._compat import method_name_of
 from ..errors import ResourceTimeoutError
 
 T = TypeVar("T")
@@ -40,7 +41,7 @@ def resources(*names: str) -> Callable[[T], T]:
 
 def resources_of(test: Any) -> Tuple[str, ...]:
     """The resources a test declared, on its method and on its class."""
-    method = getattr(type(test), getattr(test, "_testMethodName", ""), None)
+    method = getattr(type(test), method_name_of(test), None)
     declared = set(getattr(method, _ATTRIBUTE, ())) | set(getattr(type(test), _ATTRIBUTE, ()))
     return tuple(sorted(declared))
 

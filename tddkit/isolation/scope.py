@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, List, Optional
+from typing import List, Optional
 
 import psycopg
 
+from .._compat import running_threads
 from ..config.settings import Settings
 from ..measure.instruments import tracer
 from ..measure.meter import TestMeter
 from ..measure.metrics import TestMetrics
 from .connection import GuardedConnection
 from .lending import Borrowed, Probe
-
-
-def _running_threads() -> Any:
-    """The idents of the running threads: threading's own registry when it has one (no copy of each thread)."""
-    active = getattr(threading, "_active", None)
-    return active if isinstance(active, dict) else {t.ident: t for t in threading.enumerate()}
 
 
 class TestScope:
@@ -36,7 +31,7 @@ class TestScope:
         #: Set by the runner while the test's setUp or body has failed: problems found afterwards are not reported.
         self.failed = False
         self._allocations = tracer.before_test()
-        self._threads = frozenset(_running_threads())
+        self._threads = frozenset(running_threads())
 
     def threads_left(self) -> List[threading.Thread]:
         """Threads started during the test that are still running."""

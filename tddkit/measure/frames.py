@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from types import FrameType
 from typing import Optional, Tuple
 
+from .._compat import PYTEST_MODULES, getframe
+
 #: Module name prefixes of code that is never "the application line".
 LIBRARY_PREFIXES: Tuple[str, ...] = ("tddkit.", "psycopg.", "psycopg_pool.", "sqlalchemy.", "unittest.",
-                                     "contextlib", "_pytest.", "pluggy.")
+                                     "contextlib", PYTEST_MODULES, "pluggy.")
 
 
 def _is_library(frame: FrameType, prefixes: Tuple[str, ...]) -> bool:
@@ -19,7 +20,7 @@ def _is_library(frame: FrameType, prefixes: Tuple[str, ...]) -> bool:
 def first_outside(prefixes: Tuple[str, ...] = ("tddkit.",), skip: int = 1) -> Tuple[Optional[FrameType], int]:
     """The first frame of the caller's stack whose module is not under ``prefixes``, and its warnings
     ``stacklevel`` as seen from the caller (1 = the caller itself)."""
-    frame: Optional[FrameType] = sys._getframe(skip)
+    frame: Optional[FrameType] = getframe(skip)
     level = 1
     while frame is not None and _is_library(frame, prefixes):
         frame = frame.f_back

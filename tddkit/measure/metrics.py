@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
+from .._compat import FAILED_IMPORT_ID
+
 MB = 2**20
 
 def process_memory() -> Any:
@@ -36,10 +38,6 @@ class CustomMetric:
     name: str
     value: float
     metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
-
-
-#: Id prefix of the stand-in unittest's loader puts where a test module failed to import.
-LOADER_FAILURE = "unittest.loader._FailedTest."
 
 
 # Per-test records are kept for the whole run: without a __dict__ (slots) each is about half the size.
@@ -81,7 +79,7 @@ class TestMetrics:
         to import (unittest's ``_FailedTest``)."""
         if self.outcome == "skipped":
             return False
-        if self.outcome == "error" and (self.total_ms == 0 or self.test_id.startswith(LOADER_FAILURE)):
+        if self.outcome == "error" and (self.total_ms == 0 or self.test_id.startswith(FAILED_IMPORT_ID)):
             return False
         return True
 

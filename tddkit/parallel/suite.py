@@ -24,8 +24,8 @@ import unittest
 import uuid
 from multiprocessing.connection import Connection, wait
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
-from unittest.runner import _WritelnDecorator
 
+from .._compat import error_holder, writeln_stream
 from ..config.settings import Settings
 from ..errors import ConfigError
 from ..measure.metrics import ClassMetrics, TestMetrics, metrics_from_dict, metrics_to_dict
@@ -52,7 +52,7 @@ class WorkerResult(TDDTestResult):
     """Sends each finished test to the parent instead of printing it."""
 
     def __init__(self, channel: Connection) -> None:
-        super().__init__(_WritelnDecorator(open(os.devnull, "w")), False, 0)
+        super().__init__(writeln_stream(open(os.devnull, "w")), False, 0)
         self.channel = channel
 
     def startTest(self, test: unittest.TestCase) -> None:
@@ -257,7 +257,7 @@ def replay(result: unittest.TestResult, test: Optional[unittest.TestCase], test_
     # unittest formats an exception that was never raised (no traceback); typeshed's OptExcInfo wants one
     err: OptExcInfo = (PreformattedError, PreformattedError(details), None)  # type: ignore[assignment]
     if test is None:  # a class or module fixture error reported by its description
-        result.addError(unittest.suite._ErrorHolder(test_id), err)  # type: ignore[attr-defined]  # private, not in typeshed
+        result.addError(error_holder(test_id), err)
         return
     result.startTest(test)
     add_metrics = getattr(result, "addMetrics", None)

@@ -21,6 +21,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg_pool import ConnectionPool
 
+from .._compat import pool_record_is_about
 from ..config.settings import OWNED_PREFIX, Settings
 from ..errors import ConfigError, ServerError
 from ..isolation.connection import CountingCursor, GuardedConnection
@@ -36,8 +37,7 @@ class _TddkitDiscards(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        return not any(isinstance(arg, GuardedConnection) for arg in args)
+        return not pool_record_is_about(record, GuardedConnection)
 
 
 logging.getLogger("psycopg.pool").addFilter(_TddkitDiscards())

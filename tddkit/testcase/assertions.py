@@ -3,7 +3,7 @@
 The statement counts see every statement on the test's connection (``self.conn``,
 ``self.pool``, SQLAlchemy); the plan helpers run EXPLAIN in a savepoint that is
 rolled back (``tddkit.testcase.plans``). Failures show the test's own line: unittest
-leaves this module's frames out of tracebacks (``__unittest``).
+leaves this module's frames out of tracebacks (``hide_from_unittest_tracebacks``).
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ from __future__ import annotations
 import unittest
 from typing import TYPE_CHECKING, Any, Dict
 
+from .._compat import hide_from_unittest_tracebacks
 from ..isolation.connection import GuardedConnection, QueryCapture
 from . import plans
 
-__unittest = True
+hide_from_unittest_tracebacks(globals())
 
 _Base: Any = unittest.TestCase if TYPE_CHECKING else object
 

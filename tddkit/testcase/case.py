@@ -17,6 +17,7 @@ from typing import Any, Callable, ClassVar, Dict, Optional
 
 import psycopg
 
+from .._compat import hide_from_unittest_tracebacks, method_name_of
 from ..errors import TddkitError
 from ..isolation import timeouts
 from ..isolation.class_transaction import ClassTransaction
@@ -32,9 +33,9 @@ from ..session.session import get_session
 from .assertions import QueryAssertions
 from .helpers import DataHelpers
 
-#: unittest leaves the frames of modules that set this out of failure tracebacks, as it does its own:
-#: a failing test shows its own lines, never tddkit's hooks around them.
-__unittest = True
+# unittest leaves this module's frames out of failure tracebacks, as it does its own:
+# a failing test shows its own lines, never tddkit's hooks around them.
+hide_from_unittest_tracebacks(globals())
 
 ASYNC_TEST = (
     "{test} is an 'async def' test: TDDTestCase runs tests synchronously on a psycopg (sync) connection, "
@@ -169,7 +170,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
 
     def _callSetUp(self) -> None:
         meter = TestMeter(self.id(), allow_repeated=repeated_queries_allowed(
-            type(self), getattr(type(self), self._testMethodName, None)))
+            type(self), getattr(type(self), method_name_of(self), None)))
         names = resources_of(self)
         if names:  # wait for named resources first: the wait is not connection time
             locks = get_session().resource_locks()

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Dict, List, Optional, Sequence
 
+from .._compat import failed_import_suite, is_failed_import, method_name_of, set_failed_import_error
 from ..errors import TddkitError
 from . import interrupts
 from .runner import iter_tests
@@ -108,10 +109,10 @@ class _Loader(unittest.TestLoader):
     def with_user_frames(self, suite: unittest.TestSuite) -> unittest.TestSuite:
         """``suite``, its failed imports showing the project's frames only (unittest's show the loaders' too)."""
         for test in iter_tests(suite):
-            if isinstance(test, unittest.loader._FailedTest):  # type: ignore[attr-defined]  # private, not in typeshed
-                exc = self.import_errors.get(test._testMethodName)
+            if is_failed_import(test):
+                exc = self.import_errors.get(method_name_of(test))
                 if exc is not None:
-                    test._exception = ImportError(_import_failure(test._testMethodName, exc))
+                    set_failed_import_error(test, ImportError(_import_failure(method_name_of(test), exc)))
         return suite
 
 
@@ -123,10 +124,7 @@ def _load_name(loader: unittest.TestLoader, name: str) -> unittest.TestSuite:
             return loader.loadTestsFromName(name)
         except Exception as error:  # the module imported, but what the name picks cannot be loaded
             exc = error
-    suite: unittest.TestSuite
-    suite, _ = unittest.loader._make_failed_test(  # type: ignore[attr-defined]  # private, not in typeshed
-        name, ImportError(_import_failure(name, exc)), loader.suiteClass, "")
-    return suite
+    return failed_import_suite(name, ImportError(_import_failure(name, exc)), loader.suiteClass)
 
 
 def _import_error(name: str) -> Optional[Exception]:

@@ -17,8 +17,8 @@ import time
 import unittest
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
+from .._compat import FAILED_IMPORT_ID
 from ..errors import TddkitError
-from ..measure.metrics import LOADER_FAILURE
 from ..session.session import Session
 from ..testcase.discovery import load_tests, user_traceback
 from ..testcase.runner import PreformattedError, TDDTestRunner, closing_line, iter_tests
@@ -112,8 +112,8 @@ def _load(batch: Batch) -> Tuple[unittest.TestSuite, List[str], Dict[str, List[s
             loaded = unittest.TestSuite([_LoadFailure(target, user_traceback(exc))])
         is_dir = os.path.isdir(target)
         for test in iter_tests(loaded):
-            if isinstance(test, _LoadFailure) or test.id().startswith(LOADER_FAILURE):
-                broken.append(test.id()[len(LOADER_FAILURE):] if is_dir and not isinstance(test, _LoadFailure)
+            if isinstance(test, _LoadFailure) or test.id().startswith(FAILED_IMPORT_ID):
+                broken.append(test.id()[len(FAILED_IMPORT_ID):] if is_dir and not isinstance(test, _LoadFailure)
                               else target)
             elif not is_dir and not target.endswith(".py") and target not in sys.modules:
                 narrowed.setdefault(type(test).__module__, [])

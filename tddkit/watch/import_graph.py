@@ -16,6 +16,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
+from .._compat import getframe
+
 
 class ImportRecorder:
     """Notes ``importer -> imported`` module names while installed."""
@@ -45,7 +47,7 @@ class ImportRecorder:
 
         def recording_import_module(name: str, package: Optional[str] = None) -> ModuleType:
             module = original_import_module(name, package)
-            importer = sys._getframe(1).f_globals.get("__name__")
+            importer = getframe(1).f_globals.get("__name__")
             if importer:
                 edges[importer].add(module.__name__)
             return module
