@@ -23,6 +23,8 @@ PACKAGE = ROOT / "tddkit"
 COMPAT = PACKAGE / "_compat.py"
 #: Underscored names that their libraries document as public.
 PUBLIC = {"_exit"}  # os._exit
+#: Modules for type checkers only, never imported at run time (typeshed's documented home of its aliases).
+TYPING_ONLY = {"_typeshed"}
 HOOKS = {hook for hooks in _compat.OVERRIDDEN_HOOKS.values() for hook in hooks}
 IDENTIFIER = re.compile(r"[A-Za-z_]\w*")
 
@@ -162,7 +164,7 @@ class Uses(ast.NodeVisitor):
             self._imported(node, node.module, [alias.name for alias in node.names])
 
     def _imported(self, node: ast.AST, module: str, names: List[str]) -> None:
-        if module.split(".")[0] == "tddkit":
+        if module.split(".")[0] in ("tddkit", *TYPING_ONLY):
             return
         private_parts = [part for part in module.split(".") + names if private(part)]
         if private_parts or any(module == m or module.startswith(m + ".") for m in self.modules):
