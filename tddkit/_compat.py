@@ -122,7 +122,8 @@ def query_results_generator() -> Callable[[PGconn], PQGen[List[PGresult]]]:
     while holding ``conn.lock``, as psycopg's cursors do (no fallback)."""
     import psycopg.generators
 
-    return psycopg.generators.execute
+    execute: Callable[[PGconn], PQGen[List[PGresult]]] = psycopg.generators.execute
+    return execute
 
 
 def in_transaction_block(conn: Any) -> bool:

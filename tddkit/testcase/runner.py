@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 import unittest
-from typing import Dict, Iterator, List, Optional, TextIO
+from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, TextIO, Union
 
 from ..config.settings import Settings
 from ..isolation.temp_tables import schema_cache
@@ -22,6 +22,9 @@ from ..measure.instruments import tracer
 from ..measure.meter import TestMeter, now
 from ..measure.metrics import TestMetrics
 from ..session.session import current_session
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
 
 
 class PreformattedError(Exception):
@@ -53,7 +56,8 @@ _OUTCOME_COUNTER = {"passed": "passed", "expected_failure": "passed", "failed": 
 class TDDTestResult(unittest.TextTestResult):
     """A TextTestResult that records the TestMetrics of every test it sees."""
 
-    def __init__(self, stream, descriptions, verbosity, **kwargs) -> None:
+    # stream: what unittest hands its results (a writeln wrapper around a text stream)
+    def __init__(self, stream: Any, descriptions: bool, verbosity: int, **kwargs: Any) -> None:
         super().__init__(stream, descriptions, verbosity, **kwargs)
         self.test_metrics: List[TestMetrics] = []
         self.details: Dict[str, str] = {}
@@ -90,22 +94,23 @@ class TDDTestResult(unittest.TextTestResult):
         if self.progress:
             self._print_progress()
 
-    def _exc_info_to_string(self, err, test) -> str:
-        if err[0] is PreformattedError:
+    def _exc_info_to_string(self, err: OptExcInfo, test: unittest.TestCase) -> str:
+        if isinstance(err[1], PreformattedError):
             return err[1].text
-        return super()._exc_info_to_string(err, test)  # type: ignore[misc]  # private, not in typeshed
+        text: str = super()._exc_info_to_string(err, test)  # type: ignore[misc]  # private, not in typeshed
+        return text
 
-    def _mark(self, test, outcome: str, message: str = "") -> None:
+    def _mark(self, test: unittest.TestCase, outcome: str, message: str = "") -> None:
         """Note the running test's outcome, and its traceback or reason (shared with unittest's lists)."""
         self._outcome = outcome
         if message:
             self.details[test.id()] = message
 
-    def addFailure(self, test, err):
+    def addFailure(self, test: unittest.TestCase, err: OptExcInfo) -> None:
         super().addFailure(test, err)
         self._mark(test, "failed", self.failures[-1][1])
 
-    def addError(self, test, err):
+    def addError(self, test: unittest.TestCase, err: OptExcInfo) -> None:
         super().addError(test, err)
         if isinstance(test, unittest.TestCase):
             self._mark(test, "error", self.errors[-1][1])
@@ -113,22 +118,22 @@ class TDDTestResult(unittest.TextTestResult):
             self.test_metrics.append(TestMetrics(test.id(), outcome="error"))
             self.details[test.id()] = self.errors[-1][1]
 
-    def addSkip(self, test, reason):
+    def addSkip(self, test: unittest.TestCase, reason: str) -> None:
         super().addSkip(test, reason)
         self._mark(test, "skipped", reason)
 
-    def addExpectedFailure(self, test, err):
+    def addExpectedFailure(self, test: unittest.TestCase, err: OptExcInfo) -> None:
         super().addExpectedFailure(test, err)
         self._mark(test, "expected_failure")
 
-    def addUnexpectedSuccess(self, test):
+    def addUnexpectedSuccess(self, test: unittest.TestCase) -> None:
         super().addUnexpectedSuccess(test)
         self._mark(test, "unexpected_success")
 
-    def addSubTest(self, test, subtest, err):
+    def addSubTest(self, test: unittest.TestCase, subtest: unittest.TestCase, err: Optional[OptExcInfo]) -> None:
         super().addSubTest(test, subtest, err)
         if err is not None:
-            failed = issubclass(err[0], test.failureException)
+            failed = err[0] is not None and issubclass(err[0], test.failureException)
             self._mark(test, "failed" if failed else "error", (self.failures if failed else self.errors)[-1][1])
 
     # --- progress ----------------------------------------------------------------------
@@ -181,7 +186,7 @@ class TDDTestRunner(unittest.TextTestRunner):
         slowest: int = 5,
         trace_memory: bool = False,
         closing_line: bool = True,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(stream, **kwargs)
         self.settings = settings
@@ -194,14 +199,15 @@ class TDDTestRunner(unittest.TextTestRunner):
         self.last_wall = 0.0
         self._expected_total = 0
 
-    def run(self, test) -> TDDTestResult:
+    def run(self, test: Union[unittest.BaseTestSuite, unittest.TestCase]) -> TDDTestResult:
         self._expected_total = test.countTestCases()
         cache_before = schema_cache.stats()
         if self.trace_memory:
             tracer.start()
         started = time.perf_counter()
         try:
-            result: TDDTestResult = super().run(test)  # type: ignore[assignment]
+            # typeshed: run() takes a TestSuite (unittest runs any suite); it returns the resultclass made here
+            result: TDDTestResult = super().run(test)  # type: ignore[assignment,arg-type]
             self._finish(result, time.perf_counter() - started, schema_cache.since(cache_before))
         finally:
             if self.trace_memory:
