@@ -114,9 +114,9 @@ class BenchCase(TDDTestCase):
     @allow_repeated_queries  # repeats on purpose; detection costs the same per statement, alerts would be noise
     def bench_statements(self) -> None:
         """Count STATEMENTS_PER_SAMPLE statements as the cursors do, without sending them."""
-        note = self.conn.note_statement
+        conn, note = self.conn, self.conn._tddkit.note_statement
         for query in STATEMENT_MIX * (STATEMENTS_PER_SAMPLE // len(STATEMENT_MIX)):
-            note(query, 0.0)
+            note(query, 0.0, conn)
 
     def bench_wait(self) -> None:
         """A test that waits on the database."""

@@ -184,7 +184,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         cls.conn = self.conn = scope.conn
         self.addCleanup(self._tddkit_end_test)  # registered before setUp's own cleanups, so it runs last
         if self._tddkit_timeout:
-            timeouts.arm(self._tddkit_timeout, scope.conn.cancel_running)
+            timeouts.arm(self._tddkit_timeout, scope.conn._tddkit.cancel_running)
         scope.failed = True
         super()._callSetUp()
         scope.failed = False

@@ -72,7 +72,7 @@ class DataHelpers:
         After the test it is rolled back, reset (``DISCARD ALL``) and returned.
         """
         conn = self._tddkit_current_transaction("extra_connection()").lender.getconn()
-        conn.guard(True)
+        conn._tddkit.guard(True)
         return conn
 
     # --- application code --------------------------------------------------------------

@@ -45,16 +45,16 @@ def explain(conn: GuardedConnection, query: Any, params: Any = None, *, analyze:
     """PostgreSQL's plan of ``query``: the JSON document's top object (``{"Plan": {...}, ...}``), or with
     ``text`` the plan as EXPLAIN prints it. Runs in a savepoint that is rolled back."""
     options = ("ANALYZE, " if analyze else "") + ("FORMAT TEXT" if text else "FORMAT JSON")
-    conn.run_internal(_SAVEPOINT)
+    conn._tddkit.run_internal(_SAVEPOINT)
     try:
-        cursor = conn.internal_cursor()
+        cursor = conn._tddkit.internal_cursor()
         if discourage_seqscan:
             cursor.execute(_DISCOURAGE, prepare=False)
         cursor.execute(_explain_statement(query, options), params, prepare=False)
         rows = cursor.fetchall()
     finally:
-        if not conn.lost:
-            conn.run_internal(_UNDO)
+        if not conn._tddkit.lost:
+            conn._tddkit.run_internal(_UNDO)
     if text:
         return "\n".join(row[0] for row in rows)
     document = rows[0][0]
