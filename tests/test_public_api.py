@@ -37,7 +37,7 @@ class PublicApiTests(unittest.TestCase):
 
 
 class SurfaceTests(tddkit.TDDTestCase):
-    """What a test gets beyond psycopg's connection, only what the README documents."""
+    """What a test gets beyond psycopg's connection, and what a session offers: only what the README documents."""
 
     def test_the_connection_adds_only_capture_queries_to_psycopgs_names(self):
         plain = psycopg.Connection.connect(self.dsn)
@@ -52,6 +52,10 @@ class SurfaceTests(tddkit.TDDTestCase):
         self.assertEqual(tddkit_defines - psycopg_names, {"capture_queries"}, "the rest overrides psycopg's methods")
         self.assertEqual(set(vars(guarded)) - set(vars(plain)), {"_tddkit"}, "tddkit's state is in one attribute")
         self.assertNotIn("_tddkit", psycopg_names)
+
+    def test_a_session_offers_its_dsn_its_server_dsn_and_its_settings(self):
+        session = tddkit.get_session()
+        self.assertEqual({name for name in dir(session) if not name.startswith("_")}, {"dsn", "server_dsn", "settings"})
 
 
 if __name__ == "__main__":

@@ -119,10 +119,10 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
     def setUpClass(cls) -> None:
         super().setUpClass()
         session = get_session(config_near=getattr(sys.modules.get(cls.__module__), "__file__", None))
-        if session.lender is None:
+        if session._lender is None:
             raise TddkitError("the tddkit session has no test database (a parallel run's parent process?)")
         transaction = cls._tddkit_transaction = ClassTransaction(
-            session.lender, name=f"{cls.__module__}.{cls.__qualname__}", shared_data=cls._tddkit_shared_data,
+            session._lender, name=f"{cls.__module__}.{cls.__qualname__}", shared_data=cls._tddkit_shared_data,
             commit_as_savepoint=cls.commit_as_savepoint)
         cls._tddkit_pool = JoinedPool(transaction, name=f"tddkit pool of {cls.__qualname__}")
         cls._tddkit_dsn = session.dsn
@@ -172,7 +172,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
             type(self), getattr(type(self), self._testMethodName, None)))
         names = resources_of(self)
         if names:  # wait for named resources first: the wait is not connection time
-            locks = get_session().resource_locks()
+            locks = get_session()._resource_locks()
             meter.metrics.resources = names
             meter.metrics.resource_wait_ms = locks.acquire(names, self.id()) * 1000
             self.addCleanup(locks.release, names)  # runs after the rollback below
