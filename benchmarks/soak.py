@@ -223,7 +223,7 @@ def run_soak(tests: int, per_class: int = 100, window: int = WINDOW, close_pool:
              check_timing: bool = True) -> SoakResult:
     """Run the generated suite on the current session, measure it and check for leaks (and, with
     ``check_timing``, RSS growth and drift of the per-test median)."""
-    database = tddkit.get_session().database
+    database = tddkit.get_session()._database
     assert database is not None
     suite = soak_suite(tests, per_class)
     gc.collect()
@@ -276,7 +276,7 @@ def run_soak(tests: int, per_class: int = 100, window: int = WINDOW, close_pool:
 def soak_in_a_session(args: argparse.Namespace) -> SoakResult:
     """One soak run on a session of its own (closed after it), its figures printed."""
     session = tddkit.get_session(tddkit.load_settings({"dsn": args.dsn}))
-    print(f"soak: {args.tests} tests in classes of {args.per_class} on {session.server_origin}", flush=True)
+    print(f"soak: {args.tests} tests in classes of {args.per_class} on {session._server_origin}", flush=True)
     try:
         soak = run_soak(args.tests, args.per_class, close_pool=True)
     finally:

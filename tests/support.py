@@ -49,7 +49,7 @@ def run_suite(suite: unittest.TestSuite, **runner_kwargs) -> TDDTestResult:
 
 def admin_connection() -> psycopg.Connection:
     """An autocommit connection to the session's test database, outside any test transaction."""
-    database = tddkit.get_session().database
+    database = tddkit.get_session()._database
     return psycopg.connect(database.dsn, autocommit=True)
 
 
@@ -165,7 +165,7 @@ def postgres_pids(fragment: str) -> Dict[int, str]:
 
 
 def pool_stats():
-    return tddkit.get_session().database.pool.get_stats()
+    return tddkit.get_session()._database.pool.get_stats()
 
 
 def database_state():

@@ -127,7 +127,7 @@ class RunTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         session = tddkit.get_session()
-        cls.pool_sizes = (session.database.pool.min_size, session.database.pool.max_size)
+        cls.pool_sizes = (session._database.pool.min_size, session._database.pool.max_size)
         cls.report = bench.run_benchmark(session, iterations=3)
 
     def assert_finite_positive(self, stats, what):
@@ -171,7 +171,7 @@ class RunTests(unittest.TestCase):
         self.assertEqual(bench_databases(), [])
 
     def test_the_pool_gets_its_size_back(self):
-        pool = tddkit.get_session().database.pool
+        pool = tddkit.get_session()._database.pool
         self.assertEqual((pool.min_size, pool.max_size), self.pool_sizes)
 
     def test_the_table_names_every_operation_and_approach(self):

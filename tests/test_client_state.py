@@ -19,7 +19,7 @@ class ClientStateTests(unittest.TestCase):
     def test_every_pooled_connection_is_back_to_its_first_state(self):
         result = run_suite(suite_of(client_state.ChangesClientState))
         self.assertTrue(result.wasSuccessful(), result.output)
-        lender = tddkit.get_session().lender
+        lender = tddkit.get_session()._lender
         borrowed = [lender.getconn() for _ in range(lender.database.settings.pool_max_size)]
         try:
             for conn in borrowed:

@@ -26,7 +26,7 @@ def server_dsn():
 
 
 def template():
-    return tddkit.get_session().template.name
+    return tddkit.get_session()._template.name
 
 
 def settings(**values):
@@ -69,18 +69,18 @@ class SchemaTests(unittest.TestCase):
             schema.write_text("CREATE TABLE a (id int);\n\nCREATE TABLE b (id int,\n  oops notatype);\n")
             session = Session(Settings(root=tmp, schema=["schema.sql"], dsn=server_dsn()))
             with self.assertRaises(SchemaError) as caught:
-                session.start()
+                session._start()
         message = str(caught.exception)
         self.assertIn("schema.sql:4", message)
         self.assertIn('type "notatype" does not exist', message)
-        self.assertIsNone(session.database)
+        self.assertIsNone(session._database)
         with psycopg.connect(server_dsn(), autocommit=True) as admin:
             self.assertIsNone(admin.execute("SELECT 1 FROM pg_database WHERE datname LIKE %s",
-                                            (f"{BUILD_PREFIX}{session.schema.project}%",)).fetchone())
+                                            (f"{BUILD_PREFIX}{session._schema.project}%",)).fetchone())
 
     def test_missing_schema_file(self):
         with self.assertRaises(ConfigError) as caught:
-            Session(settings(schema=["no/such.sql"], dsn=server_dsn())).start()
+            Session(settings(schema=["no/such.sql"], dsn=server_dsn()))._start()
         self.assertIn("schema file not found", str(caught.exception))
 
 
@@ -139,12 +139,12 @@ class FixedNameTests(unittest.TestCase):
 class ConnectionErrorTests(unittest.TestCase):
     def test_unreachable_server(self):
         with self.assertRaises(ServerError) as caught:
-            Session(settings(dsn="host=127.0.0.1 port=1 user=postgres dbname=postgres")).start()
+            Session(settings(dsn="host=127.0.0.1 port=1 user=postgres dbname=postgres"))._start()
         self.assertIn("cannot connect to PostgreSQL", str(caught.exception))
 
     def test_malformed_dsn(self):
         with self.assertRaises(ConfigError):
-            Session(settings(dsn="postgresql://[broken")).start()
+            Session(settings(dsn="postgresql://[broken"))._start()
 
 
 if __name__ == "__main__":

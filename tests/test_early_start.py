@@ -20,11 +20,11 @@ import importlib.machinery, json, sys, threading
 imported_elsewhere, started_in = [], []
 
 def observe(session_module):
-    start = session_module.Session.start
+    start = session_module.Session._start
     def recorded(self, *args, **kwargs):
         started_in.append(threading.current_thread().name)
         return start(self, *args, **kwargs)
-    session_module.Session.start = recorded
+    session_module.Session._start = recorded
 
 class Watch:
     def find_spec(self, name, path=None, target=None):

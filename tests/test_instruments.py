@@ -135,7 +135,7 @@ class ResourceTests(unittest.TestCase):
     def test_a_resource_held_past_the_timeout_names_resource_and_holder(self):
         SessionSettings(self, resource_timeout=0.3)
         session = tddkit.get_session()
-        locks = session.resource_locks()
+        locks = session._resource_locks()
         holder = FileResourceLocks(locks.directory, 1.0) if isinstance(locks, FileResourceLocks) \
             else ResourceLocks(session.server_dsn, 1.0)
         holder.acquire(["sandbox"], "tests.elsewhere.Holder.test_holds_the_sandbox")

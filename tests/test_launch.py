@@ -122,15 +122,15 @@ class StopTests(unittest.TestCase):
             return original(database, *args, **kwargs)
 
         with mock.patch.object(tddkit.session.database.TestDatabase, "drop", recording):
-            own = Session(settings).start()
-            self.assertIsNotNone(own.server)
-            own.close()
+            own = Session(settings)._start()
+            self.assertIsNotNone(own._server)
+            own._close()
             self.assertEqual(dropped, [], "the whole cluster goes: no DROP DATABASE")
             server_dsn = tddkit.get_session().server_dsn
             given = Session(load_settings({"dsn": server_dsn}, targets=[str(ROOT / "tests" / "cases")]))
-            given.start()
-            name = given.database.name
-            given.close()
+            given._start()
+            name = given._database.name
+            given._close()
         self.assertEqual(dropped, [name], "on a server it did not start, the session drops its database")
 
 

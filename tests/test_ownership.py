@@ -249,30 +249,30 @@ class LiveTemplateTests(ProjectCase):
 
     def test_rebuild_schema_refuses_to_replace_a_template_a_live_run_holds(self):
         settings = Settings(root=str(self.root), schema=["schema.sql"], dsn=server_dsn(), pool_min_size=0)
-        live = Session(settings).start()
-        self.addCleanup(live.close)
+        live = Session(settings)._start()
+        self.addCleanup(live._close)
         with self.assertRaises(ConfigError) as caught:
-            Session(dataclasses.replace(settings, rebuild_schema=True)).start()
-        self.assertIn(f"schema template {live.template.name!r} is in use by another live run", str(caught.exception))
-        self.assertEqual(self.templates(), [live.template.name])
-        live.close()
-        rebuilt = Session(dataclasses.replace(settings, rebuild_schema=True)).start()
-        self.addCleanup(rebuilt.close)
-        self.assertTrue(rebuilt.template.built)
+            Session(dataclasses.replace(settings, rebuild_schema=True))._start()
+        self.assertIn(f"schema template {live._template.name!r} is in use by another live run", str(caught.exception))
+        self.assertEqual(self.templates(), [live._template.name])
+        live._close()
+        rebuilt = Session(dataclasses.replace(settings, rebuild_schema=True))._start()
+        self.addCleanup(rebuilt._close)
+        self.assertTrue(rebuilt._template.built)
 
     def test_a_session_switching_schemas_holds_the_new_template_and_lets_the_old_one_go(self):
         settings = Settings(root=str(self.root), schema=["schema.sql"], dsn=server_dsn(), pool_min_size=0)
-        watching = Session(settings).start()  # as watch does on a save of the schema
-        self.addCleanup(watching.close)
-        first = watching.template.name
+        watching = Session(settings)._start()  # as watch does on a save of the schema
+        self.addCleanup(watching._close)
+        first = watching._template.name
         (self.root / "schema.sql").write_text(SCHEMA + "CREATE TABLE extra (id int);\n")
-        second = watching.switch_template(self.source())
+        second = watching._switch_template(self.source())
         self.assertTrue(second.built)
         self.assertEqual(self.templates(), [second.name], f"{first} is no longer held by anyone")
         (self.root / "schema.sql").write_text(SCHEMA + "CREATE TABLE other (id int);\n")
-        other = Session(settings).start()
-        self.addCleanup(other.close)
-        self.assertEqual(self.templates(), sorted([second.name, other.template.name]), "the session holds its new one")
+        other = Session(settings)._start()
+        self.addCleanup(other._close)
+        self.assertEqual(self.templates(), sorted([second.name, other._template.name]), "the session holds its new one")
 
 
 @unittest.skipUnless(HAVE_XDIST, "pytest-xdist is not installed")

@@ -195,19 +195,19 @@ class PythonTests(unittest.TestCase):
 
 
 class PsycopgTests(unittest.TestCase):
-    def test_the_cursor_slot_is_read_as_fast_as_an_attribute(self):
+    def test_the_cursor_reads_its_connection_from_psycopgs_slot(self):
         slot = _compat.cursor_connection_slot()
         self.assertIsInstance(slot, types.MemberDescriptorType,
                               changed("psycopg", "Cursor._conn (no slot: one call more per statement)",
                                       "cursor_connection_slot"))
-        database = tddkit.get_session().database
+        database = tddkit.get_session()._database
         with GuardedConnection.connect(database.dsn, autocommit=True, **database.connection_kwargs()) as conn:
             cursor = conn.cursor()
             self.assertIsInstance(cursor, CountingCursor)
             self.assertIs(slot.__get__(cursor), conn, changed("psycopg", "Cursor._conn", "cursor_connection_slot"))
             self.assertIs(psycopg.Cursor.connection.__get__(cursor), conn)  # the fallback
             cursor.execute("SELECT 1")
-            self.assertEqual(conn.query_count, 1)
+            self.assertEqual(conn._tddkit.query_count, 1)
 
     def test_a_sent_query_is_run_as_tddkit_runs_its_own(self):
         execute = _compat.query_results_generator()
@@ -266,7 +266,7 @@ class PsycopgTests(unittest.TestCase):
                              changed("psycopg", "Connection._adapters", "forget_adapters"))
 
     def test_pool_warnings_name_the_connection(self):
-        with ConnectionPool(tddkit.get_session().database.dsn, min_size=1, max_size=1, open=True) as pool:
+        with ConnectionPool(tddkit.get_session()._database.dsn, min_size=1, max_size=1, open=True) as pool:
             with self.assertLogs("psycopg.pool", logging.WARNING) as logs:
                 conn = pool.getconn()
                 conn.execute("SELECT 1")  # a transaction left open: the pool rolls it back and says so

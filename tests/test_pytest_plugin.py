@@ -218,7 +218,7 @@ class ReportAndGateTests(unittest.TestCase):
         with psycopg.connect(server_dsn, autocommit=True) as admin:
             mine = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE 'tddkit\\_%%' "
                                  "AND datname NOT LIKE 'tddkit\\_tpl%%' AND datname <> %s",
-                                 (tddkit.get_session().database.name,)).fetchall()
+                                 (tddkit.get_session()._database.name,)).fetchall()
         self.assertEqual(mine, [])
 
 

@@ -107,7 +107,7 @@ class ConnectionFaultTests(unittest.TestCase):
         result = run_suite(suite)
         self.assertTrue(result.wasSuccessful(), result.output)
         self.assertEqual(result.testsRun, 5)
-        lender = tddkit.get_session().lender
+        lender = tddkit.get_session()._lender
         self.assertTrue(all(not c.closed and id(c) not in lender._owners for c in faults.SEEN["borrowed"]))
         self.assertEqual(database_state(), CLEAN)
 
@@ -121,7 +121,7 @@ class ConnectionFaultTests(unittest.TestCase):
         self.assertEqual(database_state(), CLEAN)
 
     def test_connections_have_the_timeouts_of_the_settings(self):
-        lender = tddkit.get_session().lender
+        lender = tddkit.get_session()._lender
         conn = lender.getconn()
         try:
             found = conn.execute("SELECT name, setting FROM pg_settings "

@@ -53,7 +53,7 @@ class Project:
 
     def database(self, rebuild=False):
         """A started session on the project's schema (its ``template`` says whether it was built)."""
-        session = Session(dataclasses.replace(self.settings(), rebuild_schema=rebuild)).start()
+        session = Session(dataclasses.replace(self.settings(), rebuild_schema=rebuild))._start()
         self.made.append(session)
         return session
 
@@ -63,7 +63,7 @@ class Project:
 
     def close(self):
         for session in self.made:
-            session.close()
+            session._close()
         with psycopg.connect(server_dsn(), autocommit=True) as admin:
             for name in self.templates():
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -79,9 +79,9 @@ class TemplateTests(unittest.TestCase):
     def test_second_run_reuses_the_template_without_any_ddl(self):
         first = self.project.database()
         second = self.project.database()
-        self.assertTrue(first.template.built)
-        self.assertFalse(second.template.built)
-        self.assertEqual(first.template.name, second.template.name)
+        self.assertTrue(first._template.built)
+        self.assertFalse(second._template.built)
+        self.assertEqual(first._template.name, second._template.name)
         self.assertEqual(len(schema_hooks.CALLS), 1, "the schema hook (the DDL) ran again")
         with psycopg.connect(second.dsn) as conn:
             self.assertEqual(conn.execute("SELECT count(*) FROM item").fetchone(), (0,))
@@ -89,27 +89,27 @@ class TemplateTests(unittest.TestCase):
 
     def test_editing_a_schema_file_rebuilds_and_drops_the_stale_template_once_no_run_uses_it(self):
         first = self.project.database()
-        old = first.template.name
+        old = first._template.name
         self.project.schema_file.write_text(SCHEMA + "CREATE TABLE extra (id int);\n")
         new = self.project.database()
-        self.assertTrue(new.template.built)
-        self.assertNotEqual(new.template.name, old)
-        self.assertEqual(self.project.templates(), sorted([old, new.template.name]), "the first run still uses it")
+        self.assertTrue(new._template.built)
+        self.assertNotEqual(new._template.name, old)
+        self.assertEqual(self.project.templates(), sorted([old, new._template.name]), "the first run still uses it")
         with psycopg.connect(new.dsn) as conn:
             conn.execute("SELECT * FROM extra")
-        first.close()
-        self.assertFalse(self.project.database().template.built)
-        self.assertEqual(self.project.templates(), [new.template.name])
+        first._close()
+        self.assertFalse(self.project.database()._template.built)
+        self.assertEqual(self.project.templates(), [new._template.name])
 
     def test_schema_version_and_rebuild_flag_force_a_rebuild(self):
         session = self.project.database()
-        first = session.template.name
-        session.close()  # a template a live run uses is not rebuilt (see test_ownership)
+        first = session._template.name
+        session._close()  # a template a live run uses is not rebuilt (see test_ownership)
         rebuilt = self.project.database(rebuild=True)
-        self.assertTrue(rebuilt.template.built)
-        rebuilt.close()
+        self.assertTrue(rebuilt._template.built)
+        rebuilt._close()
         self.project.version = "2"
-        bumped = self.project.database().template
+        bumped = self.project.database()._template
         self.assertTrue(bumped.built)
         self.assertNotEqual(bumped.name, first)
         self.assertEqual(len(schema_hooks.CALLS), 3)
@@ -138,7 +138,7 @@ class TemplateTests(unittest.TestCase):
         for thread in threads:
             thread.join()
         self.assertEqual(errors, [])
-        self.assertEqual(sorted(r.template.built for r in results), [False, True])
+        self.assertEqual(sorted(r._template.built for r in results), [False, True])
         self.assertEqual(len(schema_hooks.CALLS), 1)
 
 
@@ -155,7 +155,7 @@ class SchemaInputTests(unittest.TestCase):
     def database(self, **changes):
         changes.setdefault("schema_inputs", ["seed/*.csv"])
         session = Session(dataclasses.replace(self.project.settings(), **changes))
-        self.project.made.append(session.start())
+        self.project.made.append(session._start())
         return session
 
     def notes(self, session):
@@ -167,7 +167,7 @@ class SchemaInputTests(unittest.TestCase):
         self.assertEqual(self.notes(first), ["first"])
         self.seed.write_text("second\n")
         edited = self.database()
-        self.assertTrue(edited.template.built, "an edited seed file must rebuild the template")
+        self.assertTrue(edited._template.built, "an edited seed file must rebuild the template")
         self.assertEqual(self.notes(edited), ["second"])
         self.seed.write_text("first\n")
         reverted = self.database()

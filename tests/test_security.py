@@ -68,7 +68,7 @@ class SocketOnlyTests(unittest.TestCase):
     """What holds for every embedded server, whoever runs the tests."""
 
     def test_the_throwaway_server_listens_on_no_tcp_port(self):
-        server = tddkit.get_session().server
+        server = tddkit.get_session()._server
         if server is None:
             self.skipTest("this run uses a server it did not start (--dsn or 'server start')")
         self.assertEqual(tcp_listeners(server.process.pid), [])
@@ -76,7 +76,7 @@ class SocketOnlyTests(unittest.TestCase):
         self.assertEqual(stat.S_IMODE(os.stat(server.run_dir).st_mode), 0o700)
 
     def test_cached_clusters_trust_the_socket_and_nothing_else(self):
-        server = tddkit.get_session().server
+        server = tddkit.get_session()._server
         if server is None:
             self.skipTest("this run uses a server it did not start (--dsn or 'server start')")
         for data in (server.data_dir, server.cache.cluster(server.binaries)):

@@ -53,7 +53,7 @@ class StateLeakTests(unittest.TestCase):
             self.assertEqual(admin.execute("SELECT gid FROM pg_prepared_xacts").fetchall(), [])
             left = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE 'tddkit\\_%%' AND datname "
                                  "NOT LIKE 'tddkit\\_tpl%%' AND datname <> %s",
-                                 (tddkit.get_session().database.name,)).fetchall()
+                                 (tddkit.get_session()._database.name,)).fetchall()
         self.assertEqual(left, [])
 
 

@@ -115,9 +115,9 @@ class BenchCase(TDDTestCase):
     @allow_repeated_queries  # repeats on purpose; detection costs the same per statement, alerts would be noise
     def bench_statements(self) -> None:
         """Count STATEMENTS_PER_SAMPLE statements as the cursors do, without sending them."""
-        note = self.conn.note_statement
+        conn, note = self.conn, self.conn._tddkit.note_statement
         for query in STATEMENT_MIX * (STATEMENTS_PER_SAMPLE // len(STATEMENT_MIX)):
-            note(query, 0.0)
+            note(query, 0.0, conn)
 
     def bench_wait(self) -> None:
         """A test that waits on the database."""
@@ -211,7 +211,7 @@ def run_parallel(method: str, workers: int, per_worker: int) -> ParallelRun:
 
 def run_benchmark(session: Session, iterations: Optional[int] = None, compare: bool = True) -> BenchReport:
     """Run every operation (and, with ``compare``, the other approaches) on the session's server."""
-    database = session.database
+    database = session._database
     if database is None:
         raise TddkitError("the benchmark needs a started session (tddkit.get_session())")
     counts = iteration_counts(iterations)
@@ -219,7 +219,7 @@ def run_benchmark(session: Session, iterations: Optional[int] = None, compare: b
     empty = _measured_tests(BenchCase, "bench_empty", counts["fixture_setup"])
     schema = _measured_tests(BenchCase, "bench_schema", counts["schema_operation"])
     statements = _measured_tests(BenchCase, "bench_statements", counts["statement_stats"])
-    lender = session.lender
+    lender = session._lender
     if lender is None:
         raise TddkitError("the benchmark needs a session with a test database")
     conn = lender.getconn()
@@ -243,5 +243,5 @@ def run_benchmark(session: Session, iterations: Optional[int] = None, compare: b
     operations = [Operation(name, values, targets.get(name), descriptions[name]) for name, values in samples.items()]
     baseline = statistics.median(samples["fixture_setup"])
     comparisons = run_comparisons(database, counts["comparison"], baseline, time_calls) if compare else []
-    return BenchReport(session.describe(), postgresql, counts, operations, list(parallel.values()),
+    return BenchReport(session._describe(), postgresql, counts, operations, list(parallel.values()),
                        comparisons, WARMUP)

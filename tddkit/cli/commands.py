@@ -56,13 +56,13 @@ class _RunPlan:
 
     def runnable(self, suite: unittest.TestSuite, session: Optional[Session]) -> unittest.BaseTestSuite:
         """The suite as it runs: in worker processes when ``--parallel`` asks for them."""
-        if self.workers <= 1 or session is None or session.template is None:
+        if self.workers <= 1 or session is None or session._template is None:
             return suite
         from ..parallel.suite import ParallelSuite
 
         durations = load_durations(self.durations_path) if self.settings.durations_file else {}
         return ParallelSuite(group_by_class(iter_tests(suite)), workers=self.workers, settings=self.settings,
-                             server_dsn=session.server_dsn, template=session.template, durations=durations)
+                             server_dsn=session.server_dsn, template=session._template, durations=durations)
 
 
 def _needs_session(suite: unittest.TestSuite, workers: int) -> bool:
@@ -103,7 +103,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     session = get_session(settings, with_database=plan.workers <= 1)
                 print(f"tddkit: {describe_config(settings)}", file=sys.stderr)
                 if session is not None:
-                    print(f"tddkit: {session.describe()}", file=sys.stderr)
+                    print(f"tddkit: {session._describe()}", file=sys.stderr)
             last = repetition == args.repeat - 1
             runner = TDDTestRunner(
                 verbosity=args.verbosity, failfast=args.failfast, buffer=args.buffer, settings=settings,
@@ -121,7 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                                       baseline=baseline, gate=args.gate, rerun=functools.partial(_rerun, plan))
         session = current_session()
         if session is not None:  # also when tests started it lazily, after the first line
-            print(f"tddkit: tests ran on {session.server_origin}", file=sys.stderr)
+            print(f"tddkit: tests ran on {session._server_origin}", file=sys.stderr)
     finally:
         with interrupts.deferred():  # a signal now waits until the databases are dropped and the server stopped
             early_start.abandon()  # started for tests that turned out not to need it

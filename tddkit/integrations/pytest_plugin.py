@@ -71,9 +71,9 @@ def tddkit_session(request: pytest.FixtureRequest) -> "Session":
 def _tddkit_transaction(request: pytest.FixtureRequest, tddkit_session: "Session") -> Iterator["ClassTransaction"]:
     from ..isolation.class_transaction import ClassTransaction
 
-    if tddkit_session.lender is None:
+    if tddkit_session._lender is None:
         raise pytest.UsageError("the tddkit session has no test database")
-    transaction = ClassTransaction(tddkit_session.lender, name=request.node.nodeid, lent_between_tests=True)
+    transaction = ClassTransaction(tddkit_session._lender, name=request.node.nodeid, lent_between_tests=True)
     transaction.connection()
     yield transaction
     transaction.release()

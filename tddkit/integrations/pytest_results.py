@@ -167,7 +167,7 @@ class PluginState:
         """Take the test's named resources; let a TDDTestCase hand its metrics to this item."""
         names = tuple(sorted({name for mark in item.iter_markers("tddkit_resources") for name in mark.args}))
         if names:
-            locks = self.tddkit_session().resource_locks()
+            locks = self.tddkit_session()._resource_locks()
             item.stash[RESOURCES] = (names, locks.acquire(names, item.nodeid))
         case = sys.modules.get("tddkit.testcase.case")
         cls = getattr(item, "cls", None)
@@ -177,7 +177,7 @@ class PluginState:
     def release_resources(self, item: pytest.Item) -> None:
         names, _ = item.stash.get(RESOURCES, ((), 0.0))
         if names and self.session is not None:
-            self.session.resource_locks().release(names)
+            self.session._resource_locks().release(names)
 
     def after_phase(self, item: pytest.Item, report: pytest.TestReport) -> None:
         """Note the test's outcome; after its teardown, keep its metrics if it was measured."""

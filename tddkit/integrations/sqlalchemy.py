@@ -41,11 +41,11 @@ def engine_for(conn: GuardedConnection) -> Any:
 
 def connect(engine: Any, conn: GuardedConnection) -> Any:
     """A SQLAlchemy Connection on ``conn``, in a unit of work of its own (a savepoint)."""
-    conn.join()
+    conn._tddkit.join()
     try:
         return engine.connect()
     except BaseException:
-        conn.leave()
+        conn._tddkit.leave()
         raise
 
 

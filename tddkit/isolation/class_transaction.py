@@ -70,13 +70,13 @@ class ClassTransaction:
         self.leak_mark = 0
         #: Appended to the per-test rollback: frees the session advisory locks a test took (see ``advisory_locks``).
         self.release_locks = advisory_locks.RELEASE_ALL
-        #: conn.query_count when ``release_locks`` was decided: no statement since, no lock taken since.
+        #: conn._tddkit.query_count when ``release_locks`` was decided: no statement since, no lock taken since.
         self._locks_at: Optional[int] = None
         #: Objects built on the current connection (e.g. a SQLAlchemy engine); cleared when it is released.
         self.connection_extras: Dict[str, Any] = {}
         #: The connection stays lent (guarded) between tests: shared data is made whenever a fixture asks (pytest).
         self.lent_between_tests = lent_between_tests
-        #: conn.query_count when the newest ``tddkit_test`` savepoint matched the data: another count means
+        #: conn._tddkit.query_count when the newest ``tddkit_test`` savepoint matched the data: another count means
         #: statements ran between tests (shared data made lazily), so the savepoint moves before the next test.
         self.clean_at: Optional[int] = None
         #: Whether the innermost scope has a ``tddkit_test`` savepoint yet.
@@ -94,7 +94,7 @@ class ClassTransaction:
     def connection(self) -> GuardedConnection:
         """The scope's connection, inside its transaction; a new one if the last was let go or lost."""
         conn = self.conn
-        if conn is not None and (conn.lost or conn.busy):
+        if conn is not None and (conn._tddkit.lost or conn._tddkit.busy):
             self.release()
             conn = None
         if conn is None:
@@ -114,7 +114,7 @@ class ClassTransaction:
                 self._begin(conn, started)
                 return conn
             except psycopg.OperationalError:
-                if not conn.lost or attempt == attempts - 1:
+                if not conn._tddkit.lost or attempt == attempts - 1:
                     raise
                 gone = self.lender.probe.gone_reason()
                 if gone:
@@ -123,12 +123,12 @@ class ClassTransaction:
 
     def _begin(self, conn: GuardedConnection, started: float) -> None:
         self.conn = conn
-        queries = conn.query_count
+        queries = conn._tddkit.query_count
         try:
             schema_cache.prepare(conn)
             self.metrics.connection_ms = (now() - started) * 1000
             if self.settings.leak_check:
-                self.leak_mark = leaks.mark(conn.internal_cursor())  # psycopg sends BEGIN first
+                self.leak_mark = leaks.mark(conn._tddkit.internal_cursor())  # psycopg sends BEGIN first
             if self.shared_data is not None:
                 self._create_shared_data(conn, self.shared_data)
             self._locks_at = queries
@@ -136,43 +136,44 @@ class ClassTransaction:
         except BaseException:
             self.release()
             raise
-        self.clean_at, self._savepoint_here = conn.query_count, True
-        self.metrics.query_count = conn.query_count - queries
+        self.clean_at, self._savepoint_here = conn._tddkit.query_count, True
+        self.metrics.query_count = conn._tddkit.query_count - queries
         self.metrics.setup_ms = (now() - started) * 1000
         self.between_tests()
 
     def _set_savepoint(self, conn: GuardedConnection, statement: bytes, begin: bool = False) -> None:
         """Set or move the test savepoint; after statements ran (shared data), the advisory locks held now are
         the scope's (``begin``: the transaction may not be open yet)."""
-        if conn.query_count == self._locks_at:
+        state = conn._tddkit
+        if state.query_count == self._locks_at:
             if begin:
-                conn.internal_cursor().execute(statement, prepare=False)  # a cursor: psycopg sends BEGIN first
+                state.internal_cursor().execute(statement, prepare=False)  # a cursor: psycopg sends BEGIN first
             else:
-                conn.run_internal(statement)
+                state.run_internal(statement)
             return
-        held = advisory_locks.held(conn.run_internal(statement + advisory_locks.HELD))  # statements ran: in BEGIN
+        held = advisory_locks.held(state.run_internal(statement + advisory_locks.HELD))  # statements ran: in BEGIN
         self.release_locks = advisory_locks.release_after_test(held)
-        self._locks_at = conn.query_count
+        self._locks_at = state.query_count
 
     def between_tests(self) -> None:
         """Lend the connection to fixtures again (pytest), guarded, once a test has ended."""
         if self.lent_between_tests and self.conn is not None:
-            self.conn.guard(True)
+            self.conn._tddkit.guard(True)
             self.in_use = True
 
     def _create_shared_data(self, conn: GuardedConnection, shared_data: SharedData) -> None:
-        conn.guard(True)
+        conn._tddkit.guard(True)
         self.in_use = True
         if self.commit_as_savepoint:
-            conn.join()
+            conn._tddkit.join()
         try:
             shared_data(conn)
         finally:
             self.in_use = False
-            if self.commit_as_savepoint and conn.joins:
-                conn.leave(commit=True)
-            conn.joins.clear()
-            conn.guard(False)
+            if self.commit_as_savepoint and conn._tddkit.joins:
+                conn._tddkit.leave(commit=True)
+            conn._tddkit.joins.clear()
+            conn._tddkit.guard(False)
 
     def release(self, close: bool = False) -> None:
         """End the transaction and return the connection (a lost or busy one, or any with ``close``, is
@@ -185,13 +186,14 @@ class ClassTransaction:
         self.release_locks = advisory_locks.RELEASE_ALL
         if conn is None:
             return
-        conn.guard(False)
-        conn.joins.clear()
-        if conn.busy or close:
+        state = conn._tddkit
+        state.guard(False)
+        state.joins.clear()
+        if state.busy or close:
             conn.close()  # nothing else can end a COPY or stream the test left behind
         try:
             if not conn.closed:
-                conn.run_internal(END_SCOPE + conn.deallocate_sql())
+                state.run_internal(END_SCOPE + state.deallocate_sql())
         except psycopg.Error:
             conn.close()  # its state is unknown: the pool replaces it
         finally:
@@ -202,35 +204,36 @@ class ClassTransaction:
     def begin_test(self, meter: TestMeter) -> TestScope:
         """Start a test: its connection ready and guarded, its meter and borrowed connections running."""
         conn = self.connection()
+        state = conn._tddkit
         if not self._savepoint_here:
             self._set_savepoint(conn, SAVEPOINT)
             self._savepoint_here = True
-        elif self.clean_at != conn.query_count:
+        elif self.clean_at != state.query_count:
             self._set_savepoint(conn, MOVE_SAVEPOINT)
         meter.metrics.class_metrics = self.metrics
-        meter.connected(conn.query_count, conn.query_time)
-        conn.statement_log = meter.watch_statements(self.settings.repeated_query_threshold)
+        meter.connected(state.query_count, state.query_time)
+        state.statement_log = meter.watch_statements(self.settings.repeated_query_threshold)
         scope = TestScope(conn, meter, self.lender.track_borrowed(), self.settings, self.lender.probe)
-        conn.guard(True)
+        state.guard(True)
         if self.commit_as_savepoint:
-            conn.join(base="tddkit_test")
+            state.join(base="tddkit_test")
         self.in_use = True
         return scope
 
     def end_test(self, scope: TestScope) -> TestMetrics:
         """Undo the test: take back what it borrowed, roll back to the savepoint; return its metrics, or raise
         what went wrong after it (a thread left running, a transaction ended, a write that escaped)."""
-        conn, meter = scope.conn, scope.meter
+        state, meter = scope.conn._tddkit, scope.meter
         self.in_use = False
-        conn.guard(False)
-        conn.joins.clear()  # units of work app code left open: the rollback below undoes them
-        conn.statement_log = None
-        meter.queries_done(conn.query_count, conn.query_time)
+        state.guard(False)
+        state.joins.clear()  # units of work app code left open: the rollback below undoes them
+        state.statement_log = None
+        meter.queries_done(state.query_count, state.query_time)
         try:
             scope.borrowed.reclaim()  # connections the test borrowed and kept
             self._check_threads(scope)
             self._rollback_test(scope)
-            self.clean_at = conn.query_count
+            self.clean_at = state.query_count
         finally:
             self.between_tests()
             metrics = scope.finish_metrics()
@@ -248,7 +251,7 @@ class ClassTransaction:
         if not left:
             return
         names = ", ".join(repr(t.name) for t in left)
-        scope.conn.cancel_running()  # a statement the thread is waiting on ends now, not when the server is done
+        scope.conn._tddkit.cancel_running()  # the statement the thread waits on ends now, not when the server is done
         self.release(close=True)
         raise IsolationError(
             f"the test left thread {names} running; it could still use the test's connection and write into the "
@@ -258,10 +261,10 @@ class ClassTransaction:
     def _rollback_test(self, scope: TestScope) -> None:
         """ROLLBACK TO the test's savepoint; a connection that cannot is let go (the next test reopens the scope)."""
         conn = scope.conn
-        if conn.busy:
+        if conn._tddkit.busy:
             self.release()
             return scope.report(IsolationError(LEFT_BUSY))
-        if conn.lost:  # the test saw it break and reported (or expected) that
+        if conn._tddkit.lost:  # the test saw it break and reported (or expected) that
             return self.release()
         if conn.info.transaction_status == pq.TransactionStatus.IDLE:
             self.release()
@@ -271,7 +274,7 @@ class ClassTransaction:
             leaked = self._rollback_to_savepoint(conn)
         except psycopg.Error as exc:
             self.release()
-            if conn.lost:  # broke after the test's last statement: the test did not see it
+            if conn._tddkit.lost:  # broke after the test's last statement: the test did not see it
                 exc.add_note(LOST_NOTE)
                 return scope.report(exc)
             raise IsolationError(
@@ -286,22 +289,22 @@ class ClassTransaction:
     def _rollback_to_savepoint(self, conn: GuardedConnection) -> Optional[str]:
         """The per-test rollback (with the release of the advisory locks the test took); with the leak check,
         what other connections changed (else None)."""
-        also = self.release_locks + conn.deallocate_sql() if conn.prepared else self.release_locks
+        also = self.release_locks + conn._tddkit.deallocate_sql() if conn._tddkit.prepared else self.release_locks
         if not self.settings.leak_check:
-            conn.run_internal(ROLLBACK_TO + also)
+            conn._tddkit.run_internal(ROLLBACK_TO + also)
             return None
-        if not conn.run_internal(leaks.rollback_and_check(self.leak_mark, also)).ntuples:
+        if not conn._tddkit.run_internal(leaks.rollback_and_check(self.leak_mark, also)).ntuples:
             return None
-        return leaks.changes_since(conn.internal_cursor(), self.leak_mark)
+        return leaks.changes_since(conn._tddkit.internal_cursor(), self.leak_mark)
 
     # --- nested scopes -------------------------------------------------------------------
 
     def push_scope(self) -> None:
         """Open a nested scope (a pytest class in a module): what it creates is gone at ``pop_scope``."""
-        conn = self.connection()
+        state = self.connection()._tddkit
         name = f"tddkit_scope_{len(self._scopes) + 1}"
-        conn.run_internal(f"SAVEPOINT {name}".encode())
-        self._scopes.append((name, self.clean_at == conn.query_count, self._savepoint_here, self.release_locks))
+        state.run_internal(f"SAVEPOINT {name}".encode())
+        self._scopes.append((name, self.clean_at == state.query_count, self._savepoint_here, self.release_locks))
         self.clean_at, self._savepoint_here = None, False
 
     def pop_scope(self) -> None:
@@ -310,6 +313,7 @@ class ClassTransaction:
         if not self._scopes or conn is None:
             return  # the connection was let go since: its scopes went with it
         name, was_clean, had_savepoint, self.release_locks = self._scopes.pop()
-        conn.run_internal(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}".encode() + self.release_locks)
+        state = conn._tddkit
+        state.run_internal(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}".encode() + self.release_locks)
         self._savepoint_here = had_savepoint
-        self.clean_at = conn.query_count if was_clean else None
+        self.clean_at = state.query_count if was_clean else None

@@ -8,15 +8,19 @@ statement also goes to the test's ``StatementLog`` (statistics by shape, see
 ``tddkit.measure.queries``); the SQL text is kept only while a ``capture_queries()``
 block is open.
 
-Its *joined* mode (``joined_mode``) is how application code runs inside the
-test's transaction.
+The connection is psycopg's with one public addition, ``capture_queries()``:
+tddkit's state and machinery of it are in one private object, ``conn._tddkit``
+(a ``ConnectionState``), so no name of tddkit's can clash with psycopg's and
+test code cannot switch isolation off by accident. Its *joined* mode
+(``joined_mode``) is how application code runs inside the test's transaction.
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+import weakref
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 import psycopg
 from psycopg import pq
@@ -68,47 +72,54 @@ class CountingCursor(psycopg.Cursor):
     #: The cursor's connection, read where psycopg keeps it (see ``tddkit._compat``).
     _tddkit_conn: "GuardedConnection" = cursor_connection_slot()
 
-    def execute(self, query, params=None, **kwargs):
+    def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         conn = self._tddkit_conn
-        if conn.guarded:
+        state = conn._tddkit
+        if state.guarded:
             if not isinstance(query, (str, bytes)) and hasattr(query, "as_string"):
                 query = query.as_string(conn)  # a psycopg.sql object: composed once, screened and run as this text
             seen = screen(query)
             if seen is not None:
-                conn.screened(*seen)
+                state.screened(*seen)
         start = time.perf_counter()
         try:
             return super().execute(query, params, **kwargs)
         finally:
-            conn.note_statement(query, time.perf_counter() - start)
+            state.note_statement(query, time.perf_counter() - start, conn)
 
-    def executemany(self, query, params_seq, **kwargs):
+    def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
+        conn = self._tddkit_conn
         start = time.perf_counter()
         try:
             return super().executemany(query, params_seq, **kwargs)
         finally:
-            self._tddkit_conn.note_statement(query, time.perf_counter() - start)
+            conn._tddkit.note_statement(query, time.perf_counter() - start, conn)
 
-    def copy(self, statement, params=None, **kwargs):
-        self._tddkit_conn.note_statement(statement, 0.0)
+    def copy(self, statement: Any, params: Any = None, **kwargs: Any) -> Any:
+        conn = self._tddkit_conn
+        conn._tddkit.note_statement(statement, 0.0, conn)
         return super().copy(statement, params, **kwargs)
 
-    def stream(self, query, params=None, **kwargs):
-        self._tddkit_conn.note_statement(query, 0.0)
+    def stream(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+        conn = self._tddkit_conn
+        conn._tddkit.note_statement(query, 0.0, conn)
         return super().stream(query, params, **kwargs)
 
 
-class GuardedConnection(JoinedMode, psycopg.Connection):
-    """A psycopg Connection that protects test isolation and counts statements."""
+class ConnectionState(JoinedMode):
+    """tddkit's state and machinery of one GuardedConnection, kept as its ``_tddkit``."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        #: Statements run through this connection's cursors, and their total seconds.
+    __slots__ = ("_owner", "query_count", "query_time", "guarded", "temp_tables", "client_state", "prepared",
+                 "joins", "statement_log", "captures")
+
+    def __init__(self, conn: "GuardedConnection") -> None:
+        self._owner = weakref.ref(conn)  # the connection holds its state: no reference cycle
+        #: Statements run through the connection's cursors, and their total seconds.
         self.query_count = 0
         self.query_time = 0.0
         #: True while a test holds the connection: statements ending its transaction are refused.
         self.guarded = False
-        #: Temp tables the SchemaCache keeps on this connection (name -> its record).
+        #: Temp tables the SchemaCache keeps on the connection (name -> its record).
         self.temp_tables: Optional[Dict[str, Any]] = None
         #: The Python-side state when the pool first lent it, restored each time it comes back.
         self.client_state: Optional[ClientState] = None
@@ -118,29 +129,28 @@ class GuardedConnection(JoinedMode, psycopg.Connection):
         self.joins: List[Unit] = []
         #: The running test's statement statistics (set by the isolation core while a test runs).
         self.statement_log: Optional[StatementLog] = None
-        self._captures: List[QueryCapture] = []
+        #: The open ``capture_queries()`` blocks.
+        self.captures: List[QueryCapture] = []
 
-    def note_statement(self, query: Any, elapsed: float) -> None:
-        """Count one statement (called by the cursors)."""
+    @property
+    def conn(self) -> "GuardedConnection":
+        """The connection this is the state of."""
+        conn = self._owner()
+        if conn is None:
+            raise ReferenceError("the connection of this tddkit state is gone")
+        return conn
+
+    def note_statement(self, query: Any, elapsed: float, conn: "GuardedConnection") -> None:
+        """Count one statement run on ``conn`` (called by the cursors)."""
         self.query_count += 1
         self.query_time += elapsed
         log = self.statement_log
         if log is not None:
-            log.note(query, elapsed, self)
-        if self._captures:
-            text = query.as_string(self) if hasattr(query, "as_string") else str(query)
-            for capture in self._captures:
+            log.note(query, elapsed, conn)
+        if self.captures:
+            text = query.as_string(conn) if hasattr(query, "as_string") else str(query)
+            for capture in self.captures:
                 capture.statements.append((text, elapsed))
-
-    @contextlib.contextmanager
-    def capture_queries(self) -> Iterator[QueryCapture]:
-        """Keep the text and time of every statement run in the block (blocks may nest)."""
-        capture = QueryCapture()
-        self._captures.append(capture)
-        try:
-            yield capture
-        finally:
-            self._captures.remove(capture)
 
     def guard(self, active: bool) -> None:
         """Turn isolation protection on (inside a test) or off (framework code)."""
@@ -148,17 +158,18 @@ class GuardedConnection(JoinedMode, psycopg.Connection):
 
     def internal_cursor(self) -> "psycopg.Cursor[Tuple[Any, ...]]":
         """A cursor for framework statements: not counted, not guarded, tuples whatever the test set."""
-        return psycopg.Cursor(self, row_factory=tuple_row)
+        return psycopg.Cursor(self.conn, row_factory=tuple_row)
 
     def run_internal(self, statement: bytes) -> "pq.abc.PGresult":
         """Run a framework statement (or several; the last one's result is returned): not counted, not
         guarded, never prepared, sent as psycopg's cursors send it but with no cursor to build."""
-        with self.lock:
-            self.pgconn.send_query(statement)
-            results = self.wait(execute(self.pgconn))
+        conn = self.conn
+        with conn.lock:
+            conn.pgconn.send_query(statement)
+            results = conn.wait(execute(conn.pgconn))
         for result in results:
             if result.status not in _OK:
-                raise psycopg.errors.error_from_result(result, encoding=self.info.encoding)
+                raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
         return results[-1]
 
     def screened(self, kind: str, detail: str) -> None:
@@ -190,29 +201,52 @@ class GuardedConnection(JoinedMode, psycopg.Connection):
         Until it ends no other statement can run; executing one from the thread
         holding the connection's lock would wait forever.
         """
-        return self.lock.locked() or self.pgconn.transaction_status == pq.TransactionStatus.ACTIVE
+        conn = self.conn
+        return conn.lock.locked() or conn.pgconn.transaction_status == pq.TransactionStatus.ACTIVE
 
     @property
     def lost(self) -> bool:
         """True when the connection is closed or broken (backend terminated, server gone)."""
-        return self.closed or self.broken
+        conn = self.conn
+        return conn.closed or conn.broken
 
     def cancel_running(self) -> None:
-        """Ask the server to cancel the statement running on this connection, if one is (a test timed out)."""
-        if not self.lost and self.pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
-            getattr(self, "cancel_safe", self.cancel)()
+        """Ask the server to cancel the statement running on the connection, if one is (a test timed out)."""
+        conn = self.conn
+        if not self.lost and conn.pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
+            getattr(conn, "cancel_safe", conn.cancel)()
+
+
+class GuardedConnection(psycopg.Connection):
+    """A psycopg Connection that protects test isolation and counts statements."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: tddkit's state of this connection (one private name: none of tddkit's can clash with psycopg's).
+        self._tddkit = ConnectionState(self)
+
+    @contextlib.contextmanager
+    def capture_queries(self) -> Iterator[QueryCapture]:
+        """Keep the text and time of every statement run in the block (blocks may nest)."""
+        capture = QueryCapture()
+        captures = self._tddkit.captures
+        captures.append(capture)
+        try:
+            yield capture
+        finally:
+            captures.remove(capture)
 
     def commit(self) -> None:
-        if self.joins:
-            return self._joined_commit()
-        if self.guarded:
+        if self._tddkit.joins:
+            return self._tddkit.joined_commit()
+        if self._tddkit.guarded:
             raise IsolationError("conn.commit() inside a test is not allowed: " + ISOLATION_HINT)
         super().commit()
 
     def rollback(self) -> None:
-        if self.joins:
-            return self._joined_rollback()
-        if self.guarded:
+        if self._tddkit.joins:
+            return self._tddkit.joined_rollback()
+        if self._tddkit.guarded:
             raise IsolationError(
                 "conn.rollback() inside a test is not allowed (it would also undo setUpTestData): " + ISOLATION_HINT
             )
@@ -221,19 +255,20 @@ class GuardedConnection(JoinedMode, psycopg.Connection):
     def set_autocommit(self, value: bool) -> None:
         if value == self.autocommit:
             return
-        if self.joins:
+        if self._tddkit.joins:
             raise IsolationError(JOINED_AUTOCOMMIT)
-        if self.guarded:
+        if self._tddkit.guarded:
             raise IsolationError("changing autocommit inside a test is not allowed: " + ISOLATION_HINT)
         super().set_autocommit(value)
 
     def close(self) -> None:
-        if self.joins and not self.lost:  # application code is done with it: the test's connection stays open
-            self._joined_rollback()
+        state = self._tddkit
+        if state.joins and not state.lost:  # application code is done with it: the test's connection stays open
+            state.joined_rollback()
             return
         super().close()
 
-    def tpc_begin(self, xid) -> None:
-        if self.guarded:
+    def tpc_begin(self, xid: Union[psycopg.Xid, str]) -> None:
+        if self._tddkit.guarded:
             raise IsolationError("two-phase commit inside a test is not allowed: " + ISOLATION_HINT)
         super().tpc_begin(xid)

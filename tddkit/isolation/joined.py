@@ -51,28 +51,28 @@ class JoinedPool:
     def getconn(self, timeout: Optional[float] = None) -> GuardedConnection:
         """The test's connection, starting a unit of work (a savepoint)."""
         conn = self._connection()
-        conn.join()
+        conn._tddkit.join()
         return conn
 
     def putconn(self, conn: GuardedConnection) -> None:
         """End the unit of work: what was not committed is rolled back."""
-        if conn is not self._transaction.conn or not conn.joins:
+        if conn is not self._transaction.conn or not conn._tddkit.joins:
             raise TddkitError(f"putconn() of a connection pool {self.name!r} did not lend (or returned twice)")
-        conn.leave()
+        conn._tddkit.leave()
 
     @contextlib.contextmanager
     def connection(self, timeout: Optional[float] = None) -> Iterator[GuardedConnection]:
         """A unit of work: kept within the test when the block ends normally, rolled back on an exception."""
         conn = self.getconn(timeout)
-        depth = len(conn.joins)
+        depth = len(conn._tddkit.joins)
         try:
             yield conn
         except BaseException:
-            if len(conn.joins) == depth:
-                conn.leave()
+            if len(conn._tddkit.joins) == depth:
+                conn._tddkit.leave()
             raise
-        if len(conn.joins) == depth:
-            conn.leave(commit=True)
+        if len(conn._tddkit.joins) == depth:
+            conn._tddkit.leave(commit=True)
 
     # --- the rest of ConnectionPool's interface: nothing to do for one borrowed connection -------------
 

@@ -5,7 +5,7 @@ SQLAlchemy, ``commit_as_savepoint``): each unit of work (a pool lease, the
 test itself) has a savepoint; ``commit()`` keeps the work done so far within
 the test (it releases the unit's savepoint and sets a new one),
 ``rollback()`` goes back to the last commit, and everything is still undone
-after the test. A mixin of ``GuardedConnection``.
+after the test. A mixin of the connection's ``ConnectionState``.
 """
 
 from __future__ import annotations
@@ -47,11 +47,15 @@ class Unit:
 
 
 class JoinedMode:
-    """Joined-mode methods of GuardedConnection (which provides the attributes below)."""
+    """Joined-mode methods of a connection's ConnectionState (which provides the attributes below)."""
+
+    __slots__ = ()
 
     if TYPE_CHECKING:
         joins: List[Unit]
-        pgconn: Any
+
+        @property
+        def conn(self) -> Any: ...
 
         def run_internal(self, statement: bytes) -> Any: ...
 
@@ -72,7 +76,7 @@ class JoinedMode:
         """End the innermost unit of work, keeping it within the test (``commit``) or rolling back what it
         did not commit (as psycopg_pool's putconn does)."""
         join = self.joins.pop()
-        status = self.pgconn.transaction_status
+        status = self.conn.pgconn.transaction_status
         if self.lost or self.busy or status == pq.TransactionStatus.IDLE:
             return  # nothing to undo on this connection any more; the test reports its state
         if commit and status != pq.TransactionStatus.INERROR:
@@ -84,21 +88,21 @@ class JoinedMode:
             statement += f"; RELEASE SAVEPOINT {join.base}"
         self.run_internal(statement.encode())
 
-    def _joined_commit(self) -> None:
+    def joined_commit(self) -> None:
         join = self.joins[-1]
-        if in_transaction_block(self):
+        if in_transaction_block(self.conn):
             raise psycopg.ProgrammingError(
                 "Explicit commit() forbidden within a Transaction context. (Transaction will be automatically "
                 "committed on successful exit from context.)")
-        if self.pgconn.transaction_status == pq.TransactionStatus.INERROR:
-            self._joined_rollback()  # PostgreSQL rolls back a failed transaction on COMMIT
+        if self.conn.pgconn.transaction_status == pq.TransactionStatus.INERROR:
+            self.joined_rollback()  # PostgreSQL rolls back a failed transaction on COMMIT
             return
         release = f"RELEASE SAVEPOINT {join.point}; " if join.committed or join.owns_base else ""
         self.run_internal(f"{release}SAVEPOINT {join.point}".encode())
         join.committed = True
 
-    def _joined_rollback(self) -> None:
-        if in_transaction_block(self):
+    def joined_rollback(self) -> None:
+        if in_transaction_block(self.conn):
             raise psycopg.ProgrammingError(
                 "Explicit rollback() forbidden within a Transaction context. (Either raise Rollback() or allow "
                 "an exception to propagate out of the context.)")

@@ -87,8 +87,8 @@ class Lender:
                 "takes back what a test still holds when it ends) or raise pool_max_size (TDDKIT_POOL_MAX_SIZE "
                 "or [tool.tddkit] pool_max_size)"
             ) from None
-        if conn.client_state is None:
-            conn.client_state = ClientState(conn)
+        if conn._tddkit.client_state is None:
+            conn._tddkit.client_state = ClientState(conn)
         tracker: Optional[Borrowed] = getattr(self._tracking, "current", None)
         if tracker is not None:
             tracker.out[id(conn)] = conn
@@ -101,8 +101,8 @@ class Lender:
         tracker = self._owners.pop(id(conn), None)
         if tracker is not None:
             tracker.out.pop(id(conn), None)
-        if conn.client_state is not None and not conn.closed:
-            conn.client_state.restore(conn)
+        if conn._tddkit.client_state is not None and not conn.closed:
+            conn._tddkit.client_state.restore(conn)
         pool = self.database.pool
         if pool is None:  # the server is gone and the pool with it
             conn.close()
@@ -131,17 +131,17 @@ class Lender:
         cursors, prepared statements, settings); a connection that is lost or
         busy with an unfinished COPY is closed and the pool replaces it.
         """
-        conn.guard(False)
+        conn._tddkit.guard(False)
         try:
-            if conn.busy:
+            if conn._tddkit.busy:
                 conn.close()
             if not conn.closed:
                 if conn.info.transaction_status != pq.TransactionStatus.IDLE:
                     conn.rollback()
                 conn.autocommit = True
-                conn.run_internal(b"DISCARD ALL")
+                conn._tddkit.run_internal(b"DISCARD ALL")
                 conn.autocommit = False
-                conn.temp_tables = None  # the SchemaCache's tables went with DISCARD
+                conn._tddkit.temp_tables = None  # the SchemaCache's tables went with DISCARD
         except psycopg.Error:
             conn.close()
         self.putconn(conn)

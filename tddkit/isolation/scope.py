@@ -64,7 +64,7 @@ class TestScope:
                     "lock another connection holds. If that is this test's own self.conn, the lock lasts until "
                     "the test ends: take it on one connection only. Setting: TDDKIT_LOCK_TIMEOUT, "
                     "[tool.tddkit] lock_timeout; 0 turns it off")
-        if isinstance(exc, psycopg.OperationalError) and self.conn.lost:
+        if isinstance(exc, psycopg.OperationalError) and self.conn._tddkit.lost:
             gone = self.probe.gone_reason()
             if gone:
                 return f"tddkit: {gone}"

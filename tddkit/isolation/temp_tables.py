@@ -76,10 +76,10 @@ class SchemaCache:
         The first time, also create the connection's temp schema: made inside a
         test, it would be rolled back with it and made again by every test.
         """
-        cursor = conn.internal_cursor()
-        kept = conn.temp_tables
+        cursor = conn._tddkit.internal_cursor()
+        kept = conn._tddkit.temp_tables
         if kept is None:
-            kept = conn.temp_tables = {}
+            kept = conn._tddkit.temp_tables = {}
             cursor.execute(b"CREATE TEMP TABLE tddkit_temp_schema (); DROP TABLE tddkit_temp_schema", prepare=False)
             conn.commit()
         with self._lock:
@@ -98,7 +98,7 @@ class SchemaCache:
 
     def create(self, conn: GuardedConnection, table: str, columns: str) -> bool:
         """Provide temp table ``table`` for the running test; True on a cache hit (no DDL)."""
-        cached = (conn.temp_tables or {}).get(table)
+        cached = (conn._tddkit.temp_tables or {}).get(table)
         with self._lock:
             hit = cached is not None and cached.columns == columns
             if hit:
@@ -108,7 +108,7 @@ class SchemaCache:
                 self._wanted.setdefault(table, columns)
         if hit and cached is not None:
             if cached.reset is not None:
-                conn.internal_cursor().execute(cached.reset)  # framework statement: not counted
+                conn._tddkit.internal_cursor().execute(cached.reset)  # framework statement: not counted
             return True
         if cached is not None:  # same name, other columns: replace it for this test only
             conn.execute(sql.SQL("DROP TABLE pg_temp.{}").format(sql.Identifier(table)))

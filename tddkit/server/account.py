@@ -8,7 +8,7 @@ import os
 import pwd
 import subprocess
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 from ..errors import ServerError
 
@@ -43,10 +43,10 @@ class Account:
         return [] if self.uid is not None else None
 
     def run(self, args: List[str], *, cwd: Optional[str] = None, timeout: Optional[float] = None,
-            stdin: Optional[int] = None) -> subprocess.CompletedProcess[str]:
-        """Run a program as this account, capturing its output."""
+            stdin: Optional[int] = None, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess[str]:
+        """Run a program as this account, capturing its output (``env``: its whole environment, if given)."""
         return subprocess.run(args, user=self.uid, group=self.gid, extra_groups=self.extra_groups,
-                              capture_output=True, text=True, cwd=cwd, timeout=timeout, stdin=stdin)
+                              capture_output=True, text=True, cwd=cwd, timeout=timeout, stdin=stdin, env=env)
 
     def chown_tree(self, path: Path) -> None:
         """Give ``path`` and everything below it to this account (no-op for the current user)."""

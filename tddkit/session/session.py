@@ -33,130 +33,134 @@ from .template import TemplateResult, clean_for_snapshot, ensure_template, hold_
 
 
 class Session:
-    """A started server, the schema template and (usually) a test database, closed together."""
+    """A started server, the schema template and (usually) a test database, closed together.
+
+    Its public attributes are ``dsn``, ``server_dsn`` and ``settings``; the rest
+    (underscored) is tddkit's own and can change between versions.
+    """
 
     def __init__(self, settings: Settings, server: Optional[EmbeddedPostgres] = None) -> None:
         self.settings = settings
-        #: The embedded server: given when launched early (see ``early_start``), else started by ``start()``.
-        self.server = server
-        self.server_origin = ""
-        self.binaries: Optional[PgBinaries] = None
-        self.database: Optional[TestDatabase] = None
-        self.lender: Optional[Lender] = None
-        self.probe: Optional[ServerProbe] = None
-        self.schema: Optional[SchemaSource] = None
-        self.template: Optional[TemplateResult] = None
+        #: The embedded server: given when launched early (see ``early_start``), else started by ``_start()``.
+        self._server = server
+        self._server_origin = ""
+        self._binaries: Optional[PgBinaries] = None
+        self._database: Optional[TestDatabase] = None
+        self._lender: Optional[Lender] = None
+        self._probe: Optional[ServerProbe] = None
+        self._schema: Optional[SchemaSource] = None
+        self._template: Optional[TemplateResult] = None
         self.server_dsn = ""
         self._locks: Optional[Union[ResourceLocks, FileResourceLocks]] = None
-        self.startup_seconds = 0.0
+        self._startup_seconds = 0.0
         self._admin: Optional[psycopg.Connection] = None
 
-    def start(self, with_database: bool = True, template: Optional[TemplateResult] = None) -> "Session":
+    def _start(self, with_database: bool = True, template: Optional[TemplateResult] = None) -> "Session":
         """Start (or reach) the server and ensure the schema template (unless ``template`` is given);
         create the test database too unless ``with_database`` is False (a parallel run's parent)."""
         start = time.perf_counter()
         try:
-            self.schema = SchemaSource.from_settings(self.settings)
-            self.server_dsn = self._server_dsn(self.schema)
-            server_exit = self.server.exit_reason if self.server is not None else None
-            self.probe = ServerProbe(self.server_dsn, server_exit)
+            self._schema = SchemaSource.from_settings(self.settings)
+            self.server_dsn = self._server_dsn(self._schema)
+            server_exit = self._server.exit_reason if self._server is not None else None
+            self._probe = ServerProbe(self.server_dsn, server_exit)
             # One maintenance connection for the session's own work (template, test database, its drop).
             admin = self._admin = connect_admin(self.server_dsn)
             if template is None:
                 check_can_create(admin)
                 drop_dead_runs(admin)  # databases left by runs killed before they could drop them
-                template = ensure_template(admin, self.server_dsn, self.schema, self.settings.rebuild_schema)
+                template = ensure_template(admin, self.server_dsn, self._schema, self.settings.rebuild_schema)
             else:  # held by the run that made it, and by this process too: it may clone from it again
                 hold_template(admin, template.name)
-            self.template = template
+            self._template = template
             if with_database:
-                self.database = TestDatabase(self.settings, self.server_dsn).create(template.name, admin)
-                self.lender = Lender(self.database, self.probe)
+                self._database = TestDatabase(self.settings, self.server_dsn).create(template.name, admin)
+                self._lender = Lender(self._database, self._probe)
         except BaseException:
-            self.close()
+            self._close()
             raise
-        self.startup_seconds = time.perf_counter() - start
+        self._startup_seconds = time.perf_counter() - start
         return self
 
-    def switch_template(self, source: SchemaSource) -> TemplateResult:
+    def _switch_template(self, source: SchemaSource) -> TemplateResult:
         """The template of ``source`` (built if missing), held instead of the session's current one; the caller
-        clones from it and makes it ``self.template``."""
+        clones from it and makes it ``self._template``."""
         if self._admin is None or self._admin.closed or self._admin.broken:
             self._admin = connect_admin(self.server_dsn)  # a new connection holds nothing yet
             held = None
         else:
-            held = self.template.name if self.template is not None else None
+            held = self._template.name if self._template is not None else None
         return ensure_template(self._admin, self.server_dsn, source, replacing=held)
 
     def _server_dsn(self, schema: SchemaSource) -> str:
         if self.settings.dsn:
-            self.server_origin = "the given DSN"
+            self._server_origin = "the given DSN"
             return self.settings.dsn
-        if self.server is None:
+        if self._server is None:
             state = read_state(self.settings.cache_path)
             if state:
-                self.server_origin = f"the running tddkit server (PostgreSQL {state['version']}, pid {state['pid']})"
-                return state["dsn"]
-            self.server = launch_embedded(self.settings, schema.template_name)
-        self.server.wait_ready()
-        self.binaries = self.server.binaries
-        self.server_origin = f"embedded {self.binaries.describe()}"
-        return self.server.dsn
+                self._server_origin = f"the running tddkit server (PostgreSQL {state['version']}, pid {state['pid']})"
+                return str(state["dsn"])
+            self._server = launch_embedded(self.settings, schema.template_name)
+        self._server.wait_ready()
+        self._binaries = self._server.binaries
+        self._server_origin = f"embedded {self._binaries.describe()}"
+        return self._server.dsn
 
     @property
     def dsn(self) -> str:
         """The test database's connection string (for code that must open a connection of its own)."""
-        if self.database is None:
+        if self._database is None:
             raise TddkitError("this tddkit session has no test database (a parallel run's parent process)")
-        return self.database.dsn
+        return self._database.dsn
 
-    def describe(self) -> str:
+    def _describe(self) -> str:
         """One line: which server and database the session uses, and what starting it cost."""
-        parts = [self.server_origin]
-        if self.database is not None:
-            parts.append(f"database {self.database.name}")
-        if self.template is not None:
-            parts.append(self.template.describe())
-        if self.database is not None:
-            parts.append(f"cloned in {self.database.clone_seconds * 1000:.1f} ms")
-        parts.append(f"ready in {self.startup_seconds * 1000:.0f} ms")
+        parts = [self._server_origin]
+        if self._database is not None:
+            parts.append(f"database {self._database.name}")
+        if self._template is not None:
+            parts.append(self._template.describe())
+        if self._database is not None:
+            parts.append(f"cloned in {self._database.clone_seconds * 1000:.1f} ms")
+        parts.append(f"ready in {self._startup_seconds * 1000:.0f} ms")
         return "; ".join(parts)
 
-    def resource_locks(self) -> Union[ResourceLocks, FileResourceLocks]:
+    def _resource_locks(self) -> Union[ResourceLocks, FileResourceLocks]:
         """The lock manager for named resources (created on first use): advisory locks on a server that other
         processes share; lock files in the cache directory when this process's server is its own."""
         if self._locks is None:
-            if self.server is not None:
-                self._locks = FileResourceLocks(self.server.cache.root / "resources", self.settings.resource_timeout)
+            if self._server is not None:
+                self._locks = FileResourceLocks(self._server.cache.root / "resources", self.settings.resource_timeout)
             else:
                 self._locks = ResourceLocks(self.server_dsn, self.settings.resource_timeout,
                                             options=own_options(self.server_dsn))
         return self._locks
 
-    def close(self) -> None:
+    def _close(self) -> None:
         """Drop the test database and stop the embedded server. Safe to call twice."""
         if self._locks is not None:
             self._locks.close()
             self._locks = None
         try:
-            if self.database is not None:
-                if self.server is not None:  # its cluster is deleted, or kept with nothing but the template
-                    self.database.close_pool()
+            if self._database is not None:
+                if self._server is not None:  # its cluster is deleted, or kept with nothing but the template
+                    self._database.close_pool()
                 else:
-                    self.database.drop(self._admin)
-                self.database = None
-                self.lender = None
+                    self._database.drop(self._admin)
+                self._database = None
+                self._lender = None
         finally:
             admin, self._admin = self._admin, None
             if admin is not None:
                 admin.close()
-            if self.server is not None:
+            if self._server is not None:
                 # keep the cluster with its new template (and nothing else): the next run skips the DDL
-                template = self.template.name if self.template is not None and self.template.built else None
+                template = self._template.name if self._template is not None and self._template.built else None
                 if template and not clean_for_snapshot(self.server_dsn, template):
                     template = None
-                self.server.stop(save_snapshot=template)
-                self.server = None
+                self._server.stop(save_snapshot=template)
+                self._server = None
 
 
 _current: Optional[Session] = None
@@ -180,7 +184,7 @@ def get_session(settings: Optional[Settings] = None, *, with_database: bool = Tr
         if _current is None or _owner_pid != os.getpid():
             if settings is None:
                 settings = load_settings(targets=[config_near] if config_near else ())
-            session = Session(settings, server).start(with_database, template)
+            session = Session(settings, server)._start(with_database, template)
             _current, _owner_pid = session, os.getpid()
             atexit.register(close_session)
         return _current
@@ -192,7 +196,7 @@ def close_session() -> None:
     with _lock:
         session, _current = _current, None
     if session is not None and _owner_pid == os.getpid():
-        session.close()
+        session._close()
 
 
 def adopt_forked(parent: Session) -> Session:
@@ -200,15 +204,15 @@ def adopt_forked(parent: Session) -> Session:
     template and test database, with a pool of its own (a pool does not survive fork). Closing it closes
     only that pool: the database and the server stay the parent's."""
     global _current, _owner_pid
-    if parent.database is None:
+    if parent._database is None:
         raise TddkitError("the forked session needs a test database in its parent")
     session = Session(parent.settings)
-    session.server_origin, session.server_dsn = parent.server_origin, parent.server_dsn
-    session.binaries, session.schema, session.template = parent.binaries, parent.schema, parent.template
-    session.probe = ServerProbe(parent.server_dsn)  # the server is the parent's child: ask it by connecting
-    database = TestDatabase(parent.settings, parent.server_dsn, name=parent.database.name)
-    database.template = parent.database.template  # not created here, so never dropped here
+    session._server_origin, session.server_dsn = parent._server_origin, parent.server_dsn
+    session._binaries, session._schema, session._template = parent._binaries, parent._schema, parent._template
+    session._probe = ServerProbe(parent.server_dsn)  # the server is the parent's child: ask it by connecting
+    database = TestDatabase(parent.settings, parent.server_dsn, name=parent._database.name)
+    database.template = parent._database.template  # not created here, so never dropped here
     database.open_pool()
-    session.database, session.lender = database, Lender(database, session.probe)
+    session._database, session._lender = database, Lender(database, session._probe)
     _current, _owner_pid = session, os.getpid()
     return session

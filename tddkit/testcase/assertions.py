@@ -9,7 +9,7 @@ leaves this module's frames out of tracebacks (``hide_from_unittest_tracebacks``
 from __future__ import annotations
 
 import unittest
-from typing import TYPE_CHECKING, Any, Dict
+from typing import TYPE_CHECKING, Any, ContextManager, Dict
 
 from .._compat import hide_from_unittest_tracebacks
 from ..isolation.connection import GuardedConnection, QueryCapture
@@ -17,7 +17,10 @@ from . import plans
 
 hide_from_unittest_tracebacks(globals())
 
-_Base: Any = unittest.TestCase if TYPE_CHECKING else object
+if TYPE_CHECKING:  # a mixin of TestCase: its methods, as type checkers see them
+    _Base = unittest.TestCase
+else:
+    _Base = object
 
 
 class _QueryCountContext:
@@ -28,7 +31,7 @@ class _QueryCountContext:
         self.test = test
         self.expected = expected
         self.at_most = at_most
-        self._capturing = type(test).conn.capture_queries()  # type: ignore[attr-defined]
+        self._capturing: ContextManager[QueryCapture] = type(test).conn.capture_queries()  # type: ignore[attr-defined]
 
     def __enter__(self) -> QueryCapture:
         self._capture = self._capturing.__enter__()
@@ -63,7 +66,8 @@ class QueryAssertions(_Base):
     def explain(self, query: Any, params: Any = None, *, analyze: bool = False) -> Dict[str, Any]:
         """PostgreSQL's JSON plan of ``query`` (``{"Plan": {...}, ...}``); ``analyze`` runs it too. Inside a
         savepoint that is rolled back: a write leaves nothing behind."""
-        return plans.explain(type(self).conn, query, params, analyze=analyze)
+        plan: Dict[str, Any] = plans.explain(type(self).conn, query, params, analyze=analyze)
+        return plan
 
     def assertUsesIndex(self, query: Any, params: Any, index_name: str) -> None:
         """Fail unless ``query`` finds its rows through ``index_name`` when sequential scans are discouraged

@@ -111,6 +111,8 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
 
     _tddkit_transaction: ClassVar[Optional[ClassTransaction]] = None
     _tddkit_timeout: ClassVar[float] = 0.0  # test_timeout (0: off)
+    _tddkit_pool: ClassVar[JoinedPool]
+    _tddkit_dsn: ClassVar[str]
     _tddkit_scope: Optional[TestScope] = None
     _tddkit_result: Any = None
 
@@ -120,10 +122,10 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
     def setUpClass(cls) -> None:
         super().setUpClass()
         session = get_session(config_near=getattr(sys.modules.get(cls.__module__), "__file__", None))
-        if session.lender is None:
+        if session._lender is None:
             raise TddkitError("the tddkit session has no test database (a parallel run's parent process?)")
         transaction = cls._tddkit_transaction = ClassTransaction(
-            session.lender, name=f"{cls.__module__}.{cls.__qualname__}", shared_data=cls._tddkit_shared_data,
+            session._lender, name=f"{cls.__module__}.{cls.__qualname__}", shared_data=cls._tddkit_shared_data,
             commit_as_savepoint=cls.commit_as_savepoint)
         cls._tddkit_pool = JoinedPool(transaction, name=f"tddkit pool of {cls.__qualname__}")
         cls._tddkit_dsn = session.dsn
@@ -151,7 +153,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
 
     @classmethod
     def _tddkit_class_transaction(cls) -> ClassTransaction:
-        transaction = cls.__dict__.get("_tddkit_transaction")
+        transaction: Optional[ClassTransaction] = cls.__dict__.get("_tddkit_transaction")
         if transaction is None:
             raise TddkitError(
                 f"{cls.__qualname__}.setUpClass() did not call super().setUpClass(); "
@@ -173,7 +175,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
             type(self), getattr(type(self), method_name_of(self), None)))
         names = resources_of(self)
         if names:  # wait for named resources first: the wait is not connection time
-            locks = get_session().resource_locks()
+            locks = get_session()._resource_locks()
             meter.metrics.resources = names
             meter.metrics.resource_wait_ms = locks.acquire(names, self.id()) * 1000
             self.addCleanup(locks.release, names)  # runs after the rollback below
@@ -185,9 +187,9 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         cls.conn = self.conn = scope.conn
         self.addCleanup(self._tddkit_end_test)  # registered before setUp's own cleanups, so it runs last
         if self._tddkit_timeout:
-            timeouts.arm(self._tddkit_timeout, scope.conn.cancel_running)
+            timeouts.arm(self._tddkit_timeout, scope.conn._tddkit.cancel_running)
         scope.failed = True
-        super()._callSetUp()
+        super()._callSetUp()  # type: ignore[misc]  # private, not in typeshed (see _compat.OVERRIDDEN_HOOKS)
         scope.failed = False
         meter.set_up()
 
@@ -198,7 +200,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         try:
             if _is_async(method):
                 raise TddkitError(ASYNC_TEST.format(test=self.id()))
-            super()._callTestMethod(method)
+            super()._callTestMethod(method)  # type: ignore[misc]  # private, not in typeshed
         except BaseException as exc:
             scope.failed = True
             note = scope.explain(exc) if isinstance(exc, psycopg.Error) else None

@@ -72,7 +72,7 @@ class DataHelpers:
         After the test it is rolled back, reset (``DISCARD ALL``) and returned.
         """
         conn = self._tddkit_current_transaction("extra_connection()").lender.getconn()
-        conn.guard(True)
+        conn._tddkit.guard(True)
         return conn
 
     # --- application code --------------------------------------------------------------
@@ -103,6 +103,6 @@ class DataHelpers:
         return session
 
     @classmethod
-    def fetch_all(cls, query: Any, params: Any = None) -> List[tuple]:
+    def fetch_all(cls, query: Any, params: Any = None) -> List[Tuple[Any, ...]]:
         """Run a query on the test connection and return all rows."""
         return cls.conn.execute(query, params).fetchall()

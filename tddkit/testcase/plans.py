@@ -45,16 +45,16 @@ def explain(conn: GuardedConnection, query: Any, params: Any = None, *, analyze:
     """PostgreSQL's plan of ``query``: the JSON document's top object (``{"Plan": {...}, ...}``), or with
     ``text`` the plan as EXPLAIN prints it. Runs in a savepoint that is rolled back."""
     options = ("ANALYZE, " if analyze else "") + ("FORMAT TEXT" if text else "FORMAT JSON")
-    conn.run_internal(_SAVEPOINT)
+    conn._tddkit.run_internal(_SAVEPOINT)
     try:
-        cursor = conn.internal_cursor()
+        cursor = conn._tddkit.internal_cursor()
         if discourage_seqscan:
             cursor.execute(_DISCOURAGE, prepare=False)
         cursor.execute(_explain_statement(query, options), params, prepare=False)
         rows = cursor.fetchall()
     finally:
-        if not conn.lost:
-            conn.run_internal(_UNDO)
+        if not conn._tddkit.lost:
+            conn._tddkit.run_internal(_UNDO)
     if text:
         return "\n".join(row[0] for row in rows)
     document = rows[0][0]
@@ -73,7 +73,7 @@ def nodes(plan: Plan) -> Iterator[Tuple[Plan, Tuple[Plan, ...]]]:
 def _relation(node: Plan, above: Tuple[Plan, ...]) -> Optional[str]:
     """The table a scan node reads (a bitmap index scan's is on the Bitmap Heap Scan above it)."""
     if "Relation Name" in node:
-        return node["Relation Name"]
+        return str(node["Relation Name"])
     heap = next((n for n in reversed(above) if n.get("Node Type") == "Bitmap Heap Scan"), None)
     return heap.get("Relation Name") if heap else None
 

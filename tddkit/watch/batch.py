@@ -72,7 +72,7 @@ def run_batch(batch: Batch, session: Session, tree: WatchedTree, *, before: Set[
     print(closing_line(counts) + _since(batch.saved_at, runner.last_wall), file=sys.stderr, flush=True)
     return Outcome("done", {m: recorder.depends_on(m, tree.is_project_file) for m in modules},
                    broken, narrowed, _external(loaded_after(before), tree), list(sys.path), counts,
-                   lost="it stopped or crashed during the run" if session.probe and session.probe.gone else "")
+                   lost="it stopped or crashed during the run" if session._probe and session._probe.gone else "")
 
 
 def _since(saved_at: Optional[float], wall: float) -> str:

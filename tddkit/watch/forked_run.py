@@ -169,8 +169,8 @@ def _child(parent: Session, tree: WatchedTree, path: str, batch_in: int, tested_
         traceback.print_exc()
     finally:
         try:
-            if session is not None and session.database is not None:
-                session.database.close_pool(timeout=1.0)  # only the pool: the database is the parent's
+            if session is not None and session._database is not None:
+                session._database.close_pool(timeout=1.0)  # only the pool: the database is the parent's
             sys.stdout.flush()
             sys.stderr.flush()
         finally:
@@ -180,7 +180,7 @@ def _child(parent: Session, tree: WatchedTree, path: str, batch_in: int, tested_
 def _warm_up(session: Session) -> None:
     """Begin and roll back a class transaction on each pooled connection: the first test's connection is then
     one whose backend has run tddkit's statements already."""
-    lender = session.lender
+    lender = session._lender
     if lender is None:  # no test database to warm (adopt_forked always makes one)
         return
     transactions = [ClassTransaction(lender, name="tddkit watch warm-up")
@@ -204,7 +204,7 @@ def _connections_lost(session: Optional[Session]) -> str:
     """Why the pooled connections no longer reach the server ("" while they do), from one empty statement on
     one of them (a server that stopped or restarted broke them all; a broken one is closed, not given back,
     so the pool does not try to replace it)."""
-    pool = session.database.pool if session is not None and session.database is not None else None
+    pool = session._database.pool if session is not None and session._database is not None else None
     if pool is None:
         return "the child has no pool"
     try:

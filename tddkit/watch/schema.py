@@ -25,7 +25,7 @@ class WatchedSchema:
 
     def follow(self, session: Session) -> None:
         """Note the files of ``session``'s schema."""
-        source = session.schema
+        source = session._schema
         if source is None:
             self.paths = set()
             return
@@ -46,19 +46,19 @@ class WatchedSchema:
         if not self.paths.intersection(paths) and not (settings.schema_inputs and
                                                        any(not p.endswith(".py") for p in paths)):
             return False
-        database = session.database
+        database = session._database
         try:
             source = SchemaSource.from_settings(settings)
-            if session.template is not None and source.template_name == session.template.name:
+            if session._template is not None and source.template_name == session._template.name:
                 failed, self.failed = self.failed, False
                 return failed
             before_rebuild()  # e.g. end the child connected to the database about to be cloned again
-            template = session.switch_template(source)  # held while this session uses it
+            template = session._switch_template(source)  # held while this session uses it
             if database is not None:
                 database.template = template.name
                 database.recreate()
                 database.close_pool()
-            session.schema, session.template = source, template
+            session._schema, session._template = source, template
             self.failed = False
             print(f"\ntddkit: schema changed: {template.describe()}", file=sys.stderr)
             return True

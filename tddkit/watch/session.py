@@ -33,7 +33,7 @@ from ..session.session import Session, close_session, current_session, get_sessi
 def exited_server(session: Optional[Session]) -> Optional[str]:
     """Why the embedded server ``session`` started has exited ("embedded PostgreSQL, pid N, was killed by
     SIGKILL"); None while it runs, or when the session's server is not its own."""
-    server = session.server if session is not None else None
+    server = session._server if session is not None else None
     return server.exit_reason() if server is not None else None
 
 
@@ -42,8 +42,8 @@ def reconnect(settings: Settings, lost: str, leftovers: Set[str]) -> Optional[Se
     (each forked child opens its own). One line says so, or why it cannot start (then None). ``leftovers``:
     the names of old test databases on a server this process does not own, dropped once it answers."""
     old = current_session()
-    if old is not None and old.server is None and old.database is not None:
-        leftovers.add(old.database.name)
+    if old is not None and old._server is None and old._database is not None:
+        leftovers.add(old._database.name)
     with contextlib.suppress(TddkitError, psycopg.Error):
         close_session()
     try:
@@ -52,10 +52,10 @@ def reconnect(settings: Settings, lost: str, leftovers: Set[str]) -> Optional[Se
         print(f"tddkit: server lost ({lost}); no new session: {one_line(exc)} (still watching: the next save "
               "tries again)", file=sys.stderr, flush=True)
         return None
-    if session.database is not None:
-        session.database.close_pool()
+    if session._database is not None:
+        session._database.close_pool()
     _drop(session, leftovers)
-    print(f"tddkit: server lost ({lost}); now on {session.describe()}", file=sys.stderr, flush=True)
+    print(f"tddkit: server lost ({lost}); now on {session._describe()}", file=sys.stderr, flush=True)
     return session
 
 
@@ -63,8 +63,8 @@ def end_session() -> None:
     """Close the process's session, its embedded server stopped at once (immediate shutdown, no snapshot)."""
     session = current_session()
     try:
-        if session is not None and session.server is not None:
-            session.server.stop()
+        if session is not None and session._server is not None:
+            session._server.stop()
     finally:
         close_session()
 
@@ -72,7 +72,7 @@ def end_session() -> None:
 def _drop(session: Session, names: Set[str]) -> None:
     """Drop the databases ``names`` (those of this process's earlier sessions) on the session's server, if there;
     what cannot be dropped now stays in ``names``."""
-    if session.server is not None:
+    if session._server is not None:
         return  # a new embedded server: they were on the old one
     with contextlib.suppress(TddkitError, psycopg.Error), connect_admin(session.server_dsn) as admin:
         for name in sorted(names):

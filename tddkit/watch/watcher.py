@@ -75,7 +75,7 @@ def watch(args: argparse.Namespace) -> int:
     try:
         session = get_session(settings)
         print(f"tddkit: {describe_config(settings)}", file=sys.stderr)
-        print(f"tddkit: {session.describe()}", file=sys.stderr)
+        print(f"tddkit: {session._describe()}", file=sys.stderr)
         loop = Watch(session, tree, Batch(list(args.targets) or ["."], args.pattern, args.name_patterns),
                      run_all=args.run_all)
         loop.run(watchfiles)
@@ -122,8 +122,8 @@ class Watch:
     def run(self, watchfiles: Any) -> None:
         """The first run, then one run per group of changes, until KeyboardInterrupt."""
         if self.session is not None:
-            if self.session.database is not None:
-                self.session.database.close_pool()  # a pool does not survive fork: each child opens its own
+            if self.session._database is not None:
+                self.session._database.close_pool()  # a pool does not survive fork: each child opens its own
             self.schema.follow(self.session)
         self._run(self.everything)
         while True:

@@ -25,7 +25,7 @@ HOSTILE = 'x"; DROP TABLE users; --'
 
 def admin():
     """An autocommit connection to the test database, outside tddkit's pool."""
-    return psycopg.connect(tddkit.get_session().database.dsn, autocommit=True)
+    return psycopg.connect(tddkit.get_session()._database.dsn, autocommit=True)
 
 
 def terminate(pid):
@@ -206,11 +206,11 @@ class LocksTheClassHeld(tddkit.TDDTestCase):
 
 class BorrowsConnections(tddkit.TDDTestCase):
     def test_a_borrows_and_never_returns(self):
-        lender = tddkit.get_session().lender
+        lender = tddkit.get_session()._lender
         SEEN["borrowed"] = [lender.getconn() for _ in range(2)] + [self.extra_connection()]
 
     def test_b_after(self):
-        pool = tddkit.get_session().database.pool
+        pool = tddkit.get_session()._database.pool
         stats = pool.get_stats()
         self.assertEqual(stats["pool_size"] - stats["pool_available"], 1)  # this class's connection only
 
@@ -256,19 +256,19 @@ class LimitsLockWait(tddkit.TDDTestCase):
 
 class LimitsPool(tddkit.TDDTestCase):
     def test_a_takes_more_than_the_pool_has(self):
-        lender = tddkit.get_session().lender
+        lender = tddkit.get_session()._lender
         for _ in range(lender.database.settings.pool_max_size + 1):
             lender.getconn()
 
     def test_b_after(self):
-        lender = tddkit.get_session().lender
+        lender = tddkit.get_session()._lender
         for _ in range(lender.database.settings.pool_max_size - 1):
             lender.getconn()
 
 
 class ServerDies(tddkit.TDDTestCase):
     def test_a_kills_the_server(self):
-        server = tddkit.get_session().server
+        server = tddkit.get_session()._server
         pid = server.process.pid
         children = [p for p in os.listdir("/proc") if p.isdigit() and _parent(p) == pid]
         shmem = (server.data_dir / "postmaster.pid").read_text().splitlines()[6].split()[-1]
