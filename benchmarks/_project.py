@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
-from typing import Dict, List
 
 SCHEMA = "CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL);\n"
 
@@ -16,7 +15,7 @@ def make_project(root: Path) -> None:
     (root / "schema.sql").write_text(SCHEMA)
 
 
-def timed(args: List[str], root: Path, env: Dict[str, str]) -> float:
+def timed(args: list[str], root: Path, env: dict[str, str]) -> float:
     """Seconds the command took; the benchmark stops with its output if it failed."""
     started = time.perf_counter()
     done = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True)

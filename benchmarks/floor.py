@@ -20,7 +20,6 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List
 
 import tddkit
 from tddkit.config.settings import load_settings
@@ -86,7 +85,7 @@ def main() -> None:
             "tddkit": lambda size: [sys.executable, "-m", "tddkit", "run", f"test_tddkit_{size}.py", "-q",
                                     "--no-report", "--dsn", session.server_dsn],
         }
-        samples: Dict[str, List[float]] = {name: [] for name in commands}
+        samples: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.rounds):
             for name, command in commands.items():
                 many, one = timed(command("many"), root, env), timed(command("one"), root, env)

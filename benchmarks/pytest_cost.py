@@ -20,7 +20,6 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List
 
 import tddkit
 from tddkit.config.settings import load_settings
@@ -59,7 +58,7 @@ def conn(module_conn):
 }
 
 
-def run_pytest(root: Path, module: str, env: Dict[str, str], server_dsn: str) -> float:
+def run_pytest(root: Path, module: str, env: dict[str, str], server_dsn: str) -> float:
     return timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", module,
                   f"--tddkit-dsn={server_dsn}"], root, env)
 
@@ -77,7 +76,7 @@ def main() -> None:
             (root / f"test_{variant}_one.py").write_text(make(1))
         session = tddkit.get_session(load_settings(targets=[tmp]))
         env = {**os.environ, "HAND_DSN": session.dsn}
-        samples: Dict[str, List[float]] = {variant: [] for variant in MODULES}
+        samples: dict[str, list[float]] = {variant: [] for variant in MODULES}
         for _ in range(args.rounds):
             for variant in MODULES:
                 many = run_pytest(root, f"test_{variant}_many.py", env, session.server_dsn)

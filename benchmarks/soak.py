@@ -37,8 +37,9 @@ import statistics
 import sys
 import time
 import unittest
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any
 
 import psycopg
 
@@ -57,7 +58,7 @@ WINDOW = 1000
 DRIFTED = "the per-test median drifted"
 
 
-def trend_drift(medians: List[float]) -> float:
+def trend_drift(medians: list[float]) -> float:
     """How much the windows' medians move over the run by their trend (Theil-Sen slope times the run's
     length in windows), relative to their median; robust to a few windows a load burst hit."""
     slopes = [(medians[j] - medians[i]) / (j - i) for i in range(len(medians)) for j in range(i + 1, len(medians))]
@@ -132,7 +133,7 @@ def _nested_savepoints(test: SoakCase) -> None:
 
 
 #: The mix, in the order the tests of a class cycle through it.
-KINDS: Dict[str, Callable[[SoakCase], None]] = {
+KINDS: dict[str, Callable[[SoakCase], None]] = {
     "insert": _insert,
     "temp_table": _temp_table,
     "raw_temp_table": _raw_temp_table,
@@ -170,7 +171,7 @@ def soak_suite(tests: int, per_class: int = 100) -> unittest.TestSuite:
     return suite
 
 
-def leak_figures(database: TestDatabase) -> Dict[str, Any]:
+def leak_figures(database: TestDatabase) -> dict[str, Any]:
     """What is left in the test database and the pool: every count should be 0 (names empty)."""
     assert database.pool is not None
     stats = database.pool.get_stats()
@@ -195,7 +196,7 @@ def leak_figures(database: TestDatabase) -> Dict[str, Any]:
     }
 
 
-def left_after_close(database: TestDatabase, wait: float = 5.0) -> Dict[str, int]:
+def left_after_close(database: TestDatabase, wait: float = 5.0) -> dict[str, int]:
     """Close the pool, then count the connections and temp tables still in the test database (leaks)."""
     assert database.pool is not None
     database.pool.close()
@@ -215,8 +216,8 @@ def left_after_close(database: TestDatabase, wait: float = 5.0) -> Dict[str, int
 class SoakResult:
     """The figures of one soak run and the checks that failed."""
 
-    figures: Dict[str, Any]
-    failures: List[str]
+    figures: dict[str, Any]
+    failures: list[str]
 
 
 def run_soak(tests: int, per_class: int = 100, window: int = WINDOW, close_pool: bool = False,
@@ -287,7 +288,7 @@ def soak_in_a_session(args: argparse.Namespace) -> SoakResult:
     return soak
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=10_000)
     parser.add_argument("--per-class", type=int, default=100)

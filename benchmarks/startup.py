@@ -17,7 +17,6 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List
 
 import tddkit
 from tddkit.config.settings import load_settings
@@ -52,7 +51,7 @@ def main() -> None:
         }
         for command in commands.values():  # warm the cache and the OS's file cache; not counted
             timed(command, root, env)
-        samples: Dict[str, List[float]] = {name: [] for name in commands}
+        samples: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.rounds):
             for name, command in commands.items():
                 samples[name].append(timed(command, root, env) * 1000)

@@ -25,7 +25,6 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Dict, List
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -52,11 +51,11 @@ def test_module(round_no: int) -> str:
 class Watcher:
     """``python -m tddkit watch`` on the project; its output lines arrive on a queue with their time."""
 
-    def __init__(self, root: Path, env: Dict[str, str]) -> None:
+    def __init__(self, root: Path, env: dict[str, str]) -> None:
         self.process = subprocess.Popen([sys.executable, "-m", "tddkit", "watch", "tests/test_items.py"], cwd=root,
                                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.lines: "queue.Queue[tuple]" = queue.Queue()
-        self.output: List[str] = []
+        self.lines: queue.Queue[tuple] = queue.Queue()
+        self.output: list[str] = []
         threading.Thread(target=self._read, daemon=True).start()
         self.dsn = ""
         while True:
@@ -96,7 +95,7 @@ class Watcher:
         self.process.wait(60)
 
 
-def cold_run(root: Path, env: Dict[str, str], *extra: str) -> float:
+def cold_run(root: Path, env: dict[str, str], *extra: str) -> float:
     return timed([sys.executable, "-m", "tddkit", "run", "tests/test_items.py", "-q", "--no-report", *extra],
                  root, env)
 
@@ -118,7 +117,7 @@ def main() -> None:
         cold_run(root, env)  # build the schema snapshot once, so every cold run below starts warm
         server_dsn = tddkit.get_session(load_settings(targets=[tmp])).server_dsn  # for the --dsn runs
         watcher = Watcher(root, env)
-        samples: Dict[str, List[float]] = {"module": [], "app": [], "cold": [], "cold_dsn": []}
+        samples: dict[str, list[float]] = {"module": [], "app": [], "cold": [], "cold_dsn": []}
         try:
             for round_no in range(1, args.rounds + 1):
                 samples["module"].append(watcher.save_and_time(root / "tests" / "test_items.py",
@@ -133,7 +132,7 @@ def main() -> None:
     report(samples, args.rounds)
 
 
-def report(samples: Dict[str, List[float]], rounds: int) -> None:
+def report(samples: dict[str, list[float]], rounds: int) -> None:
     median = {kind: statistics.median(values) for kind, values in samples.items()}
     print(f"save-to-closing-line latency of watch vs a cold run, a module of {TESTS} database tests; medians of "
           f"{rounds} rounds, alternating, one run; {os.cpu_count()} CPUs")

@@ -7,12 +7,11 @@ get a running number, so repeated calls never collide on a unique constraint.
 
 import itertools
 from decimal import Decimal
-from typing import Optional
 
 _numbers = itertools.count(1)
 
 
-def create_user(conn, email: Optional[str] = None, name: str = "Test User") -> int:
+def create_user(conn, email: str | None = None, name: str = "Test User") -> int:
     """Insert a user; return its id."""
     if email is None:
         email = f"user{next(_numbers)}@example.com"
@@ -26,7 +25,7 @@ def create_product(
     name: str = "Widget",
     price: Decimal = Decimal("1.00"),
     stock: int = 0,
-    sku: Optional[str] = None,
+    sku: str | None = None,
 ) -> int:
     """Insert a product; return its id."""
     if sku is None:
@@ -44,7 +43,7 @@ def create_order(conn, user_id: int, status: str = "cart") -> int:
     ).fetchone()[0]
 
 
-def add_item(conn, order_id: int, product_id: int, quantity: int = 1, unit_price: Optional[Decimal] = None) -> None:
+def add_item(conn, order_id: int, product_id: int, quantity: int = 1, unit_price: Decimal | None = None) -> None:
     """Add a line to an order, priced at the product's current price unless given."""
     if unit_price is None:
         unit_price = conn.execute("SELECT price FROM products WHERE id = %s", (product_id,)).fetchone()[0]

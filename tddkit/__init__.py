@@ -8,7 +8,7 @@ the pytest plugin and the command line only pay for what they use.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any, List
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__ as __version__
 
@@ -49,7 +49,7 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def __dir__() -> List[str]:
+def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
 

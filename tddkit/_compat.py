@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, TextIO, Tuple
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     import logging
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 getframe = sys._getframe
 
 
-def running_threads() -> Mapping[Optional[int], Any]:
+def running_threads() -> Mapping[int | None, Any]:
     """The running threads by ident: ``threading._active`` itself (no copy of each thread), else a dict built from
     ``threading.enumerate()``."""
     active = getattr(threading, "_active", None)
@@ -44,7 +45,7 @@ def running_threads() -> Mapping[Optional[int], Any]:
 #: ``_exc_info_to_string`` shows a traceback formatted in another process (TDDTestResult); ``_makeResult`` tells
 #: the result how many tests will run (TDDTestRunner); ``_get_module_from_name`` keeps what a module that failed
 #: to import raised (discovery's loader).
-OVERRIDDEN_HOOKS: Dict[str, Tuple[str, ...]] = {
+OVERRIDDEN_HOOKS: dict[str, tuple[str, ...]] = {
     "unittest.TestCase": ("_callSetUp", "_callTestMethod"),
     "unittest.TextTestResult": ("_exc_info_to_string",),
     "unittest.TextTestRunner": ("_makeResult",),
@@ -56,7 +57,7 @@ OVERRIDDEN_HOOKS: Dict[str, Tuple[str, ...]] = {
 FAILED_IMPORT_ID = "unittest.loader._FailedTest."
 
 
-def hide_from_unittest_tracebacks(namespace: Dict[str, Any]) -> None:
+def hide_from_unittest_tracebacks(namespace: dict[str, Any]) -> None:
     """unittest leaves the frames of the module with globals ``namespace`` out of failure tracebacks, as its own: it
     skips frames whose globals hold ``__unittest`` (no fallback: the frames are shown)."""
     namespace["__unittest"] = True
@@ -117,12 +118,12 @@ def cursor_connection_slot() -> Any:
     return slot if isinstance(slot, types.MemberDescriptorType) else psycopg.Cursor.connection
 
 
-def query_results_generator() -> Callable[[PGconn], PQGen[List[PGresult]]]:
+def query_results_generator() -> Callable[[PGconn], PQGen[list[PGresult]]]:
     """``psycopg.generators.execute``: the results of a query sent with ``pgconn.send_query``, run by ``conn.wait``
     while holding ``conn.lock``, as psycopg's cursors do (no fallback)."""
     import psycopg.generators
 
-    execute: Callable[[PGconn], PQGen[List[PGresult]]] = psycopg.generators.execute
+    execute: Callable[[PGconn], PQGen[list[PGresult]]] = psycopg.generators.execute
     return execute
 
 
@@ -132,17 +133,17 @@ def in_transaction_block(conn: Any) -> bool:
     return bool(conn._num_transactions)
 
 
-def notice_handlers(conn: Any) -> List[Callable[..., Any]]:
+def notice_handlers(conn: Any) -> list[Callable[..., Any]]:
     """The notice handlers of a psycopg connection (``_notice_handlers``); [] when psycopg keeps none there (then
     tddkit cannot take back a handler a test added)."""
-    found: List[Callable[..., Any]] | None = getattr(conn, "_notice_handlers", None)
+    found: list[Callable[..., Any]] | None = getattr(conn, "_notice_handlers", None)
     return found if found is not None else []
 
 
-def notify_handlers(conn: Any) -> List[Callable[..., Any]]:
+def notify_handlers(conn: Any) -> list[Callable[..., Any]]:
     """The notify handlers of a psycopg connection (``_notify_handlers``); [] when psycopg keeps none there (then
     tddkit cannot take back a handler a test added)."""
-    found: List[Callable[..., Any]] | None = getattr(conn, "_notify_handlers", None)
+    found: list[Callable[..., Any]] | None = getattr(conn, "_notify_handlers", None)
     return found if found is not None else []
 
 

@@ -7,20 +7,21 @@ import json
 import math
 import os
 import tempfile
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Dict, Optional, Sequence, Union, overload
+from typing import Any, overload
 
 from ._version import __version__
 from .errors import ConfigError
 
-PathLike = Union[str, Path]
+PathLike = str | Path
 
 
 # --- printed tables ------------------------------------------------------------------
 
 
-def format_number(value: Optional[float], unit: str = "ms") -> str:
+def format_number(value: float | None, unit: str = "ms") -> str:
     """A table cell: 3 decimals, whole counts as ints, '-' for None."""
     if value is None:
         return "-"
@@ -47,10 +48,10 @@ def tddkit_version() -> str:
 
 def timestamp() -> str:
     """Now, in UTC, as ISO 8601 to the second."""
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def environment() -> Dict[str, Any]:
+def environment() -> dict[str, Any]:
     """Where numbers were measured: numbers from another machine or Python compare poorly."""
     import platform
 
@@ -63,13 +64,13 @@ def environment() -> Dict[str, Any]:
     }
 
 
-def document_header(**extra: Any) -> Dict[str, Any]:
+def document_header(**extra: Any) -> dict[str, Any]:
     """The first keys of a report or benchmark document: version, time, environment (plus ``extra``)."""
     return {"tddkit_version": tddkit_version(), "created": timestamp(), "environment": {**environment(), **extra}}
 
 
 @overload
-def json_safe(value: Dict[str, object]) -> Dict[str, object]: ...
+def json_safe(value: dict[str, object]) -> dict[str, object]: ...
 @overload
 def json_safe(value: object) -> object: ...
 
@@ -128,7 +129,7 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def write_json(path: PathLike, document: Any, *, indent: Optional[int] = 2, mode: Optional[int] = None,
+def write_json(path: PathLike, document: Any, *, indent: int | None = 2, mode: int | None = None,
                sort_keys: bool = False) -> None:
     """Write ``document`` to ``path`` as JSON: a temporary file beside it, then ``os.replace``.
 

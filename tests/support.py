@@ -12,8 +12,8 @@ import sys
 import tempfile
 import time
 import unittest
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Type
 
 import psycopg
 
@@ -32,7 +32,7 @@ def wait_until(condition: Callable[[], object], seconds: float = 15.0, interval:
     return bool(condition())
 
 
-def suite_of(case: Type[unittest.TestCase], *names: str) -> unittest.TestSuite:
+def suite_of(case: type[unittest.TestCase], *names: str) -> unittest.TestSuite:
     """A suite of ``case``'s tests in the given order (all of them, sorted, when none given)."""
     names = names or tuple(unittest.TestLoader().getTestCaseNames(case))
     return unittest.TestSuite(case(name) for name in names)
@@ -62,7 +62,7 @@ def inherited_setting(name: str) -> bool:
     return (name.startswith(("TDDKIT_", "PG")) and name not in KEPT_TDDKIT_VARIABLES) or name == "DATABASE_URL"
 
 
-def child_env(**extra: str) -> Dict[str, str]:
+def child_env(**extra: str) -> dict[str, str]:
     """The environment for a child tddkit process: this checkout importable, exactly the settings ``extra`` gives.
 
     Every inherited ``TDDKIT_*`` (but the cache directory), ``DATABASE_URL`` and ``PG*`` variable is dropped,
@@ -75,7 +75,7 @@ def child_env(**extra: str) -> Dict[str, str]:
     return env
 
 
-def run_cli(args: Sequence[str], env: Optional[Dict[str, str]] = None, cwd: Optional[Path] = None,
+def run_cli(args: Sequence[str], env: dict[str, str] | None = None, cwd: Path | None = None,
             timeout: float = 120) -> subprocess.CompletedProcess:
     """Run ``python -m tddkit ARGS`` in a child process and capture its output."""
     return subprocess.run([sys.executable, "-m", "tddkit", *args], cwd=str(cwd or ROOT), env=env or child_env(),
@@ -86,7 +86,7 @@ def run_cli(args: Sequence[str], env: Optional[Dict[str, str]] = None, cwd: Opti
 PACKAGING_FILES = ("pyproject.toml", "setup.cfg", "README.md", "LICENSE")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def built_wheel() -> Path:
     """tddkit's wheel built from this checkout with pip (once per process; removed at exit).
 
@@ -110,7 +110,7 @@ def built_wheel() -> Path:
     return wheel
 
 
-def start_cli_until(marker: Path, args: Sequence[str], env: Dict[str, str], cwd: Optional[Path] = None,
+def start_cli_until(marker: Path, args: Sequence[str], env: dict[str, str], cwd: Path | None = None,
                     timeout: float = 60) -> subprocess.Popen:
     """Start ``python -m tddkit ARGS`` and return it once ``marker`` exists (a test under way, say); if it never
     does, the child is killed and the assertion names what it printed."""
@@ -126,7 +126,7 @@ def start_cli_until(marker: Path, args: Sequence[str], env: Dict[str, str], cwd:
     return child
 
 
-def control_field(binaries: "tddkit.server.binaries.PgBinaries", data_dir: Path,
+def control_field(binaries: tddkit.server.binaries.PgBinaries, data_dir: Path,
                   field: str = "Database cluster state") -> str:
     """One field of pg_controldata's report on a stopped cluster."""
     done = subprocess.run([binaries.path("pg_controldata"), str(data_dir)], capture_output=True, text=True,
@@ -143,12 +143,12 @@ def shared_tempdir() -> tempfile.TemporaryDirectory:
     return tmp
 
 
-def postgres_processes(fragment: str) -> List[str]:
+def postgres_processes(fragment: str) -> list[str]:
     """Command lines of running processes that mention ``fragment`` (e.g. a run directory)."""
     return list(postgres_pids(fragment).values())
 
 
-def postgres_pids(fragment: str) -> Dict[int, str]:
+def postgres_pids(fragment: str) -> dict[int, str]:
     """Running processes that mention ``fragment`` (e.g. a run directory): pid -> command line."""
     found = {}
     for pid in os.listdir("/proc"):
@@ -198,9 +198,9 @@ def checked_out(timeout: float = 5.0) -> int:
 CLEAN = {"users": 0, "advisory_locks": 0, "left_by_extra": 0, "checked_out": 0}
 
 
-def problems_by_name(result) -> Dict[str, List[str]]:
+def problems_by_name(result) -> dict[str, list[str]]:
     """{test method name: [formatted errors and failures]} of a run_suite result ({} when all passed)."""
-    found: Dict[str, List[str]] = {}
+    found: dict[str, list[str]] = {}
     for test, text in result.errors + result.failures:
         found.setdefault(test.id().rsplit(".", 1)[1], []).append(text)
     return found

@@ -24,8 +24,8 @@ import sys
 import tempfile
 import time
 import unittest
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
 from unittest import mock
 
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
@@ -41,7 +41,7 @@ from tddkit.reporting.regressions import compare, format_comparison
 from tests.cases import regression
 from tests.support import run_suite, suite_of
 
-Run = Tuple[List[TestMetrics], float]
+Run = tuple[list[TestMetrics], float]
 SUITE_IDS = [f"tests.cases.regression.Regression.{name}" for name in
              ("test_insert", "test_join", "test_lookups", "test_report", "test_select", "test_update")]
 
@@ -70,10 +70,10 @@ class Measured:
 
     #: name: (repetitions, FACTOR)
     SETS = {"baseline": (5, 1.0), "unchanged": (25, 1.0), "slow": (5, SLOW)}
-    _runs: Dict[str, Tuple[List[List[TestMetrics]], List[float]]] = {}
+    _runs: dict[str, tuple[list[list[TestMetrics]], list[float]]] = {}
 
     @classmethod
-    def runs(cls, name: str) -> Tuple[List[List[TestMetrics]], List[float]]:
+    def runs(cls, name: str) -> tuple[list[list[TestMetrics]], list[float]]:
         if not cls._runs:
             cls._measure()
         return cls._runs[name]
@@ -82,7 +82,7 @@ class Measured:
     def _measure(cls) -> None:
         """Every set's runs, each set's spread evenly over the whole measuring time."""
         schedule = sorted(((k + 0.5) / count, name) for name, (count, _) in cls.SETS.items() for k in range(count))
-        measured: Dict[str, List[Run]] = {name: [] for name in cls.SETS}
+        measured: dict[str, list[Run]] = {name: [] for name in cls.SETS}
         run_regression_suite()  # warm-up, not measured: the first run pays for first connections and caches
         for _, name in schedule:
             measured[name].append(run_regression_suite(factor=cls.SETS[name][1]))
@@ -90,7 +90,7 @@ class Measured:
                      for name, runs in measured.items()}
 
     @classmethod
-    def spread(cls, name: str, count: int) -> Tuple[List[List[TestMetrics]], List[float]]:
+    def spread(cls, name: str, count: int) -> tuple[list[list[TestMetrics]], list[float]]:
         """``count`` of the runs of ``name``, taken evenly from its whole measuring time."""
         runs, walls = cls.runs(name)
         picked = [round(i * (len(runs) - 1) / (count - 1)) for i in range(count)] if count > 1 else [0]
@@ -102,7 +102,7 @@ class Measured:
         return build_baseline(*cls.spread("baseline", repeat))
 
     @classmethod
-    def groups(cls, name: str, size: int) -> List[Tuple[List[List[TestMetrics]], List[float]]]:
+    def groups(cls, name: str, size: int) -> list[tuple[list[list[TestMetrics]], list[float]]]:
         """The runs of ``name`` as re-runs of ``size`` repetitions each, dealt out in turn: each re-run spans
         the whole measuring time like the baseline does (measured under the same conditions as the baseline)."""
         runs, walls = cls.runs(name)
@@ -110,17 +110,17 @@ class Measured:
         return [(runs[g::count][:size], walls[g::count][:size]) for g in range(count)]
 
 
-def scaled(tests: Sequence[TestMetrics], factors: Dict[str, float]) -> List[TestMetrics]:
+def scaled(tests: Sequence[TestMetrics], factors: dict[str, float]) -> list[TestMetrics]:
     """Copies of real measurements with some tests' total time multiplied (simulated machines)."""
     return [dataclasses.replace(tm, total_ms=tm.total_ms * factors.get(tm.test_id.rsplit(".", 1)[1], 1.0))
             for tm in tests]
 
 
-def keys(changes) -> List[str]:
+def keys(changes) -> list[str]:
     return sorted(change.key for change in changes)
 
 
-def of_tests(changes) -> List:
+def of_tests(changes) -> list:
     """The changes of single tests (not of aggregates)."""
     return [change for change in changes if not change.key.startswith("aggregate:")]
 
@@ -315,13 +315,13 @@ class NoiseBandTests(unittest.TestCase):
                          format_comparison(comparison))
 
     def test_sub_floor_changes_never_flag(self):
-        def runs(ms: float) -> List[List[TestMetrics]]:
+        def runs(ms: float) -> list[list[TestMetrics]]:
             return [[TestMetrics(f"m.T.test_{i}", total_ms=ms, outcome="passed") for i in range(4)]]
         comparison = compare(build_baseline(runs(0.2), [0.01]), runs(0.6), [0.01])  # 3x, but 0.4 ms
         self.assertEqual((comparison.regressions, comparison.improvements), ([], []))
 
     def test_custom_metrics_are_compared_per_test(self):
-        def runs(value: float) -> List[List[TestMetrics]]:
+        def runs(value: float) -> list[list[TestMetrics]]:
             return [[TestMetrics("m.T.test_a", total_ms=10.0, outcome="passed",
                                  custom=[CustomMetric("rows_scanned", value + jitter)])] for jitter in (0, 1, 2)]
         comparison = compare(build_baseline(runs(100.0), [0.1] * 3), runs(300.0), [0.1] * 3)

@@ -3,7 +3,6 @@
 import ast
 import unittest
 from pathlib import Path
-from typing import Dict, Set
 
 import tddkit
 from tests.support import ROOT
@@ -35,7 +34,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported_modules(path: Path, modules: Set[str]) -> Set[str]:
+def imported_modules(path: Path, modules: set[str]) -> set[str]:
     """tddkit modules ``path`` imports anywhere in its source (functions, TYPE_CHECKING blocks included)."""
     name = module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
@@ -55,7 +54,7 @@ def imported_modules(path: Path, modules: Set[str]) -> Set[str]:
     return {m for m in found if m in modules and m != name}
 
 
-def import_graph() -> Dict[str, Set[str]]:
+def import_graph() -> dict[str, set[str]]:
     paths = {module_name(p): p for p in PACKAGE.rglob("*.py")}
     return {name: imported_modules(path, set(paths)) for name, path in paths.items()}
 
@@ -81,7 +80,7 @@ class LayoutTests(unittest.TestCase):
 
     def test_no_import_cycles_lazy_imports_included(self):
         graph = import_graph()
-        visiting: Dict[str, bool] = {}  # module -> still on the current path
+        visiting: dict[str, bool] = {}  # module -> still on the current path
         cycles = []
 
         def visit(module: str, path: list) -> None:

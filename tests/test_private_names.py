@@ -10,7 +10,6 @@ import sys
 import textwrap
 import unittest
 from pathlib import Path
-from typing import Dict, List, Set
 
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,7 +37,7 @@ def parse(path: Path) -> ast.Module:
     return ast.parse(path.read_text(), str(path))
 
 
-def code_strings(tree: ast.AST) -> List[ast.Constant]:
+def code_strings(tree: ast.AST) -> list[ast.Constant]:
     """The string constants of ``tree`` that are not docstrings."""
     docs = {id(node.body[0].value) for node in ast.walk(tree)
             if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body
@@ -47,7 +46,7 @@ def code_strings(tree: ast.AST) -> List[ast.Constant]:
             and id(node) not in docs]
 
 
-def reached_by_compat() -> "tuple[Set[str], Set[str]]":
+def reached_by_compat() -> "tuple[set[str], set[str]]":
     """The private names _compat.py reaches (as attributes or in strings), and the submodules it imports."""
     tree = parse(COMPAT)
     names = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute) and private(node.attr)}
@@ -60,10 +59,10 @@ def reached_by_compat() -> "tuple[Set[str], Set[str]]":
 class Definitions:
     """The private names tddkit defines: in all (``names``) and on each class, with its tddkit bases (``of``)."""
 
-    def __init__(self, paths: List[Path]) -> None:
-        self.names: Set[str] = set()
-        self.direct: Dict[str, Set[str]] = {}
-        self.bases: Dict[str, List[str]] = {}
+    def __init__(self, paths: list[Path]) -> None:
+        self.names: set[str] = set()
+        self.direct: dict[str, set[str]] = {}
+        self.bases: dict[str, list[str]] = {}
         for path in paths:
             for node in ast.walk(parse(path)):
                 self.names |= self._defined(node)
@@ -75,7 +74,7 @@ class Definitions:
                         if isinstance(base, (ast.Name, ast.Attribute)))
 
     @staticmethod
-    def _defined(node: ast.AST, cls: "ast.ClassDef | None" = None) -> Set[str]:
+    def _defined(node: ast.AST, cls: "ast.ClassDef | None" = None) -> set[str]:
         """Names ``node`` defines: a def or class, an assignment to a name (in ``cls``'s body when given) or to an
         attribute of self or cls, a __slots__ entry."""
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -94,7 +93,7 @@ class Definitions:
                 found |= {c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant)}
         return found
 
-    def of(self, cls: str, seen: "Set[str] | None" = None) -> Set[str]:
+    def of(self, cls: str, seen: "set[str] | None" = None) -> set[str]:
         seen = seen if seen is not None else set()
         seen.add(cls)
         found = set(self.direct.get(cls, ()))
@@ -107,11 +106,11 @@ class Definitions:
 class Uses(ast.NodeVisitor):
     """Where a module reaches a private name of a dependency, one line each."""
 
-    def __init__(self, path: Path, reached: Set[str], modules: Set[str], defined: Definitions) -> None:
+    def __init__(self, path: Path, reached: set[str], modules: set[str], defined: Definitions) -> None:
         self.where, self.reached, self.modules, self.defined = path.relative_to(ROOT), reached, modules, defined
-        self.classes: List[str] = []
-        self.functions: List[str] = []
-        self.found: List[str] = []
+        self.classes: list[str] = []
+        self.functions: list[str] = []
+        self.found: list[str] = []
 
     def note(self, node: ast.AST, what: str) -> None:
         self.found.append(f"{self.where}:{getattr(node, 'lineno', '?')}: {what}")
@@ -163,7 +162,7 @@ class Uses(ast.NodeVisitor):
         if node.level == 0 and node.module:
             self._imported(node, node.module, [alias.name for alias in node.names])
 
-    def _imported(self, node: ast.AST, module: str, names: List[str]) -> None:
+    def _imported(self, node: ast.AST, module: str, names: list[str]) -> None:
         if module.split(".")[0] in ("tddkit", *TYPING_ONLY):
             return
         private_parts = [part for part in module.split(".") + names if private(part)]
@@ -207,7 +206,7 @@ class PrivateNameTests(unittest.TestCase):
                                   "(it changed, or tddkit took its name): rename tddkit's:\n" + "\n".join(clashes))
 
 
-def _tddkit_modules() -> List[object]:
+def _tddkit_modules() -> list[object]:
     """Every module of tddkit that imports here (those needing an optional dependency that is missing are left out)."""
     found = []
     for info in pkgutil.walk_packages(tddkit.__path__, "tddkit."):
@@ -220,7 +219,7 @@ def _tddkit_modules() -> List[object]:
     return found
 
 
-def _assigned_on_self(cls: type) -> Set[str]:
+def _assigned_on_self(cls: type) -> set[str]:
     """The private attributes a dependency's class sets on ``self`` in its source (none when it has no source)."""
     try:
         tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))

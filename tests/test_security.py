@@ -10,7 +10,6 @@ import subprocess
 import unittest
 import uuid
 from pathlib import Path
-from typing import List, Optional, Tuple
 
 import psutil
 
@@ -20,7 +19,7 @@ from tddkit.server.binaries import find_binaries
 from tests.support import child_env, postgres_processes, run_cli, shared_tempdir, start_cli_until
 
 
-def find_psql() -> Optional[str]:
+def find_psql() -> str | None:
     """A psql another account can run: the server binaries' own, else the one on PATH."""
     own = find_binaries().bindir / "psql"
     return str(own) if own.is_file() else shutil.which("psql")
@@ -39,7 +38,7 @@ class OtherAccount:
     def remove(self) -> None:
         subprocess.run(["userdel", self.name], capture_output=True)
 
-    def run(self, args: List[str]) -> subprocess.CompletedProcess:
+    def run(self, args: list[str]) -> subprocess.CompletedProcess:
         """Run ``args`` as this account, with a clean environment (no inherited password or service file)."""
         env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "LC_ALL": "C", "PGCONNECT_TIMEOUT": "5"}
         return subprocess.run(args, user=self.uid, group=self.gid, extra_groups=[], env=env, cwd="/",
@@ -54,7 +53,7 @@ def psql_as(who, psql: str, conninfo: str) -> subprocess.CompletedProcess:
     return who.run(args, env={"PATH": "/usr/bin:/bin", "PGCONNECT_TIMEOUT": "5"}, cwd="/", timeout=60)
 
 
-def postmaster(run_dir: Path) -> Tuple[int, int]:
+def postmaster(run_dir: Path) -> tuple[int, int]:
     """The pid and port of the server running in ``run_dir`` (from its postmaster.pid)."""
     lines = (run_dir / "data" / "postmaster.pid").read_text().splitlines()
     return int(lines[0]), int(lines[3])

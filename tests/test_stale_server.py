@@ -9,7 +9,6 @@ import subprocess
 import sys
 import unittest
 from pathlib import Path
-from typing import Dict, List
 
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -20,7 +19,7 @@ from tddkit.server.processes import pid_alive, stop_process
 from tests.support import child_env, postgres_pids, run_cli, shared_tempdir, wait_until
 
 
-def children_of(pid: int) -> List[int]:
+def children_of(pid: int) -> list[int]:
     """The pids whose parent is ``pid`` (a postmaster's backends)."""
     found = []
     for name in filter(str.isdigit, os.listdir("/proc")):
@@ -69,7 +68,7 @@ class StaleRecordTests(unittest.TestCase):
         self.addCleanup(sleeper.kill)
         return sleeper
 
-    def killed_server(self) -> Dict:
+    def killed_server(self) -> dict:
         """Start the kept server, kill -9 its postmaster and wait until its processes are gone; its record, with
         the postmaster's identity (boot, pid, start time) and its shared memory segment's id."""
         started = self.cli("server", "start")
@@ -93,7 +92,7 @@ class StaleRecordTests(unittest.TestCase):
         self.killed_server()
         self.rewrite(pid=pid)
 
-    def assert_memory_freed(self, state: Dict) -> None:
+    def assert_memory_freed(self, state: dict) -> None:
         with open("/proc/sysvipc/shm") as fh:
             self.assertNotIn(state["shmid"], [line.split()[1] for line in fh.readlines()[1:]],
                              "the killed server's shared memory is freed")

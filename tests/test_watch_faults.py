@@ -6,7 +6,6 @@ import re
 import signal
 import time
 import unittest
-from typing import List
 
 import tddkit
 from tests.support import postgres_pids, postgres_processes, run_cli, shared_tempdir, wait_until
@@ -15,7 +14,7 @@ from tests.watch_support import FILES, HANGS, HAVE_WATCHFILES, WAIT, WatchProces
 NEEDS_WATCHFILES = unittest.skipUnless(HAVE_WATCHFILES, "watchfiles is not installed (pip install 'tddkit[watch]')")
 
 
-def failure_block(lines: List[str], module: str) -> List[str]:
+def failure_block(lines: list[str], module: str) -> list[str]:
     """The last report of ``module`` failing to import: from unittest's ImportError line to the separator after."""
     starts = [i for i, line in enumerate(lines) if line == f"ImportError: Failed to import test module: {module}"]
     if not starts:
@@ -30,7 +29,7 @@ def failure_block(lines: List[str], module: str) -> List[str]:
     return block
 
 
-def frames_of(block: List[str]) -> List[str]:
+def frames_of(block: list[str]) -> list[str]:
     """The files of the traceback frames in a failure block."""
     return [match.group(1) for match in (re.match(r'\s+File "([^"]+)"', line) for line in block) if match]
 

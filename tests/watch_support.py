@@ -10,7 +10,6 @@ import threading
 import time
 import unittest
 from pathlib import Path
-from typing import List, Optional
 
 import psycopg
 
@@ -61,7 +60,7 @@ class A(tddkit.TDDTestCase):
 class WatchProcess:
     """A temporary project and ``python -m tddkit watch tests`` running on it; its output read line by line."""
 
-    def __init__(self, test: unittest.TestCase, *args: str, dsn: Optional[str] = None) -> None:
+    def __init__(self, test: unittest.TestCase, *args: str, dsn: str | None = None) -> None:
         tmp = shared_tempdir()
         test.addCleanup(tmp.cleanup)
         self.root = Path(tmp.name)
@@ -75,7 +74,7 @@ class WatchProcess:
         self.process = subprocess.Popen(command, cwd=self.root, env=env, stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True, start_new_session=True)
         test.addCleanup(self.stop)
-        self.lines: List[str] = []
+        self.lines: list[str] = []
         self._seen = 0
         self._changed = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
@@ -145,7 +144,7 @@ class WatchProcess:
         return True
 
 
-def databases_of(pid: int) -> List[str]:
+def databases_of(pid: int) -> list[str]:
     """Test databases on this run's server named after process ``pid``."""
     with psycopg.connect(tddkit.get_session().server_dsn, autocommit=True) as admin:
         rows = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (f"tddkit\\_{pid}\\_%",))

@@ -1,7 +1,6 @@
 """The service layer: each function takes a connection from the pool and commits its own work."""
 
 from decimal import Decimal
-from typing import List, Tuple
 
 import psycopg
 
@@ -25,7 +24,7 @@ def add_product(sku: str, name: str, price: Decimal, stock: int) -> int:
                             (sku, name, price, stock)).fetchone()[0]
 
 
-def buy(user_id: int, lines: List[Tuple[int, int]]) -> int:
+def buy(user_id: int, lines: list[tuple[int, int]]) -> int:
     """Place an order of (product id, quantity) lines in one transaction; OutOfStock leaves nothing behind."""
     conn = db.pool.getconn()
     try:
@@ -58,7 +57,7 @@ def rename_user_safely(user_id: int, name: str) -> bool:
         db.pool.putconn(conn)
 
 
-def order_totals_one_by_one(user_id: int) -> List[Tuple[int, Decimal]]:
+def order_totals_one_by_one(user_id: int) -> list[tuple[int, Decimal]]:
     """(order id, total) of a customer's orders, one lookup per order: an N+1 (order_totals is the fix)."""
     with db.pool.connection() as conn:
         orders = conn.execute("SELECT id FROM orders WHERE user_id = %s ORDER BY id", (user_id,)).fetchall()
@@ -67,7 +66,7 @@ def order_totals_one_by_one(user_id: int) -> List[Tuple[int, Decimal]]:
                 for (order_id,) in orders]
 
 
-def order_totals(user_id: int) -> List[Tuple[int, Decimal]]:
+def order_totals(user_id: int) -> list[tuple[int, Decimal]]:
     """(order id, total) of a customer's orders, in one statement."""
     with db.pool.connection() as conn:
         return conn.execute("SELECT o.id, coalesce(sum(i.quantity * i.unit_price), 0) FROM orders o "

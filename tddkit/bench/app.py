@@ -9,20 +9,20 @@ leak check's query in its round trip against the plain rollback.
 from __future__ import annotations
 
 import statistics
-from typing import Callable, Dict, List, Sequence
+from collections.abc import Callable, Sequence
 
 from ..config.settings import Settings
 from ..measure.metrics import TestMetrics
 from ..testcase.case import TDDTestCase
 
 #: What each row times, and its target for the median (ms).
-OPERATIONS: Dict[str, str] = {
+OPERATIONS: dict[str, str] = {
     "pool_block_overhead": "body of 'with self.pool.connection() as c: c.execute(SELECT 1)' minus the body of "
                            "self.conn.execute(SELECT 1), paired tests",
     "leak_check_per_test": "cleanup of an empty test with the leak check minus without it (median of each "
                            "round of tests)",
 }
-TARGETS_MS: Dict[str, float] = {"pool_block_overhead": 0.1, "leak_check_per_test": 0.02}
+TARGETS_MS: dict[str, float] = {"pool_block_overhead": 0.1, "leak_check_per_test": 0.02}
 ROUNDS = 10
 
 
@@ -40,17 +40,17 @@ class AppCodeCase(TDDTestCase):
         """Nothing: the test context and its rollback alone."""
 
 
-RunTests = Callable[[Sequence[TDDTestCase]], List[TestMetrics]]
+RunTests = Callable[[Sequence[TDDTestCase]], list[TestMetrics]]
 
 
-def pool_block_overhead(run_tests: RunTests, count: int) -> List[float]:
+def pool_block_overhead(run_tests: RunTests, count: int) -> list[float]:
     """Per pair of tests (pool block, plain statement, alternating): the difference of their bodies in ms."""
     metrics = run_tests([AppCodeCase(name) for _ in range(count + 3)
                          for name in ("bench_pool_select", "bench_plain_select")])[6:]
     return [pool.body_ms - plain.body_ms for pool, plain in zip(metrics[::2], metrics[1::2], strict=True)]
 
 
-def leak_check_per_test(run_tests: RunTests, count: int, settings: Settings) -> List[float]:
+def leak_check_per_test(run_tests: RunTests, count: int, settings: Settings) -> list[float]:
     """Per round: median cleanup with the leak check minus median cleanup without it, in ms."""
     per_round = max(3, count // ROUNDS)
     differences = []
@@ -68,7 +68,7 @@ def leak_check_per_test(run_tests: RunTests, count: int, settings: Settings) -> 
     return differences
 
 
-def app_samples(run_tests: RunTests, count: int, settings: Settings) -> Dict[str, List[float]]:
+def app_samples(run_tests: RunTests, count: int, settings: Settings) -> dict[str, list[float]]:
     """The samples of both rows."""
     samples = {"pool_block_overhead": pool_block_overhead(run_tests, count)}
     if settings.leak_check:  # the template has the leak check's triggers only when it is on

@@ -6,9 +6,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
-from typing import Callable, Iterator, List, Tuple
 
 import psycopg
 from psycopg import sql
@@ -37,7 +37,7 @@ def _comparison_schema(settings: Settings) -> Iterator[SchemaSource]:
 
 
 def _approaches(admin: psycopg.Connection, dsn: str, source: SchemaSource,
-                clone: str) -> List[Tuple[str, str, Callable[[], None]]]:
+                clone: str) -> list[tuple[str, str, Callable[[], None]]]:
     """(name, what it does per test, a function doing it) of each approach compared with tddkit."""
     with psycopg.connect(dsn) as conn:
         template = conn.info.dbname
@@ -75,7 +75,7 @@ def _approaches(admin: psycopg.Connection, dsn: str, source: SchemaSource,
 
 
 def run_comparisons(database: TestDatabase, count: int, baseline_ms: float,
-                    time_calls: Callable[[Callable[[], None], int], List[float]]) -> List[Comparison]:
+                    time_calls: Callable[[Callable[[], None], int], list[float]]) -> list[Comparison]:
     """Time the other approaches' per-test setup + cleanup on a scratch database holding the schema
     (``time_calls(function, count)``: the ms of each call, as the rest of the benchmark times them)."""
     scratch = ensure_owned(f"{OWNED_PREFIX}bench_{os.getpid()}_{uuid.uuid4().hex[:8]}")

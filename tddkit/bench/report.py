@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-from typing import Any, Dict, List, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..measure.stats import Stats, compute_stats, recommendation, success_rate
 from ..output import document_header, environment, format_number, format_table, json_safe, write_json
@@ -28,8 +29,8 @@ class Operation:
     """One benchmarked operation: its samples (ms) against its target."""
 
     name: str
-    samples: List[float]
-    target: Optional[float] = None
+    samples: list[float]
+    target: float | None = None
     description: str = ""  # what one sample times
 
     @property
@@ -37,12 +38,12 @@ class Operation:
         return _stats_of(self.samples)
 
     @property
-    def achieved(self) -> Optional[bool]:
+    def achieved(self) -> bool | None:
         """Whether the median meets the target; None without one."""
         return None if self.target is None else self.stats.median <= self.target
 
     @property
-    def success_rate(self) -> Optional[float]:
+    def success_rate(self) -> float | None:
         return None if self.target is None else success_rate(self.samples, self.target)
 
 
@@ -58,7 +59,7 @@ class ParallelRun:
 
     body: str
     workers: int
-    samples: List[float]  # total ms of each test of the concurrent run
+    samples: list[float]  # total ms of each test of the concurrent run
     sequential_s: float
     parallel_s: float
 
@@ -82,7 +83,7 @@ class Comparison:
 
     approach: str
     per_test: str
-    samples: List[float]
+    samples: list[float]
     baseline_ms: float  # tddkit's median per-test setup + cleanup
 
     @property
@@ -101,10 +102,10 @@ class BenchReport:
 
     server: str
     postgresql: str
-    iterations: Dict[str, int]
-    operations: List[Operation]
-    parallel: List[ParallelRun]
-    comparisons: List[Comparison]
+    iterations: dict[str, int]
+    operations: list[Operation]
+    parallel: list[ParallelRun]
+    comparisons: list[Comparison]
     warmup: int  # uncounted runs before each measured series
 
     @property
@@ -122,20 +123,20 @@ class BenchReport:
 # --- printed ---------------------------------------------------------------------------
 
 
-def _ms(value: Optional[float]) -> str:
+def _ms(value: float | None) -> str:
     """A time cell: 3 decimals; 5 below 0.001 ms, which 3 would show as 0 (per-statement costs)."""
     return f"{value:.5f}" if value is not None and 0 < abs(value) < 0.001 else format_number(value)
 
 
-def _yes_no(value: Optional[bool]) -> str:
+def _yes_no(value: bool | None) -> str:
     return "-" if value is None else ("yes" if value else "NO")
 
 
-def _percent(value: Optional[float]) -> str:
+def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def _parallel_lines(runs: Sequence[ParallelRun]) -> List[str]:
+def _parallel_lines(runs: Sequence[ParallelRun]) -> list[str]:
     """The concurrent runs against the same tests run one after another."""
     per_worker = runs[0].stats.count // runs[0].workers
     return [
@@ -153,7 +154,7 @@ def _parallel_lines(runs: Sequence[ParallelRun]) -> List[str]:
     ]
 
 
-def _comparison_lines(report: BenchReport) -> List[str]:
+def _comparison_lines(report: BenchReport) -> list[str]:
     """tddkit's per-test setup + cleanup next to the other approaches'."""
     tddkit = report.operation("fixture_setup").stats
     rows = [["tddkit", "pooled connection, SAVEPOINT / ROLLBACK TO SAVEPOINT (fixture_setup)",
@@ -203,13 +204,13 @@ def format_bench(report: BenchReport) -> str:
 # --- JSON ------------------------------------------------------------------------------
 
 
-def _stats_dict(samples: List[float], stats: Stats) -> Dict[str, Any]:
+def _stats_dict(samples: list[float], stats: Stats) -> dict[str, Any]:
     return {**dataclasses.asdict(stats), "samples": samples}
 
 
-def bench_to_dict(report: BenchReport) -> Dict[str, Any]:
+def bench_to_dict(report: BenchReport) -> dict[str, Any]:
     """The JSON document of a benchmark run: every sample and every derived number."""
-    document: Dict[str, object] = {
+    document: dict[str, object] = {
         **document_header(postgresql=report.postgresql, server=report.server),
         "iterations": report.iterations,
         "warmup": report.warmup,

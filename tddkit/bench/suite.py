@@ -14,9 +14,10 @@ import io
 import statistics
 import threading
 import unittest
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Type
+from typing import Any
 
 from ..errors import TddkitError
 from ..isolation.lending import Lender
@@ -37,13 +38,13 @@ WARMUP = 3  # uncounted runs before each measured series
 PARALLEL_WORKERS = 10
 PARALLEL_MARGIN = 2  # pooled connections beyond the workers' (e.g. a caller's own test class)
 PARALLEL_WAIT_S = 0.02
-PARALLEL_BODIES: Dict[str, str] = {
+PARALLEL_BODIES: dict[str, str] = {
     "bench_typical": "typical test (CPU-bound)",
     "bench_wait": f"SELECT pg_sleep({PARALLEL_WAIT_S}) (waits on the database)",
 }
 
 #: Iterations per operation at the default scale (the performance guide's counts).
-DEFAULT_ITERATIONS: Dict[str, int] = {
+DEFAULT_ITERATIONS: dict[str, int] = {
     "individual_test": 50,  # test_cleanup is measured on the same tests
     "fixture_setup": 100,
     "connection_acquire": 100,
@@ -56,7 +57,7 @@ DEFAULT_ITERATIONS: Dict[str, int] = {
 BASE_ITERATIONS = 50
 
 #: Targets for the median of each operation, in ms.
-TARGETS_MS: Dict[str, float] = {
+TARGETS_MS: dict[str, float] = {
     "individual_test": 2.0,
     "fixture_setup": 0.3,
     "connection_acquire": 0.05,
@@ -66,7 +67,7 @@ TARGETS_MS: Dict[str, float] = {
 }
 
 #: What each operation times.
-OPERATIONS: Dict[str, str] = {
+OPERATIONS: dict[str, str] = {
     "individual_test": "total of a test that creates a temp table, inserts a row and counts it",
     "fixture_setup": "total of an empty test: the test context entered and left",
     "connection_acquire": "pooled connection borrowed and returned (getconn + putconn)",
@@ -124,7 +125,7 @@ class BenchCase(TDDTestCase):
         self.conn.execute("SELECT pg_sleep(%s)", (PARALLEL_WAIT_S,))
 
 
-def run_tests(tests: Sequence[unittest.TestCase]) -> List[TestMetrics]:
+def run_tests(tests: Sequence[unittest.TestCase]) -> list[TestMetrics]:
     """Run ``tests`` as one unittest suite with TDDTestResult and return their metrics."""
     result = TDDTestResult(io.StringIO(), False, 0)
     unittest.TestSuite(tests).run(result)
@@ -135,12 +136,12 @@ def run_tests(tests: Sequence[unittest.TestCase]) -> List[TestMetrics]:
     return result.test_metrics
 
 
-def _measured_tests(case: Type[BenchCase], method: str, count: int) -> List[TestMetrics]:
+def _measured_tests(case: type[BenchCase], method: str, count: int) -> list[TestMetrics]:
     """Metrics of ``count`` runs of ``case.method`` in one suite, after WARMUP uncounted ones."""
     return run_tests([case(method) for _ in range(WARMUP + count)])[WARMUP:]
 
 
-def time_calls(function: Callable[[], Any], count: int) -> List[float]:
+def time_calls(function: Callable[[], Any], count: int) -> list[float]:
     """ms taken by each of ``count`` calls of ``function``, after WARMUP uncounted ones."""
     for _ in range(WARMUP):
         function()
@@ -155,7 +156,7 @@ def time_calls(function: Callable[[], Any], count: int) -> List[float]:
 # --- running it -----------------------------------------------------------------------
 
 
-def iteration_counts(iterations: Optional[int] = None) -> Dict[str, int]:
+def iteration_counts(iterations: int | None = None) -> dict[str, int]:
     """Iterations per operation: the defaults, or all scaled so the 50s become ``iterations``."""
     if iterations is None:
         return dict(DEFAULT_ITERATIONS)
@@ -184,7 +185,7 @@ def run_parallel(method: str, workers: int, per_worker: int) -> ParallelRun:
     """``per_worker`` tests of ``method`` in each of ``workers`` classes: one after another, then concurrently."""
     classes = [type(f"ParallelWorker{i}", (BenchCase,), {}) for i in range(workers)]
 
-    def suite(case: Type[BenchCase]) -> List[BenchCase]:
+    def suite(case: type[BenchCase]) -> list[BenchCase]:
         return [case(method) for _ in range(per_worker)]
 
     started = now()
@@ -194,7 +195,7 @@ def run_parallel(method: str, workers: int, per_worker: int) -> ParallelRun:
 
     ready = threading.Barrier(workers + 1)
 
-    def work(case: Type[BenchCase]) -> List[TestMetrics]:
+    def work(case: type[BenchCase]) -> list[TestMetrics]:
         tests = suite(case)
         ready.wait()
         return run_tests(tests)
@@ -209,7 +210,7 @@ def run_parallel(method: str, workers: int, per_worker: int) -> ParallelRun:
     return ParallelRun(PARALLEL_BODIES[method], workers, samples, sequential_s, parallel_s)
 
 
-def run_benchmark(session: Session, iterations: Optional[int] = None, compare: bool = True) -> BenchReport:
+def run_benchmark(session: Session, iterations: int | None = None, compare: bool = True) -> BenchReport:
     """Run every operation (and, with ``compare``, the other approaches) on the session's server."""
     database = session._database
     if database is None:

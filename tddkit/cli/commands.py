@@ -7,7 +7,7 @@ import functools
 import io
 import sys
 import unittest
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from collections.abc import Callable, Sequence
 
 from ..config.settings import Settings, describe_config, fit_workers, load_settings
 from ..errors import TddkitError
@@ -44,7 +44,7 @@ class _RunPlan:
         self.shard_of = parse_shard(args.shard) if args.shard else None
         self.durations_path = settings.resolve(settings.durations_file)
 
-    def suite(self, only: Optional[Sequence[str]] = None) -> unittest.TestSuite:
+    def suite(self, only: Sequence[str] | None = None) -> unittest.TestSuite:
         """The tests to run (only those with ids in ``only`` when given)."""
         args = self.args
         suite = select(load_tests(args.targets, args.pattern, args.name_patterns), self.shard_of,
@@ -54,7 +54,7 @@ class _RunPlan:
             suite = unittest.TestSuite(t for t in iter_tests(suite) if t.id() in wanted)
         return suite
 
-    def runnable(self, suite: unittest.TestSuite, session: Optional[Session]) -> unittest.BaseTestSuite:
+    def runnable(self, suite: unittest.TestSuite, session: Session | None) -> unittest.BaseTestSuite:
         """The suite as it runs: in worker processes when ``--parallel`` asks for them."""
         if self.workers <= 1 or session is None or session._template is None:
             return suite
@@ -135,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_TESTS_FAILED if failed else performance_code
 
 
-def _rerun(plan: _RunPlan, test_ids: Sequence[str], times: int) -> Tuple[List[List[TestMetrics]], List[float]]:
+def _rerun(plan: _RunPlan, test_ids: Sequence[str], times: int) -> tuple[list[list[TestMetrics]], list[float]]:
     """Run only ``test_ids`` ``times`` more times, quietly; their metrics and wall times."""
     runs, walls = [], []
     for _ in range(times):
@@ -220,6 +220,6 @@ def _print_templates(server_dsn: str) -> None:
         print(f"  {describe_template(name, size, comment)}")
 
 
-HANDLERS: Dict[str, Callable[[argparse.Namespace], int]] = {
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "run": cmd_run, "watch": cmd_watch, "bench": cmd_bench, "server": cmd_server,
 }

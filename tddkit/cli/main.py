@@ -13,7 +13,8 @@ import argparse
 import contextlib
 import gc
 import sys
-from typing import Iterator, NoReturn, Optional, Sequence, TypeAlias
+from collections.abc import Iterator, Sequence
+from typing import NoReturn, TypeAlias
 
 from ..config.paths import DEFAULT_BASELINE_PATH
 from ..errors import TddkitError
@@ -117,7 +118,7 @@ def _no_garbage_collection() -> Iterator[None]:
             gc.enable()
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m tddkit``; returns the exit code."""
     args = build_parser().parse_args(argv)
     try:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import configparser
 import os
 import tomllib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -30,7 +31,7 @@ def _mentions_tddkit(path: Path) -> bool:
         raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
 
 
-def read_toml_table(path: Path) -> Optional[Any]:
+def read_toml_table(path: Path) -> Any | None:
     """The value of ``[tool.tddkit]`` in a pyproject.toml (not always a table), or None if it has none."""
     if not _mentions_tddkit(path):
         return None
@@ -49,7 +50,7 @@ class _CaseKeepingParser(configparser.ConfigParser):
         return optionstr
 
 
-def read_cfg_sections(path: Path) -> Dict[str, Dict[str, str]]:
+def read_cfg_sections(path: Path) -> dict[str, dict[str, str]]:
     """The ``[tddkit]`` and ``[tddkit.<table>]`` sections of a setup.cfg: raw text, keys as written."""
     if not _mentions_tddkit(path):
         return {}
@@ -68,14 +69,14 @@ def holds_settings(path: Path) -> bool:
     return bool(read_cfg_sections(path)) if path.name == "setup.cfg" else read_toml_table(path) is not None
 
 
-def search_starts(targets: Sequence[str], start: Optional[Path] = None) -> List[Path]:
+def search_starts(targets: Sequence[str], start: Path | None = None) -> list[Path]:
     """Where searches begin: the common ancestor of the targets that are existing paths, then ``start`` (cwd)."""
     dirs = [p if p.is_dir() else p.parent for p in (Path(t).resolve() for t in targets) if p.exists()]
     first = [Path(os.path.commonpath(dirs))] if dirs else []
     return [*first, (start or Path.cwd()).resolve()]
 
 
-def _upward(targets: Sequence[str], start: Optional[Path]) -> Iterator[Path]:
+def _upward(targets: Sequence[str], start: Path | None) -> Iterator[Path]:
     """Each directory at or above each search start, once."""
     seen = set()
     for begin in search_starts(targets, start):
@@ -85,7 +86,7 @@ def _upward(targets: Sequence[str], start: Optional[Path]) -> Iterator[Path]:
                 yield directory
 
 
-def find_config(targets: Sequence[str] = (), start: Optional[Path] = None) -> Optional[Path]:
+def find_config(targets: Sequence[str] = (), start: Path | None = None) -> Path | None:
     """The config file of a run of ``targets`` (paths; dotted names are skipped), searched at and above their
     common ancestor, then at and above ``start`` (default: the cwd); pyproject.toml before setup.cfg; else None."""
     for directory in _upward(targets, start):
@@ -95,7 +96,7 @@ def find_config(targets: Sequence[str] = (), start: Optional[Path] = None) -> Op
     return None
 
 
-def find_project_root(targets: Sequence[str] = (), start: Optional[Path] = None) -> Optional[Path]:
+def find_project_root(targets: Sequence[str] = (), start: Path | None = None) -> Path | None:
     """The nearest directory holding pyproject.toml or setup.cfg, with or without tddkit settings, searched
     like find_config; relative paths resolve against it when no config file is found."""
     return next((d for d in _upward(targets, start) if any((d / n).is_file() for n in CONFIG_FILES)), None)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import difflib
 import math
-from typing import Any, Callable, Collection, Dict, List, Mapping, Optional
+from collections.abc import Callable, Collection, Mapping
+from typing import Any
 
 from ..errors import TableEntryError
 
@@ -67,7 +68,7 @@ def text(value: Any) -> str:
     return str(value)
 
 
-def strings(value: Any) -> List[str]:
+def strings(value: Any) -> list[str]:
     """A list of strings; text is split on commas and whitespace."""
     if isinstance(value, str):
         return value.replace(",", " ").split()
@@ -91,11 +92,11 @@ def closest(key: str, known: Collection[str]) -> str:
     return f"{key!r}; did you mean {hint[0]!r}?" if hint else f"{key!r}; known keys: {', '.join(sorted(known))}"
 
 
-def table(parse_value: Parser, keys: Optional[Collection[str]] = None,
-          parsers: Optional[Mapping[str, Parser]] = None) -> Parser:
+def table(parse_value: Parser, keys: Collection[str] | None = None,
+          parsers: Mapping[str, Parser] | None = None) -> Parser:
     """A parser of a ``key = value`` table; ``keys`` fixes which keys are allowed (None: any name);
     ``parsers`` parse the values of some keys in their own way."""
-    def parse(value: Any) -> Dict[str, Any]:
+    def parse(value: Any) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise ValueError("a table of key = value")
         parsed = {}

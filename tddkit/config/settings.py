@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
 from ..errors import ConfigError, TableEntryError
 from .files import find_config, find_project_root, read_cfg_sections, read_toml_table
@@ -38,7 +39,7 @@ OWNED_PREFIX = "tddkit_"
 PG_SOURCES = ("auto", "system", "wheel", "bindir")
 
 #: Performance targets in milliseconds (the performance guide's defaults).
-DEFAULT_TARGETS: Dict[str, float] = {
+DEFAULT_TARGETS: dict[str, float] = {
     "individual_test": 100.0,
     "fixture_setup": 5.0,
     "connection_acquisition": 5.0,
@@ -48,14 +49,14 @@ DEFAULT_TARGETS: Dict[str, float] = {
 }
 
 #: Alert thresholds for recorded metrics (``record_metric`` and built-ins); any metric name may be added.
-DEFAULT_THRESHOLDS: Dict[str, float] = {
+DEFAULT_THRESHOLDS: dict[str, float] = {
     "test_duration_ms": 100.0,
     "fixture_setup_ms": 5.0,
     "memory_usage_mb": 10.0,
 }
 
 #: Limits of the CI gate (``--gate``).
-DEFAULT_GATE: Dict[str, float] = {
+DEFAULT_GATE: dict[str, float] = {
     "average_test_ms": 100.0,
     "max_test_ms": 200.0,
     "fixture_setup_ms": 10.0,
@@ -63,7 +64,7 @@ DEFAULT_GATE: Dict[str, float] = {
 }
 
 #: Gate limits that are off unless configured, and how each is parsed: statements are whole numbers.
-OPTIONAL_GATE: Dict[str, Parser] = {
+OPTIONAL_GATE: dict[str, Parser] = {
     "max_queries_per_test": count,  # no test may run more statements than this
     "query_count_increase": count,  # no test may run more statements than in the baseline plus this (0: none)
 }
@@ -85,9 +86,9 @@ def _field(default: Any, help: str, *, parse: Parser, **kw: Any) -> Any:
 class Settings:
     """Everything tddkit can be configured with; see README for each key."""
 
-    dsn: Optional[str] = _field(None, "libpq URL or DSN of an existing server; unset starts the embedded one",
+    dsn: str | None = _field(None, "libpq URL or DSN of an existing server; unset starts the embedded one",
                                 parse=text)
-    database: Optional[str] = _field(None, f"name of the test database (must start with {OWNED_PREFIX!r})",
+    database: str | None = _field(None, f"name of the test database (must start with {OWNED_PREFIX!r})",
                                      parse=text)
     pool_min_size: int = _field(2, "connections opened when the pool starts", parse=count)
     pool_max_size: int = _field(10, "most connections the pool holds", parse=positive_count)
@@ -98,17 +99,17 @@ class Settings:
                                  parse=seconds)
     test_timeout: float = _field(0.0, "seconds a test may run before it fails with TestTimeout, showing where it "
                                  "was stuck (0 = off)", parse=seconds)
-    schema: List[str] = _field([], "SQL files applied in order to the test database", parse=strings)
-    schema_hook: Optional[str] = _field(None, "'package.module:function' called with a connection to build the "
+    schema: list[str] = _field([], "SQL files applied in order to the test database", parse=strings)
+    schema_hook: str | None = _field(None, "'package.module:function' called with a connection to build the "
                                         "schema", parse=text)
     schema_version: str = _field("", "free text mixed into the schema hash; change it to force a rebuild", parse=text)
-    schema_inputs: List[str] = _field([], "globs (relative to the config file) of files the schema hook reads, "
+    schema_inputs: list[str] = _field([], "globs (relative to the config file) of files the schema hook reads, "
                                       "e.g. seed CSVs: their names and bytes join the schema hash", parse=strings)
     rebuild_schema: bool = _field(False, "rebuild the schema template even if it is unchanged", parse=boolean)
-    pg_bindir: Optional[str] = _field(None, "directory with initdb and postgres for the embedded server", parse=text)
+    pg_bindir: str | None = _field(None, "directory with initdb and postgres for the embedded server", parse=text)
     pg_source: str = _field("auto", f"where to look for server binaries: {', '.join(PG_SOURCES)}",
                             parse=choice(*PG_SOURCES))
-    cache_dir: Optional[str] = _field(None, "where initdb templates and schema snapshots are cached", parse=text)
+    cache_dir: str | None = _field(None, "where initdb templates and schema snapshots are cached", parse=text)
     durations_file: str = _field(DEFAULT_DURATIONS_PATH, "test durations of earlier runs, for balancing "
                                  "--parallel and --shard ('' turns recording off)", parse=text)
     regression_threshold: float = _field(0.20, "slowdown (fraction of the baseline median) that counts as a "
@@ -120,33 +121,33 @@ class Settings:
     repeated_query_threshold: int = _field(10, "calls of one statement shape within a test that raise an N+1 "
                                            "alert (0 = off)", parse=count)
     memory_warning_mb: float = _field(5.0, "per-test RSS growth reported as a memory warning", parse=non_negative)
-    targets: Dict[str, float] = _field(DEFAULT_TARGETS, "performance targets in ms",
+    targets: dict[str, float] = _field(DEFAULT_TARGETS, "performance targets in ms",
                                        parse=table(positive, keys=DEFAULT_TARGETS))
-    thresholds: Dict[str, float] = _field(DEFAULT_THRESHOLDS, "alert thresholds of recorded metrics (any name)",
+    thresholds: dict[str, float] = _field(DEFAULT_THRESHOLDS, "alert thresholds of recorded metrics (any name)",
                                           parse=table(number))
-    gate: Dict[str, float] = _field(DEFAULT_GATE, "limits of the CI gate",
+    gate: dict[str, float] = _field(DEFAULT_GATE, "limits of the CI gate",
                                     parse=table(positive, keys=[*DEFAULT_GATE, *OPTIONAL_GATE], parsers=OPTIONAL_GATE))
-    table_templates: Dict[str, str] = _field({}, "extra temp-table templates: name = column definitions",
+    table_templates: dict[str, str] = _field({}, "extra temp-table templates: name = column definitions",
                                              parse=table(text))
     leak_check: bool = _field(True, "fail a test when another connection commits a write to the test database",
                               parse=boolean)
-    watch_ignore: List[str] = _field([], "globs (relative to the config file) of files and directories "
+    watch_ignore: list[str] = _field([], "globs (relative to the config file) of files and directories "
                                      "'python -m tddkit watch' ignores, besides .git, venvs, __pycache__, "
                                      "node_modules and .tox", parse=strings)
     commit_as_savepoint: bool = _field(False, "self.conn.commit()/rollback() act as on self.pool's connections "
                                        "(kept within the test) instead of raising IsolationError", parse=boolean)
-    root: Optional[str] = dataclasses.field(default=None, repr=False)
+    root: str | None = dataclasses.field(default=None, repr=False)
     """Directory that relative paths are resolved against: the config file's, else the project's."""
-    config_files: Tuple[str, ...] = dataclasses.field(default=(), repr=False)
+    config_files: tuple[str, ...] = dataclasses.field(default=(), repr=False)
     """The files the settings were read from, highest precedence first."""
 
     @property
-    def config_file(self) -> Optional[str]:
+    def config_file(self) -> str | None:
         """The config file found for this run (pyproject.toml or setup.cfg), or None."""
         return self.config_files[0] if self.config_files else None
 
     @property
-    def cache_path(self) -> Optional[Path]:
+    def cache_path(self) -> Path | None:
         """``cache_dir`` as a path; None means the default (see ``server.locations.default_cache_dir``)."""
         return Path(self.cache_dir) if self.cache_dir else None
 
@@ -154,7 +155,7 @@ class Settings:
         """Resolve ``path`` against the directory of the config file (or the cwd)."""
         return Path(self.root or os.getcwd()) / path
 
-    def validate(self, sources: Optional[Mapping[str, str]] = None) -> "Settings":
+    def validate(self, sources: Mapping[str, str] | None = None) -> Settings:
         """Check every value and how values fit together; ``sources`` names where each came from. Return self."""
         where = dict(sources or {})
 
@@ -187,7 +188,7 @@ _DEFAULTS = Settings()
 FIELDS = {f.name: f for f in dataclasses.fields(Settings) if "parse" in f.metadata}
 _TABLES = {name for name in FIELDS if isinstance(getattr(_DEFAULTS, name), dict)}
 
-Layer = Dict[str, Tuple[Any, str]]  # setting name -> (parsed value, where it came from)
+Layer = dict[str, tuple[Any, str]]  # setting name -> (parsed value, where it came from)
 
 
 def _parse(name: str, value: Any, source: str) -> Any:
@@ -220,10 +221,10 @@ def _merge(values: Layer, layer: Layer) -> None:
         values[name] = (value, source)
 
 
-def _file_settings(directory: Path) -> Tuple[Layer, Tuple[str, ...]]:
+def _file_settings(directory: Path) -> tuple[Layer, tuple[str, ...]]:
     """Settings of setup.cfg ``[tddkit]`` overlaid by pyproject.toml ``[tool.tddkit]``; and the files used."""
     layer: Layer = {}
-    used: List[str] = []
+    used: list[str] = []
     cfg_path, toml_path = directory / "setup.cfg", directory / "pyproject.toml"
     sections = read_cfg_sections(cfg_path) if cfg_path.is_file() else {}
     for section, data in sections.items():  # [tddkit.gate] holds the table 'gate'
@@ -254,9 +255,9 @@ def _env_settings(environ: Mapping[str, str]) -> Layer:
 
 
 def load_settings(
-    overrides: Optional[Mapping[str, Any]] = None,
-    environ: Optional[Mapping[str, str]] = None,
-    start: Optional[Path] = None,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    start: Path | None = None,
     *,
     targets: Sequence[str] = (),
 ) -> Settings:
@@ -264,7 +265,7 @@ def load_settings(
     ``targets`` (the paths a run was given) upward, then from ``start`` (default: the cwd) upward."""
     config = find_config(targets, start)
     values: Layer = {name: (getattr(_DEFAULTS, name), "") for name in FIELDS}
-    files: Tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
     if config is not None:
         layer, files = _file_settings(config.parent)
         _merge(values, layer)

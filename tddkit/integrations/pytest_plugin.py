@@ -12,7 +12,8 @@ imported and no server starts until a tddkit fixture is used.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any, Callable, Dict, Generator, Iterator, Optional
+from collections.abc import Callable, Generator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -62,13 +63,13 @@ def _state(config: pytest.Config) -> PluginState:
 
 
 @pytest.fixture(scope="session")
-def tddkit_session(request: pytest.FixtureRequest) -> "Session":
+def tddkit_session(request: pytest.FixtureRequest) -> Session:
     """The tddkit session: the server (embedded, or --tddkit-dsn) and the test database."""
     return _state(request.config).tddkit_session()
 
 
 @pytest.fixture(scope="module")
-def _tddkit_transaction(request: pytest.FixtureRequest, tddkit_session: "Session") -> Iterator["ClassTransaction"]:
+def _tddkit_transaction(request: pytest.FixtureRequest, tddkit_session: Session) -> Iterator[ClassTransaction]:
     from ..isolation.class_transaction import ClassTransaction
 
     if tddkit_session._lender is None:
@@ -92,13 +93,13 @@ def _tddkit_class_scope(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def tddkit_module_conn(_tddkit_transaction: "ClassTransaction") -> Any:
+def tddkit_module_conn(_tddkit_transaction: ClassTransaction) -> Any:
     """The module's connection, inside the module's transaction: for module- and class-scoped data fixtures."""
     return _tddkit_transaction.connection()
 
 
 @pytest.fixture
-def _tddkit_test(request: pytest.FixtureRequest, _tddkit_transaction: "ClassTransaction") -> Iterator[Any]:
+def _tddkit_test(request: pytest.FixtureRequest, _tddkit_transaction: ClassTransaction) -> Iterator[Any]:
     scope = begin_test(request.node, _tddkit_transaction)
     yield scope
     finish_item(request.node, _tddkit_transaction, scope)
@@ -111,7 +112,7 @@ def tddkit_conn(_tddkit_test: Any) -> Any:
 
 
 @pytest.fixture
-def tddkit_pool(_tddkit_test: Any, _tddkit_transaction: "ClassTransaction") -> Any:
+def tddkit_pool(_tddkit_test: Any, _tddkit_transaction: ClassTransaction) -> Any:
     """A psycopg_pool.ConnectionPool stand-in for application code: its connections are the test's own."""
     from ..isolation.joined import JoinedPool
 
@@ -119,13 +120,13 @@ def tddkit_pool(_tddkit_test: Any, _tddkit_transaction: "ClassTransaction") -> A
 
 
 @pytest.fixture
-def tddkit_dsn(_tddkit_test: Any, tddkit_session: "Session") -> str:
+def tddkit_dsn(_tddkit_test: Any, tddkit_session: Session) -> str:
     """The test database's DSN, for code that opens its own connection (the leak check watches its commits)."""
     return tddkit_session.dsn
 
 
 @pytest.fixture
-def tddkit_sqlalchemy_session(_tddkit_test: Any, _tddkit_transaction: "ClassTransaction") -> Iterator[Any]:
+def tddkit_sqlalchemy_session(_tddkit_test: Any, _tddkit_transaction: ClassTransaction) -> Iterator[Any]:
     """An ORM Session joined to the test's transaction (needs ``pip install 'tddkit[sqlalchemy]'``)."""
     from . import sqlalchemy as bridge
 
@@ -154,11 +155,11 @@ def tddkit_record_metric(_tddkit_test: Any, request: pytest.FixtureRequest) -> C
 
 
 @pytest.fixture
-def tddkit_memory_snapshot(_tddkit_test: Any) -> Callable[[str], Dict[str, Any]]:
+def tddkit_memory_snapshot(_tddkit_test: Any) -> Callable[[str], dict[str, Any]]:
     """``tddkit_memory_snapshot(label)``: RSS and VMS in MB after a garbage collection, kept in the metrics."""
     from ..measure.instruments import memory_snapshot
 
-    def snapshot(label: str) -> Dict[str, Any]:
+    def snapshot(label: str) -> dict[str, Any]:
         taken = memory_snapshot(label)
         metrics = _tddkit_test.meter.metrics
         metrics.memory_snapshots = (*metrics.memory_snapshots, taken)
@@ -204,7 +205,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_runtest_teardown(item: pytest.Item, nextitem: Optional[pytest.Item]) -> None:
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     _state(item.config).release_resources(item)
 
 

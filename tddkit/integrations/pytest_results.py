@@ -13,7 +13,8 @@ import dataclasses
 import io
 import sys
 import time
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Sequence, Set, Tuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,15 +27,15 @@ if TYPE_CHECKING:
 
 SCOPE = pytest.StashKey["TestScope"]()
 METRICS = pytest.StashKey["TestMetrics"]()
-OUTCOME = pytest.StashKey[Tuple[str, str]]()
-RESOURCES = pytest.StashKey[Tuple[Tuple[str, ...], float]]()
+OUTCOME = pytest.StashKey[tuple[str, str]]()
+RESOURCES = pytest.StashKey[tuple[tuple[str, ...], float]]()
 #: The plugin's state, in the config's stash.
 STATE = pytest.StashKey["PluginState"]()
 
 TRANSACTION_FIXTURE = "_tddkit_transaction"
 
 
-def begin_test(item: pytest.Item, transaction: "ClassTransaction") -> "TestScope":
+def begin_test(item: pytest.Item, transaction: ClassTransaction) -> TestScope:
     """Start measuring a test that uses a tddkit fixture, inside its module's transaction."""
     from ..measure.meter import TestMeter
     from ..measure.queries import repeated_queries_allowed
@@ -49,7 +50,7 @@ def begin_test(item: pytest.Item, transaction: "ClassTransaction") -> "TestScope
     return scope
 
 
-def finish_item(item: pytest.Item, transaction: "ClassTransaction", scope: "TestScope") -> None:
+def finish_item(item: pytest.Item, transaction: ClassTransaction, scope: TestScope) -> None:
     """Roll the test back (raising what went wrong after it, as a teardown error) and keep its metrics."""
     try:
         transaction.end_test(scope)
@@ -58,7 +59,7 @@ def finish_item(item: pytest.Item, transaction: "ClassTransaction", scope: "Test
         del item.stash[SCOPE]
 
 
-def measured_item(item: pytest.Item) -> Optional["TestScope"]:
+def measured_item(item: pytest.Item) -> TestScope | None:
     """The running scope of a test that uses a tddkit fixture, else None."""
     return item.stash.get(SCOPE, None)
 
@@ -69,7 +70,7 @@ def class_uses_tddkit(request: pytest.FixtureRequest) -> bool:
     return request.cls in state.tddkit_classes(request.session)
 
 
-def _per_worker(settings: "Settings", workerinput: Optional[Dict[str, Any]]) -> "Settings":
+def _per_worker(settings: Settings, workerinput: dict[str, Any] | None) -> Settings:
     """On pytest-xdist worker ``gwN``, a fixed ``database`` becomes the worker's own, as under ``--parallel``."""
     if not settings.database or not workerinput:
         return settings
@@ -79,7 +80,7 @@ def _per_worker(settings: "Settings", workerinput: Optional[Dict[str, Any]]) -> 
     return dataclasses.replace(settings, database=worker_database_name(settings.database, index))
 
 
-def _outcome(report: pytest.TestReport, before: Optional[Tuple[str, str]]) -> Optional[Tuple[str, str]]:
+def _outcome(report: pytest.TestReport, before: tuple[str, str] | None) -> tuple[str, str] | None:
     """The test's outcome after this phase (the first failure wins), with its text."""
     if before is not None and before[0] in ("error", "failed"):
         return before
@@ -97,14 +98,14 @@ class PluginState:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.session: Optional["Session"] = None
-        self.tests: List["TestMetrics"] = []
-        self.details: Dict[str, str] = {}
-        self.lines: List[str] = []
-        self._settings: Optional["Settings"] = None
-        self._classes: Optional[Set[Any]] = None
+        self.session: Session | None = None
+        self.tests: list[TestMetrics] = []
+        self.details: dict[str, str] = {}
+        self.lines: list[str] = []
+        self._settings: Settings | None = None
+        self._classes: set[Any] | None = None
         self._started = time.perf_counter()
-        self._baseline: Optional[Dict[str, Any]] = None
+        self._baseline: dict[str, Any] | None = None
         if config.getoption("tddkit_compare", None):
             self._baseline = self._load_baseline(config.getoption("tddkit_compare"))
         for name in ("tddkit_json", "tddkit_save_baseline"):
@@ -121,7 +122,7 @@ class PluginState:
         except TddkitError as exc:
             raise pytest.UsageError(f"tddkit: {exc}") from None
 
-    def _load_baseline(self, path: str) -> Dict[str, Any]:
+    def _load_baseline(self, path: str) -> dict[str, Any]:
         from ..errors import TddkitError
         from ..reporting.baseline import load_baseline
 
@@ -130,7 +131,7 @@ class PluginState:
         except TddkitError as exc:
             raise pytest.UsageError(f"tddkit: {exc}") from None
 
-    def settings(self) -> "Settings":
+    def settings(self) -> Settings:
         """Settings from the project's config (found from pytest's rootdir) and --tddkit-dsn."""
         if self._settings is None:
             from ..config.settings import load_settings
@@ -144,7 +145,7 @@ class PluginState:
                 raise pytest.UsageError(f"tddkit: {exc}") from None
         return self._settings
 
-    def tddkit_session(self) -> "Session":
+    def tddkit_session(self) -> Session:
         """The tddkit session, started on first use."""
         if self.session is None:
             from ..session.session import get_session
@@ -152,7 +153,7 @@ class PluginState:
             self.session = get_session(self.settings())
         return self.session
 
-    def tddkit_classes(self, session: pytest.Session) -> Set[Any]:
+    def tddkit_classes(self, session: pytest.Session) -> set[Any]:
         if self._classes is None:
             self._classes = {getattr(item, "cls", None) for item in session.items
                              if TRANSACTION_FIXTURE in getattr(item, "fixturenames", ())}
@@ -202,18 +203,18 @@ class PluginState:
 
     # --- the end ---------------------------------------------------------------------------------------
 
-    def merge_worker(self, data: Optional[Dict[str, Any]]) -> None:
+    def merge_worker(self, data: dict[str, Any] | None) -> None:
         """Add what a pytest-xdist worker measured."""
         if not data:
             return
         from ..measure.metrics import metrics_from_dict
 
-        classes: Dict[Tuple[int, str], Any] = {}
+        classes: dict[tuple[int, str], Any] = {}
         worker = len(self.tests) + 1
         self.tests.extend(metrics_from_dict(entry, classes, worker) for entry in data["tests"])
         self.details.update(data["details"])
 
-    def finish(self, worker_output: Optional[Dict[str, Any]]) -> int:
+    def finish(self, worker_output: dict[str, Any] | None) -> int:
         """Close the session; on a pytest-xdist worker hand the metrics over, else report and check them."""
         if self.session is not None:
             from ..session.session import close_session

@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import threading
-from typing import Any, Dict, Optional
+from typing import Any
 
 #: The signals that stop a session (SIGINT already raises KeyboardInterrupt).
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -32,8 +32,8 @@ class SignalStop:
     """The handlers of one pytest process, and the signal that stopped it."""
 
     def __init__(self) -> None:
-        self.received: Optional[int] = None
-        self._previous: Dict[int, Any] = {}
+        self.received: int | None = None
+        self._previous: dict[int, Any] = {}
         self._holding = False
 
     def install(self) -> None:

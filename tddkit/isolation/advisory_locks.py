@@ -11,8 +11,6 @@ released; the scope's go when it ends.
 
 from __future__ import annotations
 
-from typing import List, Tuple
-
 from psycopg import pq
 
 #: Appended to the per-test rollback when the scope holds no advisory locks.
@@ -23,7 +21,7 @@ HELD = (b"; SELECT classid, objid, objsubid, mode = 'ShareLock' FROM pg_locks "
         b"WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
 
 #: (classid, objid, objsubid, shared) of a row of pg_locks.
-Lock = Tuple[int, int, int, bool]
+Lock = tuple[int, int, int, bool]
 
 _IS_HELD = ("EXISTS (SELECT 1 FROM pg_locks p WHERE p.locktype = 'advisory' AND p.pid = pg_backend_pid() "
             "AND (p.classid::bigint, p.objid::bigint, p.objsubid::int, p.mode = 'ShareLock') = ({lock}))")
@@ -47,13 +45,13 @@ BEGIN
 {take_back}END $$"""
 
 
-def held(result: "pq.abc.PGresult") -> List[Lock]:
+def held(result: pq.abc.PGresult) -> list[Lock]:
     """The locks in the result of a statement ending with ``HELD``."""
     return [(int(result.get_value(i, 0) or 0), int(result.get_value(i, 1) or 0), int(result.get_value(i, 2) or 0),
              result.get_value(i, 3) == b"t") for i in range(result.ntuples)]
 
 
-def release_after_test(kept: List[Lock]) -> bytes:
+def release_after_test(kept: list[Lock]) -> bytes:
     """What the per-test rollback appends: release every session advisory lock but ``kept`` (the scope's)."""
     if not kept:
         return RELEASE_ALL

@@ -14,7 +14,8 @@ all use this module; none of it knows about unittest.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
 from psycopg import pq
@@ -53,8 +54,8 @@ SharedData = Callable[[GuardedConnection], None]
 class ClassTransaction:
     """One scope's connection and transaction; ``shared_data(conn)`` runs once per connection it opens."""
 
-    def __init__(self, lender: Lender, *, name: str, shared_data: Optional[SharedData] = None,
-                 commit_as_savepoint: Optional[bool] = None, lent_between_tests: bool = False) -> None:
+    def __init__(self, lender: Lender, *, name: str, shared_data: SharedData | None = None,
+                 commit_as_savepoint: bool | None = None, lent_between_tests: bool = False) -> None:
         self.lender = lender
         self.settings = lender.database.settings
         self.name = name
@@ -63,7 +64,7 @@ class ClassTransaction:
         self.commit_as_savepoint = self.settings.commit_as_savepoint if commit_as_savepoint is None \
             else commit_as_savepoint
         self.metrics = ClassMetrics(name)
-        self.conn: Optional[GuardedConnection] = None
+        self.conn: GuardedConnection | None = None
         #: True while the shared data is created or a test runs: the connection may be lent to app code.
         self.in_use = False
         #: The leak log's high-water mark when the transaction began (see ``leaks``).
@@ -71,21 +72,21 @@ class ClassTransaction:
         #: Appended to the per-test rollback: frees the session advisory locks a test took (see ``advisory_locks``).
         self.release_locks = advisory_locks.RELEASE_ALL
         #: conn._tddkit.query_count when ``release_locks`` was decided: no statement since, no lock taken since.
-        self._locks_at: Optional[int] = None
+        self._locks_at: int | None = None
         #: Objects built on the current connection (e.g. a SQLAlchemy engine); cleared when it is released.
-        self.connection_extras: Dict[str, Any] = {}
+        self.connection_extras: dict[str, Any] = {}
         #: The connection stays lent (guarded) between tests: shared data is made whenever a fixture asks (pytest).
         self.lent_between_tests = lent_between_tests
         #: conn._tddkit.query_count when the newest ``tddkit_test`` savepoint matched the data: another count means
         #: statements ran between tests (shared data made lazily), so the savepoint moves before the next test.
-        self.clean_at: Optional[int] = None
+        self.clean_at: int | None = None
         #: Whether the innermost scope has a ``tddkit_test`` savepoint yet.
         self._savepoint_here = False
         #: Nested scopes (a pytest class inside a module): (savepoint, state was clean, had a test savepoint,
         #: the release of advisory locks outside it).
-        self._scopes: List[Tuple[str, bool, bool, bytes]] = []
+        self._scopes: list[tuple[str, bool, bool, bytes]] = []
 
-    def active_connection(self) -> Optional[GuardedConnection]:
+    def active_connection(self) -> GuardedConnection | None:
         """The connection, while shared data is created or a test runs; else None."""
         return self.conn if self.in_use else None
 
@@ -286,7 +287,7 @@ class ClassTransaction:
             self.lender.reset_database()
             raise leaks.leak_error(leaked)
 
-    def _rollback_to_savepoint(self, conn: GuardedConnection) -> Optional[str]:
+    def _rollback_to_savepoint(self, conn: GuardedConnection) -> str | None:
         """The per-test rollback (with the release of the advisory locks the test took); with the leak check,
         what other connections changed (else None)."""
         also = self.release_locks + conn._tddkit.deallocate_sql() if conn._tddkit.prepared else self.release_locks

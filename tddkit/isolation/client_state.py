@@ -10,7 +10,8 @@ and restored each time it comes back.
 
 from __future__ import annotations
 
-from typing import Any, Callable, List
+from collections.abc import Callable
+from typing import Any
 
 import psycopg
 
@@ -46,7 +47,7 @@ class ClientState:
         forget_adapters(conn)
 
 
-def _drop_extra(current: List[Callable[..., Any]], kept: List[Callable[..., Any]],
+def _drop_extra(current: list[Callable[..., Any]], kept: list[Callable[..., Any]],
                 remove: Callable[[Callable[..., Any]], None]) -> None:
     for handler in list(current):
         if handler not in kept:

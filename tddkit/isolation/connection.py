@@ -20,7 +20,8 @@ from __future__ import annotations
 import contextlib
 import time
 import weakref
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 from psycopg import pq
@@ -55,7 +56,7 @@ class QueryCapture:
 
     def __init__(self) -> None:
         #: (SQL text, seconds) of each statement, in order.
-        self.statements: List[Tuple[str, float]] = []
+        self.statements: list[tuple[str, float]] = []
 
     def __len__(self) -> int:
         return len(self.statements)
@@ -70,7 +71,7 @@ class CountingCursor(psycopg.Cursor):
     """A cursor that counts and times the statements it runs on a GuardedConnection."""
 
     #: The cursor's connection, read where psycopg keeps it (see ``tddkit._compat``).
-    _tddkit_conn: "GuardedConnection" = cursor_connection_slot()
+    _tddkit_conn: GuardedConnection = cursor_connection_slot()
 
     def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
         conn = self._tddkit_conn
@@ -112,7 +113,7 @@ class ConnectionState(JoinedMode):
     __slots__ = ("_owner", "query_count", "query_time", "guarded", "temp_tables", "client_state", "prepared",
                  "joins", "statement_log", "captures")
 
-    def __init__(self, conn: "GuardedConnection") -> None:
+    def __init__(self, conn: GuardedConnection) -> None:
         self._owner = weakref.ref(conn)  # the connection holds its state: no reference cycle
         #: Statements run through the connection's cursors, and their total seconds.
         self.query_count = 0
@@ -120,27 +121,27 @@ class ConnectionState(JoinedMode):
         #: True while a test holds the connection: statements ending its transaction are refused.
         self.guarded = False
         #: Temp tables the SchemaCache keeps on the connection (name -> its record).
-        self.temp_tables: Optional[Dict[str, Any]] = None
+        self.temp_tables: dict[str, Any] | None = None
         #: The Python-side state when the pool first lent it, restored each time it comes back.
-        self.client_state: Optional[ClientState] = None
+        self.client_state: ClientState | None = None
         #: A test ran a SQL PREPARE: its statements survive a rollback, so they are deallocated after it.
         self.prepared = False
         #: Units of work of application code in joined mode, innermost last.
-        self.joins: List[Unit] = []
+        self.joins: list[Unit] = []
         #: The running test's statement statistics (set by the isolation core while a test runs).
-        self.statement_log: Optional[StatementLog] = None
+        self.statement_log: StatementLog | None = None
         #: The open ``capture_queries()`` blocks.
-        self.captures: List[QueryCapture] = []
+        self.captures: list[QueryCapture] = []
 
     @property
-    def conn(self) -> "GuardedConnection":
+    def conn(self) -> GuardedConnection:
         """The connection this is the state of."""
         conn = self._owner()
         if conn is None:
             raise ReferenceError("the connection of this tddkit state is gone")
         return conn
 
-    def note_statement(self, query: Any, elapsed: float, conn: "GuardedConnection") -> None:
+    def note_statement(self, query: Any, elapsed: float, conn: GuardedConnection) -> None:
         """Count one statement run on ``conn`` (called by the cursors)."""
         self.query_count += 1
         self.query_time += elapsed
@@ -156,11 +157,11 @@ class ConnectionState(JoinedMode):
         """Turn isolation protection on (inside a test) or off (framework code)."""
         self.guarded = active
 
-    def internal_cursor(self) -> "psycopg.Cursor[Tuple[Any, ...]]":
+    def internal_cursor(self) -> psycopg.Cursor[tuple[Any, ...]]:
         """A cursor for framework statements: not counted, not guarded, tuples whatever the test set."""
         return psycopg.Cursor(self.conn, row_factory=tuple_row)
 
-    def run_internal(self, statement: bytes) -> "pq.abc.PGresult":
+    def run_internal(self, statement: bytes) -> pq.abc.PGresult:
         """Run a framework statement (or several; the last one's result is returned): not counted, not
         guarded, never prepared, sent as psycopg's cursors send it but with no cursor to build."""
         conn = self.conn
@@ -268,7 +269,7 @@ class GuardedConnection(psycopg.Connection):
             return
         super().close()
 
-    def tpc_begin(self, xid: Union[psycopg.Xid, str]) -> None:
+    def tpc_begin(self, xid: psycopg.Xid | str) -> None:
         if self._tddkit.guarded:
             raise IsolationError("two-phase commit inside a test is not allowed: " + ISOLATION_HINT)
         super().tpc_begin(xid)

@@ -15,8 +15,8 @@ import hashlib
 import os
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Dict, Iterable
 
 from ..errors import ResourceTimeoutError
 
@@ -29,7 +29,7 @@ class FileResourceLocks:
     def __init__(self, directory: Path, timeout: float) -> None:
         self.directory = Path(directory)
         self.timeout = timeout
-        self._held: Dict[str, int] = {}
+        self._held: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def _path(self, name: str) -> Path:

@@ -13,7 +13,8 @@ test's own rollback undoes all of it.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Dict, Iterator, Optional
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TddkitError
 from .connection import GuardedConnection
@@ -31,7 +32,7 @@ OUTSIDE = (
 class JoinedPool:
     """The methods of ``psycopg_pool.ConnectionPool`` that application code uses, on the test's connection."""
 
-    def __init__(self, transaction: "ClassTransaction", *, name: str = "tddkit-joined") -> None:
+    def __init__(self, transaction: ClassTransaction, *, name: str = "tddkit-joined") -> None:
         self._transaction = transaction
         self.name = name
         self.min_size = self.max_size = 1
@@ -48,7 +49,7 @@ class JoinedPool:
             raise TddkitError(OUTSIDE.format(name=f"pool {self.name!r}", owner=self._transaction.name))
         return conn
 
-    def getconn(self, timeout: Optional[float] = None) -> GuardedConnection:
+    def getconn(self, timeout: float | None = None) -> GuardedConnection:
         """The test's connection, starting a unit of work (a savepoint)."""
         conn = self._connection()
         conn._tddkit.join()
@@ -61,7 +62,7 @@ class JoinedPool:
         conn._tddkit.leave()
 
     @contextlib.contextmanager
-    def connection(self, timeout: Optional[float] = None) -> Iterator[GuardedConnection]:
+    def connection(self, timeout: float | None = None) -> Iterator[GuardedConnection]:
         """A unit of work: kept within the test when the block ends normally, rolled back on an exception."""
         conn = self.getconn(timeout)
         depth = len(conn._tddkit.joins)
@@ -88,20 +89,20 @@ class JoinedPool:
     def check(self) -> None:
         """Nothing to check: the test's connection is checked by tddkit."""
 
-    def resize(self, min_size: int, max_size: Optional[int] = None) -> None:
+    def resize(self, min_size: int, max_size: int | None = None) -> None:
         """Sizes are fixed: one connection, the test's."""
 
     def drain(self) -> None:
         """Nothing to drain."""
 
-    def get_stats(self) -> Dict[str, int]:
+    def get_stats(self) -> dict[str, int]:
         """psycopg_pool-style statistics of the one connection."""
         return {"pool_min": 1, "pool_max": 1, "pool_size": 1, "pool_available": 1, "requests_waiting": 0}
 
-    def pop_stats(self) -> Dict[str, int]:
+    def pop_stats(self) -> dict[str, int]:
         return self.get_stats()
 
-    def __enter__(self) -> "JoinedPool":
+    def __enter__(self) -> JoinedPool:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:

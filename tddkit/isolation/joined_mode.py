@@ -10,7 +10,7 @@ after the test. A mixin of the connection's ``ConnectionState``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, List, Optional
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import pq
@@ -52,7 +52,7 @@ class JoinedMode:
     __slots__ = ()
 
     if TYPE_CHECKING:
-        joins: List[Unit]
+        joins: list[Unit]
 
         @property
         def conn(self) -> Any: ...
@@ -65,7 +65,7 @@ class JoinedMode:
         @property
         def busy(self) -> bool: ...
 
-    def join(self, *, base: Optional[str] = None) -> None:
+    def join(self, *, base: str | None = None) -> None:
         """Start a unit of work of application code: a new savepoint, or ``base`` (an existing one)."""
         point = f"tddkit_app_{len(self.joins) + 1}"
         if base is None:

@@ -111,7 +111,7 @@ def rollback_and_check(mark: int, also: bytes = b"") -> bytes:
         also, SCHEMA.encode(), int(mark))
 
 
-def changes_since(cursor: "psycopg.Cursor", mark: int) -> str:
+def changes_since(cursor: psycopg.Cursor, mark: int) -> str:
     """What was logged since ``mark``, for the error: DDL commands in order, then the tables written (asked
     only once the check found something)."""
     row = cursor.execute(
@@ -124,14 +124,14 @@ def changes_since(cursor: "psycopg.Cursor", mark: int) -> str:
     return "; ".join(parts) or "writes to a table"
 
 
-def mark(cursor: "psycopg.Cursor") -> int:
+def mark(cursor: psycopg.Cursor) -> int:
     """Run MARK_ISOLATED on ``cursor``; the log's high-water mark."""
     cursor.execute(MARK_ISOLATED, prepare=False)
     row = cursor.fetchone()
     return int(row[1]) if row else 0
 
 
-def install(conn: "psycopg.Connection") -> None:
+def install(conn: psycopg.Connection) -> None:
     """Install the log table, the trigger functions, a trigger on every table and (as a superuser) the event
     triggers (in the template)."""
     conn.execute(INSTALL.encode(), prepare=False)

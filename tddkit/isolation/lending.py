@@ -9,7 +9,8 @@ every request instead of a pool timeout each.
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, List, Optional, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import psycopg
 from psycopg import pq
@@ -25,7 +26,7 @@ class PooledDatabase(Protocol):
     """The test database whose pool the Lender lends from (``session.database.TestDatabase``)."""
 
     settings: Settings
-    pool: Optional[ConnectionPool[Any]]
+    pool: ConnectionPool[Any] | None
 
     def recreate(self) -> None: ...
 
@@ -35,20 +36,20 @@ class PooledDatabase(Protocol):
 class Probe(Protocol):
     """Tells whether the server went away (``session.probe.ServerProbe``)."""
 
-    gone: Optional[str]
-    on_gone: List[Callable[[], None]]
+    gone: str | None
+    on_gone: list[Callable[[], None]]
 
     def check(self) -> None: ...
 
-    def gone_reason(self) -> Optional[str]: ...
+    def gone_reason(self) -> str | None: ...
 
 
 class Borrowed:
     """Connections lent while this tracker was active, so a test's leftovers can be returned."""
 
-    def __init__(self, lender: "Lender") -> None:
+    def __init__(self, lender: Lender) -> None:
         self.lender = lender
-        self.out: Dict[int, GuardedConnection] = {}
+        self.out: dict[int, GuardedConnection] = {}
 
     def reclaim(self) -> int:
         """Stop tracking; reset and return every connection still out; return how many there were."""
@@ -66,7 +67,7 @@ class Lender:
         self.database = database
         self.probe = probe
         self._tracking = threading.local()
-        self._owners: Dict[int, Borrowed] = {}
+        self._owners: dict[int, Borrowed] = {}
         probe.on_gone.append(lambda: database.close_pool(timeout=1.0))  # stop its attempts to reconnect
 
     def getconn(self) -> GuardedConnection:
@@ -89,7 +90,7 @@ class Lender:
             ) from None
         if conn._tddkit.client_state is None:
             conn._tddkit.client_state = ClientState(conn)
-        tracker: Optional[Borrowed] = getattr(self._tracking, "current", None)
+        tracker: Borrowed | None = getattr(self._tracking, "current", None)
         if tracker is not None:
             tracker.out[id(conn)] = conn
             self._owners[id(conn)] = tracker

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from typing import Any, Callable, Iterable, Optional, Tuple, TypeVar
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -39,7 +40,7 @@ def resources(*names: str) -> Callable[[T], T]:
     return mark
 
 
-def resources_of(test: Any) -> Tuple[str, ...]:
+def resources_of(test: Any) -> tuple[str, ...]:
     """The resources a test declared, on its method and on its class."""
     method = getattr(type(test), method_name_of(test), None)
     declared = set(getattr(method, _ATTRIBUTE, ())) | set(getattr(type(test), _ATTRIBUTE, ()))
@@ -59,7 +60,7 @@ class ResourceLocks:
         #: Server options for the connection (``-c name=value ...``), e.g. with no statement_timeout.
         self.options = options
         self.timeout = timeout
-        self._conn: Optional[psycopg.Connection] = None
+        self._conn: psycopg.Connection | None = None
         self._lock = threading.Lock()
 
     def _connection(self) -> psycopg.Connection:

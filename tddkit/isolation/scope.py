@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from typing import List, Optional
 
 import psycopg
 
@@ -33,7 +32,7 @@ class TestScope:
         self._allocations = tracer.before_test()
         self._threads = frozenset(running_threads())
 
-    def threads_left(self) -> List[threading.Thread]:
+    def threads_left(self) -> list[threading.Thread]:
         """Threads started during the test that are still running."""
         if threading.active_count() <= len(self._threads):
             return []
@@ -52,7 +51,7 @@ class TestScope:
         if not self.failed:
             raise exc
 
-    def explain(self, exc: BaseException) -> Optional[str]:
+    def explain(self, exc: BaseException) -> str | None:
         """A line on what tddkit knows about a database error's cause and what to do, if anything."""
         settings = self.settings
         if isinstance(exc, psycopg.errors.QueryCanceled) and "statement timeout" in str(exc):

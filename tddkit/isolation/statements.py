@@ -8,7 +8,7 @@ they compose to.
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import Any
 
 ENDS = "ends"  # ends (or prepares) the test's transaction
 RESERVED = "reserved"  # uses a savepoint name tddkit owns
@@ -18,11 +18,11 @@ _WATCHED = ("COMMIT", "END", "ROLLBACK", "ABORT", "PREPARE", "SAVEPOINT", "RELEA
 _RESERVED_PREFIX = "TDDKIT_"
 
 
-def _words(head: str) -> List[str]:
+def _words(head: str) -> list[str]:
     return head.replace("(", " ").replace(")", " ").replace(";", " ").split()
 
 
-def screen(query: Any) -> Optional[Tuple[str, str]]:
+def screen(query: Any) -> tuple[str, str] | None:
     """(kind, detail) for a statement tddkit must act on, else None; ``detail`` is the statement's start
     (or, for PREPARE, the statement's name as written)."""
     if isinstance(query, bytes):

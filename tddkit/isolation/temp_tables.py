@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import Dict, Optional, Tuple
 
 from psycopg import sql
 
 from .connection import GuardedConnection
 
 #: Built-in templates (the performance guide's): name -> column definitions.
-TABLE_TEMPLATES: Dict[str, str] = {
+TABLE_TEMPLATES: dict[str, str] = {
     "user_table": "id serial PRIMARY KEY, name text NOT NULL, email text UNIQUE, "
     "created_at timestamptz NOT NULL DEFAULT now()",
     "order_table": "id serial PRIMARY KEY, user_id integer NOT NULL, total numeric(10,2) NOT NULL DEFAULT 0, "
@@ -45,7 +44,7 @@ class CachedTable:
     """A temp table kept on one connection."""
 
     columns: str
-    reset: Optional[sql.Composed]  # restarts its serial sequences; None when it has none
+    reset: sql.Composed | None  # restarts its serial sequences; None when it has none
 
 
 class SchemaCache:
@@ -55,14 +54,14 @@ class SchemaCache:
         self.hits = 0
         self.misses = 0
         self.tables_kept = 0
-        self._wanted: Dict[str, str] = {}
+        self._wanted: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def stats(self) -> Dict[str, float]:
+    def stats(self) -> dict[str, float]:
         """hits, misses, requests, efficiency (% hits), ddl_saved, tables_kept."""
         return self.since({"hits": 0, "misses": 0, "tables_kept": 0})
 
-    def since(self, before: Dict[str, float]) -> Dict[str, float]:
+    def since(self, before: dict[str, float]) -> dict[str, float]:
         """Stats of what happened after ``before`` (an earlier ``stats()``)."""
         hits, misses = self.hits - before["hits"], self.misses - before["misses"]
         requests = hits + misses
@@ -120,9 +119,9 @@ class SchemaCache:
 schema_cache = SchemaCache()
 
 
-def resolve_template(name: str, *extra: Dict[str, str]) -> Tuple[str, str]:
+def resolve_template(name: str, *extra: dict[str, str]) -> tuple[str, str]:
     """(name, columns) of a template from the built-ins overlaid by ``extra`` dicts."""
-    templates: Dict[str, str] = dict(TABLE_TEMPLATES)
+    templates: dict[str, str] = dict(TABLE_TEMPLATES)
     for more in extra:
         templates.update(more)
     try:

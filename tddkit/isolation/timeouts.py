@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
-from typing import Callable, Optional
 
 from ..errors import TestTimeout
 
@@ -24,11 +24,11 @@ _FRAMEWORK = ("unittest", "tddkit")
 _RETRY_SECONDS = 0.01
 _SUPPORTED = hasattr(signal, "setitimer") and hasattr(signal, "SIGALRM")
 
-_seconds: Optional[float] = None  # the timeout of the running test while the timer is armed
-_cancel: Optional[Callable[[], None]] = None
+_seconds: float | None = None  # the timeout of the running test while the timer is armed
+_cancel: Callable[[], None] | None = None
 
 
-def arm(seconds: float, cancel: Optional[Callable[[], None]] = None) -> bool:
+def arm(seconds: float, cancel: Callable[[], None] | None = None) -> bool:
     """Start the running test's timer; ``cancel()`` stops its query when it fires. False where no timer
     can run (not the main thread, no SIGALRM)."""
     global _seconds, _cancel
@@ -49,12 +49,12 @@ def disarm() -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _in_framework(frame: Optional[FrameType]) -> bool:
+def _in_framework(frame: FrameType | None) -> bool:
     name = frame.f_globals.get("__name__", "") if frame is not None else ""
     return name.partition(".")[0] in _FRAMEWORK
 
 
-def _expired(signum: int, frame: Optional[FrameType]) -> None:
+def _expired(signum: int, frame: FrameType | None) -> None:
     global _seconds, _cancel
     seconds, cancel = _seconds, _cancel
     if seconds is None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import tracemalloc
 import warnings
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from ..config.settings import Settings
 from ..errors import PerformanceWarning
@@ -24,7 +24,7 @@ from .stats import classify
 
 
 def record(target: Any, settings: Settings, owner: str, name: str, value: float,
-           metadata: Dict[str, Any]) -> Optional[str]:
+           metadata: dict[str, Any]) -> str | None:
     """Add a metric to ``target.custom`` (TestMetrics or ClassMetrics); warn (or return the
     message to fail with) when it is over its threshold."""
     metric = CustomMetric(name, float(value), dict(metadata))
@@ -43,7 +43,7 @@ def record(target: Any, settings: Settings, owner: str, name: str, value: float,
     return None
 
 
-def memory_snapshot(label: str) -> Dict[str, Any]:
+def memory_snapshot(label: str) -> dict[str, Any]:
     """RSS and VMS in MB after a full garbage collection."""
     gc.collect()
     info = process_memory()
@@ -65,11 +65,11 @@ class AllocationTracer:
         if tracemalloc.is_tracing():
             tracemalloc.stop()
 
-    def before_test(self) -> Optional[tracemalloc.Snapshot]:
+    def before_test(self) -> tracemalloc.Snapshot | None:
         return tracemalloc.take_snapshot() if self.enabled else None
 
     @staticmethod
-    def top_sites(before: tracemalloc.Snapshot, limit: int = 5, floor: int = 64 * 1024) -> List[Dict[str, Any]]:
+    def top_sites(before: tracemalloc.Snapshot, limit: int = 5, floor: int = 64 * 1024) -> list[dict[str, Any]]:
         """The lines that allocated the most memory (still held, at least ``floor`` bytes) since ``before``."""
         after = tracemalloc.take_snapshot().filter_traces([
             tracemalloc.Filter(False, tracemalloc.__file__),

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from .metrics import ClassMetrics, TestMetrics
 from .queries import StatementLog
@@ -31,7 +31,7 @@ class _StatmReader:
     """RSS from ``/proc/self/statm``, the file kept open (reopened in a forked child)."""
 
     def __init__(self) -> None:
-        self._fd: Optional[int] = None
+        self._fd: int | None = None
         self._page = os.sysconf("SC_PAGE_SIZE")
         os.register_at_fork(after_in_child=self._forget)
 
@@ -66,7 +66,7 @@ class TestMeter:
     __test__ = False  # not a test class, whatever pytest thinks of the name
     __slots__ = ("metrics", "allow_repeated", "_start", "_mark", "_count", "_time", "_log")
 
-    def __init__(self, test_id: str, class_metrics: Optional[ClassMetrics] = None, *,
+    def __init__(self, test_id: str, class_metrics: ClassMetrics | None = None, *,
                  allow_repeated: bool = False) -> None:
         self.metrics = TestMetrics(test_id, class_metrics=class_metrics)
         #: True: no N+1 detection for this test (``@tddkit.allow_repeated_queries``).
@@ -74,7 +74,7 @@ class TestMeter:
         self._start = self._mark = now()
         self._count = 0
         self._time = 0.0
-        self._log: Optional[StatementLog] = None
+        self._log: StatementLog | None = None
 
     def restart(self) -> None:
         """Start the connection phase now (time spent waiting for named resources is not the test's)."""

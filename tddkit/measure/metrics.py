@@ -7,7 +7,8 @@ them. All times are milliseconds, memory is bytes.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from .._compat import FAILED_IMPORT_ID
 
@@ -28,7 +29,7 @@ class ClassMetrics:
     connection_ms: float = 0.0
     setup_ms: float = 0.0
     query_count: int = 0
-    custom: Sequence["CustomMetric"] = ()
+    custom: Sequence[CustomMetric] = ()
 
 
 @dataclasses.dataclass
@@ -37,7 +38,7 @@ class CustomMetric:
 
     name: str
     value: float
-    metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    metadata: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 # Per-test records are kept for the whole run: without a __dict__ (slots) each is about half the size.
@@ -61,16 +62,16 @@ class TestMetrics:
     resource_wait_ms: float = 0.0
     resources: Sequence[str] = ()
     outcome: str = "unknown"
-    class_metrics: Optional[ClassMetrics] = dataclasses.field(default=None, repr=False)
+    class_metrics: ClassMetrics | None = dataclasses.field(default=None, repr=False)
     # Empty tuples by default (replaced, never appended to): most tests record none of these.
     custom: Sequence[CustomMetric] = ()
-    memory_snapshots: Sequence[Dict[str, Any]] = ()
-    allocations: Sequence[Dict[str, Any]] = ()
+    memory_snapshots: Sequence[dict[str, Any]] = ()
+    allocations: Sequence[dict[str, Any]] = ()
     #: (shape, calls, total ms, longest ms) of each statement shape the test ran (``tddkit.measure.queries``).
-    statements: Sequence[Tuple[str, int, float, float]] = ()
+    statements: Sequence[tuple[str, int, float, float]] = ()
     #: Shapes run at least ``repeated_query_threshold`` times (N+1): statement, calls, threshold,
     #: severity, and the file, line and function that issued them.
-    repeated_statements: Sequence[Dict[str, Any]] = ()
+    repeated_statements: Sequence[dict[str, Any]] = ()
 
     @property
     def measured(self) -> bool:
@@ -88,7 +89,7 @@ class TestMetrics:
         """RSS growth over the test in bytes (negative when memory was returned)."""
         return self.rss_after - self.rss_before
 
-    def as_dict(self) -> Dict[str, Any]:
+    def as_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (stable keys, documented in README)."""
         data = dataclasses.asdict(self)
         data.pop("class_metrics")
@@ -99,9 +100,9 @@ class TestMetrics:
         return data
 
 
-def distinct_classes(tests: Iterable[TestMetrics]) -> List[ClassMetrics]:
+def distinct_classes(tests: Iterable[TestMetrics]) -> list[ClassMetrics]:
     """The class metrics the tests refer to, each once, in order of first appearance."""
-    seen: Dict[int, ClassMetrics] = {}
+    seen: dict[int, ClassMetrics] = {}
     for tm in tests:
         if tm.class_metrics is not None:
             seen.setdefault(id(tm.class_metrics), tm.class_metrics)
@@ -110,18 +111,18 @@ def distinct_classes(tests: Iterable[TestMetrics]) -> List[ClassMetrics]:
 
 # --- records as plain data (sent by parallel workers and pytest-xdist workers) ---------------
 
-def metrics_to_dict(m: TestMetrics) -> Dict[str, Any]:
+def metrics_to_dict(m: TestMetrics) -> dict[str, Any]:
     """A TestMetrics as plain data (picklable, no shared class record)."""
     data = dataclasses.asdict(m)
     data["class_metrics"] = dataclasses.asdict(m.class_metrics) if m.class_metrics else None
     return data
 
 
-def _custom(entries: Sequence[Dict[str, Any]]) -> Tuple[CustomMetric, ...]:
+def _custom(entries: Sequence[dict[str, Any]]) -> tuple[CustomMetric, ...]:
     return tuple(CustomMetric(**c) for c in entries)
 
 
-def metrics_from_dict(data: Dict[str, Any], classes: Dict[Tuple[int, str], ClassMetrics], worker: int) -> TestMetrics:
+def metrics_from_dict(data: dict[str, Any], classes: dict[tuple[int, str], ClassMetrics], worker: int) -> TestMetrics:
     """The TestMetrics sent by ``worker``; tests of one class in one worker share one ClassMetrics."""
     data = dict(data)
     class_data = data.pop("class_metrics")

@@ -19,7 +19,8 @@ import dataclasses
 import os
 import re
 import warnings
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ..errors import PerformanceWarning
 from ..output import format_number, format_table
@@ -48,10 +49,10 @@ _TOKENS = re.compile(r"""
 _LIST = re.compile(r"\( ?\?(?: ?, ?\?)* ?\)")
 _ROWS = re.compile(r"\(\.\.\.\)(?: ?, ?\(\.\.\.\))+")
 
-_shapes: Dict[Any, str] = {}
+_shapes: dict[Any, str] = {}
 
 
-def _token(match: "re.Match[str]") -> str:
+def _token(match: re.Match[str]) -> str:
     kind = match.lastgroup
     if kind == "literal":
         return "?"
@@ -117,7 +118,7 @@ class StatementLog:
     def __init__(self, threshold: int = 0) -> None:
         self.threshold = threshold
         #: shape -> [calls, seconds, longest seconds, (file, line, function) of the call that hit the threshold]
-        self._entries: Dict[str, List[Any]] = {}
+        self._entries: dict[str, list[Any]] = {}
 
     def note(self, query: Any, elapsed: float, conn: Any = None) -> None:
         """Count one statement of the test (called by the connection for each statement)."""
@@ -135,17 +136,17 @@ class StatementLog:
         if entry[0] == self.threshold:
             entry[3] = _issuer()
 
-    def _entry(self, shape: str) -> List[Any]:
+    def _entry(self, shape: str) -> list[Any]:
         entries = self._entries
         if len(entries) >= MAX_SHAPES_PER_TEST:
             shape = OTHER
         return entries.setdefault(shape, [0, 0.0, 0.0, None])
 
-    def statements(self) -> Tuple[Tuple[str, int, float, float], ...]:
+    def statements(self) -> tuple[tuple[str, int, float, float], ...]:
         """(shape, calls, total ms, longest ms) of every shape, in order of first call."""
         return tuple((shape, e[0], e[1] * 1000, e[2] * 1000) for shape, e in self._entries.items())
 
-    def repeated(self) -> Tuple[Dict[str, Any], ...]:
+    def repeated(self) -> tuple[dict[str, Any], ...]:
         """The shapes run at least ``threshold`` times, with the application line that issued them."""
         found = []
         for shape, (calls, _, _, where) in self._entries.items():
@@ -157,7 +158,7 @@ class StatementLog:
         return tuple(found)
 
 
-def _issuer() -> Tuple[str, int, str]:
+def _issuer() -> tuple[str, int, str]:
     """File, line and function of the application code running the current statement."""
     frame, _ = first_outside(LIBRARY_PREFIXES)
     if frame is None:
@@ -183,7 +184,7 @@ def repeated_queries_allowed(*owners: Any) -> bool:
                getattr(owner, "allow_repeated_queries", False) is True) for owner in owners)
 
 
-def repeated_message(test_id: str, found: Dict[str, Any]) -> str:
+def repeated_message(test_id: str, found: dict[str, Any]) -> str:
     """The alert of one repeated statement: what, how often, where from, and what to do."""
     calls, threshold = found["calls"], found["threshold"]
     return (f"{found['severity']}: n_plus_one: one statement ran {calls} times in {test_id} "
@@ -193,7 +194,7 @@ def repeated_message(test_id: str, found: Dict[str, Any]) -> str:
             "@tddkit.allow_repeated_queries")
 
 
-def alert_repeated(test_id: str, repeated: Sequence[Dict[str, Any]], *, as_failure: bool) -> Optional[str]:
+def alert_repeated(test_id: str, repeated: Sequence[dict[str, Any]], *, as_failure: bool) -> str | None:
     """Warn (``PerformanceWarning`` at the application line) about each repeated statement; with
     ``as_failure``, return the messages to fail the test with instead."""
     messages = [repeated_message(test_id, found) for found in repeated]
@@ -221,7 +222,7 @@ class ShapeStats:
     total_ms: float = 0.0
     max_ms: float = 0.0
     test_count: int = 0
-    tests: List[str] = dataclasses.field(default_factory=list)  # the first TESTS_PER_SHAPE of them
+    tests: list[str] = dataclasses.field(default_factory=list)  # the first TESTS_PER_SHAPE of them
 
     @property
     def mean_ms(self) -> float:
@@ -236,18 +237,18 @@ class ShapeStats:
             self.tests.append(test_id)
 
 
-def run_statistics(tests: Iterable[TestMetrics], keep: int = RUN_SHAPES) -> List[ShapeStats]:
+def run_statistics(tests: Iterable[TestMetrics], keep: int = RUN_SHAPES) -> list[ShapeStats]:
     """Every shape the tests ran, most total time first; beyond ``keep`` shapes, one OTHER entry."""
     tests = list(tests)
-    shapes: Dict[str, ShapeStats] = {}
+    shapes: dict[str, ShapeStats] = {}
     for tm in tests:
         for shape, calls, total_ms, max_ms in tm.statements:
             stats = shapes.get(shape)
             if stats is None:
                 stats = shapes[shape] = ShapeStats(shape)
             stats.add(calls, total_ms, max_ms, tm.test_id)
-    kept: List[ShapeStats] = []
-    rest: Dict[str, ShapeStats] = {}
+    kept: list[ShapeStats] = []
+    rest: dict[str, ShapeStats] = {}
     for stats in sorted(shapes.values(), key=lambda s: s.total_ms, reverse=True):
         if len(kept) < keep and stats.statement != OTHER:
             kept.append(stats)
@@ -272,7 +273,7 @@ def _cut(statement: str) -> str:
     return statement if len(statement) <= STATEMENT_WIDTH else statement[:STATEMENT_WIDTH - 1] + "…"
 
 
-def _site(found: Dict[str, Any]) -> str:
+def _site(found: dict[str, Any]) -> str:
     """``file:line`` of a repeated statement, the file relative to the current directory when inside it."""
     try:
         relative = os.path.relpath(found["file"])
@@ -281,10 +282,10 @@ def _site(found: Dict[str, Any]) -> str:
     return f"{found['file'] if relative.startswith('..') else relative}:{found['line']}"
 
 
-def format_statements(slowest: Sequence[ShapeStats], repeated: Sequence[Dict[str, Any]]) -> List[str]:
+def format_statements(slowest: Sequence[ShapeStats], repeated: Sequence[dict[str, Any]]) -> list[str]:
     """The report's lines on the slowest statement shapes, and on the statements tests repeated (N+1, each
     with ``test_id``) with the line that issued them."""
-    out: List[str] = []
+    out: list[str] = []
     if slowest:
         out += ["", f"Slowest {len(slowest)} statements (by total time)", format_table(
             ["statement", "calls", "total ms", "mean ms", "max ms", "tests"],

@@ -11,14 +11,14 @@ import dataclasses
 import math
 import statistics
 from collections import Counter
-from typing import Iterable, List, Optional, Sequence, Tuple
+from collections.abc import Iterable, Sequence
 
 ALPHA = 0.01  # default one-sided significance level of the Mann-Whitney test
 MIN_TESTS_FOR_SPREAD = 3  # fewer ratios than this: the suite-wide spread is unknown (0)
 _IQR_PER_SIGMA = 1.349  # width of the central half of a normal distribution, in sigmas
 
 #: Verdicts on an overall success rate in %: the first whose floor the rate reaches.
-RECOMMENDATIONS: Tuple[Tuple[float, str], ...] = (
+RECOMMENDATIONS: tuple[tuple[float, str], ...] = (
     (95.0, "excellent: performance targets are met"),
     (80.0, "good: most targets are met; look at the slowest tests"),
     (60.0, "moderate: several targets are missed; profile fixtures and queries"),
@@ -42,7 +42,7 @@ class Stats:
     stddev: float
 
 
-def compute_stats(values: Iterable[float]) -> Optional[Stats]:
+def compute_stats(values: Iterable[float]) -> Stats | None:
     """Statistics of ``values`` (p95 interpolated inclusively); None when there are none."""
     data = [float(v) for v in values]
     if not data:
@@ -59,7 +59,7 @@ def compute_stats(values: Iterable[float]) -> Optional[Stats]:
     )
 
 
-def statistic(values: Iterable[float], which: str) -> Optional[float]:
+def statistic(values: Iterable[float], which: str) -> float | None:
     """One field of ``compute_stats`` (``"mean"``, ``"median"``...); None without values."""
     stats = compute_stats(values)
     return None if stats is None else getattr(stats, which)
@@ -70,7 +70,7 @@ def success_rate(samples: Sequence[float], target: float) -> float:
     return 100.0 * sum(value <= target for value in samples) / len(samples)
 
 
-def classify(value: float, threshold: float) -> Optional[str]:
+def classify(value: float, threshold: float) -> str | None:
     """Alert severity of ``value`` against ``threshold``: None, "warning" (<= 1.5x) or "critical"."""
     if value <= threshold:
         return None
@@ -88,7 +88,7 @@ def recommendation(rate: float) -> str:
 # --- significance --------------------------------------------------------------------
 
 
-def ranks(values: Sequence[float]) -> List[float]:
+def ranks(values: Sequence[float]) -> list[float]:
     """1-based ranks of ``values``; tied values share their average rank."""
     order = sorted(range(len(values)), key=values.__getitem__)
     result = [0.0] * len(values)

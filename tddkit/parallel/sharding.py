@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import unittest
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any
 
 from ..errors import ConfigError
 from ..isolation.named_resources import resources_of
@@ -21,22 +22,22 @@ from ..measure.metrics import TestMetrics
 from ..output import check_writable, write_json
 from ..testcase.runner import iter_tests
 
-Group = List[unittest.TestCase]
+Group = list[unittest.TestCase]
 
 
 def _class_key(test: unittest.TestCase) -> str:
     return f"{type(test).__module__}.{type(test).__qualname__}"
 
 
-def group_by_class(tests: Iterable[unittest.TestCase]) -> List[Group]:
+def group_by_class(tests: Iterable[unittest.TestCase]) -> list[Group]:
     """Tests grouped by class, in first-seen order."""
-    groups: Dict[str, Group] = {}
+    groups: dict[str, Group] = {}
     for test in tests:
         groups.setdefault(_class_key(test), []).append(test)
     return list(groups.values())
 
 
-def load_durations(path: Path) -> Dict[str, float]:
+def load_durations(path: Path) -> dict[str, float]:
     """``{test_id: seconds}`` from earlier runs ({} when the file is missing or unreadable)."""
     try:
         data = json.loads(path.read_text())
@@ -45,7 +46,7 @@ def load_durations(path: Path) -> Dict[str, float]:
         return {}
 
 
-def durations_unwritable(path: Path) -> Optional[str]:
+def durations_unwritable(path: Path) -> str | None:
     """Why this run's durations cannot be saved at ``path`` (a warning: the run goes on), or None.
 
     Checked before the tests run, like ``--json``; a read-only checkout
@@ -58,7 +59,7 @@ def durations_unwritable(path: Path) -> Optional[str]:
     return None
 
 
-def save_durations(path: Path, metrics: Sequence[TestMetrics]) -> Optional[str]:
+def save_durations(path: Path, metrics: Sequence[TestMetrics]) -> str | None:
     """Merge this run's test durations into ``path`` (atomically); why they were not saved, or None."""
     durations = load_durations(path)
     for m in metrics:
@@ -73,13 +74,13 @@ def save_durations(path: Path, metrics: Sequence[TestMetrics]) -> Optional[str]:
     return None
 
 
-def group_weight(group: Group, durations: Dict[str, float], default: float) -> float:
+def group_weight(group: Group, durations: dict[str, float], default: float) -> float:
     """Expected seconds of a class: its tests plus its class setup."""
     tests = sum(durations.get(t.id(), default) for t in group)
     return tests + durations.get(f"{_class_key(group[0])}::setup", 0.0)
 
 
-def longest_first(groups: List[Group], durations: Dict[str, float]) -> List[Tuple[float, Group]]:
+def longest_first(groups: list[Group], durations: dict[str, float]) -> list[tuple[float, Group]]:
     """Groups with their expected seconds, longest first (ties by name, so the order is stable)."""
     known = [v for k, v in durations.items() if not k.endswith("::setup")]
     default = sum(known) / len(known) if known else 0.001
@@ -87,12 +88,12 @@ def longest_first(groups: List[Group], durations: Dict[str, float]) -> List[Tupl
     return sorted(weighted, key=lambda wg: (-wg[0], _class_key(wg[1][0])))
 
 
-def keep_resources_together(weighted: List[Tuple[float, Group]], workers: int) -> List[Tuple[float, Group]]:
+def keep_resources_together(weighted: list[tuple[float, Group]], workers: int) -> list[tuple[float, Group]]:
     """Merge classes that share a named resource into one unit, where the unit stays within
     a fair share of the work (total / workers): they would wait for each other anyway."""
     fair_share = sum(w for w, _ in weighted) / max(workers, 1)
-    units: List[List[Any]] = []
-    home: Dict[str, int] = {}
+    units: list[list[Any]] = []
+    home: dict[str, int] = {}
     for weight, group in weighted:
         names = {name for test in group for name in resources_of(test)}
         target = next((home[n] for n in sorted(names) if n in home and units[home[n]][0] + weight <= fair_share), None)
@@ -107,7 +108,7 @@ def keep_resources_together(weighted: List[Tuple[float, Group]], workers: int) -
     return sorted(((w, g) for w, g in units), key=lambda wg: -wg[0])
 
 
-def parse_shard(text: str) -> Tuple[int, int]:
+def parse_shard(text: str) -> tuple[int, int]:
     """``'K/N'`` -> (K, N) with 1 <= K <= N."""
     try:
         k, n = (int(part) for part in text.split("/"))
@@ -118,10 +119,10 @@ def parse_shard(text: str) -> Tuple[int, int]:
     return k, n
 
 
-def shard(groups: List[Group], durations: Dict[str, float], k: int, n: int) -> List[Group]:
+def shard(groups: list[Group], durations: dict[str, float], k: int, n: int) -> list[Group]:
     """The K-th of N duration-balanced shards: longest class first to the least-loaded shard."""
     loads = [0.0] * n
-    chosen: List[Group] = []
+    chosen: list[Group] = []
     for weight, group in longest_first(groups, durations):
         target = min(range(n), key=lambda i: (loads[i], i))
         loads[target] += weight
@@ -143,7 +144,7 @@ def parse_parallel(text: str) -> int:
     return value
 
 
-def select(suite: unittest.TestSuite, shard_of: Optional[Tuple[int, int]], durations_path: Path,
+def select(suite: unittest.TestSuite, shard_of: tuple[int, int] | None, durations_path: Path,
            by_class: bool) -> unittest.TestSuite:
     """The suite, cut to one shard and grouped by class when sharding or running in parallel."""
     if not shard_of and not by_class:

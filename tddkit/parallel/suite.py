@@ -23,7 +23,7 @@ import time
 import unittest
 import uuid
 from multiprocessing.connection import Connection, wait
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Set, Tuple
+from typing import TYPE_CHECKING, Any
 
 from .._compat import error_holder, writeln_stream
 from ..config.settings import Settings
@@ -73,8 +73,8 @@ class WorkerResult(TDDTestResult):
                            self.details.get(metrics.test_id, "")))
 
 
-def _worker_main(channel: Connection, tests: List[unittest.TestCase], settings: Settings,
-                 template: TemplateResult, parent: Tuple[int, bool]) -> None:
+def _worker_main(channel: Connection, tests: list[unittest.TestCase], settings: Settings,
+                 template: TemplateResult, parent: tuple[int, bool]) -> None:
     """A worker: its own database, then classes from the parent until told to stop."""
     interrupts.reset_in_child()  # the parent handles the signals of the run and stops us
     die_with_parent(parent[0], forked_on_main_thread=parent[1])  # even if it is killed by SIGKILL
@@ -106,9 +106,9 @@ class _Worker:
     index: int
     process: ForkProcess
     channel: Connection
-    unit: List[int] = dataclasses.field(default_factory=list)
-    done: Set[str] = dataclasses.field(default_factory=set)
-    running: Optional[str] = None
+    unit: list[int] = dataclasses.field(default_factory=list)
+    done: set[str] = dataclasses.field(default_factory=set)
+    running: str | None = None
     started: float = 0.0  # when the running test started
     overdue: bool = False  # stopped: its test ran far past test_timeout (stuck where the timer cannot reach)
 
@@ -116,8 +116,8 @@ class _Worker:
 class ParallelSuite(unittest.BaseTestSuite):
     """Runs its test classes in ``workers`` processes; results are replayed on the result it is run with."""
 
-    def __init__(self, groups: List[Group], *, workers: int, settings: Settings, server_dsn: str,
-                 template: TemplateResult, durations: Dict[str, float]) -> None:
+    def __init__(self, groups: list[Group], *, workers: int, settings: Settings, server_dsn: str,
+                 template: TemplateResult, durations: dict[str, float]) -> None:
         tests = [t for g in groups for t in g]
         super().__init__(tests)
         self.tests = tests
@@ -130,8 +130,8 @@ class ParallelSuite(unittest.BaseTestSuite):
         self.template = template
         self.run_id = f"tddkit_{os.getpid()}_{uuid.uuid4().hex[:8]}"
         self.by_id = {t.id(): t for t in tests}
-        self.classes: Dict[Tuple[int, str], ClassMetrics] = {}
-        self.fatal: List[str] = []
+        self.classes: dict[tuple[int, str], ClassMetrics] = {}
+        self.fatal: list[str] = []
         self._next_index = 0
 
     def _worker_settings(self, index: int) -> Settings:
@@ -153,7 +153,7 @@ class ParallelSuite(unittest.BaseTestSuite):
         if isinstance(result, TDDTestResult):
             result.workers = self.workers
         context = multiprocessing.get_context("fork")
-        live: List[_Worker] = []
+        live: list[_Worker] = []
         try:
             live.extend(self._spawn(context) for _ in range(self.workers))
             while live:
@@ -172,7 +172,7 @@ class ParallelSuite(unittest.BaseTestSuite):
                 self._stop(live)
         return result
 
-    def _stop(self, live: List[_Worker]) -> None:
+    def _stop(self, live: list[_Worker]) -> None:
         """Stop the workers still running (SIGTERM, then SIGKILL after a moment), then drop their databases."""
         for worker in live:
             worker.process.terminate()
@@ -185,7 +185,7 @@ class ParallelSuite(unittest.BaseTestSuite):
             worker.channel.close()
         self.drop_worker_databases()
 
-    def _stop_overdue(self, live: List[_Worker]) -> None:
+    def _stop_overdue(self, live: list[_Worker]) -> None:
         """Kill a worker whose test outlived twice test_timeout (+1 s): its timer could not stop it."""
         limit = 2 * self.settings.test_timeout + 1
         for worker in live:
@@ -214,7 +214,7 @@ class ParallelSuite(unittest.BaseTestSuite):
             elif kind == "fatal":
                 self.fatal.append(f"worker {worker.index}: {message[1]}")
 
-    def _replay(self, worker: _Worker, result: unittest.TestResult, test_id: str, data: Dict[str, Any],
+    def _replay(self, worker: _Worker, result: unittest.TestResult, test_id: str, data: dict[str, Any],
                 details: str) -> None:
         metrics = metrics_from_dict(data, self.classes, worker.index)
         test = self.by_id.get(test_id)
@@ -223,7 +223,7 @@ class ParallelSuite(unittest.BaseTestSuite):
             worker.running = None
         replay(result, test, test_id, metrics, details)
 
-    def _after_exit(self, worker: _Worker, result: unittest.TestResult, live: List[_Worker],
+    def _after_exit(self, worker: _Worker, result: unittest.TestResult, live: list[_Worker],
                     context: ForkContext) -> None:
         """A worker ended: report a crash on its running test and requeue the rest of its class."""
         worker.process.join(10)
@@ -251,7 +251,7 @@ class ParallelSuite(unittest.BaseTestSuite):
                 drop_database(admin, name)
 
 
-def replay(result: unittest.TestResult, test: Optional[unittest.TestCase], test_id: str, metrics: TestMetrics,
+def replay(result: unittest.TestResult, test: unittest.TestCase | None, test_id: str, metrics: TestMetrics,
            details: str) -> None:
     """Report a test that ran elsewhere on ``result``, as if it had run here."""
     # unittest formats an exception that was never raised (no traceback); typeshed's OptExcInfo wants one

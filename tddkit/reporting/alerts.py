@@ -10,7 +10,7 @@ Thresholds are ``[tool.tddkit.thresholds]``: the built-in ``test_duration_ms``,
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterable, List, Mapping, Sequence, Tuple
+from collections.abc import Iterable, Mapping, Sequence
 
 from ..measure.metrics import MB, TestMetrics, distinct_classes
 from ..measure.stats import classify
@@ -27,7 +27,7 @@ class Alert:
     severity: str  # "warning" up to 1.5x the threshold, "critical" above
 
 
-def _alerts(owner: str, checks: Iterable[Tuple[str, float]], thresholds: Mapping[str, float]) -> List[Alert]:
+def _alerts(owner: str, checks: Iterable[tuple[str, float]], thresholds: Mapping[str, float]) -> list[Alert]:
     """Alerts for every (metric, value) of ``owner`` whose threshold in ``thresholds`` it exceeds."""
     alerts = []
     for metric, value in checks:
@@ -38,7 +38,7 @@ def _alerts(owner: str, checks: Iterable[Tuple[str, float]], thresholds: Mapping
     return alerts
 
 
-def _test_checks(tm: TestMetrics) -> List[Tuple[str, float]]:
+def _test_checks(tm: TestMetrics) -> list[tuple[str, float]]:
     """The values of one test that thresholds apply to."""
     return [
         ("test_duration_ms", tm.total_ms),
@@ -48,7 +48,7 @@ def _test_checks(tm: TestMetrics) -> List[Tuple[str, float]]:
     ]
 
 
-def threshold_alerts(tests: Sequence[TestMetrics], thresholds: Mapping[str, float]) -> List[Alert]:
+def threshold_alerts(tests: Sequence[TestMetrics], thresholds: Mapping[str, float]) -> list[Alert]:
     """Alerts of every test, then of every class's own recorded metrics."""
     alerts = [alert for tm in tests for alert in _alerts(tm.test_id, _test_checks(tm), thresholds)]
     for cm in distinct_classes(tests):
@@ -56,7 +56,7 @@ def threshold_alerts(tests: Sequence[TestMetrics], thresholds: Mapping[str, floa
     return alerts
 
 
-def repeated_statement_alerts(tests: Sequence[TestMetrics]) -> List[Alert]:
+def repeated_statement_alerts(tests: Sequence[TestMetrics]) -> list[Alert]:
     """An ``n_plus_one`` alert per statement a test repeated (value: its calls)."""
     return [Alert("n_plus_one", tm.test_id, found["calls"], found["threshold"], found["severity"])
             for tm in tests for found in tm.repeated_statements]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ..config.paths import DEFAULT_BASELINE_PATH  # noqa: F401  (part of this module's interface)
 from ..errors import ConfigError
@@ -26,11 +27,11 @@ FORMAT = "tddkit-baseline"
 FORMAT_VERSION = 1
 
 
-Samples = Dict[str, List[float]]
+Samples = dict[str, list[float]]
 Run = Sequence[TestMetrics]  # the tests of one repetition of the suite
 
 #: Suite-level aggregates of one repetition: (name, value from the run's tests and wall seconds), in ms.
-_AGGREGATES: Tuple[Tuple[str, Callable[[Sequence[TestMetrics], float], Optional[float]]], ...] = (
+_AGGREGATES: tuple[tuple[str, Callable[[Sequence[TestMetrics], float], float | None]], ...] = (
     ("individual_test_mean", lambda tests, wall: statistic((tm.total_ms for tm in tests), "mean")),
     ("individual_test_median", lambda tests, wall: statistic((tm.total_ms for tm in tests), "median")),
     ("fixture_setup_mean", lambda tests, wall: statistic((tm.setup_ms for tm in tests), "mean")),
@@ -41,11 +42,11 @@ _AGGREGATES: Tuple[Tuple[str, Callable[[Sequence[TestMetrics], float], Optional[
 # --- measurements --------------------------------------------------------------------
 
 
-def _finite(value: Optional[float]) -> bool:
+def _finite(value: float | None) -> bool:
     return value is not None and math.isfinite(value)
 
 
-def _add_test(entry: Dict[str, Any], tm: TestMetrics) -> None:
+def _add_test(entry: dict[str, Any], tm: TestMetrics) -> None:
     """Append one run's samples of a test to its entry."""
     entry["outcome"] = tm.outcome
     for field in ("total_ms", "body_ms", "query_count"):
@@ -56,11 +57,11 @@ def _add_test(entry: Dict[str, Any], tm: TestMetrics) -> None:
             entry["custom"].setdefault(metric.name, []).append(float(metric.value))
 
 
-def collect(runs: Sequence[Run], wall_seconds: Sequence[float]) -> Dict[str, Any]:
+def collect(runs: Sequence[Run], wall_seconds: Sequence[float]) -> dict[str, Any]:
     """Samples of repeated runs: ``tests`` (per test id) and ``aggregates`` (per name), as stored."""
     if len(runs) != len(wall_seconds):
         raise ValueError(f"{len(runs)} runs but {len(wall_seconds)} wall times; pass one per run")
-    tests: Dict[str, Dict[str, Any]] = {}
+    tests: dict[str, dict[str, Any]] = {}
     aggregates: Samples = {name: [] for name, _ in _AGGREGATES}
     for run, wall in zip(runs, wall_seconds, strict=True):
         measured = [tm for tm in run if tm.measured]
@@ -75,7 +76,7 @@ def collect(runs: Sequence[Run], wall_seconds: Sequence[float]) -> Dict[str, Any
     return {"tests": tests, "aggregates": {name: values for name, values in aggregates.items() if values}}
 
 
-def build_baseline(runs: Sequence[Run], wall_seconds: Sequence[float]) -> Dict[str, Any]:
+def build_baseline(runs: Sequence[Run], wall_seconds: Sequence[float]) -> dict[str, Any]:
     """The baseline document of ``runs`` (one list of TestMetrics per repetition) and their wall times (s)."""
     samples = collect(runs, wall_seconds)
     summaries = {}
@@ -102,7 +103,7 @@ def save_baseline(path: str, data: Mapping[str, Any]) -> None:
     write_json(path, data)
 
 
-def load_baseline(path: str) -> Dict[str, Any]:
+def load_baseline(path: str) -> dict[str, Any]:
     """Read a baseline written by ``save_baseline``; ConfigError with a one-line reason otherwise."""
     again = f"create it with: python -m tddkit run --save-baseline {path}"
     try:

@@ -8,18 +8,19 @@ fails or a regression is flagged).
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, List, Mapping, Optional, Sequence, TextIO, Tuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TextIO
 
 from ..config.settings import Settings
 from ..exit_codes import EXIT_OK
 from ..measure.metrics import TestMetrics
 
 Runs = Sequence[Sequence[TestMetrics]]
-Rerun = Callable[[Sequence[str], int], Tuple[List[Any], List[float]]]
+Rerun = Callable[[Sequence[str], int], tuple[list[Any], list[float]]]
 
 
-def run_checks(settings: Settings, runs: Runs, walls: Sequence[float], *, save_baseline_to: Optional[str] = None,
-               baseline: Optional[Mapping[str, Any]] = None, gate: bool = False, rerun: Optional[Rerun] = None,
+def run_checks(settings: Settings, runs: Runs, walls: Sequence[float], *, save_baseline_to: str | None = None,
+               baseline: Mapping[str, Any] | None = None, gate: bool = False, rerun: Rerun | None = None,
                out: TextIO = sys.stderr) -> int:
     """Save or compare the baseline and evaluate the gate, as asked; EXIT_GATE_FAILED if any flags the run.
 

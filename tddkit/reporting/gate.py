@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Callable, Dict, List, Mapping, NamedTuple, Optional, Protocol, Sequence, Tuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple, Protocol
 
 from ..exit_codes import EXIT_GATE_FAILED
 from ..measure.metrics import TestMetrics
@@ -31,7 +32,7 @@ class GateCheck(NamedTuple):
 
     name: str
     limit: float
-    value: Optional[float]
+    value: float | None
     ok: bool
 
 
@@ -40,19 +41,19 @@ class GateResult:
     """The outcome of the performance gate."""
 
     passed: bool
-    checks: List[GateCheck]
-    failures: List[str]  # one sentence per failing limit
+    checks: list[GateCheck]
+    failures: list[str]  # one sentence per failing limit
 
 
 class _Run(NamedTuple):
     """What a limit is measured on: the measured tests, the wall seconds, the baseline's statement counts."""
 
     tests: Sequence[TestMetrics]
-    wall: Optional[float]
-    baseline: Optional[Mapping[str, float]]  # test id -> the most statements it ran in the baseline
+    wall: float | None
+    baseline: Mapping[str, float] | None  # test id -> the most statements it ran in the baseline
 
 
-Measure = Callable[[_Run], Optional[Tuple[Optional[float], str]]]
+Measure = Callable[[_Run], tuple[float | None, str] | None]
 
 
 def _mean_of(field: str) -> Measure:
@@ -60,7 +61,7 @@ def _mean_of(field: str) -> Measure:
     return lambda run: (statistic((getattr(tm, field) for tm in run.tests), "mean"), f"mean of {len(run.tests)} tests")
 
 
-def _largest_increase(run: _Run) -> Optional[Tuple[Optional[float], str]]:
+def _largest_increase(run: _Run) -> tuple[float | None, str] | None:
     """The largest growth of a test's statement count over the baseline (tests new to it do not count)."""
     if run.baseline is None:
         return None
@@ -70,7 +71,7 @@ def _largest_increase(run: _Run) -> Optional[Tuple[Optional[float], str]]:
 
 #: What each gate limit measures: (unit, function of the run -> (value, detail) or None when not measured,
 #: why it could not be measured).
-_GATE_MEASURES: Dict[str, Tuple[str, Measure, str]] = {
+_GATE_MEASURES: dict[str, tuple[str, Measure, str]] = {
     "average_test_ms": ("ms", _mean_of("total_ms"), ""),
     "max_test_ms": ("ms", lambda run: max(((tm.total_ms, tm.test_id) for tm in run.tests), default=None), ""),
     "fixture_setup_ms": ("ms", _mean_of("setup_ms"), ""),
@@ -81,7 +82,7 @@ _GATE_MEASURES: Dict[str, Tuple[str, Measure, str]] = {
 }
 
 
-def _gate_check(name: str, limit: float, run: _Run) -> Tuple[GateCheck, str]:
+def _gate_check(name: str, limit: float, run: _Run) -> tuple[GateCheck, str]:
     """One check and, when it fails, its sentence ('' when it passes)."""
     if name not in _GATE_MEASURES:
         return GateCheck(name, limit, None, False), f"unknown gate limit {name!r}; known: {', '.join(_GATE_MEASURES)}"
@@ -97,8 +98,8 @@ def _gate_check(name: str, limit: float, run: _Run) -> Tuple[GateCheck, str]:
 
 
 def evaluate_gate(
-    tests: Sequence[TestMetrics], wall_seconds: Optional[float], limits: Mapping[str, float], *,
-    baseline_queries: Optional[Mapping[str, float]] = None,
+    tests: Sequence[TestMetrics], wall_seconds: float | None, limits: Mapping[str, float], *,
+    baseline_queries: Mapping[str, float] | None = None,
 ) -> GateResult:
     """Check a run against ``limits`` (keys as config.DEFAULT_GATE and config.OPTIONAL_GATE); only measured
     tests count. ``baseline_queries``: the baseline's statement counts, for ``query_count_increase``."""
@@ -123,7 +124,7 @@ class Flags(Protocol):
     def flagged(self) -> bool: ...
 
 
-def gate_exit_code(gate: Optional[GateResult] = None, comparison: Optional[Flags] = None) -> int:
+def gate_exit_code(gate: GateResult | None = None, comparison: Flags | None = None) -> int:
     """EXIT_GATE_FAILED when the gate failed or ``comparison`` flagged the run, else 0 (test failures
     come first: the caller checks them before)."""
     failed = (gate is not None and not gate.passed) or (comparison is not None and comparison.flagged)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import socket
 import xml.etree.ElementTree as ET
-from datetime import datetime, timezone
-from typing import Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
 from ..measure.metrics import TestMetrics
 from ..output import output_path
@@ -23,14 +23,14 @@ def _xml_text(text: str) -> str:
     return _XML_INVALID.sub("?", text)
 
 
-def _split_id(test_id: str, suite_name: str) -> Tuple[str, str]:
+def _split_id(test_id: str, suite_name: str) -> tuple[str, str]:
     """(classname, name) of a unittest id; a subTest's parameters stay in the name."""
     head, space, params = test_id.partition(" ")
     classname, _, name = head.rpartition(".")
     return classname or suite_name, name + space + params
 
 
-def _outcome_element(tm: TestMetrics, text: str) -> Optional[ET.Element]:
+def _outcome_element(tm: TestMetrics, text: str) -> ET.Element | None:
     """The <failure>, <error> or <skipped> element of a test; None when it passed."""
     tag = _OUTCOME_TAGS.get(tm.outcome)
     if tag is None:
@@ -71,7 +71,7 @@ def write_junit_xml(
     tests: Sequence[TestMetrics],
     summary: RunSummary,
     suite_name: str = "tddkit",
-    details: Optional[Mapping[str, str]] = None,
+    details: Mapping[str, str] | None = None,
 ) -> None:
     """Write the tests as a JUnit XML report; ``details`` maps test ids to traceback or skip text."""
     details = details or {}
@@ -92,7 +92,7 @@ def write_junit_xml(
     root = ET.Element("testsuites", {"name": _xml_text(suite_name), **attributes})
     suite = ET.SubElement(root, "testsuite", {
         "name": _xml_text(suite_name), **attributes,
-        "timestamp": datetime.now(timezone.utc).replace(tzinfo=None).isoformat(timespec="seconds"),
+        "timestamp": datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="seconds"),
         "hostname": socket.gethostname(),
     })
     suite.extend(cases)

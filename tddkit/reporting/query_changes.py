@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import statistics
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..output import format_number, format_table
 
@@ -29,8 +30,8 @@ class QueryChange:
     current: float  # fewest statements of a current run (most, for a decrease; a new count, for a change)
     kind: str  # "increase", "decrease" or "change" (counts never seen before, in neither direction)
     flagged: bool = False  # an increase beyond the allowance
-    new_statements: List[Tuple[str, int]] = dataclasses.field(default_factory=list)  # shape, calls now
-    more_calls: List[Tuple[str, int, int]] = dataclasses.field(default_factory=list)  # shape, calls before, now
+    new_statements: list[tuple[str, int]] = dataclasses.field(default_factory=list)  # shape, calls now
+    more_calls: list[tuple[str, int, int]] = dataclasses.field(default_factory=list)  # shape, calls before, now
     metric: str = "query_count"
 
     @property
@@ -39,7 +40,7 @@ class QueryChange:
         return self.current / self.baseline if self.baseline else float("inf")
 
 
-def add_calls(calls: Dict[str, int], statements: Sequence[Tuple[str, int, float, float]]) -> None:
+def add_calls(calls: dict[str, int], statements: Sequence[tuple[str, int, float, float]]) -> None:
     """Keep in ``calls`` the most calls of each shape, from one run's ``TestMetrics.statements``."""
     for shape, count, _, _ in statements:
         if count > calls.get(shape, 0):
@@ -47,7 +48,7 @@ def add_calls(calls: Dict[str, int], statements: Sequence[Tuple[str, int, float,
 
 
 def query_change(test_id: str, base: Mapping[str, Any], current: Mapping[str, Any],
-                 allowance: float = 0) -> Optional[QueryChange]:
+                 allowance: float = 0) -> QueryChange | None:
     """The change of one test (entries as the baseline stores them), or None when its count is as before."""
     before, after = base["query_count"], current["query_count"]
     if min(after) > max(before):
@@ -75,7 +76,7 @@ def _difference(change: QueryChange) -> str:
     return f"{text} FLAGGED" if change.flagged else text
 
 
-def format_query_changes(changes: Sequence[QueryChange]) -> List[str]:
+def format_query_changes(changes: Sequence[QueryChange]) -> list[str]:
     """The query count changes as printed in the comparison, with the shapes behind each."""
     out = ["", "Query count changes (exact: an increase beyond query_count_increase flags the run)", format_table(
         ["test", "baseline", "current", "change"],

@@ -24,7 +24,8 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
-from typing import Any, Iterator, List, Mapping, Optional, Sequence, Tuple
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from ..config.settings import Settings
 from ..measure.stats import (
@@ -59,21 +60,21 @@ class Change:
     noise: float  # relative noise the change was judged against (0.05 = 5 %)
     kind: str  # "regression", "improvement" or "query_count"
     limit: float = 0.0  # the ratio it had to pass: above it for regressions, below for improvements
-    p_value: Optional[float] = None  # Mann-Whitney p-value when the samples allowed the test
+    p_value: float | None = None  # Mann-Whitney p-value when the samples allowed the test
 
 
 @dataclasses.dataclass
 class Comparison:
     """What changed between a baseline and the current run(s)."""
 
-    regressions: List[Change]
-    improvements: List[Change]
-    query_changes: List[QueryChange]
-    missing: List[str]  # tests in the baseline that did not run (or were skipped)
-    new: List[str]  # tests that ran but are not in the baseline
+    regressions: list[Change]
+    improvements: list[Change]
+    query_changes: list[QueryChange]
+    missing: list[str]  # tests in the baseline that did not run (or were skipped)
+    new: list[str]  # tests that ran but are not in the baseline
     threshold: float
     suite_noise: float = 0.0  # relative noise of the whole suite (pooled baseline spread, spread of ratios)
-    notes: List[str] = dataclasses.field(default_factory=list)
+    notes: list[str] = dataclasses.field(default_factory=list)
 
     @property
     def flagged(self) -> bool:
@@ -92,7 +93,7 @@ class _Rule:
 
 
 def _judge(key: str, metric: str, base: Sequence[float], current: Sequence[float], rule: _Rule,
-          floor: float) -> Optional[Change]:
+          floor: float) -> Change | None:
     """A regression or improvement of ``current`` against ``base``; None when it is within noise."""
     before, after = statistics.median(base), statistics.median(current)
     if before <= 0 or abs(after - before) < floor:
@@ -114,7 +115,7 @@ def _judge(key: str, metric: str, base: Sequence[float], current: Sequence[float
 
 
 def _pairs(baseline: Mapping[str, Any], current: Mapping[str, Any], common: Sequence[str],
-           same_tests: bool) -> Iterator[Tuple[str, str, List[float], List[float], bool]]:
+           same_tests: bool) -> Iterator[tuple[str, str, list[float], list[float], bool]]:
     """(key, metric, baseline samples, current samples, uses the ms floor) of every compared series;
     aggregates only when the same tests ran (a subset's suite time is not comparable)."""
     base_tests, cur_tests = baseline["tests"], current["tests"]
@@ -140,7 +141,7 @@ def _suite_noise(baseline: Mapping[str, Any], current: Mapping[str, Any], common
     return max(ratio_spread(ratios), pooled_noise(base for base, _ in timed))
 
 
-def _notes(baseline: Mapping[str, Any]) -> List[str]:
+def _notes(baseline: Mapping[str, Any]) -> list[str]:
     """Warnings about comparing runs from different machines or Pythons."""
     recorded, here = baseline.get("machine", {}), environment()
     differ = [key for key in ("python", "platform", "cpu_count") if recorded.get(key) != here[key]]
@@ -210,7 +211,7 @@ def format_comparison(c: Comparison) -> str:
 CONFIRM_SAMPLES = 5
 
 
-def suspects(baseline: Mapping[str, Any], comparison: Comparison) -> List[str]:
+def suspects(baseline: Mapping[str, Any], comparison: Comparison) -> list[str]:
     """Test ids flagged as timing regressions (aggregates and custom metrics excluded)."""
     return [c.key for c in comparison.regressions if c.key in baseline["tests"]]
 

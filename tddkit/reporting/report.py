@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import math
 import statistics
+from collections.abc import Callable, Iterable, Sequence
 from operator import attrgetter
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any
 
 from ..config.settings import Settings
 from ..measure.metrics import MB, TestMetrics, distinct_classes
@@ -24,11 +25,11 @@ from ..output import write_json as write_document
 from .alerts import Alert, repeated_statement_alerts, threshold_alerts
 
 #: Upper edges (ms) of the histogram buckets; the last bucket is ">= 100 ms".
-HISTOGRAM_EDGES: Tuple[float, ...] = (0.5, 1, 2, 5, 10, 50, 100)
+HISTOGRAM_EDGES: tuple[float, ...] = (0.5, 1, 2, 5, 10, 50, 100)
 HISTOGRAM_WIDTH = 40
 
 #: Rows computed from per-test fields: (row name, value of a test, key in settings.targets, unit).
-_TEST_ROWS: Tuple[Tuple[str, Callable[[TestMetrics], float], Optional[str], str], ...] = (
+_TEST_ROWS: tuple[tuple[str, Callable[[TestMetrics], float], str | None, str], ...] = (
     ("individual_test", attrgetter("total_ms"), "individual_test", "ms"),
     ("fixture_setup", attrgetter("setup_ms"), "fixture_setup", "ms"),
     ("connection_acquisition", attrgetter("connection_ms"), "connection_acquisition", "ms"),
@@ -51,14 +52,14 @@ class MetricRow:
 
     name: str
     stats: Stats
-    target: Optional[float]
+    target: float | None
     status: str  # "PASS" (mean <= target), "FAIL", or "-" without a target
-    success_rate: Optional[float]  # % of samples <= target; None without a target
+    success_rate: float | None  # % of samples <= target; None without a target
     unit: str = "ms"
-    violations: Optional[int] = None  # samples over the target; None without a target
+    violations: int | None = None  # samples over the target; None without a target
 
 
-def _metric_row(name: str, values: Iterable[float], target: Optional[float], unit: str = "ms") -> Optional[MetricRow]:
+def _metric_row(name: str, values: Iterable[float], target: float | None, unit: str = "ms") -> MetricRow | None:
     """A row over the finite ``values``; None when there are none."""
     samples = [float(v) for v in values if math.isfinite(v)]
     stats = compute_stats(samples)
@@ -91,23 +92,23 @@ class Report:
     """Everything the printed report and the JSON file need."""
 
     summary: RunSummary
-    rows: List[MetricRow]
+    rows: list[MetricRow]
     targets_met: int
     targets_total: int
     overall_success_rate: float  # mean success rate of the rows with a target, in %
     recommendation: str
-    slowest: List[TestMetrics]
-    memory_warnings: List[TestMetrics]
-    alerts: List[Alert]
-    histogram: List[str]
-    schema_cache: Optional[Dict[str, float]] = None  # temp-table SchemaCache stats, when any request
-    statements: List[ShapeStats] = dataclasses.field(default_factory=list)  # by total time, most first
+    slowest: list[TestMetrics]
+    memory_warnings: list[TestMetrics]
+    alerts: list[Alert]
+    histogram: list[str]
+    schema_cache: dict[str, float] | None = None  # temp-table SchemaCache stats, when any request
+    statements: list[ShapeStats] = dataclasses.field(default_factory=list)  # by total time, most first
     slowest_statements: int = 0  # how many of them the printed report lists
-    repeated: List[Dict[str, Any]] = dataclasses.field(default_factory=list)  # N+1: test_id + what was found
-    parallel: Optional[Dict[str, float]] = None  # workers, wall/sum of test seconds, speedup, efficiency
+    repeated: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # N+1: test_id + what was found
+    parallel: dict[str, float] | None = None  # workers, wall/sum of test seconds, speedup, efficiency
 
 
-def _rows(tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings) -> List[MetricRow]:
+def _rows(tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings) -> list[MetricRow]:
     """The performance table, in its fixed order, without empty rows."""
     targets = settings.targets
     rows = [_metric_row(name, map(value, tests), targets.get(key) if key else None, unit)
@@ -119,7 +120,7 @@ def _rows(tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings)
     if tests and summary.tests > 0:
         per_20 = summary.wall_seconds * 1000 * 20 / summary.tests
         rows.append(_metric_row("suite_per_20_tests", [per_20], targets.get("suite_20_tests")))
-    custom: Dict[str, List[float]] = {}
+    custom: dict[str, list[float]] = {}
     recorded = [*(m for tm in tests for m in tm.custom), *(m for cm in distinct_classes(tests) for m in cm.custom)]
     for metric in recorded:
         custom.setdefault(metric.name, []).append(metric.value)
@@ -128,7 +129,7 @@ def _rows(tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings)
     return [row for row in rows if row is not None]
 
 
-def histogram(values: Sequence[float]) -> List[str]:
+def histogram(values: Sequence[float]) -> list[str]:
     """Lines of a text histogram of ``values`` (ms) over HISTOGRAM_EDGES; [] without values."""
     if not values:
         return []
@@ -162,7 +163,7 @@ def verdict(summary: RunSummary, measured: int, rates: Sequence[float]) -> str:
 
 def build_report(
     tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings, slowest: int = 5,
-    schema_cache: Optional[Dict[str, float]] = None, parallel: Optional[Dict[str, float]] = None,
+    schema_cache: dict[str, float] | None = None, parallel: dict[str, float] | None = None,
 ) -> Report:
     """Summarise a run's metrics against the targets and thresholds in ``settings``; only measured
     tests count (not skipped ones, not the stand-ins of errors in fixtures or imports)."""
@@ -249,10 +250,10 @@ def format_report(report: Report) -> str:
     return "\n".join(out)
 
 
-def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> Dict[str, Any]:
+def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> dict[str, Any]:
     """The JSON document of a run (stable keys)."""
     s = report.summary
-    document: Dict[str, object] = {
+    document: dict[str, object] = {
         **document_header(),
         "summary": {
             **dataclasses.asdict(s),
@@ -284,7 +285,7 @@ def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> Dict[str, An
     return json_safe(document)
 
 
-def format_parallel(p: Dict[str, float]) -> str:
+def format_parallel(p: dict[str, float]) -> str:
     """The line on a parallel run: its wall time against the serial estimate, the sum of this run's test times in
     the workers (no serial run happened; workers competing for the CPU make it larger than one would take)."""
     ratio = p["speedup"]

@@ -8,7 +8,6 @@ import os
 import pwd
 import subprocess
 from pathlib import Path
-from typing import Dict, List, Optional
 
 from ..errors import ServerError
 
@@ -19,12 +18,12 @@ UNPRIVILEGED_ACCOUNTS = ("postgres", "nobody")
 class Account:
     """The OS account that runs the server processes (None fields: the current user)."""
 
-    uid: Optional[int] = None
-    gid: Optional[int] = None
+    uid: int | None = None
+    gid: int | None = None
     name: str = ""
 
     @classmethod
-    def for_server(cls) -> "Account":
+    def for_server(cls) -> Account:
         """The current user, or an unprivileged account when running as root."""
         if os.geteuid() != 0:
             return cls(name=pwd.getpwuid(os.geteuid()).pw_name)
@@ -38,12 +37,12 @@ class Account:
         )
 
     @property
-    def extra_groups(self) -> Optional[List[int]]:
+    def extra_groups(self) -> list[int] | None:
         """``subprocess``'s ``extra_groups``: none at all for another account, unchanged for ours."""
         return [] if self.uid is not None else None
 
-    def run(self, args: List[str], *, cwd: Optional[str] = None, timeout: Optional[float] = None,
-            stdin: Optional[int] = None, env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess[str]:
+    def run(self, args: list[str], *, cwd: str | None = None, timeout: float | None = None,
+            stdin: int | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
         """Run a program as this account, capturing its output (``env``: its whole environment, if given)."""
         return subprocess.run(args, user=self.uid, group=self.gid, extra_groups=self.extra_groups,
                               capture_output=True, text=True, cwd=cwd, timeout=timeout, stdin=stdin, env=env)

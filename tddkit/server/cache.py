@@ -22,8 +22,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import ContextManager, Optional
 
 from ..errors import ServerError
 from .access import HBA_SOCKET_ONLY, SUPERUSER, write_hba
@@ -108,7 +108,7 @@ class ServerCache:
     deletes it); without, it is a one-line ServerError.
     """
 
-    def __init__(self, binaries: PgBinaries, account: Account, root: Optional[Path] = None, *,
+    def __init__(self, binaries: PgBinaries, account: Account, root: Path | None = None, *,
                  may_fall_back: bool = True) -> None:
         self.binaries = binaries
         self.account = account
@@ -182,7 +182,7 @@ class ServerCache:
         """Held by whoever writes an entry (one writer at a time)."""
         return self.root / f".{self.version_key}.lock"
 
-    def _copy_lock(self, shared: bool) -> ContextManager[None]:
+    def _copy_lock(self, shared: bool) -> AbstractContextManager[None]:
         """Shared while an entry is copied; exclusive while one is replaced or removed."""
         return file_lock(self.root / f".{self.version_key}.copy.lock", shared=shared)
 
@@ -233,7 +233,7 @@ class ServerCache:
         """Where the stopped cluster holding schema template ``key`` is kept."""
         return self.root / "snapshots" / f"{self.version_key}-{key}"
 
-    def copy_into(self, dst: Path, binaries: PgBinaries, snapshot: Optional[str] = None) -> CacheEntry:
+    def copy_into(self, dst: Path, binaries: PgBinaries, snapshot: str | None = None) -> CacheEntry:
         """Copy the snapshot ``snapshot`` if there is a good one, else the cluster, to ``dst``; what was copied."""
         if snapshot:
             path = self.snapshot(snapshot)

@@ -11,7 +11,7 @@ import atexit
 import contextlib
 import signal
 import threading
-from typing import List, Protocol
+from typing import Protocol
 
 
 class Stoppable(Protocol):
@@ -20,7 +20,7 @@ class Stoppable(Protocol):
     def stop(self) -> None: ...
 
 
-_running: List[Stoppable] = []
+_running: list[Stoppable] = []
 _handlers_installed = False
 
 

@@ -20,7 +20,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 from ..errors import ServerError
 from . import cleanup
@@ -54,23 +54,23 @@ class EmbeddedPostgres:
     process's life, and ``stop()`` leaves its run directory.
     """
 
-    def __init__(self, binaries: PgBinaries, cache_dir: Optional[Path] = None, *,
+    def __init__(self, binaries: PgBinaries, cache_dir: Path | None = None, *,
                  persistent: bool = False, tcp: bool = False) -> None:
         self.account = Account.for_server()
         self.cache = ServerCache(binaries, self.account, cache_dir, may_fall_back=not persistent)
         self.binaries = binaries
         self.persistent = persistent
-        self.run_dir: Optional[Path] = None
-        self.port: Optional[int] = None
-        self.process: Optional[subprocess.Popen[bytes]] = None
-        self._watchdog: Optional[Watchdog] = None
+        self.run_dir: Path | None = None
+        self.port: int | None = None
+        self.process: subprocess.Popen[bytes] | None = None
+        self._watchdog: Watchdog | None = None
         self._owner_pid = os.getpid()
         self._lock = threading.Lock()
         self.from_snapshot = False
         self.tcp = tcp
         self.password = new_password() if tcp else None
-        self._snapshot: Optional[str] = None
-        self._entry: Optional[CacheEntry] = None
+        self._snapshot: str | None = None
+        self._entry: CacheEntry | None = None
         self._ready = False
         self._log_start = 0
 
@@ -86,17 +86,17 @@ class EmbeddedPostgres:
         return f"host={self.run_dir} port={self.port} user={SUPERUSER} dbname=postgres"
 
     @property
-    def url(self) -> Optional[str]:
+    def url(self) -> str | None:
         """URL reaching the server over TCP on loopback, with its password; None when it has no TCP."""
         if not self.tcp:
             return None
         return f"postgresql://{SUPERUSER}:{self.password}@127.0.0.1:{self.port}/postgres"
 
-    def start(self, attempts: int = 3, snapshot: Optional[str] = None) -> "EmbeddedPostgres":
+    def start(self, attempts: int = 3, snapshot: str | None = None) -> EmbeddedPostgres:
         """Copy the cached cluster (or the schema snapshot ``snapshot``), start postgres, wait for it."""
         return self.launch(snapshot=snapshot).wait_ready(attempts=attempts)
 
-    def launch(self, snapshot: Optional[str] = None) -> "EmbeddedPostgres":
+    def launch(self, snapshot: str | None = None) -> EmbeddedPostgres:
         """Copy the cached cluster (or the snapshot holding template database ``snapshot``) into a fresh run
         directory and spawn postgres; return without waiting for it (see ``wait_ready``). No psycopg needed."""
         with self._lock:
@@ -136,7 +136,7 @@ class EmbeddedPostgres:
         args = postgres_args(self.binaries, self.data_dir, run_dir, port, self.tcp)
         with open(run_dir / "server.log", "ab") as log:
             self._log_start = log.tell()  # what this attempt logs starts here
-            popen: Dict[str, Any] = dict(
+            popen: dict[str, Any] = dict(
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=str(run_dir),
                 user=self.account.uid, group=self.account.gid, extra_groups=self.account.extra_groups,
                 start_new_session=True)
@@ -145,7 +145,7 @@ class EmbeddedPostgres:
             else:
                 self.process, self._watchdog = popen_tied(args, **popen)
 
-    def wait_ready(self, timeout: float = 60.0, attempts: int = 3, check: bool = True) -> "EmbeddedPostgres":
+    def wait_ready(self, timeout: float = 60.0, attempts: int = 3, check: bool = True) -> EmbeddedPostgres:
         """Block until the launched server accepts connections; return it.
 
         Readiness is read from postmaster.pid. With ``check`` (needs psycopg),
@@ -198,7 +198,7 @@ class EmbeddedPostgres:
             set_password(self.dsn, self.password)
         self._ready = True
 
-    def _wait_for_postmaster(self, timeout: float) -> Optional[str]:
+    def _wait_for_postmaster(self, timeout: float) -> str | None:
         """None once postmaster.pid says ready; else why not."""
         process = self.process
         assert process is not None
@@ -218,7 +218,7 @@ class EmbeddedPostgres:
             pause = min(pause * 2, 0.01)
         raise ServerError(f"postgres did not accept connections within {timeout:g} s:\n{self.log_tail()}")
 
-    def _connect_once(self) -> Optional[str]:
+    def _connect_once(self) -> str | None:
         """None when one connection to the cluster's own database works; else why not."""
         import psycopg
         from psycopg.conninfo import make_conninfo
@@ -252,14 +252,14 @@ class EmbeddedPostgres:
         """The last lines of the server log, for error messages."""
         return log_tail(self.run_dir / "server.log", lines) if self.run_dir is not None else ""
 
-    def exit_reason(self) -> Optional[str]:
+    def exit_reason(self) -> str | None:
         """Why the server stopped on its own ("... was killed by SIGKILL"); None while it runs or after stop()."""
         process = self.process
         if process is None or process.poll() is None:
             return None
         return f"embedded PostgreSQL, pid {process.pid}, {describe_exit(process.returncode)}"
 
-    def stop(self, save_snapshot: Optional[str] = None) -> None:
+    def stop(self, save_snapshot: str | None = None) -> None:
         """Stop the server, then remove the run directory. Safe to call twice.
 
         With ``save_snapshot``, a cluster stopped by a fast shutdown (which
@@ -290,7 +290,7 @@ class EmbeddedPostgres:
         if (self.data_dir / PIDFILE).exists():
             free_crash_memory(self.account, self.binaries.path("postgres"), self.data_dir)
 
-    def __enter__(self) -> "EmbeddedPostgres":
+    def __enter__(self) -> EmbeddedPostgres:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -14,8 +14,8 @@ import os
 import shutil
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple, Union
 
 from .processes import pid_alive
 
@@ -24,12 +24,12 @@ def _host() -> str:
     return socket.gethostname().replace("/", "_") or "localhost"
 
 
-def owned_tempdir(prefix: str, directory: Optional[Union[str, os.PathLike[str]]] = None) -> Path:
+def owned_tempdir(prefix: str, directory: str | os.PathLike[str] | None = None) -> Path:
     """``tempfile.mkdtemp`` whose name says which process on which host made it."""
     return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}@{_host()}-", dir=directory))
 
 
-def owner(path: Path, prefix: str) -> Optional[Tuple[int, str]]:
+def owner(path: Path, prefix: str) -> tuple[int, str] | None:
     """The (pid, host) an :func:`owned_tempdir` name records, or None for any other name."""
     rest = path.name[len(prefix):] if path.name.startswith(prefix) else ""
     pid, at, tail = rest.partition("@")
@@ -45,13 +45,13 @@ def left_by_dead_process(path: Path, prefix: str) -> bool:
     return found is not None and found[1] == _host() and not pid_alive(found[0])
 
 
-def reclaim(directory: Path, *prefixes: str, in_use: Optional[Callable[[Path], bool]] = None) -> List[Path]:
+def reclaim(directory: Path, *prefixes: str, in_use: Callable[[Path], bool] | None = None) -> list[Path]:
     """Remove the directories named ``prefix...`` in ``directory`` that dead processes left; what was removed.
 
     ``in_use`` keeps a directory that something still uses although its maker
     is gone (a persistent server's run directory outlives ``server start``).
     """
-    removed: List[Path] = []
+    removed: list[Path] = []
     try:
         entries = [entry for entry in os.scandir(directory) if entry.name.startswith(prefixes)]
     except OSError:

@@ -15,7 +15,6 @@ import contextlib
 import functools
 import os
 import sys
-from typing import Optional, Tuple
 
 from .processes import pid_alive
 
@@ -28,7 +27,7 @@ def _read(path: str) -> str:
         return ""
 
 
-def _start_time(pid: int) -> Optional[str]:
+def _start_time(pid: int) -> str | None:
     """When ``pid`` started (clock ticks since boot on Linux), or None if there is no such process."""
     if sys.platform.startswith("linux"):
         stat = _read(f"/proc/{pid}/stat")
@@ -41,7 +40,7 @@ def _start_time(pid: int) -> Optional[str]:
         return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _this_boot() -> str:
     """This machine's current boot and pid namespace, where a pid and start time name one process; "" if
     unknown."""
@@ -57,13 +56,13 @@ def _this_boot() -> str:
     return f"{socket.gethostname()}/{psutil.boot_time():.0f}"
 
 
-def process_identity(pid: Optional[int] = None) -> str:
+def process_identity(pid: int | None = None) -> str:
     """``pid`` (default: this process) as ``boot/pidns pid start``."""
     pid = os.getpid() if pid is None else pid
     return f"{_this_boot() or '-'} {pid} {_start_time(pid)}"
 
 
-def _of_this_boot(identity: str) -> Optional[Tuple[int, str]]:
+def _of_this_boot(identity: str) -> tuple[int, str] | None:
     """The pid and start time ``identity`` names, if it was taken in this boot and pid namespace; else None."""
     parts = identity.split()
     if len(parts) != 3 or not parts[1].isdigit() or not _this_boot() or parts[0] != _this_boot():

@@ -6,7 +6,6 @@ import contextlib
 import os
 import stat
 from pathlib import Path
-from typing import Optional
 
 from .account import Account
 
@@ -28,7 +27,7 @@ def default_cache_dir() -> Path:
     return Path(base) / "tddkit"
 
 
-def default_run_base() -> Optional[str]:
+def default_run_base() -> str | None:
     """Where run directories go: ``TDDKIT_RUN_DIR``, else /dev/shm (memory, fast copies), else the temp dir."""
     if os.environ.get("TDDKIT_RUN_DIR"):
         return os.environ["TDDKIT_RUN_DIR"]
@@ -77,7 +76,7 @@ def account_can_enter(account: Account, path: Path) -> bool:
         return False
 
 
-def cache_dir_problem(root: Path, account: Account) -> Optional[str]:
+def cache_dir_problem(root: Path, account: Account) -> str | None:
     """Why ``root`` cannot be the cache directory ("is not a directory", ...), or None when it can.
 
     It is created when missing; the server's account must be able to enter it

@@ -20,7 +20,7 @@ import contextlib
 import json
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any
 
 from ..errors import ServerError
 from ..output import write_json
@@ -33,19 +33,19 @@ from .locations import CACHE_SETTING, cache_dir_problem, default_cache_dir
 from .postmaster import PIDFILE, free_crash_memory, read_status
 from .processes import file_lock, pid_alive, stop_process
 
-State = Dict[str, Any]
+State = dict[str, Any]
 
 
-def state_file(cache_dir: Optional[Path] = None) -> Path:
+def state_file(cache_dir: Path | None = None) -> Path:
     """Where the running server is recorded."""
     return Path(cache_dir or default_cache_dir()) / "server.json"
 
 
-def _lock_file(cache_dir: Optional[Path]) -> Path:
+def _lock_file(cache_dir: Path | None) -> Path:
     return state_file(cache_dir).with_name(".server.json.lock")
 
 
-def _load(cache_dir: Optional[Path]) -> Optional[State]:
+def _load(cache_dir: Path | None) -> State | None:
     try:
         state = json.loads(state_file(cache_dir).read_text())
     except (OSError, ValueError):
@@ -53,7 +53,7 @@ def _load(cache_dir: Optional[Path]) -> Optional[State]:
     return state if isinstance(state, dict) else None
 
 
-def _stale(state: State) -> Optional[str]:
+def _stale(state: State) -> str | None:
     """Why ``state`` no longer names a running server; None when it provably does: its data directory's
     postmaster.pid names its pid, and that pid is still the process started then (its recorded identity)."""
     pid, run_dir, identity = state.get("pid"), state.get("run_dir"), state.get("identity")
@@ -69,7 +69,7 @@ def _stale(state: State) -> Optional[str]:
     return None
 
 
-def _forget(state: State, reason: str, cache_dir: Optional[Path]) -> None:
+def _forget(state: State, reason: str, cache_dir: Path | None) -> None:
     """Remove a stale record, signalling nothing; once its server has certainly ended, also free the memory
     it left and remove its run directory."""
     with contextlib.suppress(OSError):
@@ -86,7 +86,7 @@ def _forget(state: State, reason: str, cache_dir: Optional[Path]) -> None:
     say(f"the recorded server (pid {state.get('pid')}) is gone ({reason}): forgetting it")
 
 
-def _current(cache_dir: Optional[Path]) -> Optional[State]:
+def _current(cache_dir: Path | None) -> State | None:
     """The recorded server if it provably runs; a stale record is forgotten. Call with the lock held."""
     state = _load(cache_dir)
     reason = _stale(state) if state is not None else None
@@ -96,7 +96,7 @@ def _current(cache_dir: Optional[Path]) -> Optional[State]:
     return None
 
 
-def read_state(cache_dir: Optional[Path] = None) -> Optional[State]:
+def read_state(cache_dir: Path | None = None) -> State | None:
     """The running persistent server's state, or None (a stale record is forgotten, with one line)."""
     state = _load(cache_dir)
     if state is None or _stale(state) is None:
@@ -110,7 +110,7 @@ def _stop(state: State) -> None:
     shutil.rmtree(state["run_dir"], ignore_errors=True)
 
 
-def start_persistent(binaries: PgBinaries, cache_dir: Optional[Path] = None) -> State:
+def start_persistent(binaries: PgBinaries, cache_dir: Path | None = None) -> State:
     """Start a server that outlives this process and record it; the running one's state if there is one."""
     root = state_file(cache_dir).parent
     problem = cache_dir_problem(root, Account.for_server())
@@ -135,7 +135,7 @@ def start_persistent(binaries: PgBinaries, cache_dir: Optional[Path] = None) -> 
         return state
 
 
-def stop_persistent(cache_dir: Optional[Path] = None) -> bool:
+def stop_persistent(cache_dir: Path | None = None) -> bool:
     """Stop the persistent server; False when none was running."""
     if not state_file(cache_dir).parent.is_dir():
         return False

@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import subprocess
 from pathlib import Path
-from typing import Optional
 
 from .account import Account
 from .processes import pid_alive
@@ -31,7 +30,7 @@ class PostmasterStatus:
     status: str
 
 
-def read_status(data_dir: Path) -> Optional[PostmasterStatus]:
+def read_status(data_dir: Path) -> PostmasterStatus | None:
     """The server's postmaster.pid, or None while it is missing or not fully written."""
     try:
         lines = (data_dir / PIDFILE).read_text().splitlines()

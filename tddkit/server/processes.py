@@ -17,11 +17,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator, List, Optional, Set, Tuple
+from typing import Any
 
 
-def describe_exit(code: Optional[int]) -> str:
+def describe_exit(code: int | None) -> str:
     """A process's end in words: "was killed by SIGKILL", "exited with code 3"."""
     if code is not None and code < 0:
         try:
@@ -31,7 +32,7 @@ def describe_exit(code: Optional[int]) -> str:
     return f"exited with code {code}"
 
 
-def stop_process(pid: int, wait: Optional[Callable[..., object]] = None, *, immediate: bool = False) -> None:
+def stop_process(pid: int, wait: Callable[..., object] | None = None, *, immediate: bool = False) -> None:
     """Stop a postmaster: SIGINT (fast shutdown), then SIGQUIT, then SIGKILL.
 
     ``immediate`` starts at SIGQUIT (immediate shutdown: no checkpoint, for a
@@ -56,7 +57,7 @@ def stop_process(pid: int, wait: Optional[Callable[..., object]] = None, *, imme
             return
 
 
-def _polled_exit(pid: int, wait: Optional[Callable[..., object]], timeout: float) -> bool:
+def _polled_exit(pid: int, wait: Callable[..., object] | None, timeout: float) -> bool:
     """Whether process ``pid`` ends within ``timeout`` seconds, found by polling."""
     if wait is not None:
         try:
@@ -72,7 +73,7 @@ def _polled_exit(pid: int, wait: Optional[Callable[..., object]], timeout: float
     return False
 
 
-def _exit_within(pid: int, timeout: float) -> Optional[bool]:
+def _exit_within(pid: int, timeout: float) -> bool | None:
     """Whether process ``pid`` ends within ``timeout`` seconds, told the moment it does (a pidfd); None where
     pidfds are not available (before Linux 5.3, other systems): then the caller polls."""
     if not hasattr(os, "pidfd_open"):
@@ -140,7 +141,7 @@ except OSError:
 """
 
 #: Write ends of the watchdogs' pipes: a child made by fork() must not keep them open.
-_watch_pipes: Set[int] = set()
+_watch_pipes: set[int] = set()
 
 
 def _close_watch_pipes_in_child() -> None:
@@ -159,7 +160,8 @@ class Watchdog:
 
     def __init__(self, pid: int, sig: signal.Signals) -> None:
         read_end, self._write_end = os.pipe()
-        kind, number, pass_fds = "pid", pid, ()  # type: Tuple[str, int, Tuple[int, ...]]
+        kind, number = "pid", pid
+        pass_fds: tuple[int, ...] = ()
         with contextlib.suppress(AttributeError, OSError):
             number = os.pidfd_open(pid)
             kind, pass_fds = "pidfd", (number,)
@@ -190,8 +192,8 @@ class Watchdog:
                 self.process.wait()
 
 
-@functools.lru_cache(maxsize=None)
-def _setpriv_with_pdeathsig() -> Optional[str]:
+@functools.cache
+def _setpriv_with_pdeathsig() -> str | None:
     """util-linux ``setpriv`` if it is installed and knows ``--pdeathsig`` (2.33+), else None."""
     setpriv = shutil.which("setpriv")
     if setpriv is None:
@@ -203,8 +205,8 @@ def _setpriv_with_pdeathsig() -> Optional[str]:
     return setpriv if "--pdeathsig" in usage else None
 
 
-def popen_tied(args: List[str], *, sig: signal.Signals = signal.SIGQUIT,
-               **popen_kwargs: Any) -> Tuple[subprocess.Popen[bytes], Optional[Watchdog]]:
+def popen_tied(args: list[str], *, sig: signal.Signals = signal.SIGQUIT,
+               **popen_kwargs: Any) -> tuple[subprocess.Popen[bytes], Watchdog | None]:
     """``subprocess.Popen(args)``, and the child gets ``sig`` if this process dies (even by SIGKILL).
 
     On Linux, from the main thread, ``setpriv --pdeathsig`` asks the kernel for

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
-from typing import Dict, List
 
 from .access import SOCKET_ONLY_SETTINGS, TCP_SETTINGS
 from .binaries import PgBinaries
 
 #: Server settings for tests: durability off, nothing that adds latency.
-TEST_SERVER_SETTINGS: Dict[str, str] = {
+TEST_SERVER_SETTINGS: dict[str, str] = {
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
@@ -41,7 +40,7 @@ def server_port(tcp: bool) -> int:
     return free_port() if tcp else SOCKET_ONLY_PORT
 
 
-def postgres_args(binaries: PgBinaries, data_dir: Path, run_dir: Path, port: int, tcp: bool) -> List[str]:
+def postgres_args(binaries: PgBinaries, data_dir: Path, run_dir: Path, port: int, tcp: bool) -> list[str]:
     """``postgres`` with the test settings, its socket in ``run_dir``, and TCP on loopback only if ``tcp``."""
     args = [binaries.path("postgres"), "-D", str(data_dir), "-p", str(port), "-k", str(run_dir)]
     for key, value in {**TEST_SERVER_SETTINGS, **(TCP_SETTINGS if tcp else SOCKET_ONLY_SETTINGS)}.items():

@@ -13,14 +13,13 @@ import os
 import re
 import subprocess
 from pathlib import Path
-from typing import Dict
 
 from .binaries import PgBinaries
 
 _SEGMENT = re.compile(r"[0-9A-F]{24}")
 
 
-def _control_data(binaries: PgBinaries, data_dir: Path) -> Dict[str, str]:
+def _control_data(binaries: PgBinaries, data_dir: Path) -> dict[str, str]:
     """``pg_controldata``'s fields (empty if it cannot run)."""
     try:
         done = subprocess.run([binaries.path("pg_controldata"), str(data_dir)], capture_output=True, text=True,

@@ -14,7 +14,8 @@ import logging
 import os
 import time
 import uuid
-from typing import Any, Dict, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -44,7 +45,7 @@ logging.getLogger("psycopg.pool").addFilter(_TddkitDiscards())
 
 
 @contextlib.contextmanager
-def _admin_or(admin: Optional[psycopg.Connection], server_dsn: str) -> Iterator[psycopg.Connection]:
+def _admin_or(admin: psycopg.Connection | None, server_dsn: str) -> Iterator[psycopg.Connection]:
     """``admin`` when it is usable, else a maintenance connection of its own (closed after the block)."""
     if admin is not None and not admin.closed and not admin.broken:
         yield admin
@@ -58,22 +59,22 @@ class TestDatabase:
 
     __test__ = False  # not a test class, whatever pytest thinks of the name
 
-    def __init__(self, settings: Settings, server_dsn: str, *, name: Optional[str] = None) -> None:
+    def __init__(self, settings: Settings, server_dsn: str, *, name: str | None = None) -> None:
         self.settings = settings
         self.server_dsn = server_dsn
         self.name = ensure_owned(name or settings.database or f"{OWNED_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}")
-        self.pool: Optional[ConnectionPool] = None
+        self.pool: ConnectionPool | None = None
         self.created = False
         self.clone_seconds = 0.0
         #: The template this database was cloned from.
-        self.template: Optional[str] = None
+        self.template: str | None = None
 
     @property
     def dsn(self) -> str:
         """DSN of the test database."""
         return make_conninfo(self.server_dsn, dbname=self.name)
 
-    def create(self, template: str, admin: Optional[psycopg.Connection] = None) -> "TestDatabase":
+    def create(self, template: str, admin: psycopg.Connection | None = None) -> TestDatabase:
         """Clone ``template`` into this database and open the pool (``admin``: a maintenance connection to
         use, else one is opened for it)."""
         started = time.perf_counter()
@@ -127,7 +128,7 @@ class TestDatabase:
             create_database(admin, self.name, self.template)
         self.open_pool()
 
-    def connection_kwargs(self) -> Dict[str, Any]:
+    def connection_kwargs(self) -> dict[str, Any]:
         """Keyword arguments of every pooled connection."""
         options = conninfo_to_dict(self.server_dsn).get("options", "")
         statement_ms = int(self.settings.statement_timeout * 1000)
@@ -159,7 +160,7 @@ class TestDatabase:
         if pool is not None:
             pool.close(timeout=timeout)
 
-    def drop(self, admin: Optional[psycopg.Connection] = None) -> None:
+    def drop(self, admin: psycopg.Connection | None = None) -> None:
         """Close the pool and drop the database (``admin`` as for ``create``). Safe to call twice."""
         self.close_pool()
         if self.created:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import threading
-from typing import Optional
 
 from ..config.settings import Settings, load_settings
 from ..errors import TddkitError
@@ -41,8 +40,8 @@ class _EarlyStart:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.server: Optional[EmbeddedPostgres] = None  # launched here, if the session will use it
-        self.error: Optional[BaseException] = None
+        self.server: EmbeddedPostgres | None = None  # launched here, if the session will use it
+        self.error: BaseException | None = None
         self.imported = threading.Event()
         self.cancelled = False
         self.thread = threading.Thread(target=self._start, name="tddkit-early-start")  # joined before exit
@@ -65,7 +64,7 @@ class _EarlyStart:
             self.server = launch_embedded(settings, SchemaSource.from_settings(settings).template_name)
 
 
-_pending: Optional[_EarlyStart] = None
+_pending: _EarlyStart | None = None
 
 
 def begin(args: argparse.Namespace) -> None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import TYPE_CHECKING, List, Optional
+from typing import TYPE_CHECKING
 
 from ..config.settings import OWNED_PREFIX
 from ..errors import ConfigError, OwnershipError
@@ -56,12 +56,12 @@ def worker_database_name(base: str, index: int) -> str:
     return ensure_owned(f"{base}_w{index}")
 
 
-def is_marked(comment: Optional[str]) -> bool:
+def is_marked(comment: str | None) -> bool:
     """Whether a database comment is tddkit's mark: a test database's or a schema template's."""
     return comment is not None and comment.startswith((OWNER_COMMENT, TEMPLATE_COMMENT))
 
 
-def database_comment(admin: "psycopg.Connection", name: str) -> Optional[str]:
+def database_comment(admin: psycopg.Connection, name: str) -> str | None:
     """The comment of database ``name``: "" when it has none, None when there is no such database."""
     row = admin.execute("SELECT coalesce(shobj_description(oid, 'pg_database'), '') FROM pg_database "
                         "WHERE datname = %s", (name,)).fetchone()
@@ -76,20 +76,20 @@ def not_ours(name: str, way_out: str = "") -> OwnershipError:
         f"will not drop, replace or reuse it: {way_out} (DROP DATABASE \"{name}\")")
 
 
-def databases_like(admin: "psycopg.Connection", pattern: str) -> List[str]:
+def databases_like(admin: psycopg.Connection, pattern: str) -> list[str]:
     """Names of the server's databases matching a LIKE ``pattern``."""
     rows = admin.execute("SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,)).fetchall()
     return [row[0] for row in rows]
 
 
-def marked_databases_like(admin: "psycopg.Connection", pattern: str) -> List[str]:
+def marked_databases_like(admin: psycopg.Connection, pattern: str) -> list[str]:
     """Names of the databases matching a LIKE ``pattern`` that carry tddkit's mark (see ``is_marked``)."""
     rows = admin.execute("SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database "
                          "WHERE datname LIKE %s", (pattern,)).fetchall()
     return [name for name, comment in rows if is_marked(comment)]
 
 
-def drop_database(admin: "psycopg.Connection", name: str, force: bool = True, strict: bool = False) -> None:
+def drop_database(admin: psycopg.Connection, name: str, force: bool = True, strict: bool = False) -> None:
     """Drop a database tddkit made, if it exists; ``force`` ends its sessions first.
 
     One without tddkit's mark is refused (OwnershipError), as is one whose
@@ -117,7 +117,7 @@ def drop_database(admin: "psycopg.Connection", name: str, force: bool = True, st
                              "so tddkit cannot drop it: drop it as its owner, or use that role") from None
 
 
-def _wait_for_sessions_to_end(admin: "psycopg.Connection", name: str) -> None:
+def _wait_for_sessions_to_end(admin: psycopg.Connection, name: str) -> None:
     """Give sessions that are already ending (a pool just closed) up to 0.1 s to go.
 
     DROP DATABASE finds them still there and then sleeps a whole 0.1 s before
@@ -131,7 +131,7 @@ def _wait_for_sessions_to_end(admin: "psycopg.Connection", name: str) -> None:
         time.sleep(0.002)
 
 
-def create_database(admin: "psycopg.Connection", name: str, template: Optional[str] = None) -> None:
+def create_database(admin: psycopg.Connection, name: str, template: str | None = None) -> None:
     """``CREATE DATABASE name [TEMPLATE template]``, marked as this process's at once (see ``mark_owner``);
     a role that may not create it is a one-line ConfigError.
 
@@ -160,7 +160,7 @@ def create_database(admin: "psycopg.Connection", name: str, template: Optional[s
         raise
 
 
-def _copies_files_cheaply(admin: "psycopg.Connection") -> bool:
+def _copies_files_cheaply(admin: psycopg.Connection) -> bool:
     """Whether cloning by copying files beats writing the clone to the WAL (PostgreSQL 15's default).
 
     Copying the files costs two checkpoints, which are cheap without fsync
@@ -174,14 +174,14 @@ def _copies_files_cheaply(admin: "psycopg.Connection") -> bool:
     return row is not None and row[0] == "off"
 
 
-def check_can_create(admin: "psycopg.Connection") -> None:
+def check_can_create(admin: psycopg.Connection) -> None:
     """A one-line ConfigError now if the role may not create databases (before any worker tries)."""
     row = admin.execute("SELECT rolcreatedb OR rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
     if row is not None and not row[0]:
         raise _cannot_create(admin, "permission denied to create database")
 
 
-def _cannot_create(admin: "psycopg.Connection", reason: str) -> ConfigError:
+def _cannot_create(admin: psycopg.Connection, reason: str) -> ConfigError:
     role = admin.info.user
     fix = f"give it the right (as a superuser: ALTER ROLE \"{role}\" CREATEDB)" if "create database" in reason \
         else "give it the rights tddkit needs"
@@ -190,25 +190,25 @@ def _cannot_create(admin: "psycopg.Connection", reason: str) -> ConfigError:
                        "TDDKIT_DATABASE_URL")
 
 
-def mark_owner(admin: "psycopg.Connection", name: str) -> None:
+def mark_owner(admin: psycopg.Connection, name: str) -> None:
     """Record in database ``name``'s comment that this process made it (see ``drop_dead_runs``)."""
     _comment_on(admin, name, OWNER_COMMENT + process_identity())
 
 
-def mark_template(admin: "psycopg.Connection", name: str, built_at: str, project: str) -> None:
+def mark_template(admin: psycopg.Connection, name: str, built_at: str, project: str) -> None:
     """Mark database ``name`` (made by ``create_database``) as a schema template built at ``built_at`` for the
     project in directory ``project``."""
     _comment_on(admin, name, f"{TEMPLATE_COMMENT}{built_at} for {project}")
 
 
-def _comment_on(admin: "psycopg.Connection", name: str, comment: str) -> None:
+def _comment_on(admin: psycopg.Connection, name: str, comment: str) -> None:
     from psycopg import sql
 
     admin.execute(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(ensure_owned(name)),
                                                                  sql.Literal(comment)))
 
 
-def drop_dead_runs(admin: "psycopg.Connection") -> List[str]:
+def drop_dead_runs(admin: psycopg.Connection) -> list[str]:
     """Drop the test databases whose making process has certainly ended; return their names.
 
     A database another machine or container made, or one without tddkit's

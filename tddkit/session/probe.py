@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Callable, List, Optional
+from collections.abc import Callable
 
 import psycopg
 
@@ -23,12 +23,12 @@ class ServerProbe:
     would keep trying to reconnect).
     """
 
-    def __init__(self, server_dsn: str, server_exit: Optional[Callable[[], Optional[str]]] = None) -> None:
+    def __init__(self, server_dsn: str, server_exit: Callable[[], str | None] | None = None) -> None:
         self.server_dsn = server_dsn
         self.server_exit = server_exit
         #: Set once the server is found gone: the message every later request raises.
-        self.gone: Optional[str] = None
-        self.on_gone: List[Callable[[], None]] = []
+        self.gone: str | None = None
+        self.on_gone: list[Callable[[], None]] = []
 
     def check(self) -> None:
         """Raise ServerError if the server is gone (stopped or crashed)."""
@@ -36,7 +36,7 @@ class ServerProbe:
         if reason is not None:
             raise ServerError(reason)
 
-    def gone_reason(self) -> Optional[str]:
+    def gone_reason(self) -> str | None:
         """Why the server cannot be used any more, or None while it can."""
         if self.gone is None:
             why = self.server_exit() if self.server_exit is not None else None
@@ -53,7 +53,7 @@ class ServerProbe:
                 callback()
         return self.gone
 
-    def _unreachable(self) -> Optional[str]:
+    def _unreachable(self) -> str | None:
         """None if the server is there (it accepts connections, or answers with a refusal such as
         "too many clients"; a crash recovery is waited out), else why it is not."""
         deadline = time.monotonic() + SERVER_RECOVERY_WAIT

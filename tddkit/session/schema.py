@@ -16,8 +16,9 @@ import importlib
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Any
 
 from ..config.settings import Settings
 from ..errors import ConfigError, SchemaError
@@ -30,26 +31,26 @@ if TYPE_CHECKING:
 TEMPLATE_PREFIX = "tddkit_tpl_"
 
 
-def load_hook(spec: str) -> Callable[["psycopg.Connection"], Any]:
+def load_hook(spec: str) -> Callable[[psycopg.Connection], Any]:
     """Import ``'package.module:function'``."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ConfigError(f"schema_hook {spec!r} must look like 'package.module:function'")
     try:
-        hook: Callable[["psycopg.Connection"], Any] = getattr(importlib.import_module(module_name), attr)
+        hook: Callable[[psycopg.Connection], Any] = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         raise ConfigError(f"schema_hook {spec!r} cannot be loaded: {exc}") from None
     return hook
 
 
-def _line_of(text: str, position: Optional[str]) -> Optional[int]:
+def _line_of(text: str, position: str | None) -> int | None:
     """1-based line of a 1-based character position reported by PostgreSQL."""
     if not position:
         return None
     return text.count("\n", 0, max(int(position) - 1, 0)) + 1
 
 
-def apply_schema_files(conn: "psycopg.Connection", files: List[Path]) -> int:
+def apply_schema_files(conn: psycopg.Connection, files: list[Path]) -> int:
     """Run each SQL file in order; return how many; SchemaError names file, line and message."""
     import psycopg
 
@@ -75,18 +76,18 @@ def apply_schema_files(conn: "psycopg.Connection", files: List[Path]) -> int:
 class SchemaSource:
     """What the schema is made of, and its content hash."""
 
-    files: List[Path]
-    hook: Optional[str]
+    files: list[Path]
+    hook: str | None
     version: str
     project: str
     leak_check: bool = True
     #: Files the hook reads (``schema_inputs``), sorted.
-    inputs: List[Path] = dataclasses.field(default_factory=list)
+    inputs: list[Path] = dataclasses.field(default_factory=list)
     #: The project directory (where the config file is), for messages.
     root: str = ""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "SchemaSource":
+    def from_settings(cls, settings: Settings) -> SchemaSource:
         files = [settings.resolve(p) for p in settings.schema]
         missing = [str(p) for p in files if not p.is_file()]
         if missing:
@@ -117,13 +118,13 @@ class SchemaSource:
         """The template database of this source: project and content hash."""
         return f"{TEMPLATE_PREFIX}{self.project}_{self.fingerprint}"
 
-    def apply(self, conn: "psycopg.Connection") -> None:
+    def apply(self, conn: psycopg.Connection) -> None:
         """Apply the files, then the hook, on ``conn`` (committed by the caller)."""
         self.apply_schema(conn)
         if self.leak_check:
             leaks.install(conn)
 
-    def apply_schema(self, conn: "psycopg.Connection") -> None:
+    def apply_schema(self, conn: psycopg.Connection) -> None:
         """Apply the project's schema only: the files, then the hook."""
         import psycopg
 
@@ -155,13 +156,13 @@ def _hook_source(spec: str) -> bytes:
         return b""
 
 
-def _matched_inputs(settings: Settings) -> List[Path]:
+def _matched_inputs(settings: Settings) -> list[Path]:
     """The files matched by ``schema_inputs`` globs (relative to the config file's directory), sorted.
 
     A pattern may not leave that directory (``..``, an absolute path): it would
     walk the whole file system, /proc included.
     """
-    found: List[Path] = []
+    found: list[Path] = []
     base = settings.resolve(".")
     for pattern in settings.schema_inputs:
         if Path(pattern).is_absolute() or ".." in Path(pattern).parts:

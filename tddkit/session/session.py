@@ -11,7 +11,6 @@ import atexit
 import os
 import threading
 import time
-from typing import Optional, Union
 
 import psycopg
 
@@ -39,23 +38,23 @@ class Session:
     (underscored) is tddkit's own and can change between versions.
     """
 
-    def __init__(self, settings: Settings, server: Optional[EmbeddedPostgres] = None) -> None:
+    def __init__(self, settings: Settings, server: EmbeddedPostgres | None = None) -> None:
         self.settings = settings
         #: The embedded server: given when launched early (see ``early_start``), else started by ``_start()``.
         self._server = server
         self._server_origin = ""
-        self._binaries: Optional[PgBinaries] = None
-        self._database: Optional[TestDatabase] = None
-        self._lender: Optional[Lender] = None
-        self._probe: Optional[ServerProbe] = None
-        self._schema: Optional[SchemaSource] = None
-        self._template: Optional[TemplateResult] = None
+        self._binaries: PgBinaries | None = None
+        self._database: TestDatabase | None = None
+        self._lender: Lender | None = None
+        self._probe: ServerProbe | None = None
+        self._schema: SchemaSource | None = None
+        self._template: TemplateResult | None = None
         self.server_dsn = ""
-        self._locks: Optional[Union[ResourceLocks, FileResourceLocks]] = None
+        self._locks: ResourceLocks | FileResourceLocks | None = None
         self._startup_seconds = 0.0
-        self._admin: Optional[psycopg.Connection] = None
+        self._admin: psycopg.Connection | None = None
 
-    def _start(self, with_database: bool = True, template: Optional[TemplateResult] = None) -> "Session":
+    def _start(self, with_database: bool = True, template: TemplateResult | None = None) -> Session:
         """Start (or reach) the server and ensure the schema template (unless ``template`` is given);
         create the test database too unless ``with_database`` is False (a parallel run's parent)."""
         start = time.perf_counter()
@@ -126,7 +125,7 @@ class Session:
         parts.append(f"ready in {self._startup_seconds * 1000:.0f} ms")
         return "; ".join(parts)
 
-    def _resource_locks(self) -> Union[ResourceLocks, FileResourceLocks]:
+    def _resource_locks(self) -> ResourceLocks | FileResourceLocks:
         """The lock manager for named resources (created on first use): advisory locks on a server that other
         processes share; lock files in the cache directory when this process's server is its own."""
         if self._locks is None:
@@ -163,19 +162,19 @@ class Session:
                 self._server = None
 
 
-_current: Optional[Session] = None
+_current: Session | None = None
 _lock = threading.Lock()
 _owner_pid = os.getpid()
 
 
-def current_session() -> Optional[Session]:
+def current_session() -> Session | None:
     """The session already started in this process, if any."""
     return _current if _owner_pid == os.getpid() else None
 
 
-def get_session(settings: Optional[Settings] = None, *, with_database: bool = True,
-                template: Optional[TemplateResult] = None, config_near: Optional[str] = None,
-                server: Optional[EmbeddedPostgres] = None) -> Session:
+def get_session(settings: Settings | None = None, *, with_database: bool = True,
+                template: TemplateResult | None = None, config_near: str | None = None,
+                server: EmbeddedPostgres | None = None) -> Session:
     """The process's session, started on first use with ``settings`` (default: the config file found
     upward from ``config_near``, a test module's file, then from the current directory), on ``server`` if
     one was launched for it."""

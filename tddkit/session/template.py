@@ -21,8 +21,7 @@ import dataclasses
 import hashlib
 import re
 import time
-from datetime import datetime, timezone
-from typing import List, Optional, Tuple
+from datetime import UTC, datetime
 
 import psycopg
 from psycopg import sql
@@ -59,7 +58,7 @@ class TemplateResult:
 
 
 def ensure_template(admin: psycopg.Connection, server_dsn: str, source: SchemaSource,
-                    rebuild: bool = False, replacing: Optional[str] = None) -> TemplateResult:
+                    rebuild: bool = False, replacing: str | None = None) -> TemplateResult:
     """Return the schema template, building it if missing (or if ``rebuild``), and hold it on ``admin`` (see
     the module docstring); ``replacing``: the template ``admin`` held so far, no longer held afterwards."""
     started = time.perf_counter()
@@ -124,14 +123,14 @@ def _build(admin: psycopg.Connection, server_dsn: str, source: SchemaSource, nam
     try:
         with psycopg.connect(make_conninfo(server_dsn, dbname=building)) as conn:
             source.apply(conn)
-        mark_template(admin, building, datetime.now(timezone.utc).isoformat(timespec="seconds"), source.root)
+        mark_template(admin, building, datetime.now(UTC).isoformat(timespec="seconds"), source.root)
         admin.execute(sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(building), sql.Identifier(name)))
     except BaseException:
         drop_database(admin, building, force=True)
         raise
 
 
-def list_templates(admin: psycopg.Connection) -> List[Tuple[str, int, str]]:
+def list_templates(admin: psycopg.Connection) -> list[tuple[str, int, str]]:
     """The schema templates on a server: (name, size in bytes, comment), newest name first."""
     rows = admin.execute(
         "SELECT d.datname, pg_database_size(d.oid), coalesce(shobj_description(d.oid, 'pg_database'), '') "
@@ -144,7 +143,7 @@ def describe_template(name: str, size: int, comment: str) -> str:
     match = re.search(r"built (\S+) for (.*)$", comment)
     if match is None:
         return f"{name}  {size / 2**20:.1f} MB"
-    age = datetime.now(timezone.utc) - datetime.fromisoformat(match.group(1))
+    age = datetime.now(UTC) - datetime.fromisoformat(match.group(1))
     hours = age.total_seconds() / 3600
     when = f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.0f} days"
     return f"{name}  {size / 2**20:.1f} MB  built {when} ago  for {match.group(2)}"

@@ -9,7 +9,8 @@ leaves this module's frames out of tracebacks (``hide_from_unittest_tracebacks``
 from __future__ import annotations
 
 import unittest
-from typing import TYPE_CHECKING, Any, ContextManager, Dict
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 from .._compat import hide_from_unittest_tracebacks
 from ..isolation.connection import GuardedConnection, QueryCapture
@@ -31,7 +32,7 @@ class _QueryCountContext:
         self.test = test
         self.expected = expected
         self.at_most = at_most
-        self._capturing: ContextManager[QueryCapture] = type(test).conn.capture_queries()  # type: ignore[attr-defined]
+        self._capturing: AbstractContextManager[QueryCapture] = type(test).conn.capture_queries()  # type: ignore[attr-defined]
 
     def __enter__(self) -> QueryCapture:
         self._capture = self._capturing.__enter__()
@@ -63,10 +64,10 @@ class QueryAssertions(_Base):
         """Fail when the block runs more than ``limit`` SQL statements on ``self.conn`` (listing them)."""
         return _QueryCountContext(self, limit, at_most=True)
 
-    def explain(self, query: Any, params: Any = None, *, analyze: bool = False) -> Dict[str, Any]:
+    def explain(self, query: Any, params: Any = None, *, analyze: bool = False) -> dict[str, Any]:
         """PostgreSQL's JSON plan of ``query`` (``{"Plan": {...}, ...}``); ``analyze`` runs it too. Inside a
         savepoint that is rolled back: a write leaves nothing behind."""
-        plan: Dict[str, Any] = plans.explain(type(self).conn, query, params, analyze=analyze)
+        plan: dict[str, Any] = plans.explain(type(self).conn, query, params, analyze=analyze)
         return plan
 
     def assertUsesIndex(self, query: Any, params: Any, index_name: str) -> None:

@@ -13,7 +13,8 @@ import functools
 import inspect
 import sys
 import unittest
-from typing import Any, Callable, ClassVar, Dict, Optional
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import psycopg
 
@@ -44,7 +45,7 @@ ASYNC_TEST = (
 )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _is_async_function(function: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(function)
 
@@ -103,17 +104,17 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
     #: The test database's connection string, for code that must open a connection of its own.
     dsn = _SetUpByClass("dsn")
     #: True: ``self.conn.commit()`` / ``rollback()`` act as on ``self.pool``'s connections (None: the setting).
-    commit_as_savepoint: ClassVar[Optional[bool]] = None
+    commit_as_savepoint: ClassVar[bool | None] = None
     #: Extra temp-table templates for ``create_temp_table``: name -> column definitions.
-    table_templates: ClassVar[Dict[str, str]] = {}
+    table_templates: ClassVar[dict[str, str]] = {}
     #: True: no N+1 alert for this class's tests (``@tddkit.allow_repeated_queries`` does it per test).
     allow_repeated_queries: ClassVar[bool] = False
 
-    _tddkit_transaction: ClassVar[Optional[ClassTransaction]] = None
+    _tddkit_transaction: ClassVar[ClassTransaction | None] = None
     _tddkit_timeout: ClassVar[float] = 0.0  # test_timeout (0: off)
     _tddkit_pool: ClassVar[JoinedPool]
     _tddkit_dsn: ClassVar[str]
-    _tddkit_scope: Optional[TestScope] = None
+    _tddkit_scope: TestScope | None = None
     _tddkit_result: Any = None
 
     # --- class level -------------------------------------------------------------------
@@ -153,7 +154,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
 
     @classmethod
     def _tddkit_class_transaction(cls) -> ClassTransaction:
-        transaction: Optional[ClassTransaction] = cls.__dict__.get("_tddkit_transaction")
+        transaction: ClassTransaction | None = cls.__dict__.get("_tddkit_transaction")
         if transaction is None:
             raise TddkitError(
                 f"{cls.__qualname__}.setUpClass() did not call super().setUpClass(); "
@@ -163,7 +164,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
 
     # --- test level --------------------------------------------------------------------
 
-    def run(self, result: Optional[unittest.TestResult] = None) -> Optional[unittest.TestResult]:
+    def run(self, result: unittest.TestResult | None = None) -> unittest.TestResult | None:
         self._tddkit_result = result  # the test's metrics go to it (addMetrics) after the test
         try:
             return super().run(result)
@@ -246,7 +247,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         if failure is not None:
             raise AssertionError(failure)
 
-    def memory_snapshot(self, label: str) -> Dict[str, Any]:
+    def memory_snapshot(self, label: str) -> dict[str, Any]:
         """RSS and VMS of this process in MB after a garbage collection; kept in the test's metrics."""
         snapshot = memory_snapshot(label)
         metrics = self._tddkit_metrics()

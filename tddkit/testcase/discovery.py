@@ -12,9 +12,9 @@ import os
 import sys
 import traceback
 import unittest
+from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Dict, List, Optional, Sequence
 
 from .._compat import failed_import_suite, is_failed_import, method_name_of, set_failed_import_error
 from ..errors import TddkitError
@@ -58,7 +58,7 @@ def check_target(target: str) -> None:
                           "directory, a .py file or a dotted name importable from here")
 
 
-def load_tests(targets: Sequence[str], pattern: str, name_patterns: Optional[List[str]]) -> unittest.TestSuite:
+def load_tests(targets: Sequence[str], pattern: str, name_patterns: list[str] | None) -> unittest.TestSuite:
     """Discover directories, load files and dotted names, like ``python -m unittest``."""
     suite = unittest.TestSuite()
     for target in targets or ["."]:
@@ -94,7 +94,7 @@ class _Loader(unittest.TestLoader):
 
     def __init__(self) -> None:
         super().__init__()
-        self.import_errors: Dict[str, Exception] = {}
+        self.import_errors: dict[str, Exception] = {}
 
     def _get_module_from_name(self, name: str) -> ModuleType:  # discovery imports each module through this
         try:
@@ -127,7 +127,7 @@ def _load_name(loader: unittest.TestLoader, name: str) -> unittest.TestSuite:
     return failed_import_suite(name, ImportError(_import_failure(name, exc)), loader.suiteClass)
 
 
-def _import_error(name: str) -> Optional[Exception]:
+def _import_error(name: str) -> Exception | None:
     """What importing the modules of dotted ``name`` raised (``tests.test_orders.Orders`` imports ``tests`` and
     ``tests.test_orders``; ``Orders`` is an attribute), or None when they all imported."""
     parts = name.split(".")

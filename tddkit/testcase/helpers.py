@@ -6,7 +6,8 @@ A mixin of TDDTestCase; everything runs on the class's connection
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from psycopg import sql
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from ..isolation.class_transaction import ClassTransaction
     from ..isolation.scope import TestScope
 
-TableName = Union[str, Tuple[str, ...]]
+TableName = str | tuple[str, ...]
 
 
 def _identifier(name: TableName) -> sql.Identifier:
@@ -29,17 +30,17 @@ class DataHelpers:
     """Helpers for test data and application code (mixed into TDDTestCase)."""
 
     conn: GuardedConnection
-    table_templates: ClassVar[Dict[str, str]]
+    table_templates: ClassVar[dict[str, str]]
 
     if TYPE_CHECKING:  # provided by TDDTestCase and unittest.TestCase
-        def _tddkit_current_scope(self, what: str) -> "TestScope": ...
+        def _tddkit_current_scope(self, what: str) -> TestScope: ...
 
-        def _tddkit_current_transaction(self, what: str) -> "ClassTransaction": ...
+        def _tddkit_current_transaction(self, what: str) -> ClassTransaction: ...
 
         def addCleanup(self, function: Any, /, *args: Any, **kwargs: Any) -> None: ...
 
     @classmethod
-    def create_temp_table(cls, template_name: str, table_name: Optional[str] = None) -> str:
+    def create_temp_table(cls, template_name: str, table_name: str | None = None) -> str:
         """Create a temp table from a named template; return its name (default: the template's).
 
         Served from the SchemaCache when the connection already holds it (no DDL).
@@ -103,6 +104,6 @@ class DataHelpers:
         return session
 
     @classmethod
-    def fetch_all(cls, query: Any, params: Any = None) -> List[Tuple[Any, ...]]:
+    def fetch_all(cls, query: Any, params: Any = None) -> list[tuple[Any, ...]]:
         """Run a query on the test connection and return all rows."""
         return cls.conn.execute(query, params).fetchall()

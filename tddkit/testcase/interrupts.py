@@ -16,14 +16,14 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from typing import Iterator, Optional, Sequence
+from collections.abc import Iterator, Sequence
 
 from ..errors import Interrupted
 
 #: The signals that stop a run.
 SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
-_received: Optional[int] = None  # the first signal (later ones are ignored)
+_received: int | None = None  # the first signal (later ones are ignored)
 _pending = False  # it came inside a deferred() block and is raised when the block ends
 _deferring = 0
 
@@ -81,7 +81,7 @@ def raise_if_received() -> None:
         raise Interrupted(_received)
 
 
-def received() -> Optional[int]:
+def received() -> int | None:
     """The signal that is stopping the run, if one came."""
     return _received
 

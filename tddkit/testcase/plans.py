@@ -17,7 +17,8 @@ only reads the first rows for a ``LIMIT``.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from collections.abc import Iterator
+from typing import Any
 
 from psycopg import sql
 
@@ -30,7 +31,7 @@ _DISCOURAGE = b"SET LOCAL enable_seqscan = off"
 #: Plan nodes that read an index, with the key holding their index name.
 INDEX_NODES = ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
 
-Plan = Dict[str, Any]
+Plan = dict[str, Any]
 
 
 def _explain_statement(query: Any, options: str) -> sql.Composed:
@@ -61,16 +62,16 @@ def explain(conn: GuardedConnection, query: Any, params: Any = None, *, analyze:
     return document[0] if isinstance(document, list) else document
 
 
-def nodes(plan: Plan) -> Iterator[Tuple[Plan, Tuple[Plan, ...]]]:
+def nodes(plan: Plan) -> Iterator[tuple[Plan, tuple[Plan, ...]]]:
     """Every node of a plan (the ``Plan`` of ``explain``'s result, or a node) with its ancestors."""
-    stack: List[Tuple[Plan, Tuple[Plan, ...]]] = [(plan.get("Plan", plan), ())]
+    stack: list[tuple[Plan, tuple[Plan, ...]]] = [(plan.get("Plan", plan), ())]
     while stack:
         node, above = stack.pop()
         yield node, above
         stack.extend((child, (*above, node)) for child in reversed(node.get("Plans", ())))
 
 
-def _relation(node: Plan, above: Tuple[Plan, ...]) -> Optional[str]:
+def _relation(node: Plan, above: tuple[Plan, ...]) -> str | None:
     """The table a scan node reads (a bitmap index scan's is on the Bitmap Heap Scan above it)."""
     if "Relation Name" in node:
         return str(node["Relation Name"])
@@ -78,7 +79,7 @@ def _relation(node: Plan, above: Tuple[Plan, ...]) -> Optional[str]:
     return heap.get("Relation Name") if heap else None
 
 
-def _searches(node: Plan, above: Tuple[Plan, ...]) -> bool:
+def _searches(node: Plan, above: tuple[Plan, ...]) -> bool:
     """An index node that finds rows through the index: an index condition, or an ordered read of the first
     rows under a LIMIT (no filter)."""
     if "Index Cond" in node:
@@ -87,13 +88,13 @@ def _searches(node: Plan, above: Tuple[Plan, ...]) -> bool:
         any(n.get("Node Type") == "Limit" for n in above)
 
 
-def index_scans(plan: Plan) -> List[Tuple[str, Optional[str], bool]]:
+def index_scans(plan: Plan) -> list[tuple[str, str | None, bool]]:
     """(index name, table, finds rows through the index) of every node reading an index."""
     return [(node.get("Index Name", "?"), _relation(node, above), _searches(node, above))
             for node, above in nodes(plan) if node.get("Node Type") in INDEX_NODES]
 
 
-def full_scans(plan: Plan, table: str) -> List[str]:
+def full_scans(plan: Plan, table: str) -> list[str]:
     """How the plan reads all of ``table`` (a bare or schema-qualified name): its Seq Scans and scans of a
     whole index, as 'Seq Scan' / 'Index Scan using <index> (no index condition)'."""
     name = table.rsplit(".", 1)[-1].strip('"')
@@ -109,7 +110,7 @@ def full_scans(plan: Plan, table: str) -> List[str]:
     return found
 
 
-def uses_index_failure(conn: GuardedConnection, query: Any, params: Any, index_name: str) -> Optional[str]:
+def uses_index_failure(conn: GuardedConnection, query: Any, params: Any, index_name: str) -> str | None:
     """Why ``query`` would not use ``index_name`` to find its rows (sequential scans discouraged), or None."""
     plan = explain(conn, query, params, discourage_seqscan=True)
     scans = index_scans(plan)
@@ -121,7 +122,7 @@ def uses_index_failure(conn: GuardedConnection, query: Any, params: Any, index_n
             f"discouraged; indexes it reads: {used}\n{_plan_text(conn, query, params)}")
 
 
-def seq_scan_failure(conn: GuardedConnection, query: Any, params: Any, table: str) -> Optional[str]:
+def seq_scan_failure(conn: GuardedConnection, query: Any, params: Any, table: str) -> str | None:
     """Why ``query`` would read all of ``table`` (sequential scans discouraged), or None."""
     scans = full_scans(explain(conn, query, params, discourage_seqscan=True), table)
     if not scans:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import time
 import unittest
-from typing import TYPE_CHECKING, Any, Dict, Iterator, List, Optional, TextIO, Union
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..config.settings import Settings
 from ..isolation.temp_tables import schema_cache
@@ -59,16 +60,16 @@ class TDDTestResult(unittest.TextTestResult):
     # stream: what unittest hands its results (a writeln wrapper around a text stream)
     def __init__(self, stream: Any, descriptions: bool, verbosity: int, **kwargs: Any) -> None:
         super().__init__(stream, descriptions, verbosity, **kwargs)
-        self.test_metrics: List[TestMetrics] = []
-        self.details: Dict[str, str] = {}
+        self.test_metrics: list[TestMetrics] = []
+        self.details: dict[str, str] = {}
         self.expected_total = 0
         #: Worker processes the tests ran in (set by a parallel suite; 1 when they ran here).
         self.workers = 1
         self.progress = _show_progress(stream, verbosity)
         if self.progress:
             self.dots = False
-        self._meter: Optional[TestMeter] = None
-        self._metrics: Optional[TestMetrics] = None
+        self._meter: TestMeter | None = None
+        self._metrics: TestMetrics | None = None
         self._outcome = "passed"
         self._run_started = now()
         self._last_progress = 0.0
@@ -130,7 +131,7 @@ class TDDTestResult(unittest.TextTestResult):
         super().addUnexpectedSuccess(test)
         self._mark(test, "unexpected_success")
 
-    def addSubTest(self, test: unittest.TestCase, subtest: unittest.TestCase, err: Optional[OptExcInfo]) -> None:
+    def addSubTest(self, test: unittest.TestCase, subtest: unittest.TestCase, err: OptExcInfo | None) -> None:
         super().addSubTest(test, subtest, err)
         if err is not None:
             failed = err[0] is not None and issubclass(err[0], test.failureException)
@@ -160,7 +161,7 @@ class TDDTestResult(unittest.TextTestResult):
 
     # --- summary -----------------------------------------------------------------------
 
-    def counts(self) -> Dict[str, int]:
+    def counts(self) -> dict[str, int]:
         """passed / failed / errors / skipped over all recorded tests."""
         tally = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
         for metrics in self.test_metrics:
@@ -177,12 +178,12 @@ class TDDTestRunner(unittest.TextTestRunner):
 
     def __init__(
         self,
-        stream: Optional[TextIO] = None,
+        stream: TextIO | None = None,
         *,
-        settings: Optional[Settings] = None,
+        settings: Settings | None = None,
         show_report: bool = True,
-        json_path: Optional[str] = None,
-        junit_path: Optional[str] = None,
+        json_path: str | None = None,
+        junit_path: str | None = None,
         slowest: int = 5,
         trace_memory: bool = False,
         closing_line: bool = True,
@@ -199,7 +200,7 @@ class TDDTestRunner(unittest.TextTestRunner):
         self.last_wall = 0.0
         self._expected_total = 0
 
-    def run(self, test: Union[unittest.BaseTestSuite, unittest.TestCase]) -> TDDTestResult:
+    def run(self, test: unittest.BaseTestSuite | unittest.TestCase) -> TDDTestResult:
         self._expected_total = test.countTestCases()
         cache_before = schema_cache.stats()
         if self.trace_memory:
@@ -224,7 +225,7 @@ class TDDTestRunner(unittest.TextTestRunner):
         session = current_session()
         return self.settings or (session.settings if session is not None else Settings())
 
-    def _finish(self, result: TDDTestResult, wall: float, cache_stats: Dict[str, float]) -> None:
+    def _finish(self, result: TDDTestResult, wall: float, cache_stats: dict[str, float]) -> None:
         counts = result.counts()
         if self.show_report or self.json_path or self.junit_path:  # none asked for: nothing to compute
             self._write_reports(result, wall, cache_stats, counts)
@@ -234,8 +235,8 @@ class TDDTestRunner(unittest.TextTestRunner):
         self.stream.flush()
 
 
-    def _write_reports(self, result: TDDTestResult, wall: float, cache_stats: Dict[str, float],
-                       counts: Dict[str, int]) -> None:
+    def _write_reports(self, result: TDDTestResult, wall: float, cache_stats: dict[str, float],
+                       counts: dict[str, int]) -> None:
         from ..reporting import report as reporting
 
         summary = reporting.RunSummary(tests=len(result.test_metrics), wall_seconds=wall, **counts)
@@ -253,13 +254,13 @@ class TDDTestRunner(unittest.TextTestRunner):
             write_junit_xml(self.junit_path, result.test_metrics, summary, details=result.details)
 
 
-def closing_line(counts: Dict[str, int]) -> str:
+def closing_line(counts: dict[str, int]) -> str:
     """``tddkit: N passed, N failed[, N skipped]``: the line CI log readers look for."""
     line = f"tddkit: {counts['passed']} passed, {counts['failed'] + counts['errors']} failed"
     return line + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
 
 
-def parallel_stats(tests: List[TestMetrics], wall: float, workers: int) -> Optional[Dict[str, float]]:
+def parallel_stats(tests: list[TestMetrics], wall: float, workers: int) -> dict[str, float] | None:
     """Wall time vs the summed test time of a parallel run (the serial estimate): their ratio ("speedup", below
     1 when the run was slower than the estimate) and the share of the workers' time spent in tests ("efficiency")."""
     if workers <= 1 or wall <= 0:

@@ -15,7 +15,7 @@ import os
 import sys
 import time
 import unittest
-from typing import Callable, Dict, List, Optional, Set, Tuple
+from collections.abc import Callable
 
 from .._compat import FAILED_IMPORT_ID
 from ..errors import TddkitError
@@ -30,11 +30,11 @@ from .tree import WatchedTree
 class Batch:
     """What one run loads: targets (as ``run`` takes them), the discovery pattern and ``-k`` patterns."""
 
-    targets: List[str]
+    targets: list[str]
     pattern: str = "test*.py"
-    name_patterns: Optional[List[str]] = None
+    name_patterns: list[str] | None = None
     #: ``time.monotonic()`` when watch received the save that asked for the run (None: the first run).
-    saved_at: Optional[float] = None
+    saved_at: float | None = None
 
 
 @dataclasses.dataclass
@@ -43,20 +43,20 @@ class Outcome:
 
     status: str = "crashed"  # done | interrupted | crashed | server lost (before any test ran)
     #: test module -> the project files it imports, its own included
-    depends: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
+    depends: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     #: targets (module names) that failed to load
-    broken: List[str] = dataclasses.field(default_factory=list)
+    broken: list[str] = dataclasses.field(default_factory=list)
     #: test module -> the targets narrower than the module (a class, a method) that selected its tests
-    narrowed: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
+    narrowed: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     #: modules the child imported that are not the project's
-    external: List[str] = dataclasses.field(default_factory=list)
-    sys_path: List[str] = dataclasses.field(default_factory=list)
-    counts: Dict[str, int] = dataclasses.field(default_factory=dict)
+    external: list[str] = dataclasses.field(default_factory=list)
+    sys_path: list[str] = dataclasses.field(default_factory=list)
+    counts: dict[str, int] = dataclasses.field(default_factory=dict)
     #: Why the server was found lost ("" while it was not): the parent starts a new session before the next run
     lost: str = ""
 
 
-def run_batch(batch: Batch, session: Session, tree: WatchedTree, *, before: Set[str],
+def run_batch(batch: Batch, session: Session, tree: WatchedTree, *, before: set[str],
               tested: Callable[[], None]) -> Outcome:
     """Load and run the batch, print failures and the closing line; ``before``: the modules loaded when the
     child started; ``tested()`` is called once the tests are over, just before the closing line."""
@@ -75,7 +75,7 @@ def run_batch(batch: Batch, session: Session, tree: WatchedTree, *, before: Set[
                    lost="it stopped or crashed during the run" if session._probe and session._probe.gone else "")
 
 
-def _since(saved_at: Optional[float], wall: float) -> str:
+def _since(saved_at: float | None, wall: float) -> str:
     if saved_at is None:
         return f" (first run, tests {wall:.2f} s)"
     return f" ({time.monotonic() - saved_at:.3f} s after the save)"
@@ -98,11 +98,11 @@ class _LoadFailure(unittest.TestCase):
         raise PreformattedError(self.text)
 
 
-def _load(batch: Batch) -> Tuple[unittest.TestSuite, List[str], Dict[str, List[str]]]:
+def _load(batch: Batch) -> tuple[unittest.TestSuite, list[str], dict[str, list[str]]]:
     """The suite of the batch's targets; a target that cannot be imported becomes a test showing why."""
     suite = unittest.TestSuite()
-    broken: List[str] = []
-    narrowed: Dict[str, List[str]] = {}
+    broken: list[str] = []
+    narrowed: dict[str, list[str]] = {}
     for target in batch.targets:
         try:
             loaded = load_tests([target], batch.pattern, batch.name_patterns)
@@ -123,9 +123,9 @@ def _load(batch: Batch) -> Tuple[unittest.TestSuite, List[str], Dict[str, List[s
     return suite, sorted(set(broken)), narrowed
 
 
-def _external(names: List[str], tree: WatchedTree) -> List[str]:
+def _external(names: list[str], tree: WatchedTree) -> list[str]:
     """The modules among ``names`` that are not the project's (no file in the watched tree)."""
-    found: Set[str] = set()
+    found: set[str] = set()
     for name in names:
         module = sys.modules.get(name)
         path = getattr(module, "__file__", None)

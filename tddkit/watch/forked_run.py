@@ -29,7 +29,6 @@ import tempfile
 import time
 import traceback
 import warnings
-from typing import Optional, Tuple
 
 import psycopg
 from psycopg import pq
@@ -111,7 +110,7 @@ class ForkedRun:
             os.unlink(self.path)
 
 
-def _end(pid: int, grace: Tuple[float, float] = END_GRACE) -> None:
+def _end(pid: int, grace: tuple[float, float] = END_GRACE) -> None:
     """End a child: wait for it, then SIGINT, then SIGKILL; Ctrl-C meanwhile kills it at once. A child
     already reaped (Ctrl-C came just after ``waitpid`` returned) is fine."""
     try:
@@ -135,7 +134,7 @@ def _end(pid: int, grace: Tuple[float, float] = END_GRACE) -> None:
 def _child(parent: Session, tree: WatchedTree, path: str, batch_in: int, tested_out: int) -> None:
     """The child's whole life: get ready, wait for the batch, run it, write the outcome, ``os._exit``."""
     code, running = 1, False
-    session: Optional[Session] = None
+    session: Session | None = None
     for sig in (signal.SIGTERM, signal.SIGHUP):  # the parent's handlers are the parent's
         signal.signal(sig, signal.SIG_DFL)
     logging.getLogger("psycopg.pool").addFilter(_quiet_reconnects)
@@ -200,7 +199,7 @@ def _quiet_reconnects(record: logging.LogRecord) -> bool:
     return not (str(record.msg).startswith("error connecting in") and args[:1] == ("tddkit",))
 
 
-def _connections_lost(session: Optional[Session]) -> str:
+def _connections_lost(session: Session | None) -> str:
     """Why the pooled connections no longer reach the server ("" while they do), from one empty statement on
     one of them (a server that stopped or restarted broke them all; a broken one is closed, not given back,
     so the pool does not try to replace it)."""

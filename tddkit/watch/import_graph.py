@@ -12,9 +12,9 @@ import builtins
 import importlib
 import sys
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 from .._compat import getframe
 
@@ -23,18 +23,18 @@ class ImportRecorder:
     """Notes ``importer -> imported`` module names while installed."""
 
     def __init__(self) -> None:
-        self.edges: Dict[str, Set[str]] = defaultdict(set)
-        self._saved: Optional[Tuple[Callable[..., ModuleType], Callable[..., ModuleType]]] = None
+        self.edges: dict[str, set[str]] = defaultdict(set)
+        self._saved: tuple[Callable[..., ModuleType], Callable[..., ModuleType]] | None = None
 
-    def install(self) -> "ImportRecorder":
+    def install(self) -> ImportRecorder:
         """Start recording (wraps the import functions of this process)."""
         original_import, original_import_module = builtins.__import__, importlib.import_module
         self._saved = (original_import, original_import_module)
         edges = self.edges
 
-        def recording_import(name: str, globals: Optional[Mapping[str, object]] = None,
-                             locals: Optional[Mapping[str, object]] = None,
-                             fromlist: Optional[Sequence[str]] = (), level: int = 0) -> ModuleType:
+        def recording_import(name: str, globals: Mapping[str, object] | None = None,
+                             locals: Mapping[str, object] | None = None,
+                             fromlist: Sequence[str] | None = (), level: int = 0) -> ModuleType:
             module = original_import(name, globals, locals, fromlist, level)
             importer = globals.get("__name__") if globals else None
             if isinstance(importer, str) and importer:
@@ -45,7 +45,7 @@ class ImportRecorder:
                     found.add(f"{target}.{item}")  # a submodule, if it is one (unknown names are skipped later)
             return module
 
-        def recording_import_module(name: str, package: Optional[str] = None) -> ModuleType:
+        def recording_import_module(name: str, package: str | None = None) -> ModuleType:
             module = original_import_module(name, package)
             importer = getframe(1).f_globals.get("__name__")
             if importer:
@@ -62,11 +62,11 @@ class ImportRecorder:
             builtins.__import__, importlib.import_module = self._saved
             self._saved = None
 
-    def depends_on(self, module: str, is_project_file: Callable[[str], bool]) -> List[str]:
+    def depends_on(self, module: str, is_project_file: Callable[[str], bool]) -> list[str]:
         """The project files ``module`` imports, directly or through other modules (its own file too)."""
-        seen: Set[str] = set()
+        seen: set[str] = set()
         pending = [module]
-        files: Set[str] = set()
+        files: set[str] = set()
         while pending:
             name = pending.pop()
             if name in seen:
@@ -81,7 +81,7 @@ class ImportRecorder:
         return sorted(files)
 
 
-def _file_of(name: str) -> Optional[str]:
+def _file_of(name: str) -> str | None:
     """The resolved file of an imported module (a package's ``__init__.py``), or None."""
     module = sys.modules.get(name)
     path = getattr(module, "__file__", None)
@@ -94,6 +94,6 @@ def _parents(name: str) -> Iterable[str]:
     return (".".join(parts[:i]) for i in range(1, len(parts)))
 
 
-def loaded_after(before: Set[str]) -> List[str]:
+def loaded_after(before: set[str]) -> list[str]:
     """Names of modules imported since ``before`` (a snapshot of ``sys.modules``'s keys)."""
     return [name for name in list(sys.modules) if name not in before]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from typing import Callable, List, Optional, Set
+from collections.abc import Callable
 
 from ..errors import ServerError, TddkitError
 from ..session.schema import SchemaSource
@@ -19,7 +19,7 @@ class WatchedSchema:
 
     def __init__(self, tree: WatchedTree) -> None:
         self.tree = tree
-        self.paths: Set[str] = set()
+        self.paths: set[str] = set()
         #: The last change could not be built: the next save of the schema runs again, whatever it holds.
         self.failed = False
 
@@ -37,7 +37,7 @@ class WatchedSchema:
         purge_project_modules(self.tree)
         self.paths = paths
 
-    def check(self, session: Session, paths: List[str], before_rebuild: Callable[[], None]) -> Optional[bool]:
+    def check(self, session: Session, paths: list[str], before_rebuild: Callable[[], None]) -> bool | None:
         """Rebuild the template when ``paths`` changed the schema: True to run everything (rebuilt, or back to
         the current template after a change that failed), False if unchanged or not touched, None if it cannot
         be built (the error is shown; watching goes on). ServerError or psycopg's OperationalError: the server

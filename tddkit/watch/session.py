@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Optional, Set
 
 import psycopg
 
@@ -30,14 +29,14 @@ from ..session.ownership import drop_database
 from ..session.session import Session, close_session, current_session, get_session
 
 
-def exited_server(session: Optional[Session]) -> Optional[str]:
+def exited_server(session: Session | None) -> str | None:
     """Why the embedded server ``session`` started has exited ("embedded PostgreSQL, pid N, was killed by
     SIGKILL"); None while it runs, or when the session's server is not its own."""
     server = session._server if session is not None else None
     return server.exit_reason() if server is not None else None
 
 
-def reconnect(settings: Settings, lost: str, leftovers: Set[str]) -> Optional[Session]:
+def reconnect(settings: Settings, lost: str, leftovers: set[str]) -> Session | None:
     """Close the process's session (its server is gone) and start a new one on ``settings``, without a pool
     (each forked child opens its own). One line says so, or why it cannot start (then None). ``leftovers``:
     the names of old test databases on a server this process does not own, dropped once it answers."""
@@ -69,7 +68,7 @@ def end_session() -> None:
         close_session()
 
 
-def _drop(session: Session, names: Set[str]) -> None:
+def _drop(session: Session, names: set[str]) -> None:
     """Drop the databases ``names`` (those of this process's earlier sessions) on the session's server, if there;
     what cannot be dropped now stays in ``names``."""
     if session._server is not None:

@@ -15,8 +15,8 @@ import fnmatch
 import functools
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
 
 #: Directory names never watched.
 IGNORED_DIRS = frozenset({
@@ -31,16 +31,16 @@ class WatchedTree:
     """Directories under ``roots`` minus the ignored ones."""
 
     def __init__(self, roots: Sequence[Path], *, ignore: Sequence[str] = ()) -> None:
-        resolved: List[Path] = []
+        resolved: list[Path] = []
         for root in (Path(r).resolve() for r in roots):
             if not any(root == r or r in root.parents for r in resolved):
                 resolved.append(root)
         self.roots = resolved
         self.ignore = list(ignore)
         self._prefixes = [str(r).rstrip(os.sep) + os.sep for r in resolved]
-        self._verdicts: Dict[str, bool] = {}
+        self._verdicts: dict[str, bool] = {}
 
-    def relative_parts(self, path: str) -> Optional[List[str]]:
+    def relative_parts(self, path: str) -> list[str] | None:
         """The parts of ``path`` below the root holding it; None when it is outside every root."""
         for prefix in self._prefixes:
             if path.startswith(prefix):
@@ -71,10 +71,10 @@ class WatchedTree:
         """A file of the project: in the tree, not ignored, not tddkit's own."""
         return not path.startswith(_OWN_PACKAGE) and not self.ignores(path)
 
-    def directories(self) -> List[str]:
+    def directories(self) -> list[str]:
         """Every directory to watch (each watched on its own, not recursively): the roots and what is below
         them, minus ignored directories and virtual environments."""
-        found: List[str] = []
+        found: list[str] = []
         for root in self.roots:
             for directory, subdirs, _ in os.walk(root):
                 found.append(directory)
@@ -93,6 +93,6 @@ def purge_project_modules(tree: WatchedTree) -> None:
             del sys.modules[name]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _realpath(path: str) -> str:
     return os.path.realpath(path)

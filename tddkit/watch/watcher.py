@@ -25,8 +25,9 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Set
+from typing import Any
 
 import psycopg
 
@@ -71,7 +72,7 @@ def watch(args: argparse.Namespace) -> int:
     roots = [settings.resolve(".")] + [Path(t) if Path(t).is_dir() else Path(t).parent
                                        for t in args.targets if Path(t).exists()]
     tree = WatchedTree(roots, ignore=settings.watch_ignore)
-    loop: Optional[Watch] = None
+    loop: Watch | None = None
     try:
         session = get_session(settings)
         print(f"tddkit: {describe_config(settings)}", file=sys.stderr)
@@ -98,26 +99,26 @@ class Watch:
 
     def __init__(self, session: Session, tree: WatchedTree, everything: Batch, *, run_all: bool = False) -> None:
         #: None while the server is lost and no new session could start
-        self.session: Optional[Session] = session
+        self.session: Session | None = session
         self.settings = session.settings
         #: Why the server must be reached again before the next run (a child found its connections broken).
-        self.lost: Optional[str] = None
+        self.lost: str | None = None
         #: Test databases of earlier sessions left on a server that was away (see ``reconnect``)
-        self.leftovers: Set[str] = set()
+        self.leftovers: set[str] = set()
         self.tree = tree
         self.everything = everything
         self.run_all = run_all
         #: test module -> the project files it imports (its own included), from its last load
-        self.depends: Dict[str, Set[str]] = {}
+        self.depends: dict[str, set[str]] = {}
         #: test module -> targets narrower than the module that selected its tests
-        self.narrowed: Dict[str, List[str]] = {}
+        self.narrowed: dict[str, list[str]] = {}
         #: targets that failed to load last time: re-run on every change until they load
-        self.broken: Set[str] = set()
-        self._unwarmable: Set[str] = set()
+        self.broken: set[str] = set()
+        self._unwarmable: set[str] = set()
         self.schema = WatchedSchema(tree)
         self.config_paths = {os.path.realpath(p) for p in session.settings.config_files}
         #: The child that will run the next batch, forked (and ready) ahead of the save.
-        self.child: Optional[ForkedRun] = None
+        self.child: ForkedRun | None = None
 
     def run(self, watchfiles: Any) -> None:
         """The first run, then one run per group of changes, until KeyboardInterrupt."""
@@ -167,7 +168,7 @@ class Watch:
                   dataclasses.replace(self.everything, targets=targets, saved_at=saved_at))
         return new_dirs
 
-    def _affected(self, changed: List[str]) -> Optional[List[str]]:
+    def _affected(self, changed: list[str]) -> list[str] | None:
         """The targets to re-run for changed Python files: None for all of them (a file no test module is
         known to import, e.g. a new test module, or a deleted one)."""
         known = set().union(*self.depends.values())
@@ -210,11 +211,11 @@ class Watch:
         if session is not None and self.child is None:
             self.child = ForkedRun(session, self.tree)
 
-    def _lost_server(self) -> Optional[str]:
+    def _lost_server(self) -> str | None:
         """Why the server must be reached again before the next run; None while the session is usable."""
         return exited_server(self.session) or self.lost or (None if self.session is not None else "no session")
 
-    def _reach_server(self) -> Optional[Session]:
+    def _reach_server(self) -> Session | None:
         """The session to run on: once its server was lost, a new session is started first (one line says so);
         None when none could start."""
         lost = self._lost_server()
@@ -245,7 +246,7 @@ class Watch:
             if entry not in sys.path:
                 sys.path.insert(0, entry)
 
-    def _warm(self, names: List[str]) -> None:
+    def _warm(self, names: list[str]) -> None:
         """Import third-party modules the run imported, so the next child starts with them loaded."""
         for name in names:
             if name in sys.modules or name in self._unwarmable:
@@ -256,7 +257,7 @@ class Watch:
                 self._unwarmable.add(name)
         purge_project_modules(self.tree)
 
-    def _check_schema(self, paths: List[str]) -> Optional[bool]:
+    def _check_schema(self, paths: list[str]) -> bool | None:
         """True to run everything (a new template, or a new session), False if the schema is unchanged or not
         touched, None when nothing can run (the error is shown)."""
         if self._lost_server() is None and self.session is not None:
