@@ -123,7 +123,9 @@ class TestMeter:
         self.metrics.total_ms = (moment - self._start) * 1000
         return self.metrics
 
-    def finish_whole(self) -> TestMetrics:
-        """A test that told no phases apart (not a TDDTestCase) has finished: all its time is its body."""
-        self.metrics.body_ms = self.metrics.total_ms = (now() - self._start) * 1000
-        return self.metrics
+
+def timed_whole(test_id: str, started: float) -> TestMetrics:
+    """The record of a test that told no phases apart (not a TDDTestCase), begun at ``started`` (``now()``) and
+    finished now: all its time is its body."""
+    elapsed = (now() - started) * 1000
+    return TestMetrics(test_id, body_ms=elapsed, total_ms=elapsed)

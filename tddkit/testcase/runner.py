@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from ..config.settings import Settings
 from ..isolation.temp_tables import schema_cache
 from ..measure.instruments import tracer
-from ..measure.meter import TestMeter, now
+from ..measure.meter import now, timed_whole
 from ..measure.metrics import TestMetrics
 from ..session.session import current_session
 
@@ -68,7 +68,7 @@ class TDDTestResult(unittest.TextTestResult):
         self.progress = _show_progress(stream, verbosity)
         if self.progress:
             self.dots = False
-        self._meter: TestMeter | None = None
+        self._test_started = 0.0
         self._metrics: TestMetrics | None = None
         self._outcome = "passed"
         self._run_started = now()
@@ -77,7 +77,7 @@ class TDDTestResult(unittest.TextTestResult):
     # --- unittest hooks ----------------------------------------------------------------
 
     def startTest(self, test: unittest.TestCase) -> None:
-        self._meter, self._metrics, self._outcome = TestMeter(test.id()), None, "passed"
+        self._test_started, self._metrics, self._outcome = now(), None, "passed"
         super().startTest(test)
 
     def addMetrics(self, test: unittest.TestCase, metrics: TestMetrics) -> None:
@@ -85,9 +85,9 @@ class TDDTestResult(unittest.TextTestResult):
         self._metrics = metrics
 
     def stopTest(self, test: unittest.TestCase) -> None:
-        metrics, meter, self._metrics, self._meter = self._metrics, self._meter, None, None
+        metrics, self._metrics = self._metrics, None
         if metrics is None:  # not a TDDTestCase, or one that ended before its meter started
-            metrics = (meter or TestMeter(test.id())).finish_whole()
+            metrics = timed_whole(test.id(), self._test_started)
         super().stopTest(test)
         if metrics.outcome == "unknown":
             metrics.outcome = self._outcome
