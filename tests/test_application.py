@@ -148,7 +148,7 @@ class WithoutSQLAlchemyTests(unittest.TestCase):
 
         with mock.patch.dict(sys.modules, {"sqlalchemy": None}):
             with self.assertRaises(tddkit.TddkitError) as caught:
-                bridge.engine_for(None)
+                bridge.session(None)
         self.assertIn("pip install 'tddkit[sqlalchemy]'", str(caught.exception))
 
 

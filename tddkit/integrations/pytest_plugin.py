@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 SIGNALS = pytest.StashKey[SignalStop]()
 
 SCOPES_HINT = (
-    "tddkit: tddkit_conn, tddkit_pool, tddkit_dsn, tddkit_sqlalchemy_session, tddkit_record_metric and "
+    "tddkit: tddkit_conn, tddkit_pool, tddkit_dsn, tddkit_sqlalchemy_* (engine, connection, session, session_factory), "
+    "tddkit_record_metric and "
     "tddkit_memory_snapshot work in tests and function-scoped fixtures; for data shared by a module or a class, "
     "use tddkit_module_conn in a module- or class-scoped fixture. No tddkit fixture works at session scope: "
     "each test module has a transaction of its own."
@@ -126,18 +127,41 @@ def tddkit_dsn(_tddkit_test: Any, tddkit_session: Session) -> str:
 
 
 @pytest.fixture
-def tddkit_sqlalchemy_session(_tddkit_test: Any, _tddkit_transaction: ClassTransaction) -> Iterator[Any]:
-    """An ORM Session joined to the test's transaction (needs ``pip install 'tddkit[sqlalchemy]'``)."""
+def tddkit_sqlalchemy_engine(_tddkit_test: Any, _tddkit_transaction: ClassTransaction) -> Any:
+    """A SQLAlchemy Engine whose connections are the test's own, each a unit of work of its own (commits kept
+    within the test); one per run. Needs ``pip install 'tddkit[sqlalchemy]'``."""
     from . import sqlalchemy as bridge
 
-    extras = _tddkit_transaction.connection_extras
-    if "sqlalchemy_engine" not in extras:
-        extras["sqlalchemy_engine"] = bridge.engine_for(_tddkit_test.conn)
-    connection = bridge.connect(extras["sqlalchemy_engine"], _tddkit_test.conn)
-    session = bridge.session(connection)
-    yield session
-    session.close()
-    connection.close()
+    return bridge.engine(_tddkit_transaction.active_connection, _tddkit_transaction.name)
+
+
+@pytest.fixture
+def tddkit_sqlalchemy_connection(tddkit_sqlalchemy_engine: Any) -> Iterator[Any]:
+    """The test's SQLAlchemy Connection (from ``tddkit_sqlalchemy_engine``), closed after the test."""
+    with tddkit_sqlalchemy_engine.connect() as connection:
+        yield connection
+
+
+@pytest.fixture
+def tddkit_sqlalchemy_session_factory(tddkit_sqlalchemy_connection: Any) -> Iterator[Callable[..., Any]]:
+    """``make(**session_options)``: an ORM Session on the test's SQLAlchemy Connection, closed after the test."""
+    from . import sqlalchemy as bridge
+
+    sessions: list[Any] = []
+
+    def make(**session_options: Any) -> Any:
+        sessions.append(bridge.session(tddkit_sqlalchemy_connection, **session_options))
+        return sessions[-1]
+
+    yield make
+    for made in reversed(sessions):
+        made.close()
+
+
+@pytest.fixture
+def tddkit_sqlalchemy_session(tddkit_sqlalchemy_session_factory: Callable[..., Any]) -> Any:
+    """An ORM Session on the test's SQLAlchemy Connection (``join_transaction_mode="create_savepoint"``)."""
+    return tddkit_sqlalchemy_session_factory()
 
 
 @pytest.fixture

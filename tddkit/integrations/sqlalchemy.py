@@ -1,9 +1,12 @@
-"""SQLAlchemy 2 on the test's connection: a Connection, and ORM Sessions joined to it with savepoints.
+"""SQLAlchemy 2 on the test's connection: an Engine, Connections, and ORM Sessions joined to them.
 
-The engine wraps the test's own psycopg connection (``creator`` plus a
-``StaticPool``), so every statement runs inside the test's transaction and is
-counted like ``self.conn``'s. The connection is in joined mode: SQLAlchemy's
-commits and rollbacks become savepoint operations, and ``Session(...,
+tddkit's Engine (dialect ``postgresql+psycopg``, one per process, so the
+dialect is initialised once per run) lends the running test's own psycopg
+connection: every SQLAlchemy Connection made from it gets a ``Lease`` with a
+unit of work of its own (see ``tddkit.isolation.leases``), so its statements
+run inside the test's transaction and are counted like ``self.conn``'s, its
+commits are kept within the test, and closing it (or the garbage collector
+finalizing it) never undoes another's work. ``Session(...,
 join_transaction_mode="create_savepoint")`` is SQLAlchemy's own recipe for
 joining a session into an external transaction. Install with
 ``pip install 'tddkit[sqlalchemy]'``.
@@ -11,13 +14,20 @@ joining a session into an external transaction. Install with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..errors import TddkitError
 from ..isolation.connection import GuardedConnection
+from ..isolation.joined import OUTSIDE
+from ..isolation.leases import Lease
 
 MISSING = ("SQLAlchemy is not installed: pip install 'tddkit[sqlalchemy]' (SQLAlchemy 2) to use "
-           "sqlalchemy_connection() / sqlalchemy_session()")
+           "sqlalchemy_engine() / sqlalchemy_connection() / sqlalchemy_session()")
+
+_engine: Any = None
+#: Where the engine's connections come from: the running test's connection (None outside a test), and its owner.
+_lender: tuple[Callable[[], GuardedConnection | None], str] | None = None
 
 
 def _sqlalchemy() -> Any:
@@ -31,30 +41,36 @@ def _sqlalchemy() -> Any:
     return sqlalchemy
 
 
-def engine_for(conn: GuardedConnection) -> Any:
-    """An Engine (dialect ``postgresql+psycopg``) whose one connection is ``conn``."""
-    sqlalchemy = _sqlalchemy()
-    from sqlalchemy.pool import StaticPool
+def engine(active_connection: Callable[[], GuardedConnection | None], owner: str) -> Any:
+    """tddkit's Engine, lending ``active_connection()`` (the running test's connection) from now on."""
+    global _engine, _lender
+    _lender = (active_connection, owner)
+    if _engine is None:
+        sqlalchemy = _sqlalchemy()
+        from sqlalchemy.pool import NullPool
 
-    return sqlalchemy.create_engine("postgresql+psycopg://", creator=lambda: conn, poolclass=StaticPool)
+        made = sqlalchemy.create_engine("postgresql+psycopg://", creator=_lease, poolclass=NullPool)
+        conn = active_connection()
+        if conn is not None:
+            with conn._tddkit.uncounted(), made.connect():
+                pass  # the dialect's first connection asks the server a few questions: not the test's statements
+        _engine = made
+    return _engine
 
 
-def connect(engine: Any, conn: GuardedConnection) -> Any:
-    """A SQLAlchemy Connection on ``conn``, in a unit of work of its own (a savepoint)."""
-    conn._tddkit.join()
-    try:
-        return engine.connect()
-    except BaseException:
-        conn._tddkit.leave()
-        raise
+def _lease() -> Lease:
+    active, owner = _lender or (lambda: None, "a TDDTestCase")
+    conn = active()
+    if conn is None:
+        raise TddkitError(OUTSIDE.format(name="tddkit's SQLAlchemy engine", owner=owner))
+    return Lease(conn)
 
 
 def session(connection: Any, **session_kwargs: Any) -> Any:
-    """An ORM Session joined to ``connection``'s transaction: its commits and rollbacks are savepoints."""
+    """An ORM Session on ``connection``: joined with a savepoint if the connection is in a transaction, else
+    it begins and commits the connection's own (both kept within the test)."""
     _sqlalchemy()
     from sqlalchemy.orm import Session
 
-    if not connection.in_transaction():
-        connection.begin()
     session_kwargs.setdefault("join_transaction_mode", "create_savepoint")
     return Session(bind=connection, **session_kwargs)

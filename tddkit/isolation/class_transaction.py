@@ -15,7 +15,6 @@ all use this module; none of it knows about unittest.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import psycopg
 from psycopg import pq
@@ -73,8 +72,6 @@ class ClassTransaction:
         self.release_locks = advisory_locks.RELEASE_ALL
         #: conn._tddkit.query_count when ``release_locks`` was decided: no statement since, no lock taken since.
         self._locks_at: int | None = None
-        #: Objects built on the current connection (e.g. a SQLAlchemy engine); cleared when it is released.
-        self.connection_extras: dict[str, Any] = {}
         #: The connection stays lent (guarded) between tests: shared data is made whenever a fixture asks (pytest).
         self.lent_between_tests = lent_between_tests
         #: conn._tddkit.query_count when the newest ``tddkit_test`` savepoint matched the data: another count means
@@ -181,7 +178,6 @@ class ClassTransaction:
         discarded). Safe to call twice."""
         conn, self.conn = self.conn, None
         self.in_use = False
-        self.connection_extras.clear()
         self._scopes.clear()
         self.clean_at, self._savepoint_here = None, False
         self.release_locks = advisory_locks.RELEASE_ALL

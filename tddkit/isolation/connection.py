@@ -32,7 +32,7 @@ from ..errors import IsolationError
 from ..measure.queries import StatementLog
 from .client_state import ClientState
 from .joined_mode import JOINED_AUTOCOMMIT, JOINED_RAW_END, JoinedMode, Unit
-from .statements import PREPARED, RESERVED, screen
+from .statements import PREPARED, RESERVED, SAVEPOINT_KINDS, screen
 
 ISOLATION_HINT = (
     "tddkit runs every test inside a transaction and rolls it back afterwards; ending it would "
@@ -80,13 +80,24 @@ class CountingCursor(psycopg.Cursor):
             if not isinstance(query, (str, bytes)) and hasattr(query, "as_string"):
                 query = query.as_string(conn)  # a psycopg.sql object: composed once, screened and run as this text
             seen = screen(query)
-            if seen is not None:
-                state.screened(*seen)
+            if seen is not None and state.screened(*seen):
+                return self._savepoint_statement(seen, query, params, **kwargs)
         start = time.perf_counter()
         try:
             return super().execute(query, params, **kwargs)
         finally:
             state.note_statement(query, time.perf_counter() - start, conn)
+
+    def _savepoint_statement(self, seen: tuple[str, str], query: Any, params: Any = None, **kwargs: Any) -> Any:
+        """Run a savepoint statement of application code's in joined mode, and follow it once it succeeded."""
+        conn = self._tddkit_conn
+        start = time.perf_counter()
+        try:
+            result = super().execute(query, params, **kwargs)
+        finally:
+            conn._tddkit.note_statement(query, time.perf_counter() - start, conn)
+        conn._tddkit.app_savepoint(*seen)
+        return result
 
     def executemany(self, query: Any, params_seq: Any, **kwargs: Any) -> None:
         conn = self._tddkit_conn
@@ -153,6 +164,16 @@ class ConnectionState(JoinedMode):
             for capture in self.captures:
                 capture.statements.append((text, elapsed))
 
+    @contextlib.contextmanager
+    def uncounted(self) -> Iterator[None]:
+        """Statements in the block are tddkit's own: not counted, logged or captured."""
+        saved = self.query_count, self.query_time, self.statement_log, self.captures
+        self.statement_log, self.captures = None, []
+        try:
+            yield
+        finally:
+            self.query_count, self.query_time, self.statement_log, self.captures = saved
+
     def guard(self, active: bool) -> None:
         """Turn isolation protection on (inside a test) or off (framework code)."""
         self.guarded = active
@@ -173,11 +194,14 @@ class ConnectionState(JoinedMode):
                 raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
         return results[-1]
 
-    def screened(self, kind: str, detail: str) -> None:
-        """Act on a test's statement that ``statements.screen`` picked out: refuse it, or note a PREPARE."""
+    def screened(self, kind: str, detail: str) -> bool:
+        """Act on a test's statement that ``statements.screen`` picked out: refuse it, or note a PREPARE; True
+        for a savepoint statement that joined mode follows once it succeeds."""
+        if kind in SAVEPOINT_KINDS:
+            return bool(self.joins)
         if kind == PREPARED:
             self.prepared = True
-            return
+            return False
         if kind == RESERVED:
             raise IsolationError(f"{detail!r}: savepoints named tddkit_* are tddkit's own (the test's rollback "
                                  "goes back to one); give yours another name")
@@ -238,15 +262,17 @@ class GuardedConnection(psycopg.Connection):
             captures.remove(capture)
 
     def commit(self) -> None:
-        if self._tddkit.joins:
-            return self._tddkit.joined_commit()
+        unit = self._tddkit.app_unit() if self._tddkit.joins else None
+        if unit is not None:
+            return self._tddkit.joined_commit(unit)
         if self._tddkit.guarded:
             raise IsolationError("conn.commit() inside a test is not allowed: " + ISOLATION_HINT)
         super().commit()
 
     def rollback(self) -> None:
-        if self._tddkit.joins:
-            return self._tddkit.joined_rollback()
+        unit = self._tddkit.app_unit() if self._tddkit.joins else None
+        if unit is not None:
+            return self._tddkit.joined_rollback(unit)
         if self._tddkit.guarded:
             raise IsolationError(
                 "conn.rollback() inside a test is not allowed (it would also undo setUpTestData): " + ISOLATION_HINT
@@ -264,8 +290,9 @@ class GuardedConnection(psycopg.Connection):
 
     def close(self) -> None:
         state = self._tddkit
-        if state.joins and not state.lost:  # application code is done with it: the test's connection stays open
-            state.joined_rollback()
+        unit = state.app_unit() if state.joins else None
+        if unit is not None and not state.lost:  # application code is done with it: the test's one stays open
+            state.joined_rollback(unit)
             return
         super().close()
 

@@ -57,23 +57,21 @@ class JoinedPool:
 
     def putconn(self, conn: GuardedConnection) -> None:
         """End the unit of work: what was not committed is rolled back."""
-        if conn is not self._transaction.conn or not conn._tddkit.joins:
+        if conn is not self._transaction.conn or conn._tddkit.app_unit() is None:
             raise TddkitError(f"putconn() of a connection pool {self.name!r} did not lend (or returned twice)")
         conn._tddkit.leave()
 
     @contextlib.contextmanager
     def connection(self, timeout: float | None = None) -> Iterator[GuardedConnection]:
         """A unit of work: kept within the test when the block ends normally, rolled back on an exception."""
-        conn = self.getconn(timeout)
-        depth = len(conn._tddkit.joins)
+        conn = self._connection()
+        unit = conn._tddkit.join()
         try:
             yield conn
         except BaseException:
-            if len(conn._tddkit.joins) == depth:
-                conn._tddkit.leave()
+            conn._tddkit.end_unit(unit)
             raise
-        if len(conn._tddkit.joins) == depth:
-            conn._tddkit.leave(commit=True)
+        conn._tddkit.end_unit(unit, commit=True)
 
     # --- the rest of ConnectionPool's interface: nothing to do for one borrowed connection -------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import psycopg
 
@@ -29,6 +30,8 @@ class TestScope:
         self.probe = probe
         #: Set by the runner while the test's setUp or body has failed: problems found afterwards are not reported.
         self.failed = False
+        #: Objects the test's helpers made for it once (e.g. its SQLAlchemy Connection).
+        self.extras: dict[str, Any] = {}
         self._allocations = tracer.before_test()
         self._threads = frozenset(running_threads())
 

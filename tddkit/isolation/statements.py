@@ -13,6 +13,8 @@ from typing import Any
 ENDS = "ends"  # ends (or prepares) the test's transaction
 RESERVED = "reserved"  # uses a savepoint name tddkit owns
 PREPARED = "prepared"  # PREPARE name: survives the rollback, deallocated after the test
+#: Kinds of a savepoint statement of the test's (its detail is the savepoint's name as PostgreSQL knows it).
+SAVEPOINT_KINDS = ("SAVEPOINT", "RELEASE", "ROLLBACK")
 
 _WATCHED = ("COMMIT", "END", "ROLLBACK", "ABORT", "PREPARE", "SAVEPOINT", "RELEASE")
 _RESERVED_PREFIX = "TDDKIT_"
@@ -20,6 +22,11 @@ _RESERVED_PREFIX = "TDDKIT_"
 
 def _words(head: str) -> list[str]:
     return head.replace("(", " ").replace(")", " ").replace(";", " ").split()
+
+
+def _identifier(word: str) -> str:
+    """A name as PostgreSQL knows it: quoted as written, else folded to lower case."""
+    return word[1:-1].replace('""', '"') if word.startswith('"') and word.endswith('"') else word.lower()
 
 
 def screen(query: Any) -> tuple[str, str] | None:
@@ -39,8 +46,10 @@ def screen(query: Any) -> tuple[str, str] | None:
         return None  # ENDING, COMMITTED, ... : another word
     second = words[1] if len(words) > 1 else ""
     if first in ("SAVEPOINT", "RELEASE") or (first == "ROLLBACK" and second == "TO"):
-        name = next((w for w in words[1:] if w not in ("TO", "SAVEPOINT")), "")
-        return (RESERVED, text[:40]) if name.strip('"').startswith(_RESERVED_PREFIX) else None
+        index, name = next(((i, w) for i, w in enumerate(words[1:], 1) if w not in ("TO", "SAVEPOINT")), (0, ""))
+        if name.strip('"').startswith(_RESERVED_PREFIX):
+            return RESERVED, text[:40]
+        return (first, _identifier(_words(text)[index])) if index else None
     if first == "PREPARE":
         if second == "TRANSACTION":
             return ENDS, text[:40]

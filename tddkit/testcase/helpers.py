@@ -78,25 +78,29 @@ class DataHelpers:
 
     # --- application code --------------------------------------------------------------
 
-    def sqlalchemy_connection(self) -> Any:
-        """A SQLAlchemy ``Connection`` on the test's connection (dialect ``postgresql+psycopg``).
-
-        Its commits are kept within the test and undone after it, like ``self.pool``'s.
-        Needs ``pip install 'tddkit[sqlalchemy]'``.
-        """
+    def sqlalchemy_engine(self) -> Any:
+        """A SQLAlchemy ``Engine`` (dialect ``postgresql+psycopg``) whose connections are the test's own, each a
+        unit of work of its own: ``engine.begin()`` commits are kept within the test, closing one never undoes
+        another's work, and nothing survives the test. Needs ``pip install 'tddkit[sqlalchemy]'``."""
         from ..integrations import sqlalchemy as bridge
 
+        transaction = self._tddkit_current_transaction("sqlalchemy_engine()")
+        return bridge.engine(transaction.active_connection, transaction.name)
+
+    def sqlalchemy_connection(self) -> Any:
+        """The test's SQLAlchemy ``Connection`` (the same one for every call in a test, closed after it), from
+        ``sqlalchemy_engine()``: its commits are kept within the test and undone after it."""
         scope = self._tddkit_current_scope("sqlalchemy_connection()")
-        extras = self._tddkit_current_transaction("sqlalchemy_connection()").connection_extras
-        if "sqlalchemy_engine" not in extras:
-            extras["sqlalchemy_engine"] = bridge.engine_for(scope.conn)
-        connection = bridge.connect(extras["sqlalchemy_engine"], scope.conn)
-        self.addCleanup(connection.close)
+        connection = scope.extras.get("sqlalchemy_connection")
+        if connection is None or connection.closed:
+            connection = scope.extras["sqlalchemy_connection"] = self.sqlalchemy_engine().connect()
+            self.addCleanup(connection.close)
         return connection
 
     def sqlalchemy_session(self, **session_kwargs: Any) -> Any:
-        """An ORM ``Session`` joined to the test's transaction (``join_transaction_mode="create_savepoint"``):
-        ``commit()``, ``rollback()`` and ``begin_nested()`` behave as in production; nothing survives the test."""
+        """An ORM ``Session`` on ``sqlalchemy_connection()`` (``join_transaction_mode="create_savepoint"``):
+        ``commit()``, ``rollback()`` and ``begin_nested()`` behave as in production; nothing survives the test.
+        Closed after the test."""
         from ..integrations import sqlalchemy as bridge
 
         session = bridge.session(self.sqlalchemy_connection(), **session_kwargs)

@@ -1,0 +1,88 @@
+"""Lease: the test's connection as a DBAPI connection of its own, one per SQLAlchemy Connection.
+
+SQLAlchemy gives each of its Connections a DBAPI connection from its pool;
+tddkit's engine hands each a Lease of the running test's connection, with a
+unit of work of its own (see ``joined_mode``): its ``commit()`` keeps its work
+within the test, its ``rollback()`` undoes only its own work, and its
+``close()`` (SQLAlchemy's checkin, or the garbage collector finalizing a
+Connection nobody closed) ends its unit without touching the work of any
+other, and without a statement while the connection is busy. Its savepoint is
+set before its first statement, so opening and closing a Connection that runs
+nothing costs nothing. Everything else is the test's connection's, and it
+passes psycopg's ``isinstance`` checks as that connection does (psycopg's
+``TypeInfo.fetch`` and ``register_*`` functions take it).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .._compat import notice_handlers
+from ..errors import TddkitError
+from .connection import GuardedConnection
+from .joined_mode import Unit
+
+STALE = ("a SQLAlchemy Connection (or Session) opened in an earlier test was used: connections from tddkit's "
+         "engine belong to the test that opened them, whose data is rolled back. Open them in each test (or setUp, "
+         "or a function-scoped fixture)")
+
+
+class Lease:
+    """A DBAPI connection for SQLAlchemy: the test's connection, in a unit of work of its own."""
+
+    __slots__ = ("_conn", "_unit", "_closed")
+    _conn: GuardedConnection
+    _unit: Unit
+    _closed: bool
+
+    def __init__(self, conn: GuardedConnection) -> None:
+        object.__setattr__(self, "_conn", conn)
+        object.__setattr__(self, "_unit", conn._tddkit.join(lazy=True))
+        object.__setattr__(self, "_closed", False)
+
+    def _ready(self) -> GuardedConnection:
+        """The connection, with this lease's savepoint set (before a statement)."""
+        conn, state = self._conn, self._conn._tddkit
+        if self._closed or self._unit not in state.joins:
+            raise TddkitError(STALE if not self._closed else "this SQLAlchemy connection's lease is closed")
+        state.open_unit(self._unit)
+        return conn
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        return self._ready().cursor(*args, **kwargs)
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return self._ready().execute(*args, **kwargs)
+
+    def commit(self) -> None:
+        self._conn._tddkit.commit_unit(self._unit)
+
+    def rollback(self) -> None:
+        self._conn._tddkit.rollback_unit(self._unit)
+
+    def close(self) -> None:
+        if not self._closed:
+            object.__setattr__(self, "_closed", True)
+            self._conn._tddkit.end_unit(self._unit)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or bool(self._conn.closed)
+
+    def add_notice_handler(self, callback: Any) -> None:
+        """Add ``callback`` to the connection's notice handlers, once (each SQLAlchemy checkout adds its own)."""
+        if callback not in notice_handlers(self._conn):
+            self._conn.add_notice_handler(callback)
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # noqa: PLE0307 - isinstance(lease, psycopg.Connection) holds, as for the connection
+        return type(self._conn)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._conn, name, value)
+
+    def __repr__(self) -> str:
+        return f"<tddkit Lease of {self._conn!r}>"
