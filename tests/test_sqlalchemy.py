@@ -143,5 +143,30 @@ class GarbageCollectedConnectionTests(tddkit.TDDTestCase):
         self.assertEqual(self.conn.execute("SELECT count(*) FROM users").fetchone(), (0,))
 
 
+
+class OwnEngineTests(tddkit.TDDTestCase):
+    """An engine the test builds on self.pool (StaticPool), left to the collector with its Connection."""
+
+    def setUp(self):
+        warnings.filterwarnings("ignore", message="The garbage collector", category=Warning)
+        self.addCleanup(warnings.resetwarnings)
+
+    def test_an_engine_on_self_pool_finalized_during_a_query(self):
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import StaticPool
+
+        engine = create_engine("postgresql+psycopg://", creator=self.pool.getconn, poolclass=StaticPool)
+        connection = engine.connect()
+        connection.execute(text("INSERT INTO users (email, name) VALUES ('own@example.com', 'O')"))
+        cycle = [engine, connection]
+        cycle.append(cycle)
+        del engine, connection, cycle
+        collected = []
+        self.conn.add_notice_handler(lambda notice: collected.append(gc.collect()))
+        self.conn.execute("DO $$BEGIN RAISE NOTICE 'collect now'; END$$")
+        self.assertTrue(collected and collected[0] > 0, collected)
+        self.assertEqual(self.conn.execute("SELECT 1").fetchone(), (1,))
+
+
 if __name__ == "__main__":
     unittest.main()

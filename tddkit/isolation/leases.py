@@ -30,19 +30,19 @@ STALE = ("a SQLAlchemy Connection (or Session) opened in an earlier test was use
 class Lease:
     """A DBAPI connection for SQLAlchemy: the test's connection, in a unit of work of its own."""
 
-    __slots__ = ("_conn", "_unit", "_closed")
-    _conn: GuardedConnection
+    __slots__ = ("_leased", "_unit", "_closed")
+    _leased: GuardedConnection
     _unit: Unit
     _closed: bool
 
     def __init__(self, conn: GuardedConnection) -> None:
-        object.__setattr__(self, "_conn", conn)
+        object.__setattr__(self, "_leased", conn)
         object.__setattr__(self, "_unit", conn._tddkit.join(lazy=True))
         object.__setattr__(self, "_closed", False)
 
     def _ready(self) -> GuardedConnection:
         """The connection, with this lease's savepoint set (before a statement)."""
-        conn, state = self._conn, self._conn._tddkit
+        conn, state = self._leased, self._leased._tddkit
         if self._closed or self._unit not in state.joins:
             raise TddkitError(STALE if not self._closed else "this SQLAlchemy connection's lease is closed")
         state.open_unit(self._unit)
@@ -55,34 +55,34 @@ class Lease:
         return self._ready().execute(*args, **kwargs)
 
     def commit(self) -> None:
-        self._conn._tddkit.commit_unit(self._unit)
+        self._leased._tddkit.commit_unit(self._unit)
 
     def rollback(self) -> None:
-        self._conn._tddkit.rollback_unit(self._unit)
+        self._leased._tddkit.rollback_unit(self._unit)
 
     def close(self) -> None:
         if not self._closed:
             object.__setattr__(self, "_closed", True)
-            self._conn._tddkit.end_unit(self._unit)
+            self._leased._tddkit.end_unit(self._unit)
 
     @property
     def closed(self) -> bool:
-        return self._closed or bool(self._conn.closed)
+        return self._closed or bool(self._leased.closed)
 
     def add_notice_handler(self, callback: Any) -> None:
         """Add ``callback`` to the connection's notice handlers, once (each SQLAlchemy checkout adds its own)."""
-        if callback not in notice_handlers(self._conn):
-            self._conn.add_notice_handler(callback)
+        if callback not in notice_handlers(self._leased):
+            self._leased.add_notice_handler(callback)
 
     @property  # type: ignore[misc]
     def __class__(self) -> type:  # noqa: PLE0307 - isinstance(lease, psycopg.Connection) holds, as for the connection
-        return type(self._conn)
+        return type(self._leased)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._conn, name)
+        return getattr(self._leased, name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._conn, name, value)
+        setattr(self._leased, name, value)
 
     def __repr__(self) -> str:
-        return f"<tddkit Lease of {self._conn!r}>"
+        return f"<tddkit Lease of {self._leased!r}>"
