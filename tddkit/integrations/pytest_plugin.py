@@ -146,7 +146,7 @@ def tddkit_record_metric(_tddkit_test: Any, request: pytest.FixtureRequest) -> C
     from ..measure.instruments import record
 
     def record_metric(name: str, value: float, **metadata: Any) -> None:
-        failure = record(_tddkit_test.meter.metrics, _tddkit_test.transaction.settings, request.node.nodeid, name,
+        failure = record(_tddkit_test.meter.metrics, _tddkit_test.settings, request.node.nodeid, name,
                          value, metadata)
         if failure is not None:
             pytest.fail(failure)
