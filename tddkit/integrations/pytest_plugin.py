@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..config.paths import DEFAULT_BASELINE_PATH
-from .pytest_results import STATE, PluginState, begin_test, class_uses_tddkit, finish_item, measured_item
+from .pytest_results import STATE, PluginState, begin_test, class_uses_tddkit, fail_call, finish_item, measured_item
 from .pytest_signals import SignalStop
 
 if TYPE_CHECKING:
@@ -184,7 +184,6 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, None]:
         scope.meter.set_up()
     outcome = yield
     if scope is not None:
-        scope.meter.body_done()
         error = outcome.excinfo[1] if outcome.excinfo else None
         if error is not None:
             scope.failed = True
@@ -192,6 +191,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, None]:
                 note = scope.explain(error)
                 if note:
                     error.add_note(note)
+        failure = scope.body_done()
+        if failure:  # alerts_as_failures: an N+1 fails the test (its call, not its teardown)
+            fail_call(outcome, failure)
 
 
 @pytest.hookimpl(hookwrapper=True)
