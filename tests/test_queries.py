@@ -223,13 +223,6 @@ class RepeatedStatementTests(unittest.TestCase):
         self.assertNotIn("tddkit/", result.failures[0][1], "no tddkit frames in the failure")
         self.assertEqual(caught, [])
 
-    def test_warnings_as_errors_fail_the_test(self):
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", tddkit.PerformanceWarning)
-            result = run_suite(suite_of(cases.Repeats, "test_10_calls"), warnings="error")
-        self.assertEqual(len(result.errors), 1, result.output)
-        self.assertIn("PerformanceWarning: warning: n_plus_one", result.errors[0][1])
-
 
 class MaxQueriesTests(unittest.TestCase):
     def test_at_most_n_statements(self):

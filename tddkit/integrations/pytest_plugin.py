@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..config.paths import DEFAULT_BASELINE_PATH
-from .pytest_results import STATE, PluginState, begin_test, class_uses_tddkit, finish_item, measured_item
+from .pytest_results import STATE, PluginState, begin_test, class_uses_tddkit, fail_call, finish_item, measured_item
 from .pytest_signals import SignalStop
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ def tddkit_record_metric(_tddkit_test: Any, request: pytest.FixtureRequest) -> C
     from ..measure.instruments import record
 
     def record_metric(name: str, value: float, **metadata: Any) -> None:
-        failure = record(_tddkit_test.meter.metrics, _tddkit_test.transaction.settings, request.node.nodeid, name,
+        failure = record(_tddkit_test.meter.metrics, _tddkit_test.settings, request.node.nodeid, name,
                          value, metadata)
         if failure is not None:
             pytest.fail(failure)
@@ -208,7 +208,6 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, None]:
         scope.meter.set_up()
     outcome = yield
     if scope is not None:
-        scope.meter.body_done()
         error = outcome.excinfo[1] if outcome.excinfo else None
         if error is not None:
             scope.failed = True
@@ -216,6 +215,9 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, None]:
                 note = scope.explain(error)
                 if note:
                     error.add_note(note)
+        failure = scope.body_done()
+        if failure:  # alerts_as_failures: an N+1 fails the test (its call, not its teardown)
+            fail_call(outcome, failure)
 
 
 @pytest.hookimpl(hookwrapper=True)

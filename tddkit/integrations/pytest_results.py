@@ -59,6 +59,15 @@ def finish_item(item: pytest.Item, transaction: ClassTransaction, scope: TestSco
         del item.stash[SCOPE]
 
 
+def fail_call(outcome: Any, message: str) -> None:
+    """Fail the test's call (``pytest_runtest_call``'s outcome) with ``message``, no traceback: pluggy 1.1 and later
+    force the outcome, older ones take the exception the hook wrapper raises."""
+    error = pytest.fail.Exception(message, pytrace=False)
+    if not hasattr(outcome, "force_exception"):
+        raise error
+    outcome.force_exception(error)
+
+
 def measured_item(item: pytest.Item) -> TestScope | None:
     """The running scope of a test that uses a tddkit fixture, else None."""
     return item.stash.get(SCOPE, None)

@@ -22,7 +22,6 @@ from psycopg import pq
 from ..errors import IsolationError, ServerError, TddkitError
 from ..measure.meter import TestMeter, now
 from ..measure.metrics import ClassMetrics, TestMetrics
-from ..measure.queries import alert_repeated
 from . import advisory_locks, leaks
 from .connection import GuardedConnection
 from .lending import Lender
@@ -234,11 +233,6 @@ class ClassTransaction:
         finally:
             self.between_tests()
             metrics = scope.finish_metrics()
-        if metrics.repeated_statements:
-            failure = alert_repeated(metrics.test_id, metrics.repeated_statements,
-                                     as_failure=self.settings.alerts_as_failures)
-            if failure:
-                scope.report(AssertionError(failure))
         return metrics
 
     def _check_threads(self, scope: TestScope) -> None:

@@ -12,6 +12,7 @@ from ..config.settings import Settings
 from ..measure.instruments import tracer
 from ..measure.meter import TestMeter
 from ..measure.metrics import TestMetrics
+from ..measure.queries import alert_repeated
 from .connection import GuardedConnection
 from .lending import Borrowed, Probe
 
@@ -40,6 +41,17 @@ class TestScope:
         if threading.active_count() <= len(self._threads):
             return []
         return [t for t in threading.enumerate() if t.ident not in self._threads and t.is_alive()]
+
+    def body_done(self) -> str | None:
+        """The test's body has ended: warn about the statements it repeated (N+1); with ``alerts_as_failures``,
+        the message to fail the test with instead (None once its setUp or body failed)."""
+        meter = self.meter
+        meter.body_done()
+        repeated = meter.metrics.repeated_statements
+        if not repeated:
+            return None
+        failure = alert_repeated(meter.metrics.test_id, repeated, as_failure=self.settings.alerts_as_failures)
+        return None if self.failed else failure
 
     def finish_metrics(self) -> TestMetrics:
         """The meter's complete record, with the allocation sites when the test's memory grew past the warning."""

@@ -2,25 +2,24 @@
 
 ``record_metric`` stores a value on the running test (or class) and, when it is
 over its threshold (``[tool.tddkit.thresholds]``), emits a
-``PerformanceWarning``: severity ``warning`` up to 1.5x the threshold,
-``critical`` beyond. ``memory_snapshot`` reads RSS/VMS after a garbage
-collection. With ``--trace-memory``, tracemalloc snapshots taken around each
-test name the allocation sites of tests that grew past the memory threshold;
-without it, nothing here runs per test.
+``PerformanceWarning`` (never raised, see ``warn``): severity ``warning`` up to
+1.5x the threshold, ``critical`` beyond. ``memory_snapshot`` reads RSS/VMS
+after a garbage collection. With ``--trace-memory``, tracemalloc snapshots
+taken around each test name the allocation sites of tests that grew past the
+memory threshold; without it, nothing here runs per test.
 """
 
 from __future__ import annotations
 
 import gc
 import tracemalloc
-import warnings
 from typing import Any
 
 from ..config.settings import Settings
-from ..errors import PerformanceWarning
 from .frames import first_outside
 from .metrics import MB, CustomMetric, process_memory
 from .stats import classify
+from .warn import performance_warning
 
 
 def record(target: Any, settings: Settings, owner: str, name: str, value: float,
@@ -38,8 +37,13 @@ def record(target: Any, settings: Settings, owner: str, name: str, value: float,
     metric.metadata.setdefault("alert", severity)
     if settings.alerts_as_failures:
         return message
-    _, level = first_outside(("tddkit.",), skip=1)  # the test's line, whatever tddkit frames are between
-    warnings.warn(PerformanceWarning(message), stacklevel=level)
+    frame, _ = first_outside(("tddkit.",), skip=1)  # the test's line, whatever tddkit frames are between
+    if frame is None:
+        performance_warning(message, "sys", 1)
+    else:
+        caller = frame.f_globals  # as warnings.warn does: the caller's module, and its registry of shown warnings
+        performance_warning(message, frame.f_code.co_filename, frame.f_lineno, caller.get("__name__"),
+                            caller.setdefault("__warningregistry__", {}))
     return None
 
 

@@ -5,9 +5,11 @@ phase boundary: ``connected`` once its connection is ready, ``set_up`` after
 its setUp, ``body_done`` after its body, ``finish`` after its cleanup. Each
 call reads the clock once. The isolation core hands the test's connection the
 meter's ``StatementLog`` (``watch_statements``) for statement statistics and
-N+1 detection; ``queries_done`` keeps what it found in the metrics. Memory is the resident set size read before and
-after the test; on Linux it comes from a kept-open ``/proc/self/statm`` with
-one ``pread`` (a few microseconds), elsewhere from psutil.
+N+1 detection, which sees only the statements between ``set_up`` and
+``body_done`` (the body's); ``queries_done`` keeps what it found in the
+metrics. Memory is the resident set size read before and after the test; on
+Linux it comes from a kept-open ``/proc/self/statm`` with one ``pread`` (a few
+microseconds), elsewhere from psutil.
 
 A test's ``total_ms`` is the wall time the meter sees, from the start of its connection acquisition (after any
 named-resource wait) to the end of its cleanup, so the sum of its four phases, whichever runner ran it.
@@ -88,16 +90,22 @@ class TestMeter:
         self._count, self._time, self._mark = query_count, query_time, moment
 
     def set_up(self) -> None:
-        """setUp has finished."""
+        """setUp has finished: the body's statements follow."""
         moment = now()
         self.metrics.setup_ms = (moment - self._mark) * 1000
         self._mark = moment
+        if self._log is not None:
+            self._log.in_body = True
 
     def body_done(self) -> None:
-        """The test body has finished (passed or not)."""
+        """The test body has finished (passed or not): what it repeated (N+1) is known."""
         moment = now()
         self.metrics.body_ms = (moment - self._mark) * 1000
         self._mark = moment
+        log = self._log
+        if log is not None:
+            log.in_body = False
+            self.metrics.repeated_statements = log.repeated()
 
     def watch_statements(self, repeated_query_threshold: int) -> StatementLog:
         """A new log for the test's statements (N+1 detection at the threshold; 0 or ``allow_repeated``: off)."""
@@ -113,7 +121,6 @@ class TestMeter:
         log, self._log = self._log, None
         if log is not None:
             metrics.statements = log.statements()
-            metrics.repeated_statements = log.repeated()
 
     def finish(self) -> TestMetrics:
         """Cleanup has finished: the complete record."""

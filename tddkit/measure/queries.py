@@ -7,10 +7,14 @@ the shape ``SELECT * FROM users WHERE id = ?``. While a test runs, its
 connection hands every statement to the test's ``StatementLog``: calls, time
 and the longest run per shape. Shapes are cached by query text, so a
 parametrised statement costs a dictionary lookup or two. A shape run at least
-``repeated_query_threshold`` times in one test (an N+1 pattern: one query per
-row of an earlier result) is reported with the application line that issued
-it. Memory stays bounded: a test keeps at most ``MAX_SHAPES_PER_TEST`` shapes,
-the rest count as ``OTHER``; long statements are cut to ``MAX_SHAPE_CHARS``.
+``repeated_query_threshold`` times by one test's body (an N+1 pattern: one
+query per row of an earlier result) is reported with the application line that
+issued it. Statements of setUp, tearDown and fixtures count in the statistics
+but are no N+1 (what a fixture repeats is not the code under test), nor are
+catalog lookups (``pg_catalog``, ``information_schema``: SQLAlchemy checks each
+table before it creates or drops it). Memory stays bounded: a test keeps at
+most ``MAX_SHAPES_PER_TEST`` shapes, the rest count as ``OTHER``; long
+statements are cut to ``MAX_SHAPE_CHARS``.
 """
 
 from __future__ import annotations
@@ -18,14 +22,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..errors import PerformanceWarning
 from ..output import format_number, format_table
 from .frames import LIBRARY_PREFIXES, first_outside
 from .metrics import TestMetrics
+from .warn import performance_warning
 
 #: The shape that stands for every statement beyond a test's MAX_SHAPES_PER_TEST.
 OTHER = "(other statements)"
@@ -46,6 +49,10 @@ _TOKENS = re.compile(r"""
       | (?<![\w$.]) (?:\d+(?:\.\d*)?|\.\d+) (?:[eE][-+]?\d+)? (?![\w$]) )
   | (?P<space> (?: \s | --[^\n]* | /\*.*?(?:\*/|\Z) )+ )
 """, re.VERBOSE | re.DOTALL)
+#: What a statement that reads the system catalogs names: a relation or function of ``pg_catalog`` or
+#: ``information_schema`` (qualified), or a ``pg_*`` relation (``FROM pg_type``: pg_catalog is always on the path).
+_CATALOG = re.compile(r"""(?<![\w$]) "?(?:pg_catalog|information_schema)"? \s*\.
+                        | \b(?:FROM|JOIN) \s+ "?pg_""", re.IGNORECASE | re.VERBOSE)
 _LIST = re.compile(r"\( ?\?(?: ?, ?\?)* ?\)")
 _ROWS = re.compile(r"\(\.\.\.\)(?: ?, ?\(\.\.\.\))+")
 
@@ -102,6 +109,12 @@ def shape_of(query: Any, conn: Any = None) -> str:
     return shape
 
 
+def reads_catalog(shape: str) -> bool:
+    """Whether a statement reads the system catalogs (``pg_catalog``, ``information_schema``): a lookup of
+    the schema, never an N+1 of the application's data."""
+    return _CATALOG.search(shape) is not None
+
+
 def severity(calls: int, threshold: int) -> str:
     """``warning`` up to CRITICAL_FACTOR times the threshold, ``critical`` beyond."""
     return "warning" if calls <= CRITICAL_FACTOR * threshold else "critical"
@@ -110,14 +123,17 @@ def severity(calls: int, threshold: int) -> str:
 class StatementLog:
     """The statements of one running test, by shape: calls, seconds, longest, and where repeats came from.
 
-    ``threshold``: calls of one shape that make it a repeated statement (0: detection off).
+    ``threshold``: calls of one shape by the test's body that make it a repeated statement (0: detection off).
     """
 
-    __slots__ = ("threshold", "_entries")
+    __slots__ = ("threshold", "in_body", "_entries")
 
     def __init__(self, threshold: int = 0) -> None:
         self.threshold = threshold
-        #: shape -> [calls, seconds, longest seconds, (file, line, function) of the call that hit the threshold]
+        #: True while the test's body runs: only its statements can be repeated statements.
+        self.in_body = False
+        #: shape -> [calls, seconds, longest seconds, (file, line, function) of the body's call that hit the
+        #: threshold (None for a catalog lookup), calls by the body]
         self._entries: dict[str, list[Any]] = {}
 
     def note(self, query: Any, elapsed: float, conn: Any = None) -> None:
@@ -133,25 +149,28 @@ class StatementLog:
         entry[1] += elapsed
         if elapsed > entry[2]:
             entry[2] = elapsed
-        if entry[0] == self.threshold:
-            entry[3] = _issuer()
+        if self.in_body:
+            entry[4] += 1
+            if entry[4] == self.threshold:
+                entry[3] = None if reads_catalog(shape) else _issuer()
 
     def _entry(self, shape: str) -> list[Any]:
         entries = self._entries
         if len(entries) >= MAX_SHAPES_PER_TEST:
             shape = OTHER
-        return entries.setdefault(shape, [0, 0.0, 0.0, None])
+        return entries.setdefault(shape, [0, 0.0, 0.0, None, 0])
 
     def statements(self) -> tuple[tuple[str, int, float, float], ...]:
         """(shape, calls, total ms, longest ms) of every shape, in order of first call."""
         return tuple((shape, e[0], e[1] * 1000, e[2] * 1000) for shape, e in self._entries.items())
 
     def repeated(self) -> tuple[dict[str, Any], ...]:
-        """The shapes run at least ``threshold`` times, with the application line that issued them."""
+        """The shapes the test's body ran at least ``threshold`` times (catalog lookups aside), with the
+        application line that issued them."""
         found = []
-        for shape, (calls, _, _, where) in self._entries.items():
-            if self.threshold and calls >= self.threshold and shape != OTHER:
-                file, line, function = where or ("?", 0, "?")
+        for shape, (_, _, _, where, calls) in self._entries.items():
+            if self.threshold and calls >= self.threshold and where is not None and shape != OTHER:
+                file, line, function = where
                 found.append({"statement": shape, "calls": calls, "threshold": self.threshold,
                               "severity": severity(calls, self.threshold), "file": file, "line": line,
                               "function": function})
@@ -195,13 +214,13 @@ def repeated_message(test_id: str, found: dict[str, Any]) -> str:
 
 
 def alert_repeated(test_id: str, repeated: Sequence[dict[str, Any]], *, as_failure: bool) -> str | None:
-    """Warn (``PerformanceWarning`` at the application line) about each repeated statement; with
+    """Warn (``PerformanceWarning`` at the application line, never raised) about each repeated statement; with
     ``as_failure``, return the messages to fail the test with instead."""
     messages = [repeated_message(test_id, found) for found in repeated]
     if as_failure:
         return "\n".join(messages) or None
     for found, message in zip(repeated, messages, strict=True):
-        warnings.warn_explicit(PerformanceWarning(message), PerformanceWarning, found["file"], found["line"])
+        performance_warning(message, found["file"], found["line"])
     return None
 
 

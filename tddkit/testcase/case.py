@@ -209,7 +209,9 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
                 exc.add_note(note)
             raise
         finally:
-            scope.meter.body_done()
+            failure = scope.body_done()
+        if failure:  # alerts_as_failures: an N+1 fails the test
+            raise AssertionError(failure)
 
     @_short_traceback
     def _tddkit_end_test(self) -> None:

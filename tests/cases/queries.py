@@ -95,3 +95,39 @@ class MaxQueries(tddkit.TDDTestCase):
         with self.assertMaxQueries(1):
             with self.pool.connection() as conn:
                 lookup_each(conn, 2)
+
+
+class AroundTheBody(tddkit.TDDTestCase):
+    """Repeats in setUpTestData, setUp, a cleanup and tearDown, catalog lookups in the body: no N+1 of the test."""
+
+    @classmethod
+    def setUpTestData(cls):
+        lookup_each(cls.conn, 12)
+
+    def setUp(self):
+        lookup_each(self.conn, 12)
+        self.addCleanup(lookup_each, self.conn, 12)
+
+    def tearDown(self):
+        lookup_each(self.conn, 12)
+
+    def test_nothing_repeated(self):
+        self.conn.execute("SELECT count(*) FROM users")
+
+    def test_catalog_lookups(self):
+        """SQLAlchemy checks each table before it creates or drops it; type and column lookups per table."""
+        import sqlalchemy
+
+        metadata = sqlalchemy.MetaData()
+        for number in range(12):
+            sqlalchemy.Table(f"many_{number}", metadata, sqlalchemy.Column("id", sqlalchemy.Integer))
+        connection = self.sqlalchemy_connection()
+        for table in metadata.sorted_tables:
+            table.create(connection, checkfirst=True)
+            table.drop(connection, checkfirst=True)
+            self.conn.execute("SELECT oid FROM pg_type WHERE typname = %s", (table.name,))
+            self.conn.execute("SELECT count(*) FROM information_schema.columns WHERE table_name = %s", (table.name,))
+
+    def test_eleven_calls(self):
+        for user_id in range(11):
+            self.conn.execute("SELECT name FROM users WHERE id = %s", (user_id,))  # the body's line
