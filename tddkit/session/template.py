@@ -39,6 +39,7 @@ from .ownership import (
     not_ours,
 )
 from .schema import TEMPLATE_PREFIX, SchemaSource
+from .schema_record import remember, why_built
 
 BUILD_PREFIX = "tddkit_tplbuild_"
 
@@ -50,9 +51,11 @@ class TemplateResult:
     name: str
     built: bool
     seconds: float
+    #: Why it was built (what changed since the project's last build), see ``schema_record``.
+    reason: str = ""
 
     def describe(self) -> str:
-        how = f"built in {self.seconds * 1000:.1f} ms" if self.built else \
+        how = f"built in {self.seconds * 1000:.1f} ms ({self.reason or 'missing'})" if self.built else \
             f"reused (unchanged, checked in {self.seconds * 1000:.1f} ms)"
         return f"schema template {self.name} {how}"
 
@@ -72,6 +75,7 @@ def ensure_template(admin: psycopg.Connection, server_dsn: str, source: SchemaSo
         if rebuild and comment is not None:
             _drop_unheld(admin, name, force=True, refuse=True)
         built = rebuild or comment is None
+        reason = why_built(source.record, source.manifest, rebuild) if built else ""
         if built:
             _build(admin, server_dsn, source, name)
         hold_template(admin, name)
@@ -83,7 +87,8 @@ def ensure_template(admin: psycopg.Connection, server_dsn: str, source: SchemaSo
                 _drop_unheld(admin, stale, force=stale.startswith(BUILD_PREFIX))
     finally:
         admin.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
-    return TemplateResult(name, built, time.perf_counter() - started)
+    remember(source.record, source.manifest)
+    return TemplateResult(name, built, time.perf_counter() - started, reason)
 
 
 def template_key(name: str) -> int:

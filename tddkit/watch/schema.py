@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections.abc import Callable
@@ -14,8 +13,8 @@ from .tree import WatchedTree, purge_project_modules
 
 
 class WatchedSchema:
-    """The schema's files (schema files, ``schema_inputs``, the hook's module), and whether the last save of
-    them failed to build."""
+    """The schema's files (schema files, ``schema_inputs``, the hook's module, the Alembic environment and the
+    modules it imports), and whether the last save of them failed to build."""
 
     def __init__(self, tree: WatchedTree) -> None:
         self.tree = tree
@@ -29,11 +28,7 @@ class WatchedSchema:
         if source is None:
             self.paths = set()
             return
-        paths = {os.path.realpath(p) for p in [*source.files, *source.inputs]}
-        if source.hook:
-            spec = importlib.util.find_spec(source.hook.partition(":")[0])
-            if spec is not None and spec.origin:
-                paths.add(os.path.realpath(spec.origin))
+        paths = {os.path.realpath(p) for p in source.watched}
         purge_project_modules(self.tree)
         self.paths = paths
 
