@@ -23,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 import tddkit
 from tests.support import ROOT, child_env, drop_project_templates, project_templates, run_cli
+from tests.watch_support import HAVE_WATCHFILES, WatchProcess
 
 PROJECT_FILES = ROOT / "tests" / "alembic_project"
 HAVE_ALEMBIC = importlib.util.find_spec("alembic") is not None and importlib.util.find_spec("sqlalchemy") is not None
@@ -167,6 +168,24 @@ class AlembicTemplateTests(unittest.TestCase):
                 self.assertEqual(done.returncode, 2, done.stderr)
                 self.assertEqual(len(done.stderr.strip().splitlines()), 1, done.stderr)
                 self.assertIn(expected.format(root=project.root), done.stderr)
+
+
+@unittest.skipUnless(HAVE_ALEMBIC and HAVE_WATCHFILES, "Alembic, SQLAlchemy or watchfiles is not installed")
+class AlembicWatchTests(unittest.TestCase):
+    def test_a_new_revision_file_rebuilds_the_template_while_watching(self):
+        files = {str(p.relative_to(PROJECT_FILES)): p.read_text() for p in PROJECT_FILES.rglob("*")
+                 if p.is_file() and "__pycache__" not in p.parts}
+        files.update({"pyproject.toml": '[tool.tddkit]\nalembic_config = "alembic.ini"\n', "tests/__init__.py": "",
+                      "tests/test_shop.py": files.pop("shop_checks.py")})
+        watch = WatchProcess(self, dsn=server_dsn(), files=files)
+        self.addCleanup(lambda: (watch.stop(), drop_project_templates(server_dsn(), watch.root)))
+        self.assertEqual(watch.first, "tddkit: 1 passed, 0 failed")
+        revision = "migrations/versions/0004_create_tag.py"
+        watch.write(revision, files[REVISION_3].replace('"0003"', '"0004"').replace('"0002"', '"0003"').replace(
+            SECOND_INDEX, '    op.execute("CREATE TABLE tag (id int)")\n'))
+        watch.expect(rf"^tddkit: schema changed: schema template \S+ built in [\d.]+ ms \(changed: {revision}\)")
+        watch.expect(r"^SCHEMA .* version=0004$")
+        self.assertEqual(watch.closing_line(), "tddkit: 1 passed, 0 failed")
 
 
 @unittest.skipUnless(HAVE_ALEMBIC, "Alembic and SQLAlchemy are not installed (pip install 'tddkit[alembic]')")

@@ -19,6 +19,8 @@ class WatchedSchema:
     def __init__(self, tree: WatchedTree) -> None:
         self.tree = tree
         self.paths: set[str] = set()
+        #: Alembic's script directories: a new revision there changes the schema too.
+        self.dirs: tuple[str, ...] = ()
         #: The last change could not be built: the next save of the schema runs again, whatever it holds.
         self.failed = False
 
@@ -31,6 +33,7 @@ class WatchedSchema:
         paths = {os.path.realpath(p) for p in source.watched}
         purge_project_modules(self.tree)
         self.paths = paths
+        self.dirs = tuple(os.path.realpath(d) + os.sep for d in source.alembic.script_dirs) if source.alembic else ()
 
     def check(self, session: Session, paths: list[str], before_rebuild: Callable[[], None]) -> bool | None:
         """Rebuild the template when ``paths`` changed the schema: True to run everything (rebuilt, or back to
@@ -38,8 +41,8 @@ class WatchedSchema:
         be built (the error is shown; watching goes on). ServerError or psycopg's OperationalError: the server
         was lost, not the schema."""
         settings = session.settings
-        if not self.paths.intersection(paths) and not (settings.schema_inputs and
-                                                       any(not p.endswith(".py") for p in paths)):
+        if not self.paths.intersection(paths) and not any(p.startswith(self.dirs) for p in paths) and not (
+                settings.schema_inputs and any(not p.endswith(".py") for p in paths)):
             return False
         database = session._database
         try:
