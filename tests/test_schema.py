@@ -98,10 +98,12 @@ class TemplateTests(unittest.TestCase):
         session._close()  # a template a live run uses is not rebuilt (see test_ownership)
         rebuilt = self.project.database(rebuild=True)
         self.assertTrue(rebuilt._template.built)
+        self.assertEqual(rebuilt._template.reason, "rebuild requested")
         rebuilt._close()
         self.project.version = "2"
         bumped = self.project.database()._template
         self.assertTrue(bumped.built)
+        self.assertEqual(bumped.reason, "changed: schema_version")
         self.assertNotEqual(bumped.name, first)
         self.assertEqual(len(schema_hooks.CALLS), 3)
 

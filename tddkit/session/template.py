@@ -55,9 +55,10 @@ class TemplateResult:
     reason: str = ""
 
     def describe(self) -> str:
-        how = f"built in {self.seconds * 1000:.1f} ms ({self.reason or 'missing'})" if self.built else \
-            f"reused (unchanged, checked in {self.seconds * 1000:.1f} ms)"
-        return f"schema template {self.name} {how}"
+        took = f"{self.seconds * 1000:.1f} ms"
+        if not self.built:
+            return f"schema template {self.name} reused (unchanged, checked in {took})"
+        return f"schema template {self.name} built in {took}" + (f" ({self.reason})" if self.reason else "")
 
 
 def ensure_template(admin: psycopg.Connection, server_dsn: str, source: SchemaSource,
