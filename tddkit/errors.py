@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import traceback
+
 
 def one_line(what: object) -> str:
     """``what`` as text on one line (an exception's message, a server's multi-line error)."""
     return " ".join(str(what).split())
+
+
+def described(exc: BaseException) -> str:
+    """``Type: message (at file:line)`` on one line, the line being the innermost frame that raised it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
+    message = one_line(exc)
+    return f"{type(exc).__name__}{': ' + message if message else ''}{where}"
 
 
 class TddkitError(Exception):

@@ -18,7 +18,10 @@ from pathlib import Path
 import psycopg
 
 import tddkit
+from tddkit.config.settings import Settings
 from tddkit.server.locations import default_run_base
+from tddkit.session.schema import SchemaSource
+from tddkit.session.template import BUILD_PREFIX, TEMPLATE_PREFIX
 from tddkit.testcase.runner import TDDTestResult, TDDTestRunner
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,6 +207,22 @@ def problems_by_name(result) -> dict[str, list[str]]:
     for test, text in result.errors + result.failures:
         found.setdefault(test.id().rsplit(".", 1)[1], []).append(text)
     return found
+
+
+def project_templates(server_dsn: str, root: Path) -> list[str]:
+    """The schema templates (built or half-built) of the project whose config file is in ``root``, on a server."""
+    project = SchemaSource.from_settings(Settings(root=str(root))).project
+    with psycopg.connect(server_dsn, autocommit=True) as admin:
+        return sorted(r[0] for r in admin.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s OR datname LIKE %s",
+            (f"{TEMPLATE_PREFIX}{project}%", f"{BUILD_PREFIX}{project}%")))
+
+
+def drop_project_templates(server_dsn: str, root: Path) -> None:
+    """Drop what ``project_templates`` lists (the runs that used them have ended)."""
+    with psycopg.connect(server_dsn, autocommit=True) as admin:
+        for name in project_templates(server_dsn, root):
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def users_in_database() -> list:

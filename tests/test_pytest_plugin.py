@@ -119,8 +119,8 @@ class CostAndCleanupTests(unittest.TestCase):
         imported = (project.root / "test_no_tddkit.py.imported").read_text().split()
         self.assertNotIn("psycopg", imported)
         plugin = {"tddkit.integrations", "tddkit.integrations.pytest_plugin", "tddkit.integrations.pytest_results",
-                  "tddkit.integrations.pytest_signals", "tddkit.config", "tddkit._version",
-                  "tddkit.config.paths"}  # the plugin and its constants, nothing more
+                  "tddkit.integrations.pytest_signals", "tddkit.integrations.pytest_header", "tddkit.config",
+                  "tddkit._version", "tddkit.config.paths"}  # the plugin and its constants, nothing more
         self.assertEqual([m for m in imported if m.startswith("tddkit.") and m not in plugin], [])
         self.assertNotIn("tddkit:", done.stdout)
         self.assertEqual(project.leftovers(), [])
@@ -293,6 +293,7 @@ class XdistTests(unittest.TestCase):
             seen[name] = (float(start), float(end))
         shared_a, shared_b = seen["shared_a"], seen["shared_b"]
         self.assertFalse(shared_a[0] < shared_b[1] and shared_b[0] < shared_a[1], seen)
+        self.assertRegex(done.stdout, r"(?m)^tddkit: gw\d: schema template \S+ (built|reused)")  # each worker's
         tests = json.loads(path.read_text())["tests"]
         self.assertEqual(len(tests), 11)
         self.assertEqual(len({t["test_id"] for t in tests}), 11)

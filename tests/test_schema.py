@@ -1,6 +1,7 @@
 """The schema template: built once, reused while unchanged, rebuilt when edited, safe under concurrency."""
 
 import dataclasses
+import re
 import sys
 import tempfile
 import textwrap
@@ -18,21 +19,14 @@ from tddkit.config.settings import Settings
 from tddkit.errors import ConfigError, SchemaError
 from tddkit.session.schema import SchemaSource
 from tddkit.session.session import Session
-from tddkit.session.template import BUILD_PREFIX, TEMPLATE_PREFIX
 from tests.cases import schema_hooks
-from tests.support import child_env, run_cli, shared_tempdir
+from tests.support import child_env, drop_project_templates, project_templates, run_cli, shared_tempdir
 
 SCHEMA = "CREATE TABLE item (id serial PRIMARY KEY, name text NOT NULL);\n"
 
 
 def server_dsn():
     return tddkit.get_session().server_dsn
-
-
-def databases(pattern):
-    with psycopg.connect(server_dsn(), autocommit=True) as admin:
-        return sorted(r[0] for r in admin.execute(
-            "SELECT datname FROM pg_database WHERE datname LIKE %s", (pattern,)))
 
 
 class Project:
@@ -58,15 +52,12 @@ class Project:
         return session
 
     def templates(self):
-        project = SchemaSource.from_settings(self.settings()).project
-        return databases(f"{TEMPLATE_PREFIX}{project}%") + databases(f"{BUILD_PREFIX}{project}%")
+        return project_templates(server_dsn(), self.root)
 
     def close(self):
         for session in self.made:
             session._close()
-        with psycopg.connect(server_dsn(), autocommit=True) as admin:
-            for name in self.templates():
-                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_project_templates(server_dsn(), self.root)
         self.tmp.cleanup()
 
 
@@ -107,10 +98,12 @@ class TemplateTests(unittest.TestCase):
         session._close()  # a template a live run uses is not rebuilt (see test_ownership)
         rebuilt = self.project.database(rebuild=True)
         self.assertTrue(rebuilt._template.built)
+        self.assertEqual(rebuilt._template.reason, "rebuild requested")
         rebuilt._close()
         self.project.version = "2"
         bumped = self.project.database()._template
         self.assertTrue(bumped.built)
+        self.assertEqual(bumped.reason, "changed: schema_version")
         self.assertNotEqual(bumped.name, first)
         self.assertEqual(len(schema_hooks.CALLS), 3)
 
@@ -205,6 +198,45 @@ class SchemaInputTests(unittest.TestCase):
         before = SchemaSource.from_settings(settings).fingerprint
         module.write_text("def build(conn):\n    conn.execute('CREATE TABLE b (id int)')\n")
         self.assertNotEqual(SchemaSource.from_settings(settings).fingerprint, before)
+
+
+class HookImportTests(unittest.TestCase):
+    """The hook's module is hashed by its file's bytes: it is imported (and its imports made) only to build."""
+
+    def test_the_hook_module_is_imported_only_when_the_template_is_built(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            self.addCleanup(drop_project_templates, server_dsn(), root)
+            marker = root / "imports"
+            (root / "pyproject.toml").write_text('[tool.tddkit]\nschema_hook = "hooks:build"\n')
+            (root / "hooks.py").write_text(textwrap.dedent(f"""
+                with open({str(marker)!r}, "a") as fh:
+                    fh.write("imported\\n")
+
+                def build(conn):
+                    conn.execute("CREATE TABLE a (id int)")
+            """))
+            (root / "test_x.py").write_text("import tddkit\n\nclass X(tddkit.TDDTestCase):\n"
+                                            "    def test_x(self):\n        pass\n")
+            lines = []
+            for edit in (None, None, "CREATE TABLE b (id int)"):
+                if edit:
+                    (root / "hooks.py").write_text((root / "hooks.py").read_text().replace("CREATE TABLE a (id int)",
+                                                                                         edit))
+                done = run_cli(["run", "test_x.py", "--no-report", "--dsn", server_dsn()], cwd=root)
+                self.assertEqual(done.returncode, 0, done.stderr)
+                line = next(line for line in done.stderr.splitlines() if "schema template" in line)
+                lines.append((re.sub(r".*schema template \S+ (built|reused).*", r"\1", line),
+                              marker.read_text().count("imported")))
+        self.assertEqual(lines, [("built", 1), ("reused", 1), ("built", 2)], "(template, imports of the hook so far)")
+
+    def test_a_hook_module_that_does_not_exist_is_one_line_before_any_server_work(self):
+        project = Project(hook="tests.cases.no_such_module:build")
+        self.addCleanup(project.close)
+        with self.assertRaises(ConfigError) as caught:
+            SchemaSource.from_settings(project.settings())
+        self.assertEqual(str(caught.exception), "schema_hook 'tests.cases.no_such_module:build' cannot be loaded: No "
+                                                "module named 'tests.cases.no_such_module'")
 
 
 class SchemaErrorLineTests(unittest.TestCase):

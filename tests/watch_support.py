@@ -58,13 +58,15 @@ class A(tddkit.TDDTestCase):
 
 
 class WatchProcess:
-    """A temporary project and ``python -m tddkit watch tests`` running on it; its output read line by line."""
+    """A temporary project (``FILES``, or ``files``) and ``python -m tddkit watch tests`` running on it; its output
+    read line by line."""
 
-    def __init__(self, test: unittest.TestCase, *args: str, dsn: str | None = None) -> None:
+    def __init__(self, test: unittest.TestCase, *args: str, dsn: str | None = None,
+                 files: dict[str, str] | None = None) -> None:
         tmp = shared_tempdir()
         test.addCleanup(tmp.cleanup)
         self.root = Path(tmp.name)
-        for name, text in FILES.items():
+        for name, text in (files or FILES).items():
             self.write(name, text)
         self.run_dir = shared_tempdir()
         test.addCleanup(self.run_dir.cleanup)

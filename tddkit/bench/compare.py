@@ -29,7 +29,7 @@ BENCH_SCHEMA = resources.files("tddkit") / "data" / "bench_schema.sql"
 def _comparison_schema(settings: Settings) -> Iterator[SchemaSource]:
     """The schema the comparisons rebuild: the project's, else the one shipped with tddkit."""
     source = SchemaSource.from_settings(settings)
-    if source.files or source.hook:
+    if source.files or source.hook or source.alembic:
         yield source
         return
     with resources.as_file(BENCH_SCHEMA) as path:

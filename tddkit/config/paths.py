@@ -4,3 +4,5 @@
 DEFAULT_BASELINE_PATH = ".tddkit/baseline.json"
 #: Test durations of earlier runs (balancing --parallel and --shard).
 DEFAULT_DURATIONS_PATH = ".tddkit/durations.json"
+#: What the last schema template build was made of (file digests), so the next build can say what changed.
+SCHEMA_RECORD_PATH = ".tddkit/schema.json"

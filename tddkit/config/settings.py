@@ -105,6 +105,11 @@ class Settings:
     schema_version: str = _field("", "free text mixed into the schema hash; change it to force a rebuild", parse=text)
     schema_inputs: list[str] = _field([], "globs (relative to the config file) of files the schema hook reads, "
                                       "e.g. seed CSVs: their names and bytes join the schema hash", parse=strings)
+    alembic_config: str | None = _field(None, "Alembic's config file (e.g. 'alembic.ini', relative to the config "
+                                        "file): the template is built by its 'upgrade head'", parse=text)
+    alembic_url_env: list[str] = _field(["DATABASE_URL"], "environment variables set to the template database's "
+                                        "URL while the migrations run (for an env.py that builds its own engine)",
+                                        parse=strings)
     rebuild_schema: bool = _field(False, "rebuild the schema template even if it is unchanged", parse=boolean)
     pg_bindir: str | None = _field(None, "directory with initdb and postgres for the embedded server", parse=text)
     pg_source: str = _field("auto", f"where to look for server binaries: {', '.join(PG_SOURCES)}",
@@ -297,6 +302,6 @@ def describe_config(settings: Settings) -> str:
     """One line for the start of a run: the config file(s) used, or that none was found."""
     if settings.config_files:
         return f"config: {', '.join(settings.config_files)}"
-    if settings.schema or settings.schema_hook:
+    if settings.schema or settings.schema_hook or settings.alembic_config:
         return "no config file found: schema from the environment or command line"
     return "no config file found: no schema"

@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from ..isolation.class_transaction import ClassTransaction
     from ..session.session import Session
 
+#: What tddkit did (config, server, schema template) in pytest's header and closing summary.
+pytest_plugins = ["tddkit.integrations.pytest_header"]
+
 SIGNALS = pytest.StashKey[SignalStop]()
 
 SCOPES_HINT = (

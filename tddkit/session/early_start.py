@@ -12,8 +12,8 @@ the thread and closes what it started.
 The thread never imports a module: everything it runs was imported by the
 main thread before (two threads importing at once can deadlock on a
 circular import). Not started early: ``--parallel`` runs, and projects
-with a ``schema_hook`` (the project's own code: tddkit imports and runs it
-on the main thread only).
+with a ``schema_hook`` or ``alembic_config`` (the project's own code:
+tddkit imports and runs it on the main thread only).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def begin(args: argparse.Namespace) -> None:
         settings = run_settings(args)
     except TddkitError:
         return  # the run reports it in its usual place
-    if settings.schema_hook:
+    if settings.schema_hook or settings.alembic_config:
         return
     early = _pending = _EarlyStart(settings)
     early.thread.start()

@@ -1,10 +1,12 @@
 """The schema source: what the test schema is made of, its content hash, and applying it.
 
 The hash covers everything the schema is built from: the schema files'
-names and bytes, the ``schema_hook``'s qualified name and its module's
-source, the files matched by ``schema_inputs`` (seed data the hook reads),
+paths and bytes, the ``schema_hook``'s qualified name and its module file's
+bytes, the files matched by ``schema_inputs`` (seed data the hook reads),
+an Alembic environment's files and the project modules they import,
 ``schema_version``, and the leak check's objects. Any change gives a new
-hash, hence a new template (see ``template``).
+hash, hence a new template (see ``template``). Computing it imports none of
+the project's code: the hook and the migrations are imported only to build.
 """
 
 from __future__ import annotations
@@ -13,16 +15,18 @@ import dataclasses
 import functools
 import hashlib
 import importlib
+import importlib.util
 import os
-import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config.paths import SCHEMA_RECORD_PATH
 from ..config.settings import Settings
-from ..errors import ConfigError, SchemaError
+from ..errors import ConfigError, SchemaError, described
 from ..isolation import leaks
+from .alembic_source import AlembicProject
+from .source_files import in_project, module_file
 
 if TYPE_CHECKING:
     import psycopg
@@ -31,11 +35,17 @@ if TYPE_CHECKING:
 TEMPLATE_PREFIX = "tddkit_tpl_"
 
 
-def load_hook(spec: str) -> Callable[[psycopg.Connection], Any]:
-    """Import ``'package.module:function'``."""
+def _hook_module(spec: str) -> str:
+    """The module of hook ``'package.module:function'`` (a one-line ConfigError when it is not that shape)."""
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise ConfigError(f"schema_hook {spec!r} must look like 'package.module:function'")
+    return module_name
+
+
+def load_hook(spec: str) -> Callable[[psycopg.Connection], Any]:
+    """Import ``'package.module:function'``."""
+    module_name, attr = _hook_module(spec), spec.partition(":")[2]
     try:
         hook: Callable[[psycopg.Connection], Any] = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
@@ -85,6 +95,12 @@ class SchemaSource:
     inputs: list[Path] = dataclasses.field(default_factory=list)
     #: The project directory (where the config file is), for messages.
     root: str = ""
+    #: The hook module's file (found without importing it).
+    hook_file: Path | None = None
+    #: The Alembic migration environment (``alembic_config``), upgraded to head after the files.
+    alembic: AlembicProject | None = None
+    #: Where the inputs of the last build are kept (see ``schema_record``).
+    record: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SchemaSource:
@@ -92,23 +108,47 @@ class SchemaSource:
         missing = [str(p) for p in files if not p.is_file()]
         if missing:
             raise ConfigError(f"schema file not found: {', '.join(missing)} (check 'schema' in your tddkit config)")
-        if settings.schema_hook:
-            load_hook(settings.schema_hook)  # fail now, before any server work
+        hook_file = _find_hook(settings.schema_hook) if settings.schema_hook else None  # fail now, not on build
         root = str(Path(settings.root or os.getcwd()).resolve())
         project = hashlib.sha256(root.encode()).hexdigest()[:8]
         return cls(files, settings.schema_hook, settings.schema_version, project, settings.leak_check,
-                   _matched_inputs(settings), root)
+                   _matched_inputs(settings), root, hook_file, _alembic(settings), settings.resolve(SCHEMA_RECORD_PATH))
+
+    @functools.cached_property
+    def manifest(self) -> dict[str, str]:
+        """What the template is made of: each file by its path (relative to the project) and a digest of its
+        bytes; the settings that shape it by name. Every entry is part of the hash."""
+        entries = {"schema_version": self.version, "schema_hook": self.hook or ""}
+        if self.files:
+            entries["schema order"] = ", ".join(self._label(p) for p in self.files)
+        files = [*self.files, *([self.hook_file] if self.hook_file else [])]
+        if self.alembic is not None:
+            files += [*self.alembic.files(), *self.alembic.imports(Path(self.root))]
+        for path in files:
+            try:
+                entries[self._label(path)] = _digest(path.read_bytes())
+            except OSError as exc:
+                raise ConfigError(f"{path} cannot be read ({exc.strerror}): the schema is built from it; make it "
+                                  "readable") from None
+        entries.update((self._label(p), _digest(_input_bytes(p))) for p in self.inputs)
+        return entries
+
+    def _label(self, path: Path) -> str:
+        """``path`` relative to the project when it is the project's own, else absolute."""
+        resolved = path.resolve()
+        return str(resolved.relative_to(self.root)) if in_project(resolved, Path(self.root)) else str(resolved)
+
+    @property
+    def watched(self) -> list[Path]:
+        """Every file the template is built from (what ``watch`` follows)."""
+        return [Path(self.root, label) for label in self.manifest if label not in _SETTINGS]
 
     @functools.cached_property
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
-        for path in self.files:
-            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-        digest.update(f"hook={self.hook}\0version={self.version}".encode())
-        if self.hook:
-            digest.update(b"\0hook_source=" + _hook_source(self.hook))
-        for path in self.inputs:
-            digest.update(b"\0input=" + str(path).encode() + b"\0" + _input_bytes(path))
+        for label, value in sorted(self.manifest.items()):
+            digest.update(f"{label}\0{value}\0".encode())
+
         if self.leak_check:
             digest.update(b"\0leak_check=" + leaks.INSTALL.encode())
         return digest.hexdigest()[:16]
@@ -125,35 +165,45 @@ class SchemaSource:
             leaks.install(conn)
 
     def apply_schema(self, conn: psycopg.Connection) -> None:
-        """Apply the project's schema only: the files, then the hook."""
+        """Apply the project's schema only: the files, the migrations (``upgrade head``), then the hook."""
         import psycopg
 
         apply_schema_files(conn, self.files)
+        if self.alembic is not None:
+            self.alembic.upgrade(conn)
         if self.hook:
             try:
                 load_hook(self.hook)(conn)
             except psycopg.Error as exc:
                 raise SchemaError(f"schema_hook {self.hook!r} failed: {exc.diag.message_primary or exc}") from None
             except Exception as exc:
-                raise SchemaError(f"schema_hook {self.hook!r} raised {_described(exc)}") from None
+                raise SchemaError(f"schema_hook {self.hook!r} raised {described(exc)}") from None
 
 
-def _described(exc: BaseException) -> str:
-    """``Type: message (at file:line)``, the line being the innermost frame that raised it."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
-    message = str(exc)
-    return f"{type(exc).__name__}{': ' + message if message else ''}{where}"
+#: Manifest entries that are settings, not files.
+_SETTINGS = ("schema_version", "schema_hook", "schema order")
 
 
-def _hook_source(spec: str) -> bytes:
-    """The source of the hook's module (already imported by ``load_hook``); b"" when it has no file."""
-    module = sys.modules.get(spec.partition(":")[0])
-    path = getattr(module, "__file__", None)
-    try:
-        return Path(path).read_bytes() if path else b""
-    except OSError:
-        return b""
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _find_hook(spec: str) -> Path:
+    """The file of the hook's module, found without importing it; a one-line ConfigError if there is none."""
+    module_name = _hook_module(spec)
+    path = module_file(module_name)
+    if path is None:
+        raise ConfigError(f"schema_hook {spec!r} cannot be loaded: No module named {module_name!r}")
+    return path
+
+
+def _alembic(settings: Settings) -> AlembicProject | None:
+    """The Alembic environment of ``alembic_config``, if set (Alembic itself is needed only to build)."""
+    if not settings.alembic_config:
+        return None
+    if importlib.util.find_spec("alembic") is None or importlib.util.find_spec("sqlalchemy") is None:
+        raise ConfigError("alembic_config needs Alembic and SQLAlchemy: pip install 'tddkit[alembic]'")
+    return AlembicProject.read(settings.resolve(settings.alembic_config), settings.alembic_url_env)
 
 
 def _matched_inputs(settings: Settings) -> list[Path]:

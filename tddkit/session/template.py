@@ -39,6 +39,7 @@ from .ownership import (
     not_ours,
 )
 from .schema import TEMPLATE_PREFIX, SchemaSource
+from .schema_record import remember, why_built
 
 BUILD_PREFIX = "tddkit_tplbuild_"
 
@@ -50,11 +51,14 @@ class TemplateResult:
     name: str
     built: bool
     seconds: float
+    #: Why it was built (what changed since the project's last build), see ``schema_record``.
+    reason: str = ""
 
     def describe(self) -> str:
-        how = f"built in {self.seconds * 1000:.1f} ms" if self.built else \
-            f"reused (unchanged, checked in {self.seconds * 1000:.1f} ms)"
-        return f"schema template {self.name} {how}"
+        took = f"{self.seconds * 1000:.1f} ms"
+        if not self.built:
+            return f"schema template {self.name} reused (unchanged, checked in {took})"
+        return f"schema template {self.name} built in {took}" + (f" ({self.reason})" if self.reason else "")
 
 
 def ensure_template(admin: psycopg.Connection, server_dsn: str, source: SchemaSource,
@@ -72,6 +76,7 @@ def ensure_template(admin: psycopg.Connection, server_dsn: str, source: SchemaSo
         if rebuild and comment is not None:
             _drop_unheld(admin, name, force=True, refuse=True)
         built = rebuild or comment is None
+        reason = why_built(source.record, source.manifest, rebuild) if built else ""
         if built:
             _build(admin, server_dsn, source, name)
         hold_template(admin, name)
@@ -83,7 +88,8 @@ def ensure_template(admin: psycopg.Connection, server_dsn: str, source: SchemaSo
                 _drop_unheld(admin, stale, force=stale.startswith(BUILD_PREFIX))
     finally:
         admin.execute("SELECT pg_advisory_unlock(%s)", (lock_key,))
-    return TemplateResult(name, built, time.perf_counter() - started)
+    remember(source.record, source.manifest)
+    return TemplateResult(name, built, time.perf_counter() - started, reason)
 
 
 def template_key(name: str) -> int:

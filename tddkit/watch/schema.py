@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from collections.abc import Callable
@@ -14,12 +13,14 @@ from .tree import WatchedTree, purge_project_modules
 
 
 class WatchedSchema:
-    """The schema's files (schema files, ``schema_inputs``, the hook's module), and whether the last save of
-    them failed to build."""
+    """The schema's files (schema files, ``schema_inputs``, the hook's module, the Alembic environment and the
+    modules it imports), and whether the last save of them failed to build."""
 
     def __init__(self, tree: WatchedTree) -> None:
         self.tree = tree
         self.paths: set[str] = set()
+        #: Alembic's script directories: a new revision there changes the schema too.
+        self.dirs: tuple[str, ...] = ()
         #: The last change could not be built: the next save of the schema runs again, whatever it holds.
         self.failed = False
 
@@ -29,13 +30,10 @@ class WatchedSchema:
         if source is None:
             self.paths = set()
             return
-        paths = {os.path.realpath(p) for p in [*source.files, *source.inputs]}
-        if source.hook:
-            spec = importlib.util.find_spec(source.hook.partition(":")[0])
-            if spec is not None and spec.origin:
-                paths.add(os.path.realpath(spec.origin))
+        paths = {os.path.realpath(p) for p in source.watched}
         purge_project_modules(self.tree)
         self.paths = paths
+        self.dirs = tuple(os.path.realpath(d) + os.sep for d in source.alembic.script_dirs) if source.alembic else ()
 
     def check(self, session: Session, paths: list[str], before_rebuild: Callable[[], None]) -> bool | None:
         """Rebuild the template when ``paths`` changed the schema: True to run everything (rebuilt, or back to
@@ -43,8 +41,8 @@ class WatchedSchema:
         be built (the error is shown; watching goes on). ServerError or psycopg's OperationalError: the server
         was lost, not the schema."""
         settings = session.settings
-        if not self.paths.intersection(paths) and not (settings.schema_inputs and
-                                                       any(not p.endswith(".py") for p in paths)):
+        if not self.paths.intersection(paths) and not any(p.startswith(self.dirs) for p in paths) and not (
+                settings.schema_inputs and any(not p.endswith(".py") for p in paths)):
             return False
         database = session._database
         try:
