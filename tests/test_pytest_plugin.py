@@ -87,10 +87,12 @@ class FixtureTests(unittest.TestCase):
                 self.assertEqual(ran, list(order))
 
     @unittest.skipUnless(HAVE_SQLALCHEMY, "SQLAlchemy is not installed")
-    def test_sqlalchemy_session_fixture(self):
-        done = PytestProject(self, "sqlalchemy_orm").pytest("-q", shared_server=True)
+    def test_sqlalchemy_fixtures_as_real_suites_use_them_with_warnings_as_errors(self):
+        warnings_as_errors = '[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n'
+        project = PytestProject(self, "sqlalchemy_orm", config=warnings_as_errors)
+        done = project.pytest("-q", shared_server=True)
         self.assertEqual(done.returncode, 0, output(done))
-        self.assertIn("2 passed", done.stdout)
+        self.assertIn("6 passed", done.stdout)
 
     def test_a_session_scoped_fixture_gets_an_error_naming_the_scopes_that_work(self):
         done = PytestProject(self, "wrong_scope").pytest("-q", shared_server=True)

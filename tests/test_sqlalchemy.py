@@ -5,13 +5,13 @@ import gc
 import importlib.util
 import sys
 import unittest
-import warnings
 from pathlib import Path
 
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import tddkit
+from tests.support import problems_by_name, run_suite, suite_of
 
 HAVE_SQLALCHEMY = importlib.util.find_spec("sqlalchemy") is not None
 
@@ -108,10 +108,6 @@ class GarbageCollectedConnectionTests(tddkit.TDDTestCase):
     """A Connection nobody closed (upstream fixtures return ``engine.connect()``) is finalized by the garbage
     collector at any moment: that never blocks, never errs, and never undoes the test's other work."""
 
-    def setUp(self):
-        warnings.filterwarnings("ignore", message="The garbage collector", category=Warning)
-        self.addCleanup(warnings.resetwarnings)
-
     def forgotten_connection(self, email):
         """A Connection that wrote a row and that only a reference cycle keeps: the collector finalizes it."""
         connection = self.sqlalchemy_engine().connect()
@@ -143,13 +139,9 @@ class GarbageCollectedConnectionTests(tddkit.TDDTestCase):
         self.assertEqual(self.conn.execute("SELECT count(*) FROM users").fetchone(), (0,))
 
 
-
+@unittest.skipUnless(HAVE_SQLALCHEMY, "SQLAlchemy is not installed")
 class OwnEngineTests(tddkit.TDDTestCase):
     """An engine the test builds on self.pool (StaticPool), left to the collector with its Connection."""
-
-    def setUp(self):
-        warnings.filterwarnings("ignore", message="The garbage collector", category=Warning)
-        self.addCleanup(warnings.resetwarnings)
 
     def test_an_engine_on_self_pool_finalized_during_a_query(self):
         from sqlalchemy import create_engine
@@ -166,6 +158,19 @@ class OwnEngineTests(tddkit.TDDTestCase):
         self.conn.execute("DO $$BEGIN RAISE NOTICE 'collect now'; END$$")
         self.assertTrue(collected and collected[0] > 0, collected)
         self.assertEqual(self.conn.execute("SELECT 1").fetchone(), (1,))
+
+
+class SetUpFailureTests(unittest.TestCase):
+    @unittest.skipUnless(HAVE_SQLALCHEMY, "SQLAlchemy is not installed")
+    def test_a_setup_failing_halfway_leaves_nothing_to_later_tests(self):
+        from tests.cases import sqlalchemy_setup as cases
+
+        suite = unittest.TestSuite([suite_of(cases.FailedSetUp), suite_of(cases.AfterAFailedSetUp),
+                                    suite_of(cases.FailedSetUp), suite_of(cases.AfterAFailedSetUp)])
+        result = run_suite(suite)
+        self.assertEqual(list(problems_by_name(result)), ["test_a_never_runs"], result.output)
+        self.assertEqual(len(result.errors), 2, result.output)
+        self.assertIn("No module named 'psycopg2'", result.errors[0][1])
 
 
 if __name__ == "__main__":
