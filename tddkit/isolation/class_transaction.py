@@ -185,6 +185,7 @@ class ClassTransaction:
         state = conn._tddkit
         state.guard(False)
         state.joins.clear()
+        state.drop_view()
         if state.busy or close:
             conn.close()  # nothing else can end a COPY or stream the test left behind
         try:
