@@ -1,5 +1,6 @@
 """AsyncTDDTestCase and the async pool: asyncio tests on the test's connection, isolated and measured."""
 
+import importlib.util
 import sys
 import unittest
 from pathlib import Path
@@ -12,6 +13,17 @@ import psycopg
 import tddkit
 
 COUNT = "SELECT count(*) FROM users"
+HAVE_SQLALCHEMY = importlib.util.find_spec("sqlalchemy") is not None and importlib.util.find_spec("greenlet")
+
+if HAVE_SQLALCHEMY:
+    import sqlalchemy
+
+    from examples.shop.orm import User
+
+
+async def emails(conn) -> list[str]:
+    cursor = await conn.execute("SELECT email FROM users ORDER BY email")
+    return [row[0] for row in await cursor.fetchall()]
 
 
 async def count(conn) -> int:
@@ -70,6 +82,44 @@ class AsyncPoolTests(tddkit.AsyncTDDTestCase):
 
     async def test_nothing_is_left(self):
         self.assertEqual(await count(self.conn), 0)
+
+
+
+@unittest.skipUnless(HAVE_SQLALCHEMY, "SQLAlchemy is not installed")
+class AsyncSQLAlchemyTests(tddkit.AsyncTDDTestCase):
+    async def test_session_commit_integrity_error_rollback_and_begin_nested(self):
+        session = await self.sqlalchemy_async_session()
+        session.add(User(email="ada@example.com", name="Ada"))
+        await session.commit()
+        session.add(User(email="ada@example.com", name="again"))
+        with self.assertRaises(sqlalchemy.exc.IntegrityError):
+            await session.commit()
+        await session.rollback()
+        async with session.begin_nested():
+            session.add(User(email="nested@example.com", name="N"))
+        nested = await session.begin_nested()
+        session.add(User(email="undone@example.com", name="U"))
+        await session.flush()
+        await nested.rollback()
+        await session.commit()
+        self.assertEqual(await emails(self.conn), ["ada@example.com", "nested@example.com"])
+
+    async def test_an_engine_connection_commits_and_a_session_reads_it(self):
+        engine = await self.sqlalchemy_async_engine()
+        async with engine.begin() as connection:
+            await connection.execute(sqlalchemy.text("INSERT INTO users (email, name) VALUES ('e@example.com', 'E')"))
+        session = await self.sqlalchemy_async_session()
+        found = await session.scalar(sqlalchemy.select(User.email))
+        self.assertEqual(found, "e@example.com")
+
+    async def test_nothing_is_left(self):
+        self.assertEqual(await emails(self.conn), [])
+
+    async def test_the_engine_is_one_per_run_and_its_setup_is_not_counted(self):
+        self.assertIs(await self.sqlalchemy_async_engine(), await self.sqlalchemy_async_engine())
+        connection = await self.sqlalchemy_async_connection()
+        with self.assertNumQueries(1):
+            await connection.execute(sqlalchemy.text("SELECT 1"))
 
 
 if __name__ == "__main__":

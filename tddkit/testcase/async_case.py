@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import unittest
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .._compat import hide_from_unittest_tracebacks
 from ..aio.connection import AsyncGuardedConnection, view_of
@@ -50,3 +50,32 @@ class AsyncTDDTestCase(TDDTestCase, unittest.IsolatedAsyncioTestCase):
 
     def _tddkit_bind(self, conn: GuardedConnection) -> None:
         type(self).conn = self.conn = view_of(conn)
+
+    # --- SQLAlchemy asyncio ----------------------------------------------------------------
+
+    async def sqlalchemy_async_engine(self) -> Any:
+        """A SQLAlchemy ``AsyncEngine`` whose connections are the test's own, each a unit of work of its own
+        (as ``sqlalchemy_engine()``); one per run. Needs ``pip install 'tddkit[sqlalchemy]'``."""
+        from ..integrations import sqlalchemy as bridge
+
+        transaction = self._tddkit_current_transaction("sqlalchemy_async_engine()")
+        return await bridge.async_engine(transaction.active_connection, transaction.name)
+
+    async def sqlalchemy_async_connection(self) -> Any:
+        """The test's SQLAlchemy ``AsyncConnection`` (the same one for every call in a test, closed after it)."""
+        scope = self._tddkit_current_scope("sqlalchemy_async_connection()")
+        connection = scope.extras.get("sqlalchemy_async_connection")
+        if connection is None or connection.closed:
+            engine = await self.sqlalchemy_async_engine()
+            connection = scope.extras["sqlalchemy_async_connection"] = await engine.connect()
+            self.addAsyncCleanup(connection.close)
+        return connection
+
+    async def sqlalchemy_async_session(self, **session_kwargs: Any) -> Any:
+        """An ``AsyncSession`` on ``sqlalchemy_async_connection()`` (``join_transaction_mode="create_savepoint"``),
+        closed after the test: ``commit()``, ``rollback()`` and ``begin_nested()`` behave as in production."""
+        from ..integrations import sqlalchemy as bridge
+
+        session = bridge.async_session(await self.sqlalchemy_async_connection(), **session_kwargs)
+        self.addAsyncCleanup(session.close)
+        return session
