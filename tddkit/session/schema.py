@@ -3,8 +3,9 @@
 The hash covers everything the schema is built from: the schema files'
 names and bytes, the ``schema_hook``'s qualified name and its module's
 source, the files matched by ``schema_inputs`` (seed data the hook reads),
-``schema_version``, and the leak check's objects. Any change gives a new
-hash, hence a new template (see ``template``).
+``schema_version``, and the leak check's triggers when the template holds
+them (a server without commit tracking, see ``isolation.leaks``). Any change
+gives a new hash, hence a new template (see ``template``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.settings import Settings
 from ..errors import ConfigError, SchemaError
-from ..isolation import leaks
+from ..isolation.leaks.triggers import INSTALL as LEAK_TRIGGERS
+from ..isolation.leaks.triggers import install as install_leak_triggers
 
 if TYPE_CHECKING:
     import psycopg
@@ -80,14 +82,15 @@ class SchemaSource:
     hook: str | None
     version: str
     project: str
-    leak_check: bool = True
+    #: The template gets the leak check's triggers (the server does not track commit timestamps).
+    leak_triggers: bool = False
     #: Files the hook reads (``schema_inputs``), sorted.
     inputs: list[Path] = dataclasses.field(default_factory=list)
     #: The project directory (where the config file is), for messages.
     root: str = ""
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SchemaSource:
+    def from_settings(cls, settings: Settings, leak_triggers: bool = False) -> SchemaSource:
         files = [settings.resolve(p) for p in settings.schema]
         missing = [str(p) for p in files if not p.is_file()]
         if missing:
@@ -96,7 +99,7 @@ class SchemaSource:
             load_hook(settings.schema_hook)  # fail now, before any server work
         root = str(Path(settings.root or os.getcwd()).resolve())
         project = hashlib.sha256(root.encode()).hexdigest()[:8]
-        return cls(files, settings.schema_hook, settings.schema_version, project, settings.leak_check,
+        return cls(files, settings.schema_hook, settings.schema_version, project, leak_triggers,
                    _matched_inputs(settings), root)
 
     @functools.cached_property
@@ -109,8 +112,8 @@ class SchemaSource:
             digest.update(b"\0hook_source=" + _hook_source(self.hook))
         for path in self.inputs:
             digest.update(b"\0input=" + str(path).encode() + b"\0" + _input_bytes(path))
-        if self.leak_check:
-            digest.update(b"\0leak_check=" + leaks.INSTALL.encode())
+        if self.leak_triggers:
+            digest.update(b"\0leak_check=" + LEAK_TRIGGERS.encode())
         return digest.hexdigest()[:16]
 
     @property
@@ -121,8 +124,8 @@ class SchemaSource:
     def apply(self, conn: psycopg.Connection) -> None:
         """Apply the files, then the hook, on ``conn`` (committed by the caller)."""
         self.apply_schema(conn)
-        if self.leak_check:
-            leaks.install(conn)
+        if self.leak_triggers:
+            install_leak_triggers(conn)
 
     def apply_schema(self, conn: psycopg.Connection) -> None:
         """Apply the project's schema only: the files, then the hook."""
