@@ -111,7 +111,7 @@ CHANGES = [
     (["TRUNCATE order_items"], "writes to public.order_items"),
     (["ALTER TABLE users ADD COLUMN extra text", "CREATE TABLE after_tpl (id int)",
       "DROP INDEX orders_user_id_status_idx"],
-     "ALTER TABLE public.users; CREATE TABLE public.after_tpl; DROP INDEX public.orders_user_id_status_idx"),
+     "ALTER TABLE public.users, CREATE TABLE public.after_tpl, DROP INDEX public.orders_user_id_status_idx"),
     (["CREATE TABLE made (id int)", "INSERT INTO made VALUES (1)"], "CREATE TABLE public.made"),
     (["INSERT INTO made VALUES (2)"], "writes to public.made"),
     (["CREATE OR REPLACE FUNCTION place_order(p_order_id bigint) RETURNS void LANGUAGE sql AS 'SELECT 1'"],

@@ -8,10 +8,15 @@ Uncommitted work, the exporter's included, is in neither. Catalog rows are
 compared as text (whole rows; pg_class without its statistics and storage
 columns); a table's rows by their count and a hash of their versions
 (``ctid``, ``xmin``), and its storage by ``relfilenode``, since a TRUNCATE
-empties the table for old snapshots too. Temporary objects are left out.
+empties the table for old snapshots too. Temporary objects are left out,
+and the rows of a table locked exclusively (an ALTER not yet committed, the
+exporter's own DDL) or that the role may not read are not read.
 """
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import psycopg
 
@@ -48,8 +53,7 @@ _RELATION_PARTS = "".join(
 #: Every object: (catalog, oid, kind, name, signature, relfilenode, whether its rows are read).
 OBJECTS = f"""
 WITH ns AS ({_USER_NAMESPACES}),
-locked AS MATERIALIZED (SELECT relation FROM pg_locks WHERE locktype = 'relation' AND granted
-                        AND mode = 'AccessExclusiveLock'
+locked AS MATERIALIZED (SELECT relation FROM pg_locks WHERE locktype = 'relation' AND mode = 'AccessExclusiveLock'
                         AND database = (SELECT oid FROM pg_database WHERE datname = current_database()))
 SELECT 'pg_class', c.oid, c.relkind::text, format('%I.%I', ns.nspname, c.relname), md5(concat_ws(E'\\n',
         (to_jsonb(c) - ARRAY['relpages', 'reltuples', 'relallvisible', 'relallfrozen', 'relfrozenxid',
@@ -57,7 +61,7 @@ SELECT 'pg_class', c.oid, c.relkind::text, format('%I.%I', ns.nspname, c.relname
         (SELECT string_agg(x::text, ',' ORDER BY x.objsubid) FROM pg_description x
          WHERE x.objoid = c.oid AND x.classoid = 'pg_class'::regclass))),
        c.relfilenode, (c.relkind = 'r' OR (c.relkind = 'm' AND c.relispopulated))
-                      AND c.oid NOT IN (SELECT relation FROM locked)
+                      AND c.oid NOT IN (SELECT relation FROM locked) AND has_table_privilege(c.oid, 'SELECT')
 FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
 WHERE c.relpersistence <> 't' AND c.relkind <> 't'
 UNION ALL
@@ -93,7 +97,7 @@ Objects = dict[Key, tuple[str, str, str, int, bool]]
 
 def changed_since(dsn: str, snapshot: str) -> str:
     """What committed changes the database at ``dsn`` shows since ``snapshot``, for the error ("" if none):
-    DDL (``CREATE TABLE public.t``, ``ALTER ...``, ``DROP ...``), then ``writes to`` the tables."""
+    DDL (``ALTER TABLE public.t``, then ``CREATE ...``, ``DROP ...``), then ``writes to`` the tables."""
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("SET lock_timeout = '1s'")
         with read_only(conn):
@@ -104,29 +108,25 @@ def changed_since(dsn: str, snapshot: str) -> str:
             then = objects(conn)
             same_storage = {key: name for key, name in tables.items() if key in then and then[key][3] == now[key][3]}
             rows_then = row_hashes(conn, same_storage)
-    ddl = [f"CREATE {describe(key, now)}" for key in now.keys() - then.keys()]
-    ddl += [f"ALTER {describe(key, now)}" for key in now.keys() & then.keys() if now[key][2] != then[key][2]]
-    ddl += [f"DROP {describe(key, then)}" for key in then.keys() - now.keys()]
-    written = [name for key, name in tables.items() if key in then and (
-        rows_now[key] != rows_then[key] if key in same_storage else now[key][2] == then[key][2])]
-    ddl.sort(key=lambda change: change.partition(" ")[0] + change.rpartition(" ")[2])
-    written.sort()
-    return "; ".join((["; ".join(ddl)] if ddl else []) + ([f"writes to {', '.join(written)}"] if written else []))
+    both = now.keys() & then.keys()
+    ddl = sorted(f"ALTER {describe(key, now)}" for key in both if now[key][2] != then[key][2])
+    ddl += sorted(f"CREATE {describe(key, now)}" for key in now.keys() - both)
+    ddl += sorted(f"DROP {describe(key, then)}" for key in then.keys() - both)
+    written = sorted(name for key, name in tables.items() if key in both and (  # a new storage: TRUNCATE, a rewrite
+        rows_now[key] != rows_then[key] if key in same_storage else now[key][2] == then[key][2]))
+    return "; ".join(([", ".join(ddl)] if ddl else []) + ([f"writes to {', '.join(written)}"] if written else []))
 
 
-class read_only:
-    """A read-only repeatable-read transaction on ``conn`` (autocommit), as of ``snapshot`` when given."""
-
-    def __init__(self, conn: psycopg.Connection, snapshot: str | None = None) -> None:
-        self.conn, self.snapshot = conn, snapshot
-
-    def __enter__(self) -> None:
-        self.conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-        if self.snapshot is not None:
-            self.conn.execute(f"SET TRANSACTION SNAPSHOT '{self.snapshot}'".encode())
-
-    def __exit__(self, *exc: object) -> None:
-        self.conn.execute("ROLLBACK")
+@contextlib.contextmanager
+def read_only(conn: psycopg.Connection, snapshot: str | None = None) -> Iterator[None]:
+    """A read-only repeatable-read transaction on ``conn`` (in autocommit), as of ``snapshot`` when given."""
+    conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    try:
+        if snapshot is not None:
+            conn.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'".encode())
+        yield
+    finally:
+        conn.execute("ROLLBACK")
 
 
 def objects(conn: psycopg.Connection) -> Objects:
