@@ -75,6 +75,6 @@ def leak_check_per_test(run_tests: RunTests, count: int, settings: Settings) -> 
 def app_samples(run_tests: RunTests, count: int, settings: Settings) -> dict[str, list[float]]:
     """The samples of both rows."""
     samples = {"pool_block_overhead": pool_block_overhead(run_tests, count)}
-    if settings.leak_check:  # turned on here, a check whose template has no triggers (when it needs them) fails
+    if settings.leak_check:  # off, a server without commit tracking has no triggers in the template to check with
         samples["leak_check_per_test"] = leak_check_per_test(run_tests, count, settings)
     return samples
