@@ -90,7 +90,7 @@ class FixtureTests(unittest.TestCase):
     def test_sqlalchemy_fixtures_as_real_suites_use_them_with_warnings_as_errors(self):
         warnings_as_errors = '[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n'
         project = PytestProject(self, "sqlalchemy_orm", config=warnings_as_errors)
-        done = project.pytest("-q", shared_server=True)
+        done = project.pytest("-q", "-p", "no:asyncio", shared_server=True)  # its config warnings would be errors
         self.assertEqual(done.returncode, 0, output(done))
         self.assertIn("6 passed", done.stdout)
 
@@ -121,7 +121,8 @@ class CostAndCleanupTests(unittest.TestCase):
         imported = (project.root / "test_no_tddkit.py.imported").read_text().split()
         self.assertNotIn("psycopg", imported)
         plugin = {"tddkit.integrations", "tddkit.integrations.pytest_plugin", "tddkit.integrations.pytest_results",
-                  "tddkit.integrations.pytest_signals", "tddkit.integrations.pytest_header", "tddkit.config",
+                  "tddkit.integrations.pytest_signals", "tddkit.integrations.pytest_header",
+                  "tddkit.integrations.pytest_async", "tddkit.config",
                   "tddkit._version", "tddkit.config.paths"}  # the plugin and its constants, nothing more
         self.assertEqual([m for m in imported if m.startswith("tddkit.") and m not in plugin], [])
         self.assertNotIn("tddkit:", done.stdout)

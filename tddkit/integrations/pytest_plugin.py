@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from ..session.session import Session
 
 #: What tddkit did (config, server, schema template) in pytest's header and closing summary.
-pytest_plugins = ["tddkit.integrations.pytest_header"]
+pytest_plugins = ["tddkit.integrations.pytest_header", "tddkit.integrations.pytest_async"]
 
 SIGNALS = pytest.StashKey[SignalStop]()
 
