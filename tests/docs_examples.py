@@ -4,12 +4,12 @@ Every fenced block is an example, by its language:
 
 - ``python``: a whole file. With ``title="path.py"`` it is that file of the page's project (application code,
   a schema hook, a test module when its name starts with ``test_``); without a title, a test module of its own.
-  A page's test modules run in one child process each way: those using ``TDDTestCase`` with
-  ``python -m tddkit run``, the others with pytest, on the suite's server (``--dsn``); each must run at least
+  A page's test modules run in one child process each way: those of unittest classes with
+  ``python -m tddkit run``, those of test functions with pytest, on the suite's server (``--dsn``); each must run at least
   one test, and every test must pass.
 - ``toml``: with ``title="pyproject.toml"`` the page project's config; without, a fragment that must load as
   tddkit settings (unknown keys and bad values fail).
-- ``sql``, ``ini``, ``cfg`` with a title: files of the project (a schema, alembic.ini).
+- ``sql``, ``ini``, ``cfg``, ``csv`` with a title: files of the project (a schema, alembic.ini, seed data).
 - ``sh``: each ``python -m tddkit`` command must parse with tddkit's own argparse parser, each ``pytest``
   command may use only options the plugin declares, each ``pip install`` only extras pyproject.toml declares
   and each ``tox -e`` only environments tox.ini declares.
@@ -41,7 +41,7 @@ DEFAULT_CONFIG = '[tool.tddkit]\nschema = ["db/schema.sql"]\n'
 FENCE = re.compile(r"^(?P<indent> *)(?P<fence>```+)(?P<lang>[\w-]*)(?P<info>[^\n]*)\n"
                    r"(?P<body>.*?)^(?P=indent)(?P=fence)[ \t]*$", re.MULTILINE | re.DOTALL)
 TITLE = re.compile(r'title="([^"]+)"')
-FILE_LANGUAGES = {"python", "toml", "sql", "ini", "cfg"}
+FILE_LANGUAGES = {"python", "toml", "sql", "ini", "cfg", "csv"}
 CHECKED_LANGUAGES = {*FILE_LANGUAGES, "sh"}
 SHOWN_LANGUAGES = {"text"}
 
@@ -70,7 +70,8 @@ class Example:
 
     @property
     def runner(self) -> str:
-        return "tddkit" if "TDDTestCase" in self.body else "pytest"
+        """pytest for a module of test functions, else ``python -m tddkit run`` (unittest classes)."""
+        return "pytest" if re.search(r"^def test_", self.body, re.MULTILINE) else "tddkit"
 
 
 def slug(page: Path) -> str:

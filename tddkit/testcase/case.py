@@ -41,7 +41,7 @@ hide_from_unittest_tracebacks(globals())
 ASYNC_TEST = (
     "{test} is an 'async def' test: TDDTestCase runs tests synchronously on a psycopg (sync) connection, "
     "so its body would never run. Write it as a plain 'def' test, or test async code in a "
-    "unittest.IsolatedAsyncioTestCase (see README, 'Async code')"
+    "unittest.IsolatedAsyncioTestCase (see the docs' how-to guide 'Async code')"
 )
 
 
