@@ -5,8 +5,8 @@ Every fenced block is an example, by its language:
 - ``python``: a whole file. With ``title="path.py"`` it is that file of the page's project (application code,
   a schema hook, a test module when its name starts with ``test_``); without a title, a test module of its own.
   A page's test modules run in one child process each way: those of unittest classes with
-  ``python -m tddkit run``, those of test functions with pytest, on the suite's server (``--dsn``); each must run at least
-  one test, and every test must pass.
+  ``python -m tddkit run``, those of test functions with pytest, on the suite's server (``--dsn``); each must run
+  at least one test, and every test must pass.
 - ``toml``: with ``title="pyproject.toml"`` the page project's config; without, a fragment that must load as
   tddkit settings (unknown keys and bad values fail).
 - ``sql``, ``ini``, ``cfg``, ``csv`` with a title: files of the project (a schema, alembic.ini, seed data).

@@ -177,7 +177,7 @@ class JsonReferenceTests(unittest.TestCase):
                 found.setdefault(section, set()).update(value)
                 for key, item in value.items():
                     if section in ("", "metrics"):
-                        child = f"metrics.<metric>" if section == "metrics" else key
+                        child = "metrics.<metric>" if section == "metrics" else key
                     else:
                         child = f"{section}.{key}"
                     walk(item, child)
