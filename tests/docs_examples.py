@@ -1,10 +1,10 @@
-"""The code examples of README.md and docs/: found, written into a project per page, and checked.
+"""The code examples of README.md and docs/: found, written into a project per config, and checked.
 
 Every fenced block is an example, by its language:
 
 - ``python``: a whole file. With ``title="path.py"`` it is that file of the page's project (application code,
   a schema hook, a test module when its name starts with ``test_``); without a title, a test module of its own.
-  A page's test modules run in one child process each way: those of unittest classes with
+  The test modules of the pages that share a config run in one child process each way: those of unittest classes with
   ``python -m tddkit run``, those of test functions with pytest, on the suite's server (``--dsn``); each must run
   at least one test, and every test must pass.
 - ``toml``: with ``title="pyproject.toml"`` the page project's config; without, a fragment that must load as
@@ -113,12 +113,27 @@ class Outcome:
     problems: list[str] = dataclasses.field(default_factory=list)
 
 
-class PageProject:
-    """A page's files in a directory of their own, and the results of running its test modules."""
+def group_of(page: Path) -> str:
+    """Which project the page's examples go to: its own when it shows a ``pyproject.toml``, else the shared one of
+    the pages on the default config (a few runs instead of one per page keep the suite fast)."""
+    return str(page) if any(e.title == "pyproject.toml" for e in examples(page)) else DEFAULT_CONFIG
 
-    def __init__(self, page: Path, root: Path, server_dsn: str) -> None:
-        self.page, self.root, self.server_dsn = page, root, server_dsn
-        self.examples = examples(page)
+
+def groups() -> dict[str, list[Path]]:
+    """The pages by their project, in page order."""
+    found: dict[str, list[Path]] = {}
+    for page in pages():
+        found.setdefault(group_of(page), []).append(page)
+    return found
+
+
+class Project:
+    """The files of pages that share a config, in one directory, and the results of running their test modules
+    (one child process per runner for all of them: a few runs instead of one per page keep the suite fast)."""
+
+    def __init__(self, pages: list[Path], root: Path, server_dsn: str) -> None:
+        self.root, self.server_dsn = root, server_dsn
+        self.examples = [example for page in pages for example in examples(page)]
         self.results: dict[str, Outcome] | None = None
         self.output = ""
 
@@ -127,9 +142,15 @@ class PageProject:
         (self.root / "db").mkdir()
         shutil.copy(SHOP_SCHEMA, self.root / "db" / "schema.sql")
         (self.root / "pyproject.toml").write_text(DEFAULT_CONFIG)
+        written: dict[Path, Example] = {}
+        shared = len({example.page for example in self.examples}) > 1
         for example in self.examples:
             if example.lang in FILE_LANGUAGES and (example.title or example.module):
                 path = self.root / (example.title or f"{example.module}.py")
+                other = written.setdefault(path, example)
+                if other.body != example.body or (shared and example.title in ("db/schema.sql", "pyproject.toml")):
+                    raise AssertionError(f"{example.where} and {other.where} write different files {example.title} "
+                                         "(or one the default config provides): give one of them another name")
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(example.body)
 

@@ -1,13 +1,15 @@
 """Every code example of README.md and docs/ works: one test per example (see tests/docs_examples.py).
 
-The test modules of a page run in child processes on this suite's server, once per page; a wrong example, an
-option that no longer exists or a config key tddkit refuses fails here, naming the page and line.
+The test modules run in child processes on this suite's server, once for all the pages that share a config; a
+wrong example, an option that no longer exists or a config key tddkit refuses fails here, naming the page and line.
 """
 
 import importlib.util
+import os
 import sys
 import tempfile
 import unittest
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
@@ -15,12 +17,15 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
 
 import tddkit
 from tests.docs_examples import (
+    FILE_LANGUAGES,
     Example,
-    PageProject,
+    Project,
     check_ini,
     check_sh,
     check_toml,
     examples,
+    group_of,
+    groups,
     pages,
     pytest_options,
     slug,
@@ -32,7 +37,7 @@ OPTIONAL = {name: importlib.util.find_spec(name) is not None for name in ("sqlal
 class DocExamples(unittest.TestCase):
     """The examples, one test each (added below, named after their page and line)."""
 
-    projects: dict[Path, PageProject] = {}
+    projects: dict[str, Project] = {}
 
     @classmethod
     def setUpClass(cls):
@@ -43,11 +48,17 @@ class DocExamples(unittest.TestCase):
     def tearDownClass(cls):
         cls.tmp.cleanup()
 
-    def project(self, page: Path) -> PageProject:
-        if page not in self.projects:
-            self.projects[page] = PageProject(page, Path(self.tmp.name) / slug(page),
-                                              tddkit.get_session().server_dsn)
-        return self.projects[page]
+    def project(self, page: Path) -> Project:
+        """The project of the pages that share ``page``'s config. On first use every project is written and run,
+        side by side (their child processes mostly wait on imports and the server)."""
+        if not self.projects:
+            server_dsn = tddkit.get_session().server_dsn
+            projects = {group: Project(pages, Path(self.tmp.name) / slug(pages[0]), server_dsn)
+                        for group, pages in groups().items()}
+            with ThreadPoolExecutor(max(2, os.cpu_count() or 1)) as pool:
+                list(pool.map(Project.run, projects.values()))
+            type(self).projects = projects
+        return self.projects[group_of(page)]
 
     def check(self, example: Example) -> None:
         page_text = example.page.read_text()
@@ -59,6 +70,15 @@ class DocExamples(unittest.TestCase):
             outcome = project.run()[example.module]
             self.assertTrue(outcome.tests, f"{example.where}: the example ran no test\n{project.output}")
             self.assertEqual(outcome.problems, [], f"{example.where}: the example failed\n{project.output}")
+        elif example.title:  # a file of the project (code, schema, config): it works when the page's tests pass
+            self.assertIn(example.lang, FILE_LANGUAGES, f"{example.where}: a {example.lang} block cannot be a file")
+            project = self.project(example.page)
+            results = project.run()
+            modules = {e.module for e in examples(example.page) if e.module}
+            self.assertTrue(modules, f"{example.where}: the page has no test module that uses this file")
+            failed = {module: results[module].problems for module in modules
+                      if results[module].problems or not results[module].tests}
+            self.assertEqual(failed, {}, f"{example.where}: the page's tests failed\n{project.output}")
         elif example.lang == "toml":
             with tempfile.TemporaryDirectory() as tmp:
                 check_toml(example, Path(tmp))
@@ -67,15 +87,8 @@ class DocExamples(unittest.TestCase):
         elif example.lang == "sh":
             self.assertGreater(check_sh(example, pytest_options()), 0,
                                f"{example.where}: no command in the block is one that can be checked")
-        else:  # a file of the project (application code, a schema): it works when the page's tests pass
-            self.assertIsNotNone(example.title, f"{example.where}: a {example.lang} block needs a title (its path)")
-            project = self.project(example.page)
-            results = project.run()
-            self.assertTrue(results, f"{example.where}: the page has no test module that uses this file")
-            failed = {module: outcome.problems for module, outcome in results.items()
-                      if outcome.problems or not outcome.tests}
-            self.assertEqual(failed, {}, f"{example.where}: the page's tests failed\n{project.output}")
-
+        else:
+            self.fail(f"{example.where}: a {example.lang} block needs a title (the path of the file it is)")
 
 def _add_tests() -> None:
     for page in pages():
