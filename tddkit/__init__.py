@@ -14,6 +14,7 @@ from ._version import __version__ as __version__
 
 #: Public name -> the module defining it.
 _EXPORTS = {
+    "AsyncTDDTestCase": "testcase.async_case",
     "ConfigError": "errors",
     "IsolationError": "errors",
     "OwnershipError": "errors",
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # the names as type checkers see them (the 'as' marks each as
     from .session.session import Session as Session
     from .session.session import close_session as close_session
     from .session.session import get_session as get_session
+    from .testcase.async_case import AsyncTDDTestCase as AsyncTDDTestCase
     from .testcase.case import TDDTestCase as TDDTestCase
     from .testcase.runner import TDDTestResult as TDDTestResult
     from .testcase.runner import TDDTestRunner as TDDTestRunner

@@ -127,6 +127,28 @@ def query_results_generator() -> Callable[[PGconn], PQGen[list[PGresult]]]:
     return execute
 
 
+def async_view_of(conn: Any, view_class: type) -> Any:
+    """An ``AsyncConnection`` of ``view_class`` on the libpq connection of the sync ``conn`` (psycopg builds a
+    connection object from its ``pgconn``); marked as pooled (its ``_pool``), so dropping it open does not warn.
+    Notices and notifies go to the view until ``reclaim_handlers(conn)``."""
+    view = view_class(conn.pgconn)
+    view._pool = None
+    return view
+
+
+def reclaim_handlers(conn: Any) -> None:
+    """Send the libpq connection's notices and notifies to ``conn`` again (psycopg's ``BaseConnection`` handlers,
+    as its ``__init__`` installs them) after a view took them."""
+    import functools
+    import weakref
+
+    from psycopg._connection_base import BaseConnection
+
+    owner = weakref.ref(conn)
+    conn.pgconn.notice_handler = functools.partial(BaseConnection._notice_handler, owner)
+    conn.pgconn.notify_handler = functools.partial(BaseConnection._notify_handler, owner)
+
+
 def in_transaction_block(conn: Any) -> bool:
     """Whether a ``with conn.transaction()`` block is open on a psycopg connection, where psycopg forbids commit()
     and rollback() (its ``_num_transactions``; no fallback)."""

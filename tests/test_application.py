@@ -14,7 +14,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 
 import tddkit
-from tddkit.isolation import leaks
+from tddkit.isolation.leaks import triggers as leak_triggers
 from tests.cases import application
 from tests.support import admin_connection, problems_by_name, run_suite, suite_of, users_in_database
 
@@ -119,7 +119,7 @@ class LeakCheckTests(unittest.TestCase):
         self.addCleanup(drop_both)
         with psycopg.connect(make_conninfo(server_dsn, dbname=name, user=name), autocommit=True) as conn:
             conn.execute("CREATE TABLE t (id int)")
-            leaks.install(conn)
+            leak_triggers.install(conn)
             self.assertEqual(conn.execute("SELECT evtname FROM pg_event_trigger").fetchall(), [])
             conn.execute("ALTER TABLE t ADD COLUMN x int")
             conn.execute("INSERT INTO t VALUES (1)")

@@ -70,7 +70,7 @@ class AsyncTestTests(unittest.TestCase):
         result = run_suite(suite_of(isolation.HasAsyncTest))
         self.assertEqual(len(result.errors), 1, result.output)
         self.assertIn("is an 'async def' test", result.errors[0][1])
-        self.assertIn("IsolatedAsyncioTestCase", result.errors[0][1])
+        self.assertIn("tddkit.AsyncTDDTestCase", result.errors[0][1])
 
 
 if __name__ == "__main__":

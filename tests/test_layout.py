@@ -17,6 +17,7 @@ LAYERS = [
     {"server"},
     {"measure"},
     {"isolation"},
+    {"aio"},
     {"session"},
     {"reporting"},
     {"integrations"},

@@ -1,14 +1,14 @@
 """Benchmark rows for application code: a ``self.pool`` block's cost, and the leak check's per-test cost.
 
-Both are differences measured in one run, alternating the two variants so a
-machine that slows down mid-run affects both alike: a block on ``self.pool``
-against the same statement on ``self.conn``; the per-test rollback with the
-leak check's query in its round trip against the plain rollback.
+Both are differences of paired tests in one run, alternating the two
+variants so a machine that slows down mid-run affects both alike: a block on
+``self.pool`` against the same statement on ``self.conn``; the per-test
+rollback with the leak check's probe in its round trip against the plain
+rollback.
 """
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Sequence
 
 from ..config.settings import Settings
@@ -19,11 +19,9 @@ from ..testcase.case import TDDTestCase
 OPERATIONS: dict[str, str] = {
     "pool_block_overhead": "body of 'with self.pool.connection() as c: c.execute(SELECT 1)' minus the body of "
                            "self.conn.execute(SELECT 1), paired tests",
-    "leak_check_per_test": "cleanup of an empty test with the leak check minus without it (median of each "
-                           "round of tests)",
+    "leak_check_per_test": "cleanup of an empty test with the leak check minus without it, paired tests",
 }
 TARGETS_MS: dict[str, float] = {"pool_block_overhead": 0.1, "leak_check_per_test": 0.02}
-ROUNDS = 10
 
 
 class AppCodeCase(TDDTestCase):
@@ -36,8 +34,17 @@ class AppCodeCase(TDDTestCase):
         with self.pool.connection() as conn:
             conn.execute("SELECT 1")
 
-    def bench_empty(self) -> None:
-        """Nothing: the test context and its rollback alone."""
+
+class LeakCheckCase(TDDTestCase):
+    """Empty bodies that turn the leak check on or off for their own cleanup."""
+
+    settings: Settings
+
+    def bench_checked(self) -> None:
+        self.settings.leak_check = True
+
+    def bench_unchecked(self) -> None:
+        self.settings.leak_check = False
 
 
 RunTests = Callable[[Sequence[TDDTestCase]], list[TestMetrics]]
@@ -51,26 +58,23 @@ def pool_block_overhead(run_tests: RunTests, count: int) -> list[float]:
 
 
 def leak_check_per_test(run_tests: RunTests, count: int, settings: Settings) -> list[float]:
-    """Per round: median cleanup with the leak check minus median cleanup without it, in ms."""
-    per_round = max(3, count // ROUNDS)
-    differences = []
-    original = settings.leak_check
+    """Per pair of empty tests (one whose cleanup runs the check, one whose cleanup does not, the order
+    alternating): the difference of their cleanups in ms. The class transaction begins with the check on."""
+    order = [("bench_checked", "bench_unchecked"), ("bench_unchecked", "bench_checked")]
+    names = [name for i in range(count + 3) for name in order[i % 2]]
+    original, LeakCheckCase.settings = settings.leak_check, settings
     try:
-        for _ in range(ROUNDS):
-            medians = []
-            for enabled in (True, False):
-                settings.leak_check = enabled
-                cleanup = [m.cleanup_ms for m in run_tests([AppCodeCase("bench_empty") for _ in range(per_round)])]
-                medians.append(statistics.median(cleanup))
-            differences.append(medians[0] - medians[1])
+        settings.leak_check = True
+        metrics = run_tests([LeakCheckCase(name) for name in names])
     finally:
         settings.leak_check = original
-    return differences
+    cleanup = {(i // 2, names[i]): m.cleanup_ms for i, m in enumerate(metrics)}
+    return [cleanup[pair, "bench_checked"] - cleanup[pair, "bench_unchecked"] for pair in range(3, count + 3)]
 
 
 def app_samples(run_tests: RunTests, count: int, settings: Settings) -> dict[str, list[float]]:
     """The samples of both rows."""
     samples = {"pool_block_overhead": pool_block_overhead(run_tests, count)}
-    if settings.leak_check:  # the template has the leak check's triggers only when it is on
+    if settings.leak_check:  # off, a server without commit tracking has no triggers in the template to check with
         samples["leak_check_per_test"] = leak_check_per_test(run_tests, count, settings)
     return samples

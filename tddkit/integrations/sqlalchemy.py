@@ -26,6 +26,7 @@ MISSING = ("SQLAlchemy is not installed: pip install 'tddkit[sqlalchemy]' (SQLAl
            "sqlalchemy_engine() / sqlalchemy_connection() / sqlalchemy_session()")
 
 _engine: Any = None
+_async_engine: Any = None
 #: Where the engine's connections come from: the running test's connection (None outside a test), and its owner.
 _lender: tuple[Callable[[], GuardedConnection | None], str] | None = None
 
@@ -59,11 +60,41 @@ def engine(active_connection: Callable[[], GuardedConnection | None], owner: str
 
 
 def _lease() -> Lease:
+    return Lease(_lent_connection())
+
+
+def _lent_connection() -> GuardedConnection:
     active, owner = _lender or (lambda: None, "a TDDTestCase")
     conn = active()
     if conn is None:
         raise TddkitError(OUTSIDE.format(name="tddkit's SQLAlchemy engine", owner=owner))
-    return Lease(conn)
+    return conn
+
+
+async def async_engine(active_connection: Callable[[], GuardedConnection | None], owner: str) -> Any:
+    """tddkit's asyncio Engine (``create_async_engine``), lending the async view of ``active_connection()``."""
+    global _async_engine, _lender
+    _lender = (active_connection, owner)
+    if _async_engine is None:
+        _sqlalchemy()
+        from sqlalchemy.ext.asyncio import create_async_engine
+        from sqlalchemy.pool import NullPool
+
+        made = create_async_engine("postgresql+psycopg://", async_creator=_async_lease, poolclass=NullPool)
+        conn = active_connection()
+        if conn is not None:
+            with conn._tddkit.uncounted():
+                async with made.connect():
+                    pass  # the dialect's first connection asks the server a few questions: not the test's statements
+        _async_engine = made
+    return _async_engine
+
+
+async def _async_lease() -> Any:
+    from ..aio.connection import view_of
+    from ..aio.leases import AsyncLease
+
+    return AsyncLease(view_of(_lent_connection()))
 
 
 def session(connection: Any, **session_kwargs: Any) -> Any:
@@ -74,3 +105,12 @@ def session(connection: Any, **session_kwargs: Any) -> Any:
 
     session_kwargs.setdefault("join_transaction_mode", "create_savepoint")
     return Session(bind=connection, **session_kwargs)
+
+
+def async_session(connection: Any, **session_kwargs: Any) -> Any:
+    """``session()`` for SQLAlchemy asyncio: an AsyncSession on an AsyncConnection."""
+    _sqlalchemy()
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    session_kwargs.setdefault("join_transaction_mode", "create_savepoint")
+    return AsyncSession(bind=connection, **session_kwargs)

@@ -22,8 +22,9 @@ from psycopg import pq
 from ..errors import IsolationError, ServerError, TddkitError
 from ..measure.meter import TestMeter, now
 from ..measure.metrics import ClassMetrics, TestMetrics
-from . import advisory_locks, leaks
+from . import advisory_locks
 from .connection import GuardedConnection
+from .leaks.watch import LeakWatch, leak_error, new_watch, with_probe
 from .lending import Lender
 from .scope import TestScope
 from .temp_tables import schema_cache
@@ -65,8 +66,8 @@ class ClassTransaction:
         self.conn: GuardedConnection | None = None
         #: True while the shared data is created or a test runs: the connection may be lent to app code.
         self.in_use = False
-        #: The leak log's high-water mark when the transaction began (see ``leaks``).
-        self.leak_mark = 0
+        #: The leak check of the current transaction (see ``leaks``); None when it is off.
+        self.leak_watch: LeakWatch | None = None
         #: Appended to the per-test rollback: frees the session advisory locks a test took (see ``advisory_locks``).
         self.release_locks = advisory_locks.RELEASE_ALL
         #: conn._tddkit.query_count when ``release_locks`` was decided: no statement since, no lock taken since.
@@ -124,8 +125,9 @@ class ClassTransaction:
         try:
             schema_cache.prepare(conn)
             self.metrics.connection_ms = (now() - started) * 1000
-            if self.settings.leak_check:
-                self.leak_mark = leaks.mark(conn._tddkit.internal_cursor())  # psycopg sends BEGIN first
+            self.leak_watch = new_watch(self.lender.database) if self.settings.leak_check else None
+            if self.leak_watch is not None:
+                self.leak_watch.begin(conn._tddkit.internal_cursor())  # psycopg sends BEGIN first
             if self.shared_data is not None:
                 self._create_shared_data(conn, self.shared_data)
             self._locks_at = queries
@@ -185,6 +187,7 @@ class ClassTransaction:
         state = conn._tddkit
         state.guard(False)
         state.joins.clear()
+        state.drop_view()
         if state.busy or close:
             conn.close()  # nothing else can end a COPY or stream the test left behind
         try:
@@ -275,18 +278,15 @@ class ClassTransaction:
         if leaked:
             self.release()
             self.lender.reset_database()
-            raise leaks.leak_error(leaked)
+            raise leak_error(leaked)
 
     def _rollback_to_savepoint(self, conn: GuardedConnection) -> str | None:
         """The per-test rollback (with the release of the advisory locks the test took); with the leak check,
         what other connections changed (else None)."""
         also = self.release_locks + conn._tddkit.deallocate_sql() if conn._tddkit.prepared else self.release_locks
-        if not self.settings.leak_check:
-            conn._tddkit.run_internal(ROLLBACK_TO + also)
-            return None
-        if not conn._tddkit.run_internal(leaks.rollback_and_check(self.leak_mark, also)).ntuples:
-            return None
-        return leaks.changes_since(conn._tddkit.internal_cursor(), self.leak_mark)
+        watch = self.leak_watch if self.settings.leak_check else None
+        result = conn._tddkit.run_internal(with_probe(ROLLBACK_TO + also, watch))
+        return watch.changes(result.get_value(0, result.nfields - 1), conn) if watch else None
 
     # --- nested scopes -------------------------------------------------------------------
 

@@ -1,18 +1,13 @@
 """The connection class tddkit's pool hands out: it guards test isolation and counts SQL statements.
 
 ``GuardedConnection`` refuses to end the transaction that isolates a test
-(``commit()``, autocommit changes, a raw ``COMMIT``) while a test holds it,
-and its cursors count the statements they run with their time. Counting
-costs two ``perf_counter()`` calls per statement; while a test runs, each
-statement also goes to the test's ``StatementLog`` (statistics by shape, see
-``tddkit.measure.queries``); the SQL text is kept only while a ``capture_queries()``
-block is open.
-
-The connection is psycopg's with one public addition, ``capture_queries()``:
-tddkit's state and machinery of it are in one private object, ``conn._tddkit``
-(a ``ConnectionState``), so no name of tddkit's can clash with psycopg's and
-test code cannot switch isolation off by accident. Its *joined* mode
-(``joined_mode``) is how application code runs inside the test's transaction.
+(``commit()``, autocommit changes, a raw ``COMMIT``) while a test holds it;
+its cursors count and time statements (two ``perf_counter()`` calls each) and
+hand them to the test's ``StatementLog`` (``tddkit.measure.queries``); SQL
+text is kept only inside ``capture_queries()``, its one public addition.
+tddkit's state of it is one private object, ``conn._tddkit`` (a
+``ConnectionState``), so no name of tddkit's can clash with psycopg's. Its
+*joined* mode (``joined_mode``) runs application code inside the test.
 """
 
 from __future__ import annotations
@@ -20,14 +15,14 @@ from __future__ import annotations
 import contextlib
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import psycopg
 from psycopg import pq
 from psycopg.rows import tuple_row
 
-from .._compat import cursor_connection_slot, query_results_generator
+from .._compat import cursor_connection_slot, query_results_generator, reclaim_handlers
 from ..errors import IsolationError
 from ..measure.queries import StatementLog
 from .client_state import ClientState
@@ -122,7 +117,7 @@ class ConnectionState(JoinedMode):
     """tddkit's state and machinery of one GuardedConnection, kept as its ``_tddkit``."""
 
     __slots__ = ("_owner", "query_count", "query_time", "guarded", "temp_tables", "client_state", "prepared",
-                 "joins", "statement_log", "captures")
+                 "joins", "statement_log", "captures", "view", "view_held")
 
     def __init__(self, conn: GuardedConnection) -> None:
         self._owner = weakref.ref(conn)  # the connection holds its state: no reference cycle
@@ -143,6 +138,10 @@ class ConnectionState(JoinedMode):
         self.statement_log: StatementLog | None = None
         #: The open ``capture_queries()`` blocks.
         self.captures: list[QueryCapture] = []
+        #: The async view of this connection an async test uses (``tddkit.aio``), and whether async code of
+        #: tddkit's holds its lock.
+        self.view: Any = None
+        self.view_held = False
 
     @property
     def conn(self) -> GuardedConnection:
@@ -152,8 +151,8 @@ class ConnectionState(JoinedMode):
             raise ReferenceError("the connection of this tddkit state is gone")
         return conn
 
-    def note_statement(self, query: Any, elapsed: float, conn: GuardedConnection) -> None:
-        """Count one statement run on ``conn`` (called by the cursors)."""
+    def note_statement(self, query: Any, elapsed: float, conn: Any) -> None:
+        """Count one statement run on ``conn`` (called by the cursors, sync and async)."""
         self.query_count += 1
         self.query_time += elapsed
         log = self.statement_log
@@ -173,6 +172,22 @@ class ConnectionState(JoinedMode):
             yield
         finally:
             self.query_count, self.query_time, self.statement_log, self.captures = saved
+
+    def drop_view(self) -> None:
+        """Forget the async view (the connection goes back to the pool): notices go to the connection again."""
+        if self.view is not None:
+            self.view = None
+            reclaim_handlers(self.conn)
+
+    @contextlib.asynccontextmanager
+    async def view_lock(self) -> AsyncIterator[None]:
+        """Hold the async view's lock (other tasks' statements wait; ``busy`` ignores this holder)."""
+        async with self.view.lock:
+            self.view_held = True
+            try:
+                yield
+            finally:
+                self.view_held = False
 
     def guard(self, active: bool) -> None:
         """Turn isolation protection on (inside a test) or off (framework code)."""
@@ -226,8 +241,9 @@ class ConnectionState(JoinedMode):
         Until it ends no other statement can run; executing one from the thread
         holding the connection's lock would wait forever.
         """
-        conn = self.conn
-        return conn.lock.locked() or conn.pgconn.transaction_status == pq.TransactionStatus.ACTIVE
+        conn, view = self.conn, self.view
+        return conn.lock.locked() or conn.pgconn.transaction_status == pq.TransactionStatus.ACTIVE or \
+            (view is not None and view.lock.locked() and not self.view_held)
 
     @property
     def lost(self) -> bool:
@@ -264,7 +280,7 @@ class GuardedConnection(psycopg.Connection):
     def commit(self) -> None:
         unit = self._tddkit.app_unit() if self._tddkit.joins else None
         if unit is not None:
-            return self._tddkit.joined_commit(unit)
+            return self._tddkit.joined_commit(unit, self)
         if self._tddkit.guarded:
             raise IsolationError("conn.commit() inside a test is not allowed: " + ISOLATION_HINT)
         super().commit()
@@ -272,7 +288,7 @@ class GuardedConnection(psycopg.Connection):
     def rollback(self) -> None:
         unit = self._tddkit.app_unit() if self._tddkit.joins else None
         if unit is not None:
-            return self._tddkit.joined_rollback(unit)
+            return self._tddkit.joined_rollback(unit, self)
         if self._tddkit.guarded:
             raise IsolationError(
                 "conn.rollback() inside a test is not allowed (it would also undo setUpTestData): " + ISOLATION_HINT
@@ -292,7 +308,7 @@ class GuardedConnection(psycopg.Connection):
         state = self._tddkit
         unit = state.app_unit() if state.joins else None
         if unit is not None and not state.lost:  # application code is done with it: the test's one stays open
-            state.joined_rollback(unit)
+            state.joined_rollback(unit, self)
             return
         super().close()
 

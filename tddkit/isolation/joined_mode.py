@@ -7,29 +7,28 @@ the work done so far within the test, ``rollback()`` goes back to the last
 commit, and everything is still undone after the test. A mixin of the
 connection's ``ConnectionState``.
 
-Several units can be open at once on the one connection, but savepoints nest:
-releasing or rolling back to one destroys every savepoint set after it. So a
-unit touches its savepoint only while it is the innermost one (no other unit's
-savepoint and no savepoint application code set is above it): a unit that
-ends, commits or rolls back under a newer one never undoes the newer one's
-work; its own uncommitted work then stays until the test's rollback, and a
-commit waits until the units above it have ended. The savepoints application
-code sets with SQL (SQLAlchemy's ``begin_nested()``) are followed as they are
-set, released and rolled back to, so tddkit never releases one from under it.
-A unit whose connection is busy (a query running, on this thread or another:
-the garbage collector closing a forgotten SQLAlchemy Connection) or lost is
-ended without a statement.
+Savepoints nest: releasing or rolling back to one destroys every savepoint set
+after it. So a unit touches its savepoint only while it is the innermost one
+(no other unit's savepoint and no savepoint application code set is above
+it); under a newer one its uncommitted work stays until the test's rollback,
+and a commit waits until the units above it have ended. Savepoints that
+application code sets with SQL (``begin_nested()``) are followed. On a busy
+connection (a query running: the garbage collector closing a forgotten
+SQLAlchemy Connection) or a lost one, a unit ends without a statement. Each
+operation plans its statements, run sync or, from async code, on the view.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import pq
 
-from .._compat import in_transaction_block
+from .._compat import in_transaction_block, query_results_generator
 
 JOINED_AUTOCOMMIT = (
     "application code turned autocommit on for a connection from tddkit (self.pool, SQLAlchemy or "
@@ -45,6 +44,8 @@ JOINED_RAW_END = (
 )
 
 _names = itertools.count(1)
+_execute = query_results_generator()
+_OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
 
 
 class Unit:
@@ -70,6 +71,9 @@ class JoinedMode:
 
     if TYPE_CHECKING:
         joins: list[Unit]
+        view: Any  # the async view of the connection (``tddkit.aio``), if any
+
+        def view_lock(self) -> contextlib.AbstractAsyncContextManager[None]: ...
 
         @property
         def conn(self) -> Any: ...
@@ -82,7 +86,7 @@ class JoinedMode:
         @property
         def busy(self) -> bool: ...
 
-    # --- units ---------------------------------------------------------------------------
+    # --- units: each operation plans its statements (one round trip), run sync or async -------------------
 
     def join(self, *, base: str | None = None, lazy: bool = False) -> Unit:
         """Start a unit of work of application code: a new savepoint (now, or before its first statement
@@ -93,14 +97,41 @@ class JoinedMode:
             self.open_unit(unit)
         return unit
 
+    async def ajoin(self) -> Unit:
+        """``join()`` from async code (a new savepoint, set now)."""
+        unit = Unit(f"tddkit_app_{next(_names)}")
+        self.joins.append(unit)
+        await self.aopen_unit(unit)
+        return unit
+
     def open_unit(self, unit: Unit) -> None:
         """Set the unit's savepoint if it has none (it becomes the innermost unit)."""
-        if unit.open:
-            return
-        self.run_internal(f"SAVEPOINT {unit.point}".encode())
-        unit.savepoint, unit.owned, unit.open = unit.point, True, True
-        self.joins.remove(unit)
-        self.joins.append(unit)
+        self._run(self._plan_open, unit)
+
+    async def aopen_unit(self, unit: Unit) -> None:
+        await self._arun(self._plan_open, unit)
+
+    def commit_unit(self, unit: Unit) -> None:
+        """Keep the unit's work so far within the test."""
+        self._run(self._plan_commit, unit)
+
+    async def acommit_unit(self, unit: Unit) -> None:
+        await self._arun(self._plan_commit, unit)
+
+    def rollback_unit(self, unit: Unit) -> None:
+        """Undo the unit's work since its last commit (only while it is the innermost unit)."""
+        self._run(self._plan_rollback, unit)
+
+    async def arollback_unit(self, unit: Unit) -> None:
+        await self._arun(self._plan_rollback, unit)
+
+    def end_unit(self, unit: Unit, *, commit: bool = False) -> None:
+        """End a unit: its work is kept (``commit``) or what it did not commit is rolled back. Under a newer
+        unit, or on a busy or lost connection, no statement is sent."""
+        self._run(self._plan_end, unit, commit)
+
+    async def aend_unit(self, unit: Unit, *, commit: bool = False) -> None:
+        await self._arun(self._plan_end, unit, commit)
 
     def app_unit(self) -> Unit | None:
         """The unit ``conn.commit()`` and ``rollback()`` of the connection itself act on (the innermost that is
@@ -116,26 +147,56 @@ class JoinedMode:
         if unit is not None:
             self.end_unit(unit, commit=commit)
 
-    def commit_unit(self, unit: Unit) -> None:
-        """Keep the unit's work so far within the test."""
+    def _run(self, plan: Callable[..., None], *args: Any) -> None:
+        sql: list[str] = []
+        plan(sql, *args)
+        if sql:
+            self.run_internal("; ".join(sql).encode())
+
+    async def _arun(self, plan: Callable[..., None], *args: Any) -> None:
+        async with self.view_lock():
+            sql: list[str] = []
+            plan(sql, *args)
+            if sql:
+                await self.arun_internal("; ".join(sql).encode())
+
+    async def arun_internal(self, statement: bytes) -> Any:
+        """``run_internal`` on the async view, from async code holding ``view_lock()``."""
+        view = self.view
+        view.pgconn.send_query(statement)
+        results = await view.wait(_execute(view.pgconn))
+        for result in results:
+            if result.status not in _OK:
+                raise psycopg.errors.error_from_result(result, encoding=view.info.encoding)
+        return results[-1]
+
+    # --- the plans ---------------------------------------------------------------------------
+
+    def _plan_open(self, sql: list[str], unit: Unit) -> None:
+        if unit.open or unit not in self.joins:
+            return
+        sql.append(f"SAVEPOINT {unit.point}")
+        unit.savepoint, unit.owned, unit.open = unit.point, True, True
+        self.joins.remove(unit)
+        self.joins.append(unit)
+
+    def _plan_commit(self, sql: list[str], unit: Unit) -> None:
         if not unit.open or unit not in self.joins or not self._usable():
             return
         if self.conn.pgconn.transaction_status == pq.TransactionStatus.INERROR:
-            self.rollback_unit(unit)  # PostgreSQL rolls back a failed transaction on COMMIT
-            return
+            return self._plan_rollback(sql, unit)  # PostgreSQL rolls back a failed transaction on COMMIT
         if not self._innermost(unit):
             unit.pending_commit = True
             return
-        self._commit(unit)
+        self._plan_release(sql, unit)
 
-    def _commit(self, unit: Unit) -> None:
-        release = f"RELEASE SAVEPOINT {unit.savepoint}" if unit.owned else ""
+    def _plan_release(self, sql: list[str], unit: Unit) -> None:
+        if unit.owned:
+            sql.append(f"RELEASE SAVEPOINT {unit.savepoint}")
         if unit.lazy:
-            if release:
-                self.run_internal(release.encode())
             unit.open = False
         else:
-            self.run_internal(f"{release}{'; ' if release else ''}SAVEPOINT {unit.point}".encode())
+            sql.append(f"SAVEPOINT {unit.point}")
             unit.savepoint, unit.owned = unit.point, True
         unit.pending_commit = unit.pinned = False
         self._pin_below(unit)
@@ -148,37 +209,32 @@ class JoinedMode:
                 return
             other.pinned = other.pinned or other.open
 
-    def rollback_unit(self, unit: Unit) -> None:
-        """Undo the unit's work since its last commit (only while it is the innermost unit)."""
+    def _plan_rollback(self, sql: list[str], unit: Unit) -> None:
         unit.pending_commit = False
         if unit.open and not unit.pinned and unit in self.joins and self._usable() and self._innermost(unit):
+            sql.append(f"ROLLBACK TO SAVEPOINT {unit.savepoint}")
             if unit.lazy:  # set again before its next statement, if any
-                self.run_internal(f"ROLLBACK TO SAVEPOINT {unit.point}; RELEASE SAVEPOINT {unit.point}".encode())
+                sql.append(f"RELEASE SAVEPOINT {unit.point}")
                 unit.open = False
-            else:
-                self.run_internal(f"ROLLBACK TO SAVEPOINT {unit.savepoint}".encode())
 
-    def end_unit(self, unit: Unit, *, commit: bool = False) -> None:
-        """End a unit: its work is kept (``commit``) or what it did not commit is rolled back. Under a newer
-        unit, or on a busy or lost connection, no statement is sent."""
+    def _plan_end(self, sql: list[str], unit: Unit, commit: bool) -> None:
         if unit not in self.joins:
             return  # ended already, or a unit of an earlier test
         usable = self._usable()
         if unit.open and usable and self._innermost(unit):
             failed = self.conn.pgconn.transaction_status == pq.TransactionStatus.INERROR
             keep = (commit or unit.pinned) and not failed
-            statement = "" if keep else f"ROLLBACK TO SAVEPOINT {unit.savepoint}"
+            if not keep:
+                sql.append(f"ROLLBACK TO SAVEPOINT {unit.savepoint}")
             if unit.owned:
-                statement += f"{'; ' if statement else ''}RELEASE SAVEPOINT {unit.savepoint}"
-            if statement:
-                self.run_internal(statement.encode())
+                sql.append(f"RELEASE SAVEPOINT {unit.savepoint}")
             unit.open = False
             if keep:
                 self._pin_below(unit)
         if unit.open and usable:
             return self._forget(unit)  # under a newer unit: its savepoint stays until that one is undone
         self.joins.remove(unit)
-        self._settle()
+        self._plan_settle(sql)
 
     def _forget(self, unit: Unit) -> None:
         """Drop an ended unit whose savepoint stays under newer ones; application code's savepoints above it
@@ -189,12 +245,12 @@ class JoinedMode:
         if below is not None:
             below.above.extend(unit.above)
 
-    def _settle(self) -> None:
+    def _plan_settle(self, sql: list[str]) -> None:
         """A unit that committed under one that just ended commits now."""
         for unit in reversed(self.joins):
             if unit.open:
                 if unit.pending_commit and self._innermost(unit) and self._usable():
-                    self._commit(unit)
+                    self._plan_release(sql, unit)
                 return
 
     def _innermost(self, unit: Unit) -> bool:
@@ -233,21 +289,32 @@ class JoinedMode:
 
     # --- the connection's own commit() and rollback() ------------------------------------------
 
-    def joined_commit(self, unit: Unit) -> None:
-        if in_transaction_block(self.conn):
+    def joined_commit(self, unit: Unit, conn: Any) -> None:
+        self._run(self._plan_joined_commit, unit, conn)
+
+    async def ajoined_commit(self, unit: Unit, conn: Any) -> None:
+        await self._arun(self._plan_joined_commit, unit, conn)
+
+    def joined_rollback(self, unit: Unit, conn: Any) -> None:
+        self._run(self._plan_joined_rollback, unit, conn)
+
+    async def ajoined_rollback(self, unit: Unit, conn: Any) -> None:
+        await self._arun(self._plan_joined_rollback, unit, conn)
+
+    def _plan_joined_commit(self, sql: list[str], unit: Unit, conn: Any) -> None:
+        if in_transaction_block(conn):
             raise psycopg.ProgrammingError(
                 "Explicit commit() forbidden within a Transaction context. (Transaction will be automatically "
                 "committed on successful exit from context.)")
         if not unit.open and not unit.lazy:
-            self.open_unit(unit)  # its savepoint went with one application code released: start again
-            return
-        self.commit_unit(unit)
+            return self._plan_open(sql, unit)  # its savepoint went with one application code released: again
+        self._plan_commit(sql, unit)
 
-    def joined_rollback(self, unit: Unit) -> None:
-        if in_transaction_block(self.conn):
+    def _plan_joined_rollback(self, sql: list[str], unit: Unit, conn: Any) -> None:
+        if in_transaction_block(conn):
             raise psycopg.ProgrammingError(
                 "Explicit rollback() forbidden within a Transaction context. (Either raise Rollback() or allow "
                 "an exception to propagate out of the context.)")
-        self.rollback_unit(unit)
+        self._plan_rollback(sql, unit)
         if not unit.open and not unit.lazy and unit in self.joins and self._usable():
-            self.open_unit(unit)
+            self._plan_open(sql, unit)

@@ -27,6 +27,11 @@ class PooledDatabase(Protocol):
 
     settings: Settings
     pool: ConnectionPool[Any] | None
+    #: Its template holds the leak check's triggers: the server does not track commit timestamps (see ``leaks``).
+    leak_triggers: bool
+
+    @property
+    def dsn(self) -> str: ...
 
     def recreate(self) -> None: ...
 

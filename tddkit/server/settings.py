@@ -20,6 +20,7 @@ TEST_SERVER_SETTINGS: dict[str, str] = {
     "logging_collector": "off",
     "log_min_messages": "warning",
     "autovacuum": "off",
+    "track_commit_timestamp": "on",  # the leak check needs nothing in the test database (see isolation.leaks)
     "min_wal_size": "2MB",  # with 1 MB WAL segments (see INITDB_OPTIONS): small clusters copy fast
 }
 

@@ -59,7 +59,8 @@ class TestDatabase:
 
     __test__ = False  # not a test class, whatever pytest thinks of the name
 
-    def __init__(self, settings: Settings, server_dsn: str, *, name: str | None = None) -> None:
+    def __init__(self, settings: Settings, server_dsn: str, *, name: str | None = None,
+                 leak_triggers: bool = False) -> None:
         self.settings = settings
         self.server_dsn = server_dsn
         self.name = ensure_owned(name or settings.database or f"{OWNED_PREFIX}{os.getpid()}_{uuid.uuid4().hex[:8]}")
@@ -68,6 +69,8 @@ class TestDatabase:
         self.clone_seconds = 0.0
         #: The template this database was cloned from.
         self.template: str | None = None
+        #: The template holds the leak check's triggers: the server does not track commit timestamps.
+        self.leak_triggers = leak_triggers
 
     @property
     def dsn(self) -> str:

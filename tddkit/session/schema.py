@@ -4,7 +4,8 @@ The hash covers everything the schema is built from: the schema files'
 paths and bytes, the ``schema_hook``'s qualified name and its module file's
 bytes, the files matched by ``schema_inputs`` (seed data the hook reads),
 an Alembic environment's files and the project modules they import,
-``schema_version``, and the leak check's objects. Any change gives a new
+``schema_version``, and the leak check's triggers when the template holds
+them (a server without commit tracking, see ``isolation.leaks``). Any change gives a new
 hash, hence a new template (see ``template``). Computing it imports none of
 the project's code: the hook and the migrations are imported only to build.
 """
@@ -24,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from ..config.paths import SCHEMA_RECORD_PATH
 from ..config.settings import Settings
 from ..errors import ConfigError, SchemaError, described
-from ..isolation import leaks
+from ..isolation.leaks.triggers import INSTALL as LEAK_TRIGGERS
+from ..isolation.leaks.triggers import install as install_leak_triggers
 from .alembic_source import AlembicProject
 from .source_files import in_project, module_file
 
@@ -90,7 +92,8 @@ class SchemaSource:
     hook: str | None
     version: str
     project: str
-    leak_check: bool = True
+    #: The template gets the leak check's triggers (the server does not track commit timestamps).
+    leak_triggers: bool = False
     #: Files the hook reads (``schema_inputs``), sorted.
     inputs: list[Path] = dataclasses.field(default_factory=list)
     #: The project directory (where the config file is), for messages.
@@ -103,7 +106,7 @@ class SchemaSource:
     record: Path | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SchemaSource:
+    def from_settings(cls, settings: Settings, leak_triggers: bool = False) -> SchemaSource:
         files = [settings.resolve(p) for p in settings.schema]
         missing = [str(p) for p in files if not p.is_file()]
         if missing:
@@ -111,7 +114,7 @@ class SchemaSource:
         hook_file = _find_hook(settings.schema_hook) if settings.schema_hook else None  # fail now, not on build
         root = str(Path(settings.root or os.getcwd()).resolve())
         project = hashlib.sha256(root.encode()).hexdigest()[:8]
-        return cls(files, settings.schema_hook, settings.schema_version, project, settings.leak_check,
+        return cls(files, settings.schema_hook, settings.schema_version, project, leak_triggers,
                    _matched_inputs(settings), root, hook_file, _alembic(settings), settings.resolve(SCHEMA_RECORD_PATH))
 
     @functools.cached_property
@@ -149,8 +152,8 @@ class SchemaSource:
         for label, value in sorted(self.manifest.items()):
             digest.update(f"{label}\0{value}\0".encode())
 
-        if self.leak_check:
-            digest.update(b"\0leak_check=" + leaks.INSTALL.encode())
+        if self.leak_triggers:
+            digest.update(b"\0leak_check=" + LEAK_TRIGGERS.encode())
         return digest.hexdigest()[:16]
 
     @property
@@ -161,8 +164,8 @@ class SchemaSource:
     def apply(self, conn: psycopg.Connection) -> None:
         """Apply the files, then the hook, on ``conn`` (committed by the caller)."""
         self.apply_schema(conn)
-        if self.leak_check:
-            leaks.install(conn)
+        if self.leak_triggers:
+            install_leak_triggers(conn)
 
     def apply_schema(self, conn: psycopg.Connection) -> None:
         """Apply the project's schema only: the files, the migrations (``upgrade head``), then the hook."""

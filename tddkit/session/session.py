@@ -8,6 +8,7 @@ and it is closed at interpreter exit. Nothing else starts or closes it.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 import threading
 import time
@@ -17,6 +18,7 @@ import psycopg
 from ..config.settings import Settings, load_settings
 from ..errors import TddkitError
 from ..isolation.file_locks import FileResourceLocks
+from ..isolation.leaks.watch import tracks_commits
 from ..isolation.lending import Lender
 from ..isolation.named_resources import ResourceLocks
 from ..server.binaries import PgBinaries
@@ -53,6 +55,8 @@ class Session:
         self._locks: ResourceLocks | FileResourceLocks | None = None
         self._startup_seconds = 0.0
         self._admin: psycopg.Connection | None = None
+        #: The leak check needs triggers in the template: the server does not track commit timestamps.
+        self._leak_triggers = False
 
     def _start(self, with_database: bool = True, template: TemplateResult | None = None) -> Session:
         """Start (or reach) the server and ensure the schema template (unless ``template`` is given);
@@ -65,6 +69,8 @@ class Session:
             self._probe = ServerProbe(self.server_dsn, server_exit)
             # One maintenance connection for the session's own work (template, test database, its drop).
             admin = self._admin = connect_admin(self.server_dsn)
+            self._leak_triggers = self.settings.leak_check and not tracks_commits(admin)
+            self._schema = dataclasses.replace(self._schema, leak_triggers=self._leak_triggers)
             if template is None:
                 check_can_create(admin)
                 drop_dead_runs(admin)  # databases left by runs killed before they could drop them
@@ -73,13 +79,18 @@ class Session:
                 hold_template(admin, template.name)
             self._template = template
             if with_database:
-                self._database = TestDatabase(self.settings, self.server_dsn).create(template.name, admin)
+                self._database = TestDatabase(self.settings, self.server_dsn, leak_triggers=self._leak_triggers
+                                              ).create(template.name, admin)
                 self._lender = Lender(self._database, self._probe)
         except BaseException:
             self._close()
             raise
         self._startup_seconds = time.perf_counter() - start
         return self
+
+    def _schema_source(self) -> SchemaSource:
+        """The schema source of the settings, with the leak check's triggers when this server needs them."""
+        return SchemaSource.from_settings(self.settings, leak_triggers=self._leak_triggers)
 
     def _switch_template(self, source: SchemaSource) -> TemplateResult:
         """The template of ``source`` (built if missing), held instead of the session's current one; the caller
@@ -208,8 +219,10 @@ def adopt_forked(parent: Session) -> Session:
     session = Session(parent.settings)
     session._server_origin, session.server_dsn = parent._server_origin, parent.server_dsn
     session._binaries, session._schema, session._template = parent._binaries, parent._schema, parent._template
+    session._leak_triggers = parent._leak_triggers
     session._probe = ServerProbe(parent.server_dsn)  # the server is the parent's child: ask it by connecting
-    database = TestDatabase(parent.settings, parent.server_dsn, name=parent._database.name)
+    database = TestDatabase(parent.settings, parent.server_dsn, name=parent._database.name,
+                            leak_triggers=parent._leak_triggers)
     database.template = parent._database.template  # not created here, so never dropped here
     database.open_pool()
     session._database, session._lender = database, Lender(database, session._probe)

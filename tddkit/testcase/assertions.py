@@ -67,18 +67,18 @@ class QueryAssertions(_Base):
     def explain(self, query: Any, params: Any = None, *, analyze: bool = False) -> dict[str, Any]:
         """PostgreSQL's JSON plan of ``query`` (``{"Plan": {...}, ...}``); ``analyze`` runs it too. Inside a
         savepoint that is rolled back: a write leaves nothing behind."""
-        plan: dict[str, Any] = plans.explain(type(self).conn, query, params, analyze=analyze)
+        plan: dict[str, Any] = plans.explain(type(self).conn._tddkit.conn, query, params, analyze=analyze)
         return plan
 
     def assertUsesIndex(self, query: Any, params: Any, index_name: str) -> None:
         """Fail unless ``query`` finds its rows through ``index_name`` when sequential scans are discouraged
         (as on a realistic table: on a few rows the planner rightly prefers a sequential scan)."""
-        failure = plans.uses_index_failure(type(self).conn, query, params, index_name)
+        failure = plans.uses_index_failure(type(self).conn._tddkit.conn, query, params, index_name)
         if failure:
             self.fail(failure)
 
     def assertNoSeqScan(self, query: Any, params: Any, table: str) -> None:
         """Fail when ``query`` would read all of ``table`` even with sequential scans discouraged."""
-        failure = plans.seq_scan_failure(type(self).conn, query, params, table)
+        failure = plans.seq_scan_failure(type(self).conn._tddkit.conn, query, params, table)
         if failure:
             self.fail(failure)

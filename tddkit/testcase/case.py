@@ -40,8 +40,8 @@ hide_from_unittest_tracebacks(globals())
 
 ASYNC_TEST = (
     "{test} is an 'async def' test: TDDTestCase runs tests synchronously on a psycopg (sync) connection, "
-    "so its body would never run. Write it as a plain 'def' test, or test async code in a "
-    "unittest.IsolatedAsyncioTestCase (see the docs' how-to guide 'Async code')"
+    "so its body would never run. Write it as a plain 'def' test, or derive the class from "
+    "tddkit.AsyncTDDTestCase (self.conn is then a psycopg AsyncConnection)"
 )
 
 
@@ -115,6 +115,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
     _tddkit_pool: ClassVar[JoinedPool]
     _tddkit_dsn: ClassVar[str]
     _tddkit_scope: TestScope | None = None
+    _tddkit_async: ClassVar[bool] = False  # async def tests run (AsyncTDDTestCase)
     _tddkit_result: Any = None
 
     # --- class level -------------------------------------------------------------------
@@ -183,9 +184,8 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
             meter.restart()
         cls = type(self)
         scope = self._tddkit_scope = cls._tddkit_class_transaction().begin_test(meter)
-        # A new connection if the last one was lost; on the instance too, so a thread the test starts keeps
-        # this test's connection (closed if the thread outlives the test) rather than the next test's.
-        cls.conn = self.conn = scope.conn
+        # A new connection if the last one was lost.
+        self._tddkit_bind(scope.conn)
         self.addCleanup(self._tddkit_end_test)  # registered before setUp's own cleanups, so it runs last
         if self._tddkit_timeout:
             timeouts.arm(self._tddkit_timeout, scope.conn._tddkit.cancel_running)
@@ -194,12 +194,17 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         scope.failed = False
         meter.set_up()
 
+    def _tddkit_bind(self, conn: GuardedConnection) -> None:
+        """Hand the test its connection: on the instance too, so a thread the test starts keeps this test's
+        connection (closed if the thread outlives the test) rather than the next test's."""
+        type(self).conn = self.conn = conn
+
     def _callTestMethod(self, method: Callable[[], Any]) -> None:
         scope = self._tddkit_scope
         if scope is None:
             raise TddkitError(f"{type(self).__qualname__}._callSetUp() did not run TDDTestCase's; call super()")
         try:
-            if _is_async(method):
+            if not self._tddkit_async and _is_async(method):
                 raise TddkitError(ASYNC_TEST.format(test=self.id()))
             super()._callTestMethod(method)  # type: ignore[misc]  # private, not in typeshed
         except BaseException as exc:

@@ -1,7 +1,8 @@
 """TDDTestCase's helpers for test data and application code: temp tables, rows, more connections, SQLAlchemy.
 
 A mixin of TDDTestCase; everything runs on the class's connection
-(``cls.conn``) or, for the connections it lends, inside the running test.
+(``cls.conn``; for an async class the sync connection under it) or, for the connections it lends, inside
+the running test.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class DataHelpers:
         """
         _, columns = resolve_template(template_name, get_session().settings.table_templates, cls.table_templates)
         name = table_name or template_name
-        schema_cache.create(cls.conn, name, columns)
+        schema_cache.create(cls.conn._tddkit.conn, name, columns)
         return name
 
     @classmethod
@@ -61,7 +62,7 @@ class DataHelpers:
             sql.SQL(", ").join(map(sql.Identifier, columns)),
             sql.SQL(", ").join(sql.Placeholder() * len(columns)),
         )
-        with cls.conn.cursor() as cur:
+        with cls.conn._tddkit.conn.cursor() as cur:
             cur.executemany(query, [[row[c] for c in columns] for row in rows])
         return len(rows)
 
@@ -110,4 +111,4 @@ class DataHelpers:
     @classmethod
     def fetch_all(cls, query: Any, params: Any = None) -> list[tuple[Any, ...]]:
         """Run a query on the test connection and return all rows."""
-        return cls.conn.execute(query, params).fetchall()
+        return cls.conn._tddkit.conn.execute(query, params).fetchall()

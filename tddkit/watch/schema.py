@@ -7,7 +7,6 @@ import sys
 from collections.abc import Callable
 
 from ..errors import ServerError, TddkitError
-from ..session.schema import SchemaSource
 from ..session.session import Session
 from .tree import WatchedTree, purge_project_modules
 
@@ -46,7 +45,7 @@ class WatchedSchema:
             return False
         database = session._database
         try:
-            source = SchemaSource.from_settings(settings)
+            source = session._schema_source()
             if session._template is not None and source.template_name == session._template.name:
                 failed, self.failed = self.failed, False
                 return failed

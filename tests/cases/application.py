@@ -144,6 +144,32 @@ class CommitsOnItsOwnConnection(tddkit.TDDTestCase):
             other.rollback()
 
 
+class CommitsAWrite(tddkit.TDDTestCase):
+    """Commits ``statement`` (set by the outer test) on a connection of its own."""
+
+    statement = ""
+
+    def test_commits_it(self):
+        with psycopg.connect(self.dsn, autocommit=True) as other:
+            other.execute(self.statement)
+
+
+class CommitsThatChangeNothingHere(tddkit.TDDTestCase):
+    def test_a_transaction_that_wrote_nothing(self):
+        with psycopg.connect(self.dsn, autocommit=True) as other:
+            other.execute("SELECT pg_current_xact_id()")  # a commit, of a transaction with an id
+
+    def test_b_a_write_to_another_database(self):
+        with psycopg.connect(tddkit.get_session().server_dsn, autocommit=True) as other:
+            other.execute("CREATE TEMP TABLE elsewhere (id int)")
+            other.execute("INSERT INTO elsewhere VALUES (1)")
+
+    def test_c_nextval_and_analyze(self):
+        with psycopg.connect(self.dsn, autocommit=True) as other:
+            other.execute("SELECT nextval('users_id_seq')")
+            other.execute("ANALYZE users")
+
+
 class AfterTheLeak(tddkit.TDDTestCase):
     def test_the_database_is_back_to_the_template(self):
         self.assertEqual(count_users(self.conn), 0)

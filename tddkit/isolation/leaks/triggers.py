@@ -1,32 +1,22 @@
-"""The leak check: writes and schema changes that another connection commits to the test database during a test.
+"""The leak check by triggers, for servers that do not track commit timestamps (see the package docstring).
 
 Statement-level triggers on every table of the schema template log the
 table a statement wrote, and database-level event triggers log each DDL
 command (``ALTER TABLE public.users``), unless the session is a tddkit class
-transaction (it sets ``tddkit.isolated`` for its transaction only; the event
-trigger then returns at once). A table another session creates gets the
-write trigger too, so rows committed to it later are seen. The log is a
-small unlogged table; a logged row becomes visible to the test's connection
-only when the writer commits. After each test the check is sent with the
-``ROLLBACK TO SAVEPOINT`` (one round trip): any row means a change escaped
-the test's transaction. The test then fails with IsolationError naming the
-changes, and the database is cloned again from the template, so later tests
-are unaffected. Cost on the normal path: one statement in the existing round
-trip per test, a trigger call per write statement and an event trigger call
-per DDL command. Not seen: writes that bypass triggers
-(``session_replication_role = replica``), temporary objects (no one else's),
-and DDL when the role that built the template is not a superuser (event
-triggers need one; writes are still seen). ``leak_check = false`` turns it off.
+transaction (it sets ``tddkit.isolated`` for its transaction only). A table
+another session creates gets the write trigger too. The log is a small
+unlogged table; a logged row becomes visible to the test's connection only
+when the writer commits.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import IsolationError
-
 if TYPE_CHECKING:
     import psycopg
+
+    from ..connection import GuardedConnection
 
 SCHEMA = "tddkit_leak"
 
@@ -104,16 +94,37 @@ MARK_ISOLATED = (b"SELECT set_config('tddkit.isolated', 'on', true), "
                  b"coalesce((SELECT max(id) FROM " + SCHEMA.encode() + b".writes), 0)")
 
 
-def rollback_and_check(mark: int, also: bytes = b"") -> bytes:
-    """The per-test rollback (then ``also``) with the check in the same round trip: a row when anything was
-    logged since ``mark`` (the last statement's result is the check's)."""
-    return b"ROLLBACK TO SAVEPOINT tddkit_test%s; SELECT 1 FROM %s.writes WHERE id > %d LIMIT 1" % (
-        also, SCHEMA.encode(), int(mark))
+def install(conn: psycopg.Connection) -> None:
+    """Install the log table, the trigger functions, a trigger on every table and (as a superuser) the event
+    triggers (in the template)."""
+    conn.execute(INSTALL.encode(), prepare=False)
+
+
+class TriggerWatch:
+    """The check of one class transaction: the log's rows since the transaction began."""
+
+    def __init__(self) -> None:
+        self.mark = 0
+
+    def begin(self, cursor: psycopg.Cursor) -> None:
+        """Mark the class transaction isolated and note the log's high-water mark (its first statement)."""
+        cursor.execute(MARK_ISOLATED, prepare=False)
+        row = cursor.fetchone()
+        self.mark = int(row[1]) if row else 0
+
+    def probe(self) -> bytes:
+        """The expression read after each test's rollback: whether anything was logged since the mark."""
+        return b"EXISTS (SELECT 1 FROM %s.writes WHERE id > %d)" % (SCHEMA.encode(), self.mark)
+
+    def changes(self, value: bytes | None, conn: GuardedConnection) -> str | None:
+        """What was logged since the mark, when the probe found something (else None)."""
+        if value != b"t":
+            return None
+        return changes_since(conn._tddkit.internal_cursor(), self.mark)
 
 
 def changes_since(cursor: psycopg.Cursor, mark: int) -> str:
-    """What was logged since ``mark``, for the error: DDL commands in order, then the tables written (asked
-    only once the check found something)."""
+    """What was logged since ``mark``, for the error: DDL commands in order, then the tables written."""
     row = cursor.execute(
         f"SELECT string_agg(what, ', ' ORDER BY first) FILTER (WHERE ddl), "
         f"string_agg(what, ', ' ORDER BY what) FILTER (WHERE NOT ddl) "
@@ -122,27 +133,3 @@ def changes_since(cursor: psycopg.Cursor, mark: int) -> str:
     ddl, tables = row if row else (None, None)
     parts = ([ddl] if ddl else []) + ([f"writes to {tables}"] if tables else [])
     return "; ".join(parts) or "writes to a table"
-
-
-def mark(cursor: psycopg.Cursor) -> int:
-    """Run MARK_ISOLATED on ``cursor``; the log's high-water mark."""
-    cursor.execute(MARK_ISOLATED, prepare=False)
-    row = cursor.fetchone()
-    return int(row[1]) if row else 0
-
-
-def install(conn: psycopg.Connection) -> None:
-    """Install the log table, the trigger functions, a trigger on every table and (as a superuser) the event
-    triggers (in the template)."""
-    conn.execute(INSTALL.encode(), prepare=False)
-
-
-def leak_error(changes: str) -> IsolationError:
-    """The error of a test during which another connection committed ``changes``."""
-    return IsolationError(
-        f"another connection committed changes during this test: {changes}. They escaped the test's transaction, "
-        "so later tests would see them. Run the code under test on the test's connection instead: "
-        "self.pool (a ConnectionPool stand-in), self.sqlalchemy_session() / self.sqlalchemy_connection(), or "
-        "commit_as_savepoint = True for code handed self.conn. tddkit cloned the test database again from the "
-        "schema template, so later tests are unaffected (set leak_check = false to turn this check off)"
-    )

@@ -1,0 +1,126 @@
+"""AsyncTDDTestCase and the async pool: asyncio tests on the test's connection, isolated and measured."""
+
+import importlib.util
+import sys
+import unittest
+from pathlib import Path
+
+if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import psycopg
+
+import tddkit
+
+COUNT = "SELECT count(*) FROM users"
+HAVE_SQLALCHEMY = importlib.util.find_spec("sqlalchemy") is not None and importlib.util.find_spec("greenlet")
+
+if HAVE_SQLALCHEMY:
+    import sqlalchemy
+
+    from examples.shop.orm import User
+
+
+async def emails(conn) -> list[str]:
+    cursor = await conn.execute("SELECT email FROM users ORDER BY email")
+    return [row[0] for row in await cursor.fetchall()]
+
+
+async def count(conn) -> int:
+    cursor = await conn.execute(COUNT)
+    return (await cursor.fetchone())[0]
+
+
+class AsyncIsolationTests(tddkit.AsyncTDDTestCase):
+    @classmethod
+    async def asyncSetUpTestData(cls):
+        await cls.conn.execute("INSERT INTO users (email, name) VALUES ('class@example.com', 'C')")
+
+    async def test_a_writes(self):
+        self.assertIsInstance(self.conn, psycopg.AsyncConnection)
+        await self.conn.execute("INSERT INTO users (email, name) VALUES ('a@example.com', 'A')")
+        self.assertEqual(await count(self.conn), 2)
+
+    async def test_b_sees_only_the_class_data(self):
+        self.assertEqual(await count(self.conn), 1)
+
+    async def test_commit_is_refused(self):
+        with self.assertRaises(tddkit.IsolationError):
+            await self.conn.commit()
+        with self.assertRaises(tddkit.IsolationError):
+            await self.conn.execute("COMMIT")
+
+    async def test_statements_are_counted(self):
+        with self.assertNumQueries(2):
+            await self.conn.execute("SELECT 1")
+            await count(self.conn)
+
+    def test_a_sync_test_still_runs(self):
+        self.assertEqual(self.fetch_all(COUNT), [(1,)])
+
+
+class AsyncPoolTests(tddkit.AsyncTDDTestCase):
+    async def test_a_block_commits_within_the_test_and_an_error_rolls_it_back(self):
+        async with self.pool.connection() as conn:
+            await conn.execute("INSERT INTO users (email, name) VALUES ('kept@example.com', 'K')")
+        with self.assertRaises(LookupError):
+            async with self.pool.connection() as conn:
+                await conn.execute("INSERT INTO users (email, name) VALUES ('undone@example.com', 'U')")
+                raise LookupError("the app failed")
+        self.assertEqual(await count(self.conn), 1)
+
+    async def test_getconn_commit_rollback_putconn(self):
+        conn = await self.pool.getconn()
+        await conn.execute("INSERT INTO users (email, name) VALUES ('one@example.com', '1')")
+        await conn.commit()
+        await conn.execute("INSERT INTO users (email, name) VALUES ('two@example.com', '2')")
+        await conn.rollback()
+        await conn.execute("INSERT INTO users (email, name) VALUES ('three@example.com', '3')")
+        await self.pool.putconn(conn)
+        cursor = await self.conn.execute("SELECT email FROM users ORDER BY email")
+        self.assertEqual(await cursor.fetchall(), [("one@example.com",)])
+
+    async def test_nothing_is_left(self):
+        self.assertEqual(await count(self.conn), 0)
+
+
+
+@unittest.skipUnless(HAVE_SQLALCHEMY, "SQLAlchemy is not installed")
+class AsyncSQLAlchemyTests(tddkit.AsyncTDDTestCase):
+    async def test_session_commit_integrity_error_rollback_and_begin_nested(self):
+        session = await self.sqlalchemy_async_session()
+        session.add(User(email="ada@example.com", name="Ada"))
+        await session.commit()
+        session.add(User(email="ada@example.com", name="again"))
+        with self.assertRaises(sqlalchemy.exc.IntegrityError):
+            await session.commit()
+        await session.rollback()
+        async with session.begin_nested():
+            session.add(User(email="nested@example.com", name="N"))
+        nested = await session.begin_nested()
+        session.add(User(email="undone@example.com", name="U"))
+        await session.flush()
+        await nested.rollback()
+        await session.commit()
+        self.assertEqual(await emails(self.conn), ["ada@example.com", "nested@example.com"])
+
+    async def test_an_engine_connection_commits_and_a_session_reads_it(self):
+        engine = await self.sqlalchemy_async_engine()
+        async with engine.begin() as connection:
+            await connection.execute(sqlalchemy.text("INSERT INTO users (email, name) VALUES ('e@example.com', 'E')"))
+        session = await self.sqlalchemy_async_session()
+        found = await session.scalar(sqlalchemy.select(User.email))
+        self.assertEqual(found, "e@example.com")
+
+    async def test_nothing_is_left(self):
+        self.assertEqual(await emails(self.conn), [])
+
+    async def test_the_engine_is_one_per_run_and_its_setup_is_not_counted(self):
+        self.assertIs(await self.sqlalchemy_async_engine(), await self.sqlalchemy_async_engine())
+        connection = await self.sqlalchemy_async_connection()
+        with self.assertNumQueries(1):
+            await connection.execute(sqlalchemy.text("SELECT 1"))
+
+
+if __name__ == "__main__":
+    unittest.main()
