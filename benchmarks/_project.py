@@ -23,3 +23,40 @@ def timed(args: list[str], root: Path, env: dict[str, str]) -> float:
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return elapsed
+
+
+#: Where the measured tables go: the docs' pages include them (pymdownx.snippets), so no number is copied by hand.
+FRAGMENTS = Path(__file__).resolve().parent.parent / "docs" / "measured"
+
+
+def machine(server_version: str = "") -> str:
+    """Where a number was measured: CPUs, Python and, when known, PostgreSQL."""
+    import os
+    import platform
+
+    postgres = f", PostgreSQL {server_version}" if server_version else ""
+    return f"{os.cpu_count()} CPUs, Python {platform.python_version()}{postgres}"
+
+
+def server_version(dsn: str) -> str:
+    """The version of the server at ``dsn`` (``15.18``)."""
+    import psycopg
+
+    with psycopg.connect(dsn) as conn:
+        return str(conn.execute("SHOW server_version").fetchone()[0]).split()[0]
+
+
+def write_fragment(name: str, header: list[str], rows: list[list[str]], how: str, server: str = "") -> Path:
+    """Write a benchmark's table as ``docs/measured/<name>.md`` with a line saying how and where it was measured;
+    the path written."""
+    import datetime
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    when = datetime.date.today().isoformat()
+    lines += ["", f"*`python benchmarks/{name}.py`, {when}, {machine(server)}: {how}.*", ""]
+    FRAGMENTS.mkdir(parents=True, exist_ok=True)
+    path = FRAGMENTS / f"{name}.md"
+    path.write_text("\n".join(lines))
+    print(f"table written to {path}")
+    return path

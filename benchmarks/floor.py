@@ -24,7 +24,7 @@ from pathlib import Path
 import tddkit
 from tddkit.config.settings import load_settings
 
-from _project import make_project, timed
+from _project import make_project, server_version, timed, write_fragment
 
 BODY = """
     def test_{i}(self):
@@ -90,6 +90,7 @@ def main() -> None:
             for name, command in commands.items():
                 many, one = timed(command("many"), root, env), timed(command("one"), root, env)
                 samples[name].append((many - one) * 1000 / args.tests)
+        version = server_version(session.server_dsn)
         tddkit.close_session()
     hand, ours = statistics.median(samples["hand"]), statistics.median(samples["tddkit"])
     print(f"per test, whole process, (T({args.tests + 1}) - T(1)) / {args.tests}; INSERT + COUNT; "
@@ -97,6 +98,12 @@ def main() -> None:
     print(f"  hand-written unittest, SAVEPOINT / ROLLBACK TO (python -m unittest): {hand:.3f} ms")
     print(f"  tddkit.TDDTestCase (python -m tddkit run, every metric recorded):    {ours:.3f} ms")
     print(f"  ratio tddkit / hand-written: {ours / hand:.2f}x")
+    write_fragment("floor", ["runner", "ms per test", "vs hand-written"], [
+        ["hand-written `unittest.TestCase`: one connection, `SAVEPOINT` / `ROLLBACK TO` (`python -m unittest`)",
+         f"{hand:.3f}", "1.00x"],
+        ["`tddkit.TDDTestCase` (`python -m tddkit run`, every metric recorded)", f"{ours:.3f}", f"{ours / hand:.2f}x"],
+    ], f"whole process, (T({args.tests + 1}) - T(1)) / {args.tests}, INSERT + COUNT per test, {args.rounds} rounds "
+       "alternating, medians", version)
 
 
 if __name__ == "__main__":

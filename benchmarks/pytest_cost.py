@@ -24,7 +24,7 @@ from pathlib import Path
 import tddkit
 from tddkit.config.settings import load_settings
 
-from _project import make_project, timed
+from _project import make_project, server_version, timed, write_fragment
 
 WORK = """
     conn.execute("INSERT INTO items (name) VALUES ('x')")
@@ -82,6 +82,7 @@ def main() -> None:
                 many = run_pytest(root, f"test_{variant}_many.py", env, session.server_dsn)
                 one = run_pytest(root, f"test_{variant}_one.py", env, session.server_dsn)
                 samples[variant].append((many - one) * 1000 / (args.tests - 1))
+        version = server_version(session.server_dsn)
         tddkit.close_session()
     medians = {variant: statistics.median(values) for variant, values in samples.items()}
     print(f"per-test cost under pytest, whole command, (T({args.tests}) - T(1)) / {args.tests - 1}; "
@@ -91,6 +92,13 @@ def main() -> None:
              "by_hand": "pytest + SAVEPOINT/ROLLBACK TO fixture by hand"}
     for variant, median in medians.items():
         print(f"{names[variant]:<42} {median:>12.3f} {median / medians['by_hand']:>10.2f}x")
+    labels = {"fixture": "pytest + `tddkit_conn` (measured: every metric recorded)",
+              "testcase": "`tddkit.TDDTestCase` under pytest",
+              "by_hand": "pytest + a `SAVEPOINT` / `ROLLBACK TO` fixture written by hand"}
+    write_fragment("pytest_cost", ["variant", "ms per test", "vs by hand"],
+                   [[labels[v], f"{m:.3f}", f"{m / medians['by_hand']:.2f}x"] for v, m in medians.items()],
+                   f"whole command, (T({args.tests}) - T(1)) / {args.tests - 1}, INSERT + COUNT per test, one server, "
+                   f"{args.rounds} rounds alternating, medians", version)
 
 
 if __name__ == "__main__":

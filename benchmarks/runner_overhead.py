@@ -18,6 +18,8 @@ import unittest
 import tddkit
 from tddkit.testcase.runner import TDDTestRunner
 
+from _project import server_version, write_fragment
+
 
 class Trivial(tddkit.TDDTestCase):
     def test_nothing(self):
@@ -49,6 +51,12 @@ def main() -> None:
     print(f"  tddkit runner             : {tdd_median:.4f} ms")
     print(f"  runner overhead           : {tdd_median - plain_median:+.4f} ms per test "
           f"(ratio {tdd_median / plain_median:.3f})")
+    write_fragment("runner_overhead", ["runner", "median per-test wall time"], [
+        ["`python -m unittest` (TextTestRunner)", f"{plain_median:.4f} ms"],
+        ["tddkit runner", f"{tdd_median:.4f} ms"],
+        ["difference", f"{tdd_median - plain_median:+.4f} ms per test (ratio {tdd_median / plain_median:.3f})"],
+    ], f"a trivial TDDTestCase test, {args.tests} tests x {args.rounds} rounds, both runners alternating in one "
+       "process on one server", server_version(tddkit.get_session().server_dsn))
     tddkit.close_session()
 
 

@@ -21,6 +21,10 @@ import tempfile
 import time
 import uuid
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _project import write_fragment  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -31,7 +35,8 @@ def run_examples(env: dict) -> tuple:
     wall = (time.perf_counter() - started) * 1000
     session = next(line for line in done.stderr.splitlines() if " ready in " in line)
     tests = int(re.search(r"tddkit: (\d+) passed", done.stderr).group(1))
-    return wall, tests, "built" if " built in " in session else "reused"
+    version = re.search(r"PostgreSQL ([\d.]+)", session)
+    return wall, tests, "built" if " built in " in session else "reused", version.group(1) if version else ""
 
 
 def main() -> None:
@@ -41,19 +46,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tddkit-bench-") as cache:
         os.chmod(cache, 0o755)
         base = {**os.environ, "TDDKIT_CACHE_DIR": cache}
-        run_examples(base)  # initdb once, like any machine after its first run
+        *_, version = run_examples(base)  # initdb once, like any machine after its first run
         samples = {"cold": [], "warm": []}
         for _ in range(args.rounds):
-            wall, tests, how = run_examples({**base, "TDDKIT_SCHEMA_VERSION": uuid.uuid4().hex})
+            wall, tests, how, _ = run_examples({**base, "TDDKIT_SCHEMA_VERSION": uuid.uuid4().hex})
             assert how == "built", how
             samples["cold"].append(wall)
             run_examples(base)  # the unchanged schema's snapshot exists from here on
-            wall, tests, how = run_examples(base)
+            wall, tests, how, _ = run_examples(base)
             assert how == "reused", how
             samples["warm"].append(wall)
     print(f"python -m tddkit run examples ({tests} tests), {args.rounds} rounds, medians of the whole run")
     for name, values in samples.items():
         print(f"  {name} schema cache: {statistics.median(values):7.1f} ms")
+    write_fragment("schema_cache", ["schema cache", "whole `python -m tddkit run examples`"], [
+        ["cold (schema changed: template built, snapshot saved)", f"{statistics.median(samples['cold']):.1f} ms"],
+        ["warm (unchanged: snapshot copied, no DDL)", f"{statistics.median(samples['warm']):.1f} ms"],
+    ], f"the examples ({tests} tests), embedded server, {args.rounds} rounds alternating, medians", version)
 
 
 if __name__ == "__main__":

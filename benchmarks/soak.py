@@ -51,6 +51,8 @@ from tddkit.output import write_json  # noqa: E402
 from tddkit.session.database import TestDatabase  # noqa: E402
 from tddkit.testcase.runner import TDDTestRunner  # noqa: E402
 
+from _project import server_version, write_fragment  # noqa: E402
+
 #: Limits the run is checked against.
 MAX_RSS_GROWTH_MB = 20.0
 MAX_MEDIAN_DRIFT = 0.10
@@ -279,13 +281,36 @@ def soak_in_a_session(args: argparse.Namespace) -> SoakResult:
     session = tddkit.get_session(tddkit.load_settings({"dsn": args.dsn}))
     print(f"soak: {args.tests} tests in classes of {args.per_class} on {session._server_origin}", flush=True)
     try:
+        version = server_version(session.server_dsn)
         soak = run_soak(args.tests, args.per_class, close_pool=True)
+        soak.figures["server_version"] = version
     finally:
         tddkit.close_session()
     width = max(map(len, soak.figures))
     for name, value in soak.figures.items():
         print(f"  {name:<{width}}  {value}")
     return soak
+
+
+def soak_rows(soak: SoakResult) -> list[list[str]]:
+    """The figures of a run as the rows of the docs' table."""
+    f = soak.figures
+    return [
+        ["tests (those of the 'uncaught error' kind error on purpose)", f"{f['tests']:,}", ""],
+        ["wall time", f"{f['wall_seconds']:.2f} s", ""],
+        ["per-test median, whole run", f"{f['median_ms']:.3f} ms", ""],
+        [f"per-test median, first / last {f['window']:,} tests", f"{f['first_window_median_ms']:.3f} / "
+         f"{f['last_window_median_ms']:.3f} ms", ""],
+        ["drift of the median (Theil-Sen trend over the windows)", f"{f['median_drift']:+.1%}",
+         f"within {MAX_MEDIAN_DRIFT:.0%}"],
+        ["RSS growth of the runner", f"{f['rss_growth_mb']:.2f} MB", f"< {MAX_RSS_GROWTH_MB:g} MB"],
+        ["tests with an unexpected outcome", str(f["unexpected_outcomes"]), "0"],
+        *[[name.replace("_", " "), str(value), "0"] for name, value in f.items()
+          if name not in SHOWN and isinstance(value, int)],
+    ]
+
+
+SHOWN = {"tests", "window", "errors", "failures", "unexpected_outcomes"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,6 +331,10 @@ def main(argv: list[str] | None = None) -> int:
     for failure in soak.failures:
         print(f"soak: FAILED: {failure}", file=sys.stderr)
     print("soak: " + ("FAILED" if soak.failures else "all checks passed"))
+    write_fragment("soak", ["figure", "measured", "limit"], soak_rows(soak), f"{args.tests} tests in classes of "
+                   f"{args.per_class}, one run of the tddkit runner; " + ("all checks passed" if not soak.failures
+                                                                          else "FAILED: " + "; ".join(soak.failures)),
+                   soak.figures.get("server_version", ""))
     return 1 if soak.failures else 0
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import tddkit
 from tddkit.config.settings import load_settings
 
-from _project import make_project, timed
+from _project import make_project, server_version, timed, write_fragment
 
 TEST = """import tddkit
 
@@ -55,6 +55,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, command in commands.items():
                 samples[name].append(timed(command, root, env) * 1000)
+        version = server_version(session.server_dsn)
         tddkit.close_session()
     floor = statistics.median(samples['python -c "import psycopg"'])
     print(f"one-test module, whole process; {args.rounds} rounds alternating, medians; {os.cpu_count()} CPUs")
@@ -62,6 +63,10 @@ def main() -> None:
     for name, values in samples.items():
         median = statistics.median(values)
         print(f"{name:<44} {median:>8.1f} {median / floor:>17.2f}x")
+    write_fragment("startup", ["command", "ms", 'vs `python -c "import psycopg"`'],
+                   [[f"`{name}`" if name.startswith("python") else name, f"{statistics.median(values):.0f}",
+                     f"{statistics.median(values) / floor:.2f}x"] for name, values in samples.items()],
+                   f"a one-test module, whole process, {args.rounds} rounds alternating, medians", version)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 import tddkit  # noqa: E402  (this checkout's)
 from tddkit.config.settings import load_settings  # noqa: E402
 
-from _project import make_project, timed  # noqa: E402
+from _project import make_project, server_version, timed, write_fragment  # noqa: E402
 
 TESTS = 10
 CLOSING = re.compile(r"^tddkit: \d+ passed, \d+ failed")
@@ -116,6 +116,7 @@ def main() -> None:
         (root / "tests" / "test_items.py").write_text(test_module(0))
         cold_run(root, env)  # build the schema snapshot once, so every cold run below starts warm
         server_dsn = tddkit.get_session(load_settings(targets=[tmp])).server_dsn  # for the --dsn runs
+        version = server_version(server_dsn)
         watcher = Watcher(root, env)
         samples: dict[str, list[float]] = {"module": [], "app": [], "cold": [], "cold_dsn": []}
         try:
@@ -129,10 +130,10 @@ def main() -> None:
         finally:
             watcher.stop()
             tddkit.close_session()
-    report(samples, args.rounds)
+    report(samples, args.rounds, version)
 
 
-def report(samples: dict[str, list[float]], rounds: int) -> None:
+def report(samples: dict[str, list[float]], rounds: int, version: str) -> None:
     median = {kind: statistics.median(values) for kind, values in samples.items()}
     print(f"save-to-closing-line latency of watch vs a cold run, a module of {TESTS} database tests; medians of "
           f"{rounds} rounds, alternating, one run; {os.cpu_count()} CPUs")
@@ -145,6 +146,12 @@ def report(samples: dict[str, list[float]], rounds: int) -> None:
     for label, kind in rows:
         print(f"| {label} | {median[kind] * 1000:.0f} ms | {median[kind] / median['cold']:.2f}x |")
     worst = max(median["module"], median["app"])
+    write_fragment("watch_latency", ["measurement", "median", "vs cold run"],
+                   [[label, f"{median[kind] * 1000:.0f} ms", f"{median[kind] / median['cold']:.2f}x"]
+                    for label, kind in rows],
+                   f"a module of {TESTS} database tests, watch on the embedded server, medians of {rounds} rounds "
+                   f"side by side in one run; targets: at most 150 ms and 0.3x of the cold run "
+                   f"({worst * 1000:.0f} ms, {worst / median['cold']:.2f}x)", version)
     print(f"target: at most 150 ms: {'met' if worst <= 0.150 else 'MISSED'} ({worst * 1000:.0f} ms); "
           f"at most 0.3x of the cold run: {'met' if worst <= 0.3 * median['cold'] else 'MISSED'} "
           f"({worst / median['cold']:.2f}x; {worst / median['cold_dsn']:.2f}x of the --dsn run)")

@@ -60,7 +60,7 @@ class WheelTests(unittest.TestCase):
         requires = self.metadata.get_all("Requires-Dist")
         self.assertIn("psycopg[binary,pool]>=3.1", requires)
         self.assertFalse(any(r.startswith("tomli") for r in requires), requires)
-        extras = {"alembic", "pytest", "server", "sqlalchemy", "watch"}
+        extras = {"alembic", "docs", "pytest", "server", "sqlalchemy", "watch"}
         self.assertEqual(set(self.metadata.get_all("Provides-Extra")), extras)
 
 

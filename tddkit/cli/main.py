@@ -39,8 +39,10 @@ def _add_target_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_run_parser(commands: _Commands) -> None:
     run = commands.add_parser("run", help="discover and run tests with the metrics report")
     _add_target_arguments(run)
-    run.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2, default=1)
-    run.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=0)
+    run.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=2, default=1,
+                     help="a line per test with its name and outcome")
+    run.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=0,
+                     help="no dots or lines per test, only the failures and the closing lines")
     run.add_argument("-f", "--failfast", action="store_true", help="stop on the first failure or error")
     run.add_argument("-b", "--buffer", action="store_true", help="buffer stdout and stderr of passing tests")
     run.add_argument("--dsn", help="use this PostgreSQL server instead of the embedded one")
@@ -87,7 +89,9 @@ def _add_bench_parser(commands: _Commands) -> None:
 
 def _add_server_parser(commands: _Commands) -> None:
     server = commands.add_parser("server", help="a PostgreSQL server kept running across runs")
-    server.add_argument("action", choices=["start", "stop", "status", "url"])
+    server.add_argument("action", choices=["start", "stop", "status", "url"],
+                        help="start one (also on 127.0.0.1, with a password), stop it, say which binaries and "
+                             "whether one runs, or print its URL (exit code 2 if none runs)")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -84,7 +84,7 @@ def _field(default: Any, help: str, *, parse: Parser, **kw: Any) -> Any:
 
 @dataclasses.dataclass
 class Settings:
-    """Everything tddkit can be configured with; see README for each key."""
+    """Everything tddkit can be configured with; docs/reference/configuration.md is generated from these fields."""
 
     dsn: str | None = _field(None, "libpq URL or DSN of an existing server; unset starts the embedded one",
                                 parse=text)

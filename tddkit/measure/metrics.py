@@ -90,7 +90,7 @@ class TestMetrics:
         return self.rss_after - self.rss_before
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict (stable keys, documented in README)."""
+        """A JSON-ready dict (stable keys, documented in docs/reference/output.md)."""
         data = dataclasses.asdict(self)
         data.pop("class_metrics")
         data.pop("statements")  # the run's JSON lists every shape with its tests
