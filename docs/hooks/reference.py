@@ -197,16 +197,26 @@ def _plugin_tree() -> ast.Module:
     return ast.parse(PLUGIN.read_text())
 
 
+def _plugin_modules() -> list[ast.Module]:
+    """The plugin's module and the modules it registers with ``pytest_plugins``."""
+    tree = _plugin_tree()
+    names = [element.value for node in tree.body if isinstance(node, ast.Assign)
+             and any(isinstance(t, ast.Name) and t.id == "pytest_plugins" for t in node.targets)
+             for element in getattr(node.value, "elts", []) if isinstance(element, ast.Constant)]
+    return [tree, *(ast.parse(PLUGIN.with_name(name.rpartition(".")[2] + ".py").read_text()) for name in names)]
+
+
 def fixtures() -> list[tuple[str, str, str]]:
     """(name, scope, docstring) of every public fixture the plugin defines, read from its source."""
     found = []
-    for node in _plugin_tree().body:
-        if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
+    for node in (node for module in _plugin_modules() for node in module.body):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) or node.name.startswith("_"):
             continue
         for decorator in node.decorator_list:
             call = decorator if isinstance(decorator, ast.Call) else None
             target = call.func if call else decorator
-            if isinstance(target, ast.Attribute) and target.attr == "fixture":
+            if isinstance(target, ast.Attribute) and target.attr == "fixture" or \
+                    isinstance(target, ast.Name) and target.id == "async_fixture":
                 scope = next((k.value.value for k in (call.keywords if call else ())
                               if k.arg == "scope" and isinstance(k.value, ast.Constant)), "function")
                 doc = ast.get_docstring(node)
