@@ -71,7 +71,7 @@ class Example:
     @property
     def runner(self) -> str:
         """pytest for a module of test functions, else ``python -m tddkit run`` (unittest classes)."""
-        return "pytest" if re.search(r"^def test_", self.body, re.MULTILINE) else "tddkit"
+        return "pytest" if re.search(r"^(async )?def test_", self.body, re.MULTILINE) else "tddkit"
 
 
 def slug(page: Path) -> str:
