@@ -1,7 +1,9 @@
 """AsyncTDDTestCase and the async pool: asyncio tests on the test's connection, isolated and measured."""
 
 import importlib.util
+import json
 import sys
+import tempfile
 import unittest
 from pathlib import Path
 
@@ -11,6 +13,7 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
 import psycopg
 
 import tddkit
+from tests.support import problems_by_name, run_cli, run_suite, suite_of
 
 COUNT = "SELECT count(*) FROM users"
 HAVE_SQLALCHEMY = importlib.util.find_spec("sqlalchemy") is not None and importlib.util.find_spec("greenlet")
@@ -120,6 +123,36 @@ class AsyncSQLAlchemyTests(tddkit.AsyncTDDTestCase):
         connection = await self.sqlalchemy_async_connection()
         with self.assertNumQueries(1):
             await connection.execute(sqlalchemy.text("SELECT 1"))
+
+
+
+class AsyncRunTests(unittest.TestCase):
+    def test_a_commit_on_an_own_async_connection_fails_its_test_and_the_next_test_is_clean(self):
+        from tests.cases import async_cases
+
+        result = run_suite(suite_of(async_cases.LeaksThroughItsOwnConnection))
+        self.assertEqual(list(problems_by_name(result)), ["test_commits_on_an_own_connection"], result.output)
+        self.assertIn("IsolationError", result.errors[0][1])
+        self.assertIn("public.users", result.errors[0][1])
+
+    def test_an_n_plus_one_in_an_async_test_is_an_alert_at_its_line(self):
+        from tests.cases import async_cases
+
+        result = run_suite(suite_of(async_cases.RepeatsAQuery))
+        self.assertEqual(problems_by_name(result), {}, result.output)
+        (metrics,) = result.test_metrics
+        (repeated,) = metrics.repeated_statements
+        self.assertEqual((repeated["calls"], Path(repeated["file"]).name), (12, "async_cases.py"), repeated)
+
+    def test_parallel_workers_run_async_tests_with_their_metrics(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            report = Path(tmp) / "run.json"
+            done = run_cli(["run", "tests.cases.async_cases.Many", "tests.cases.async_cases.ManyMore",
+                            "--parallel", "2", "--no-report", "--json", str(report)])
+            self.assertEqual(done.returncode, 0, done.stdout + done.stderr)
+            tests = json.loads(report.read_text())["tests"]
+        self.assertEqual(len(tests), 6)
+        self.assertTrue(all(t["query_count"] >= 1 and t["outcome"] == "passed" for t in tests), tests)
 
 
 if __name__ == "__main__":
