@@ -135,8 +135,8 @@ def main() -> None:
     for runner in ("unittest", "pytest"):
         hand, ours = median[f"{runner} hand"], median[f"{runner} tddkit"]
         rows.append([f"{runner}: hand-written async savepoint", f"{hand:.3f}", "1.00x"])
-        rows.append([f"{runner}: tddkit ({'AsyncTDDTestCase, report printed' if runner == 'unittest' else 'tddkit_async_conn'})",
-                     f"{ours:.3f}", f"{ours / hand:.2f}x"])
+        what = "AsyncTDDTestCase, report printed" if runner == "unittest" else "tddkit_async_conn"
+        rows.append([f"{runner}: tddkit ({what})", f"{ours:.3f}", f"{ours / hand:.2f}x"])
     for row in rows:
         print(f"  {row[0]:<52} {row[1]:>8} ms  {row[2]}")
     write_fragment("async_cost", ["variant", "ms per test", "vs hand-written"], rows,

@@ -5,6 +5,7 @@ session dependencies with sessions on the test's connection.
 """
 
 from collections.abc import AsyncIterator, Iterator
+from typing import Annotated
 
 from fastapi import Depends, FastAPI, HTTPException
 from pydantic import BaseModel
@@ -36,7 +37,7 @@ def get_sync_session() -> Iterator[Session]:
 
 
 @app.post("/users", status_code=201)
-async def create_user(user: NewUser, session: AsyncSession = Depends(get_session)) -> dict:
+async def create_user(user: NewUser, session: Annotated[AsyncSession, Depends(get_session)]) -> dict:
     row = User(email=user.email, name=user.name)
     session.add(row)
     try:
@@ -48,7 +49,7 @@ async def create_user(user: NewUser, session: AsyncSession = Depends(get_session
 
 
 @app.get("/users/{user_id}")
-async def read_user(user_id: int, session: AsyncSession = Depends(get_session)) -> dict:
+async def read_user(user_id: int, session: Annotated[AsyncSession, Depends(get_session)]) -> dict:
     row = await session.get(User, user_id)
     if row is None:
         raise HTTPException(404, "no such user")
@@ -56,5 +57,5 @@ async def read_user(user_id: int, session: AsyncSession = Depends(get_session)) 
 
 
 @app.get("/users-count")
-def count_users(session: Session = Depends(get_sync_session)) -> dict:
+def count_users(session: Annotated[Session, Depends(get_sync_session)]) -> dict:
     return {"count": session.scalar(select(func.count()).select_from(User))}
