@@ -51,7 +51,10 @@ from tddkit.output import write_json  # noqa: E402
 from tddkit.session.database import TestDatabase  # noqa: E402
 from tddkit.testcase.runner import TDDTestRunner  # noqa: E402
 
-from _project import server_version, write_fragment  # noqa: E402
+try:  # noqa: E402
+    from _project import server_version, write_fragment
+except ImportError:  # imported as benchmarks.soak (the tests)
+    from benchmarks._project import server_version, write_fragment
 
 #: Limits the run is checked against.
 MAX_RSS_GROWTH_MB = 20.0

@@ -39,7 +39,7 @@ class PytestFalseAlarmTests(unittest.TestCase):
     def setUpClass(cls):
         project = PytestProject(SimpleNamespace(addCleanup=cls.addClassCleanup), "false_alarms", config=STRICT)
         path = project.root / "metrics.json"
-        cls.done = project.pytest("-rA", f"--tddkit-json={path}", shared_server=True)
+        cls.done = project.pytest("-rA", "-p", "no:asyncio", f"--tddkit-json={path}", shared_server=True)
         cls.data = json.loads(path.read_text()) if path.exists() else {}
         cls.tests = {t["test_id"].split("::")[1]: t for t in cls.data.get("tests", ())}
 
@@ -85,7 +85,7 @@ class PytestAlertsAsFailuresTests(unittest.TestCase):
         if not HAVE_SQLALCHEMY:
             self.skipTest("SQLAlchemy is not installed")
         project = PytestProject(self, "false_alarms", config=f"alerts_as_failures = true\n{STRICT}")
-        done = project.pytest("-q", "-k", "genuine or fixture", shared_server=True)
+        done = project.pytest("-q", "-p", "no:asyncio", "-k", "genuine or fixture", shared_server=True)
         self.assertEqual(done.returncode, 1, output(done))
         self.assertIn("1 failed, 2 passed", done.stdout)
         self.assertNotIn("error", done.stdout.splitlines()[-1])
