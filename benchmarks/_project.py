@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 SCHEMA = "CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL);\n"
 
@@ -23,6 +24,20 @@ def timed(args: list[str], root: Path, env: dict[str, str]) -> float:
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return elapsed
+
+
+def per_test_ms(commands: dict[str, Any], root: Path, env: dict[str, str], rounds: int,
+                tests: int) -> dict[str, float]:
+    """Median ms per test of each command, ``(T(tests + 1) - T(1)) / tests``: ``commands[name](size)`` is the
+    command for ``size`` ``"many"`` or ``"one"``; every command once per round, in turn."""
+    import statistics
+
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(rounds):
+        for name, command in commands.items():
+            many, one = timed(command("many"), root, env), timed(command("one"), root, env)
+            samples[name].append((many - one) * 1000 / tests)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 #: Where the measured tables go: the docs' pages include them (pymdownx.snippets), so no number is copied by hand.

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import tddkit
 from tddkit.config.settings import load_settings
 
-from _project import make_project, server_version, timed, write_fragment
+from _project import make_project, per_test_ms, server_version, write_fragment
 
 WORK = """
         await self.conn.execute("INSERT INTO items (name) VALUES ('x')")
@@ -123,14 +122,9 @@ def main() -> None:
             "pytest hand": lambda size: [*pytest, "-p", "no:tddkit", f"test_pt_hand_{size}.py"],
             "pytest tddkit": lambda size: [*pytest, f"test_pt_tddkit_{size}.py", f"--tddkit-dsn={session.server_dsn}"],
         }
-        samples: dict[str, list[float]] = {name: [] for name in commands}
-        for _ in range(args.rounds):
-            for name, command in commands.items():
-                many, one = timed(command("many"), root, env), timed(command("one"), root, env)
-                samples[name].append((many - one) * 1000 / args.tests)
+        median = per_test_ms(commands, root, env, args.rounds, args.tests)
         version = server_version(session.server_dsn)
         tddkit.close_session()
-    median = {name: statistics.median(values) for name, values in samples.items()}
     rows = []
     for runner in ("unittest", "pytest"):
         hand, ours = median[f"{runner} hand"], median[f"{runner} tddkit"]

@@ -43,7 +43,8 @@ class PytestAsyncioTests(unittest.TestCase):
 @unittest.skipUnless(HAVE["anyio"] and HAVE["sqlalchemy"] and HAVE["greenlet"], "anyio is not installed")
 class AnyioTests(unittest.TestCase):
     def test_anyio_plugin_without_pytest_asyncio(self):
-        done = PytestProject(self, "anyio_fixtures").pytest("-q", "-p", "no:asyncio", shared_server=True)
+        project = PytestProject(self, "async_fixtures", "anyio_fixtures")
+        done = project.pytest("-q", "-p", "no:asyncio", "test_anyio_fixtures.py", shared_server=True)
         self.assertEqual(done.returncode, 0, output(done))
         self.assertIn("4 passed", done.stdout)
 

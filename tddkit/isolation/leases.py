@@ -27,43 +27,32 @@ STALE = ("a SQLAlchemy Connection (or Session) opened in an earlier test was use
          "or a function-scoped fixture)")
 
 
-class Lease:
-    """A DBAPI connection for SQLAlchemy: the test's connection, in a unit of work of its own."""
+class LeaseBase:
+    """What a lease of the test's connection is, sync or async: its unit of work, and the connection for the rest."""
 
     __slots__ = ("_leased", "_unit", "_closed")
-    _leased: GuardedConnection
+    _leased: Any  # the GuardedConnection (a Lease's) or its async view (an AsyncLease's)
     _unit: Unit
     _closed: bool
 
-    def __init__(self, conn: GuardedConnection) -> None:
+    def __init__(self, conn: Any) -> None:
         object.__setattr__(self, "_leased", conn)
         object.__setattr__(self, "_unit", conn._tddkit.join(lazy=True))
         object.__setattr__(self, "_closed", False)
 
-    def _ready(self) -> GuardedConnection:
-        """The connection, with this lease's savepoint set (before a statement)."""
-        conn, state = self._leased, self._leased._tddkit
+    def _check(self) -> Any:
+        """The connection's state, once the lease is known to be usable (open, of the running test)."""
+        state = self._leased._tddkit
         if self._closed or self._unit not in state.joins:
             raise TddkitError(STALE if not self._closed else "this SQLAlchemy connection's lease is closed")
-        state.open_unit(self._unit)
-        return conn
+        return state
 
-    def cursor(self, *args: Any, **kwargs: Any) -> Any:
-        return self._ready().cursor(*args, **kwargs)
-
-    def execute(self, *args: Any, **kwargs: Any) -> Any:
-        return self._ready().execute(*args, **kwargs)
-
-    def commit(self) -> None:
-        self._leased._tddkit.commit_unit(self._unit)
-
-    def rollback(self) -> None:
-        self._leased._tddkit.rollback_unit(self._unit)
-
-    def close(self) -> None:
-        if not self._closed:
-            object.__setattr__(self, "_closed", True)
-            self._leased._tddkit.end_unit(self._unit)
+    def _closing(self) -> bool:
+        """Mark the lease closed; False if it already was."""
+        if self._closed:
+            return False
+        object.__setattr__(self, "_closed", True)
+        return True
 
     @property
     def closed(self) -> bool:
@@ -85,4 +74,32 @@ class Lease:
         setattr(self._leased, name, value)
 
     def __repr__(self) -> str:
-        return f"<tddkit Lease of {self._leased!r}>"
+        return f"<tddkit lease of {self._leased!r}>"
+
+
+class Lease(LeaseBase):
+    """A DBAPI connection for SQLAlchemy: the test's connection, in a unit of work of its own."""
+
+    __slots__ = ()
+    _leased: GuardedConnection
+
+    def _ready(self) -> GuardedConnection:
+        """The connection, with this lease's savepoint set (before a statement)."""
+        self._check().open_unit(self._unit)
+        return self._leased
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        return self._ready().cursor(*args, **kwargs)
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return self._ready().execute(*args, **kwargs)
+
+    def commit(self) -> None:
+        self._leased._tddkit.commit_unit(self._unit)
+
+    def rollback(self) -> None:
+        self._leased._tddkit.rollback_unit(self._unit)
+
+    def close(self) -> None:
+        if self._closing():
+            self._leased._tddkit.end_unit(self._unit)

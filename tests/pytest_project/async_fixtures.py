@@ -4,6 +4,8 @@ sqlalchemy = pytest.importorskip("sqlalchemy")
 pytest.importorskip("greenlet")
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column  # noqa: E402
 
+pytestmark = pytest.mark.asyncio
+
 
 class Base(DeclarativeBase):
     pass
@@ -21,13 +23,11 @@ async def count(conn):
     return (await cursor.fetchone())[0]
 
 
-@pytest.mark.asyncio
 async def test_writes_on_the_async_connection(tddkit_async_conn):
     await tddkit_async_conn.execute("INSERT INTO users (email, name) VALUES ('a@example.org', 'a')")
     assert await count(tddkit_async_conn) == 1
 
 
-@pytest.mark.asyncio
 async def test_the_pool_and_a_session_share_the_test(tddkit_async_pool, tddkit_async_sqlalchemy_session,
                                                      tddkit_async_conn, tddkit_conn):
     async with tddkit_async_pool.connection() as conn:
@@ -38,12 +38,10 @@ async def test_the_pool_and_a_session_share_the_test(tddkit_async_pool, tddkit_a
     assert tddkit_conn.execute("SELECT count(*) FROM users").fetchone() == (2,)  # sync and async: one connection
 
 
-@pytest.mark.asyncio
 async def test_nothing_left(tddkit_async_conn):
     assert await count(tddkit_async_conn) == 0
 
 
-@pytest.mark.asyncio
 async def test_a_duplicate_fails_and_the_session_recovers(tddkit_async_sqlalchemy_session):
     session = tddkit_async_sqlalchemy_session
     session.add(User(email="dup@example.org", name="one"))
