@@ -26,6 +26,7 @@ from .admin import connect_admin, own_options
 from .database import TestDatabase
 from .launch import launch_embedded
 from .ownership import check_can_create, drop_dead_runs
+from .passfile import PassFile
 from .probe import ServerProbe
 from .schema import SchemaSource
 from .template import TemplateResult, clean_for_snapshot, ensure_template, hold_template
@@ -35,7 +36,8 @@ class Session:
     """A started server, the schema template and (usually) a test database, closed together.
 
     Its public attributes are ``dsn``, ``server_dsn`` and ``settings``; the rest
-    (underscored) is tddkit's own and can change between versions.
+    (underscored) is tddkit's own and can change between versions. Its DSNs
+    carry no password (see ``passfile``).
     """
 
     def __init__(self, settings: Settings, server: EmbeddedPostgres | None = None) -> None:
@@ -53,6 +55,8 @@ class Session:
         self._locks: ResourceLocks | FileResourceLocks | None = None
         self._startup_seconds = 0.0
         self._admin: psycopg.Connection | None = None
+        #: Holds the given DSN's password, so that the session's DSNs carry none.
+        self._passfile = PassFile()
 
     def _start(self, with_database: bool = True, template: TemplateResult | None = None) -> Session:
         """Start (or reach) the server and ensure the schema template (unless ``template`` is given);
@@ -60,11 +64,12 @@ class Session:
         start = time.perf_counter()
         try:
             self._schema = SchemaSource.from_settings(self.settings)
-            self.server_dsn = self._server_dsn(self._schema)
+            server_dsn = self._server_dsn(self._schema)
+            # One maintenance connection for the session's own work (template, test database, its drop).
+            admin = self._admin = connect_admin(server_dsn)
+            self.server_dsn = self._passfile.hide(server_dsn)
             server_exit = self._server.exit_reason if self._server is not None else None
             self._probe = ServerProbe(self.server_dsn, server_exit)
-            # One maintenance connection for the session's own work (template, test database, its drop).
-            admin = self._admin = connect_admin(self.server_dsn)
             if template is None:
                 check_can_create(admin)
                 drop_dead_runs(admin)  # databases left by runs killed before they could drop them
@@ -160,6 +165,7 @@ class Session:
                     template = None
                 self._server.stop(save_snapshot=template)
                 self._server = None
+            self._passfile.remove()
 
 
 _current: Session | None = None
