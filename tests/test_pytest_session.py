@@ -1,5 +1,6 @@
-"""The session under pytest: DSNs without passwords."""
+"""The session under pytest: the plugin's settings for every test, DSNs without passwords."""
 
+import shutil
 import sys
 import unittest
 from pathlib import Path
@@ -7,9 +8,42 @@ from pathlib import Path
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import psycopg
 
+import tddkit
 from tests.support import app_url, password_server
-from tests.test_pytest_plugin import PytestProject, output
+from tests.test_pytest_plugin import PROJECT_FILES, PytestProject, output
+
+
+def server_facts(dsn: str) -> tuple[str, str]:
+    """The port and data directory of the server ``dsn`` reaches."""
+    with psycopg.connect(dsn) as conn:
+        return conn.execute("SELECT current_setting('port'), current_setting('data_directory')").fetchone()
+
+
+class PluginSettingsTests(unittest.TestCase):
+    def test_a_tddkit_testcase_runs_on_the_server_of_tddkit_dsn(self):
+        port, data_directory = server_facts(tddkit.get_session().server_dsn)
+        project = PytestProject(self, "server_port")
+        done = project.pytest("-q", shared_server=True, WANT_PORT=port, WANT_DATA_DIRECTORY=data_directory)
+        self.assertEqual(done.returncode, 0, output(done))
+        self.assertIn("1 passed", done.stdout)
+        self.assertEqual(project.leftovers(), [])
+
+    def test_a_session_started_before_the_plugins_with_other_settings_is_one_line_and_exit_2(self):
+        project = PytestProject(self, "server_port")
+        shutil.copy(PROJECT_FILES / "session_first.py", project.root / "conftest.py")
+        done = project.pytest("-q", shared_server=True, WANT_PORT="", WANT_DATA_DIRECTORY="")
+        self.assertEqual(done.returncode, 2, output(done))
+        errors = [line for line in output(done).splitlines() if "tddkit: error:" in line]
+        self.assertEqual(len(errors), 1, output(done))
+        self.assertIn("tddkit: error: this process's tddkit session started with other settings (they differ in "
+                      "dsn); a process has one session: start it once, with the settings it needs (under pytest it "
+                      "is the plugin's, from the config file and --tddkit-dsn: nothing may start one before it)",
+                      errors[0])
+        self.assertIn("no tests ran", done.stdout)
+        self.assertNotIn("Traceback", output(done))
+        self.assertEqual(project.leftovers(), [])
 
 
 class PasswordTests(unittest.TestCase):

@@ -8,6 +8,7 @@ and it is closed at interpreter exit. Nothing else starts or closes it.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 import threading
 import time
@@ -15,7 +16,7 @@ import time
 import psycopg
 
 from ..config.settings import Settings, load_settings
-from ..errors import TddkitError
+from ..errors import ConfigError, TddkitError
 from ..isolation.file_locks import FileResourceLocks
 from ..isolation.lending import Lender
 from ..isolation.named_resources import ResourceLocks
@@ -183,9 +184,11 @@ def get_session(settings: Settings | None = None, *, with_database: bool = True,
                 server: EmbeddedPostgres | None = None) -> Session:
     """The process's session, started on first use with ``settings`` (default: the config file found
     upward from ``config_near``, a test module's file, then from the current directory), on ``server`` if
-    one was launched for it."""
+    one was launched for it. Asking for it with other ``settings`` than it started with is a ConfigError."""
     global _current, _owner_pid
     with _lock:
+        if _current is not None and _owner_pid == os.getpid() and settings is not None:
+            _check_same(_current.settings, settings)
         if _current is None or _owner_pid != os.getpid():
             if settings is None:
                 settings = load_settings(targets=[config_near] if config_near else ())
@@ -193,6 +196,18 @@ def get_session(settings: Settings | None = None, *, with_database: bool = True,
             _current, _owner_pid = session, os.getpid()
             atexit.register(close_session)
         return _current
+
+
+def _check_same(started: Settings, wanted: Settings) -> None:
+    """A process has one session: one asked for with other settings is an error, not the wrong session."""
+    if wanted is started or wanted == started:
+        return
+    differing = [f.name for f in dataclasses.fields(Settings) if getattr(started, f.name) != getattr(wanted, f.name)]
+    raise ConfigError(
+        f"this process's tddkit session started with other settings (they differ in {', '.join(differing)}); a "
+        "process has one session: start it once, with the settings it needs (under pytest it is the plugin's, "
+        "from the config file and --tddkit-dsn: nothing may start one before it)"
+    )
 
 
 def close_session() -> None:
