@@ -1,4 +1,4 @@
-"""The session under pytest: the plugin's settings for every test, DSNs without passwords."""
+"""The session under pytest: the plugin's settings for every test, DSNs without passwords, an early start."""
 
 import shutil
 import sys
@@ -66,6 +66,26 @@ class PasswordTests(unittest.TestCase):
                     self.assertNotIn("right-password", text)
                 self.assertEqual(project.leftovers(), [], "the passfile's directory is removed")
                 junit.unlink()
+
+
+class EarlyStartTests(unittest.TestCase):
+    def test_the_session_starts_while_a_test_module_imports(self):
+        project = PytestProject(self, "early_start")
+        done = project.pytest("-q", shared_server=True, SERVER_DSN=tddkit.get_session().server_dsn)
+        self.assertEqual(done.returncode, 0, output(done))
+        self.assertIn("1 passed", done.stdout)
+        self.assertEqual(project.leftovers(), [])
+
+    def test_nothing_starts_for_a_run_whose_tests_use_no_tddkit_fixture(self):
+        project = PytestProject(self, "mixed")
+        deselected = project.pytest("-q", "-k", "needs_no_database", NOTHING_STARTED="1")
+        self.assertEqual(deselected.returncode, 0, output(deselected))
+        self.assertIn("1 passed, 1 deselected", deselected.stdout)
+        shutil.copy(PROJECT_FILES / "deselect_tddkit.py", project.root / "conftest.py")
+        by_a_plugin = project.pytest("-q")  # the module names tddkit_conn: started early, stopped unused
+        self.assertEqual(by_a_plugin.returncode, 0, output(by_a_plugin))
+        self.assertIn("1 passed", by_a_plugin.stdout)
+        self.assertEqual(project.leftovers(), [])
 
 
 if __name__ == "__main__":

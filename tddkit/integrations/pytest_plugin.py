@@ -25,8 +25,10 @@ if TYPE_CHECKING:
     from ..isolation.class_transaction import ClassTransaction
     from ..session.session import Session
 
-#: What tddkit did (config, server, schema template) in pytest's header and closing summary; query checks.
-pytest_plugins = ["tddkit.integrations.pytest_header", "tddkit.integrations.pytest_queries"]
+#: What tddkit did (config, server, schema template) in pytest's header and closing summary; the session's early
+#: start; query checks.
+pytest_plugins = ["tddkit.integrations.pytest_header", "tddkit.integrations.pytest_early",
+                  "tddkit.integrations.pytest_queries"]
 
 SIGNALS = pytest.StashKey[SignalStop]()
 

@@ -12,6 +12,7 @@ import dataclasses
 import os
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import psycopg
 
@@ -20,17 +21,17 @@ from ..errors import ConfigError, TddkitError
 from ..isolation.file_locks import FileResourceLocks
 from ..isolation.lending import Lender
 from ..isolation.named_resources import ResourceLocks
-from ..server.binaries import PgBinaries
-from ..server.embedded import EmbeddedPostgres
-from ..server.persistent import read_state
 from .admin import connect_admin, own_options
 from .database import TestDatabase
-from .launch import launch_embedded
 from .ownership import check_can_create, drop_dead_runs
 from .passfile import PassFile
 from .probe import ServerProbe
 from .schema import SchemaSource
 from .template import TemplateResult, clean_for_snapshot, ensure_template, hold_template
+
+if TYPE_CHECKING:  # imported when the session starts one (a given server needs none of it)
+    from ..server.binaries import PgBinaries
+    from ..server.embedded import EmbeddedPostgres
 
 
 class Session:
@@ -102,6 +103,9 @@ class Session:
             self._server_origin = "the given DSN"
             return self.settings.dsn
         if self._server is None:
+            from ..server.persistent import read_state
+            from .launch import launch_embedded
+
             state = read_state(self.settings.cache_path)
             if state:
                 self._server_origin = f"the running tddkit server (PostgreSQL {state['version']}, pid {state['pid']})"

@@ -1,0 +1,124 @@
+"""A one-test pytest run: tddkit's plugin vs a hand-written fixture, both on a server that is already running.
+
+Writes a throwaway project: a small service module (SQLAlchemy models when
+SQLAlchemy is installed, what a service's tests import) and two one-test
+modules doing the same work (INSERT a row, COUNT the rows): one with
+``tddkit_conn`` (``pytest --tddkit-dsn``: tddkit makes its test database
+from the schema template, drops it at the end), one with a fixture by hand
+(a psycopg connection to a database that already holds the schema,
+``SAVEPOINT`` / ``ROLLBACK TO SAVEPOINT`` around the test, run with ``-p
+no:tddkit``: the team's setup before tddkit). Both run on the same server,
+started here. Whole command, rounds alternating after one warm-up run
+each; Python's bytecode cache is on (in a temporary directory), as on a
+developer's machine; ``--no-bytecode-cache`` runs as with
+PYTHONDONTWRITEBYTECODE=1 instead. Prints medians and the ratio.
+
+    python benchmarks/pytest_one_test.py [--rounds 11] [--no-bytecode-cache]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+import tddkit
+from tddkit.config.settings import load_settings
+
+from _project import make_project, timed
+
+SERVICE = """
+from sqlalchemy import String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Item(Base):
+    __tablename__ = "items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String)
+""" if importlib.util.find_spec("sqlalchemy") else "import json  # noqa: F401\n"
+
+WORK = """
+    conn.execute("INSERT INTO items (name) VALUES ('x')")
+    assert conn.execute("SELECT count(*) FROM items").fetchone() == (1,)
+"""
+
+MODULES = {
+    "tddkit": "import service  # noqa: F401\n\n\ndef test_one(tddkit_conn):\n    conn = tddkit_conn" + WORK,
+    "by_hand": """import os
+
+import psycopg
+import pytest
+
+import service  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def module_conn():
+    with psycopg.connect(os.environ["HAND_DSN"]) as conn:
+        yield conn
+        conn.rollback()
+
+
+@pytest.fixture
+def conn(module_conn):
+    module_conn.execute("SAVEPOINT t")
+    yield module_conn
+    module_conn.execute("ROLLBACK TO SAVEPOINT t")
+
+
+def test_one(conn):
+""" + WORK,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--no-bytecode-cache", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tddkit-pytest-one-") as tmp:
+        root = Path(tmp)
+        make_project(root)
+        (root / "service.py").write_text(SERVICE)
+        for variant, source in MODULES.items():
+            (root / f"test_{variant}.py").write_text(source)
+        session = tddkit.get_session(load_settings(targets=[tmp]))
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env.update(HAND_DSN=session.dsn, PYTHONPYCACHEPREFIX=str(root / "pycache"))
+        if args.no_bytecode_cache:
+            env["PYTHONDONTWRITEBYTECODE"] = "1"
+        commands = {
+            "tddkit": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_tddkit.py",
+                       f"--tddkit-dsn={session.server_dsn}"],
+            "by_hand": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:tddkit",
+                        "test_by_hand.py"],
+        }
+        samples: dict[str, list[float]] = {variant: [] for variant in commands}
+        for round_number in range(args.rounds + 1):
+            for variant, command in commands.items():
+                seconds = timed(command, root, env)
+                if round_number:  # the first round fills the bytecode cache
+                    samples[variant].append(seconds * 1000)
+        tddkit.close_session()
+    medians = {variant: statistics.median(values) for variant, values in samples.items()}
+    cache = "off (PYTHONDONTWRITEBYTECODE=1)" if args.no_bytecode_cache else "on"
+    print(f"one-test pytest run, whole command, median of {args.rounds} rounds alternating; bytecode cache {cache}; "
+          f"{os.cpu_count()} CPUs")
+    print(f"{'variant':<52} {'ms':>8} {'vs by hand':>11}")
+    names = {"tddkit": "pytest + tddkit_conn (--tddkit-dsn, running server)",
+             "by_hand": "pytest + SAVEPOINT fixture by hand (-p no:tddkit)"}
+    for variant, median in medians.items():
+        print(f"{names[variant]:<52} {median:>8.0f} {median / medians['by_hand']:>10.2f}x")
+
+
+if __name__ == "__main__":
+    main()
