@@ -168,7 +168,9 @@ class Session:
                 template = self._template.name if self._template is not None and self._template.built else None
                 if template and not clean_for_snapshot(self.server_dsn, template):
                     template = None
-                self._server.stop(save_snapshot=template)
+                settings = self.settings
+                self._server.stop(save_snapshot=template, project=settings.config_file or settings.root or os.getcwd(),
+                                  cap_mb=settings.cache_max_mb)
                 self._server = None
             self._passfile.remove()
 
