@@ -11,7 +11,9 @@ no:tddkit``: the team's setup before tddkit). Both run on the same server,
 started here. Whole command, rounds alternating after one warm-up run
 each; Python's bytecode cache is on (in a temporary directory), as on a
 developer's machine; ``--no-bytecode-cache`` runs as with
-PYTHONDONTWRITEBYTECODE=1 instead. Prints medians and the ratio.
+PYTHONDONTWRITEBYTECODE=1 instead. Prints the medians of wall time (the
+goal) and of CPU time (user + system, less sensitive to a busy machine),
+and their ratios.
 
     python benchmarks/pytest_one_test.py [--rounds 11] [--no-bytecode-cache]
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -102,23 +105,27 @@ def main() -> None:
             "by_hand": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:tddkit",
                         "test_by_hand.py"],
         }
-        samples: dict[str, list[float]] = {variant: [] for variant in commands}
+        samples: dict[str, list[tuple[float, float]]] = {variant: [] for variant in commands}
         for round_number in range(args.rounds + 1):
             for variant, command in commands.items():
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 seconds = timed(command, root, env)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
                 if round_number:  # the first round fills the bytecode cache
-                    samples[variant].append(seconds * 1000)
+                    samples[variant].append((seconds * 1000, cpu * 1000))
         tddkit.close_session()
-    medians = {variant: statistics.median(values) for variant, values in samples.items()}
+    wall = {variant: statistics.median(w for w, _ in values) for variant, values in samples.items()}
+    cpu = {variant: statistics.median(c for _, c in values) for variant, values in samples.items()}
     cache = "off (PYTHONDONTWRITEBYTECODE=1)" if args.no_bytecode_cache else "on"
-    print(f"one-test pytest run, whole command, median of {args.rounds} rounds alternating; bytecode cache {cache}; "
-          f"{os.cpu_count()} CPUs")
-    print(f"{'variant':<52} {'ms':>8} {'vs by hand':>11}")
+    print(f"one-test pytest run, whole command, medians of {args.rounds} rounds alternating; bytecode cache {cache}; "
+          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(f"{'variant':<52} {'wall ms':>8} {'vs by hand':>11} {'CPU ms':>8} {'vs by hand':>11}")
     names = {"tddkit": "pytest + tddkit_conn (--tddkit-dsn, running server)",
              "by_hand": "pytest + SAVEPOINT fixture by hand (-p no:tddkit)"}
-    for variant, median in medians.items():
-        print(f"{names[variant]:<52} {median:>8.0f} {median / medians['by_hand']:>10.2f}x")
-
+    for variant in commands:
+        print(f"{names[variant]:<52} {wall[variant]:>8.0f} {wall[variant] / wall['by_hand']:>10.2f}x "
+              f"{cpu[variant]:>8.0f} {cpu[variant] / cpu['by_hand']:>10.2f}x")
 
 if __name__ == "__main__":
     main()

@@ -77,12 +77,16 @@ class EarlyStartTests(unittest.TestCase):
         self.assertEqual(project.leftovers(), [])
 
     def test_nothing_starts_for_a_run_whose_tests_use_no_tddkit_fixture(self):
-        project = PytestProject(self, "mixed")
+        project = PytestProject(self, "mixed", "no_tddkit")
+        other_module = project.pytest("-q", "test_no_tddkit.py")  # test_mixed.py, not run, names tddkit_conn
+        self.assertEqual(other_module.returncode, 0, output(other_module))
+        imported = (project.root / "test_no_tddkit.py.imported").read_text().split()
+        self.assertNotIn("tddkit.session.session", imported)
         deselected = project.pytest("-q", "-k", "needs_no_database", NOTHING_STARTED="1")
         self.assertEqual(deselected.returncode, 0, output(deselected))
-        self.assertIn("1 passed, 1 deselected", deselected.stdout)
+        self.assertIn("1 passed, 3 deselected", deselected.stdout)
         shutil.copy(PROJECT_FILES / "deselect_tddkit.py", project.root / "conftest.py")
-        by_a_plugin = project.pytest("-q")  # the module names tddkit_conn: started early, stopped unused
+        by_a_plugin = project.pytest("-q", "test_mixed.py")  # names tddkit_conn: started early, stopped unused
         self.assertEqual(by_a_plugin.returncode, 0, output(by_a_plugin))
         self.assertIn("1 passed", by_a_plugin.stdout)
         self.assertEqual(project.leftovers(), [])

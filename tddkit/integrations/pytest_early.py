@@ -16,8 +16,6 @@ started unused before the first test.
 from __future__ import annotations
 
 import re
-from collections.abc import Generator
-from typing import Any
 
 import pytest
 
@@ -56,20 +54,17 @@ def _start(config: pytest.Config) -> None:
     early_start.start(settings)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_collect_file(file_path: Any, parent: pytest.Collector) -> Generator[None, Any, None]:
+def pytest_collectstart(collector: pytest.Collector) -> None:
     """A test module about to be imported whose source names tddkit: start now, while it imports."""
-    outcome = yield
-    config = parent.config
-    if config.stash.get(DECIDED, False) or _selects_part(config):
+    config = collector.config
+    if not isinstance(collector, pytest.Module) or config.stash.get(DECIDED, False) or _selects_part(config):
         return
-    if any(isinstance(c, pytest.Module) for c in outcome.get_result() or ()):
-        try:
-            source = file_path.read_bytes()
-        except OSError:
-            return
-        if NAMES_TDDKIT.search(source):
-            _start(config)
+    try:
+        source = collector.path.read_bytes()
+    except OSError:
+        return
+    if NAMES_TDDKIT.search(source):
+        _start(config)
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:
