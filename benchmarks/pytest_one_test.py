@@ -96,9 +96,11 @@ def main() -> None:
             (root / f"test_{variant}.py").write_text(source)
         session = tddkit.get_session(load_settings(targets=[tmp]))
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-        env.update(HAND_DSN=session.dsn, PYTHONPYCACHEPREFIX=str(root / "pycache"))
+        env["HAND_DSN"] = session.dsn
         if args.no_bytecode_cache:
             env["PYTHONDONTWRITEBYTECODE"] = "1"
+        else:  # a bytecode cache of this run's own (this checkout may be set not to write one)
+            env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
         commands = {
             "tddkit": [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_tddkit.py",
                        f"--tddkit-dsn={session.server_dsn}"],
