@@ -41,6 +41,12 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]], text_col
 # --- what every document says about itself ---------------------------------------------
 
 
+def describe_age(seconds: float) -> str:
+    """How long ago, for a person: '12 min', '3.5 h', '4 days'."""
+    hours = seconds / 3600
+    return f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.0f} days"
+
+
 def tddkit_version() -> str:
     """tddkit's version (``tddkit/_version.py``, which packaging reads too)."""
     return __version__

@@ -129,6 +129,27 @@ def start_cli_until(marker: Path, args: Sequence[str], env: dict[str, str], cwd:
     return child
 
 
+def password_server(test: unittest.TestCase) -> tddkit.server.embedded.EmbeddedPostgres:
+    """An embedded server (stopped after ``test``) that asks TCP clients for a password: role 'app', password
+    'right-password', allowed to create databases; ``app_url(server)`` connects as it."""
+    from tddkit.server.binaries import find_binaries
+    from tddkit.server.embedded import EmbeddedPostgres
+
+    server = EmbeddedPostgres(find_binaries(), tcp=True).start()
+    test.addCleanup(server.stop)
+    (server.data_dir / "pg_hba.conf").write_text("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+    with psycopg.connect(server.dsn, autocommit=True) as conn:
+        conn.execute("SELECT pg_reload_conf()")
+        conn.execute("CREATE ROLE app LOGIN CREATEDB PASSWORD 'right-password'")
+    psycopg.connect(app_url(server)).close()
+    return server
+
+
+def app_url(server: tddkit.server.embedded.EmbeddedPostgres, password: str = "right-password") -> str:
+    """The URL of ``password_server``'s role 'app' (with ``password``)."""
+    return f"postgresql://app:{password}@127.0.0.1:{server.port}/postgres"
+
+
 def control_field(binaries: tddkit.server.binaries.PgBinaries, data_dir: Path,
                   field: str = "Database cluster state") -> str:
     """One field of pg_controldata's report on a stopped cluster."""

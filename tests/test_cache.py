@@ -65,8 +65,8 @@ class CacheCase(unittest.TestCase):
         self.runs.mkdir()
         self.runs.chmod(0o755)
 
-    def run_tests(self, *args, cache=None, cwd=None, target=TRIVIAL):
-        env = child_env(TDDKIT_CACHE_DIR=str(cache or self.cache), TDDKIT_RUN_DIR=str(self.runs))
+    def run_tests(self, *args, cache=None, cwd=None, target=TRIVIAL, **variables):
+        env = child_env(TDDKIT_CACHE_DIR=str(cache or self.cache), TDDKIT_RUN_DIR=str(self.runs), **variables)
         done = run_cli(["run", target, "--no-report", *args], env=env, cwd=cwd)
         self.assertEqual(postgres_processes(str(self.runs)), [])
         return done
@@ -318,34 +318,54 @@ print("reader done", used, flush=True)
 
 
 class SnapshotPruningTests(CacheCase):
-    def test_the_snapshots_used_last_are_kept_not_the_ones_made_last(self):
-        """Three snapshots are kept per server: a project used again keeps its own while newer ones come."""
-        def run_project(name):
-            project = self.tmp / name
-            if not project.exists():
-                project.mkdir()
-                (project / "pyproject.toml").write_text('[tool.tddkit]\nschema = ["schema.sql"]\n')
-                (project / "schema.sql").write_text(f"CREATE TABLE {name} (id int);\n")
-                (project / "test_it.py").write_text(
-                    f"import tddkit\n\n\nclass T(tddkit.TDDTestCase):\n    def test_it(self):\n"
-                    f"        self.conn.execute('SELECT * FROM {name}')\n")
-            before = set(snapshots())
-            done = self.run_tests(cwd=project, target="test_it.py")
-            self.assertEqual(done.returncode, 0, done.stderr)
-            return (set(snapshots()) - before) or None
+    """Each project keeps its latest snapshot (per server version), within a size cap for the whole cache."""
 
-        def snapshots():
-            return [p.name for p in (self.cache / "snapshots").iterdir() if not p.name.startswith(".")]
+    def run_project(self, name, schema="", **variables):
+        """Run a project's test (made on first use; ``schema``: a table more); the snapshot it saved, if any."""
+        project = self.tmp / name
+        if not project.exists():
+            project.mkdir()
+            (project / "pyproject.toml").write_text('[tool.tddkit]\nschema = ["schema.sql"]\n')
+            (project / "test_it.py").write_text(
+                f"import tddkit\n\n\nclass T(tddkit.TDDTestCase):\n    def test_it(self):\n"
+                f"        self.conn.execute('SELECT * FROM {name}')\n")
+        (project / "schema.sql").write_text(f"CREATE TABLE {name} (id int);\n{schema}")
+        before = set(self.snapshots())
+        done = self.run_tests(cwd=project, target="test_it.py", **variables)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        made = set(self.snapshots()) - before
+        return made.pop() if made else None
 
-        (first,) = run_project("first")
-        (second,) = run_project("second")
-        run_project("third")
-        self.assertIsNone(run_project("first"), "its snapshot is reused, not made again")
-        run_project("fourth")
-        kept = snapshots()
-        self.assertEqual(len(kept), 3, kept)
-        self.assertIn(first, kept, "made first, but used since")
-        self.assertNotIn(second, kept, "the one used longest ago goes")
+    def snapshots(self):
+        return [p.name for p in (self.cache / "snapshots").iterdir() if not p.name.startswith(".")]
+
+    def test_schema_variants_of_one_project_never_push_out_another_projects_latest(self):
+        first = self.run_project("first")
+        second = [self.run_project("second", f"CREATE TABLE variant{n} (id int);\n") for n in range(4)]
+        self.assertIsNone(self.run_project("first"), "its snapshot is reused, not made again")
+        kept = self.snapshots()
+        self.assertIn(first, kept)
+        self.assertEqual(sorted(set(kept) & set(second)), sorted(second[1:]), "the project's 3 used last")
+        self.assertEqual(len(kept), 5, "and the latest of the project the cache was warmed with")
+        status = run_cli(["server", "status"], env=child_env(TDDKIT_CACHE_DIR=str(self.cache)))
+        self.assertEqual(status.returncode, 0, status.stderr)
+        self.assertRegex(status.stdout, rf"schema snapshots in {self.cache}: 5, [\d.]+ MB of 2048 MB \(cache_max_mb\)")
+        lines = {line.split()[0]: line for line in status.stdout.splitlines() if line.startswith("  ")}
+        self.assertEqual(sorted(lines), sorted(kept))
+        self.assertRegex(lines[first], rf"  [\d.]+ MB  used \d+ min ago  for {self.tmp}/first/pyproject.toml  "
+                                       r"\(its latest\)$")
+        self.assertTrue(lines[second[-1]].endswith(f"for {self.tmp}/second/pyproject.toml  (its latest)"))
+        self.assertTrue(lines[second[1]].endswith(f"for {self.tmp}/second/pyproject.toml"))
+
+    def test_over_the_cap_older_variants_go_first_then_the_latest_used_longest_ago(self):
+        (warmed,) = self.snapshots()
+        size_mb = sum(p.stat().st_size for p in (self.cache / "snapshots" / warmed).rglob("*") if p.is_file()) / 2**20
+        cap = {"TDDKIT_CACHE_MAX_MB": f"{size_mb * 2.5:.1f}"}  # room for two snapshots and a half
+        first = self.run_project("first", **cap)
+        self.run_project("second", **cap)
+        self.assertEqual(len(self.snapshots()), 2, "the warmed project's latest went: used longest ago")
+        latest = self.run_project("second", "CREATE TABLE variant (id int);\n", **cap)
+        self.assertEqual(sorted(self.snapshots()), sorted([first, latest]), "the older variant went")
 
 
 class SnapshotRaceTests(CacheCase):

@@ -6,7 +6,7 @@ import psycopg
 from psycopg import sql
 
 import tddkit
-from tddkit.testcase.plans import index_scans
+from tddkit.measure.plans import index_scans
 
 ROWS = 20
 

@@ -122,6 +122,7 @@ class CostAndCleanupTests(unittest.TestCase):
         self.assertNotIn("psycopg", imported)
         plugin = {"tddkit.integrations", "tddkit.integrations.pytest_plugin", "tddkit.integrations.pytest_results",
                   "tddkit.integrations.pytest_signals", "tddkit.integrations.pytest_header",
+                  "tddkit.integrations.pytest_early", "tddkit.integrations.pytest_queries",
                   "tddkit.integrations.pytest_async", "tddkit.config",
                   "tddkit._version", "tddkit.config.paths"}  # the plugin and its constants, nothing more
         self.assertEqual([m for m in imported if m.startswith("tddkit.") and m not in plugin], [])

@@ -18,8 +18,6 @@ from psycopg.conninfo import make_conninfo
 
 import tddkit
 from benchmarks import soak
-from tddkit.server.binaries import find_binaries
-from tddkit.server.embedded import EmbeddedPostgres
 from tddkit.server.processes import pid_alive
 from tests.cases import faults
 from tests.support import (
@@ -28,6 +26,7 @@ from tests.support import (
     admin_connection,
     child_env,
     database_state,
+    password_server,
     pool_stats,
     postgres_processes,
     run_cli,
@@ -234,18 +233,6 @@ class BadInputTests(unittest.TestCase):
             Path(tmp.name, name).write_text(text)
         return Path(tmp.name)
 
-    def password_server(self):
-        """An embedded server that asks TCP clients for a password (role 'app', password 'right-password')."""
-        server = EmbeddedPostgres(find_binaries(), tcp=True).start()
-        self.addCleanup(server.stop)
-        (server.data_dir / "pg_hba.conf").write_text(
-            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
-        with psycopg.connect(server.dsn, autocommit=True) as conn:
-            conn.execute("SELECT pg_reload_conf()")
-            conn.execute("CREATE ROLE app LOGIN PASSWORD 'right-password'")
-        psycopg.connect(f"postgresql://app:right-password@127.0.0.1:{server.port}/postgres").close()
-        return server
-
     def role_without_createdb(self):
         """A DSN of the outer test server for a role that may log in but not create databases."""
         server_dsn = tddkit.get_session().server_dsn
@@ -262,7 +249,7 @@ class BadInputTests(unittest.TestCase):
 
     def test_bad_input_is_one_line_and_exit_code_2(self):
         server_dsn = tddkit.get_session().server_dsn
-        port = self.password_server().port
+        port = password_server(self).port
         no_createdb = self.role_without_createdb()
         bad_schema = self.project('[tool.tddkit]\nschema = ["schema.sql"]\n',
                                   {"schema.sql": "CREATE TABLE a (id int);\nCREATE TABLE b (id notatype);\n"})

@@ -13,7 +13,7 @@ from ..config.settings import Settings, describe_config, fit_workers, load_setti
 from ..errors import TddkitError
 from ..exit_codes import EXIT_NO_TESTS, EXIT_OK, EXIT_TESTS_FAILED, EXIT_USAGE
 from ..measure.metrics import TestMetrics
-from ..output import check_writable
+from ..output import check_writable, describe_age
 from ..parallel.sharding import (
     durations_unwritable,
     group_by_class,
@@ -205,7 +205,27 @@ def cmd_server(args: argparse.Namespace) -> int:
         _print_templates(state["dsn"])
     else:
         print("server: not running (tests start a throwaway server; 'server start' keeps one running)")
+    _print_snapshots(settings)
     return EXIT_OK
+
+
+def _print_snapshots(settings: Settings) -> None:
+    """The schema snapshots the cache keeps: size, when last used, for which project (its latest or not)."""
+    import time
+
+    from ..server.locations import default_cache_dir
+    from ..server.recency import latest_of_each_project, snapshots
+
+    root = settings.cache_path or default_cache_dir()
+    found = snapshots(root / "snapshots")
+    latest = latest_of_each_project(found)
+    print(f"schema snapshots in {root}: {len(found)}, {sum(s.size for s in found) / 2**20:.1f} MB of "
+          f"{settings.cache_max_mb:g} MB (cache_max_mb); each project keeps its latest per server version")
+    for snapshot in found:
+        whose = f"for {snapshot.project}" if snapshot.project else "project unknown"
+        used = describe_age(time.time() - snapshot.used)
+        print(f"  {snapshot.path.name}  {snapshot.size / 2**20:.1f} MB  used {used} ago  {whose}"
+              f"{'  (its latest)' if snapshot.path in latest else ''}")
 
 
 def _print_templates(server_dsn: str) -> None:

@@ -115,6 +115,8 @@ class Settings:
     pg_source: str = _field("auto", f"where to look for server binaries: {', '.join(PG_SOURCES)}",
                             parse=choice(*PG_SOURCES))
     cache_dir: str | None = _field(None, "where initdb templates and schema snapshots are cached", parse=text)
+    cache_max_mb: float = _field(2048.0, "size cap in MB of the schema snapshots in the cache, all projects "
+                                 "together; each project keeps its latest one while they fit", parse=positive)
     durations_file: str = _field(DEFAULT_DURATIONS_PATH, "test durations of earlier runs, for balancing "
                                  "--parallel and --shard ('' turns recording off)", parse=text)
     regression_threshold: float = _field(0.20, "slowdown (fraction of the baseline median) that counts as a "

@@ -25,14 +25,16 @@ if TYPE_CHECKING:
     from ..isolation.class_transaction import ClassTransaction
     from ..session.session import Session
 
-#: What tddkit did (config, server, schema template) in pytest's header and closing summary.
-pytest_plugins = ["tddkit.integrations.pytest_header", "tddkit.integrations.pytest_async"]
+#: What tddkit did (config, server, schema template) in pytest's header and closing summary; the session's early
+#: start; query checks; the async fixtures.
+pytest_plugins = ["tddkit.integrations.pytest_header", "tddkit.integrations.pytest_early",
+                  "tddkit.integrations.pytest_queries", "tddkit.integrations.pytest_async"]
 
 SIGNALS = pytest.StashKey[SignalStop]()
 
 SCOPES_HINT = (
     "tddkit: tddkit_conn, tddkit_pool, tddkit_dsn, tddkit_sqlalchemy_* (engine, connection, session, session_factory), "
-    "tddkit_record_metric and "
+    "tddkit_queries, tddkit_record_metric and "
     "tddkit_memory_snapshot work in tests and function-scoped fixtures; for data shared by a module or a class, "
     "use tddkit_module_conn in a module- or class-scoped fixture. No tddkit fixture works at session scope: "
     "each test module has a transaction of its own."

@@ -155,11 +155,14 @@ class PluginState:
         return self._settings
 
     def tddkit_session(self) -> Session:
-        """The tddkit session, started on first use."""
+        """The tddkit session, started on first use (or handed over by its early start, see ``pytest_early``)."""
         if self.session is None:
+            from ..session import early_start
             from ..session.session import get_session
 
-            self.session = get_session(self.settings())
+            settings = self.settings()
+            early_start.finish(settings)
+            self.session = get_session(settings)
         return self.session
 
     def tddkit_classes(self, session: pytest.Session) -> set[Any]:
@@ -225,6 +228,8 @@ class PluginState:
 
     def finish(self, worker_output: dict[str, Any] | None) -> int:
         """Close the session; on a pytest-xdist worker hand the metrics over, else report and check them."""
+        if "tddkit.session.early_start" in sys.modules:
+            sys.modules["tddkit.session.early_start"].abandon()  # started early, never used
         if self.session is not None:
             from ..session.session import close_session
 
@@ -244,6 +249,20 @@ class PluginState:
 
     def _report(self, wall: float) -> int:
         from ..reporting.checks import run_checks
+
+        settings = self.settings()
+        option = self.config.getoption
+        self.lines = [self._one_line()]
+        if option("tddkit_report") or option("tddkit_json"):
+            self._full_report(wall, settings)
+        out = io.StringIO()
+        code = run_checks(settings, [self.tests], [wall], save_baseline_to=option("tddkit_save_baseline"),
+                          baseline=self._baseline, gate=option("tddkit_gate"), out=out)
+        self.lines += out.getvalue().splitlines()
+        return code
+
+    def _full_report(self, wall: float, settings: Settings) -> None:
+        """The report (``--tddkit-report``) and the JSON file (``--tddkit-json``)."""
         from ..reporting.report import RunSummary, build_report, format_report, write_json
 
         counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
@@ -251,21 +270,13 @@ class PluginState:
             key = {"expected_failure": "passed", "unexpected_success": "failed", "error": "errors"}.get(
                 m.outcome, m.outcome)
             counts[key if key in counts else "passed"] += 1
-        summary = RunSummary(tests=len(self.tests), wall_seconds=wall, **counts)
-        settings = self.settings()
-        report = build_report(self.tests, summary, settings)
+        report = build_report(self.tests, RunSummary(tests=len(self.tests), wall_seconds=wall, **counts), settings)
         option = self.config.getoption
-        self.lines = [self._one_line()]
         if option("tddkit_report"):
             self.lines += ["", format_report(report)]
         if option("tddkit_json"):
             write_json(str(settings.resolve(option("tddkit_json"))), report, self.tests)
             self.lines.append(f"tddkit: metrics of {len(self.tests)} tests written to {option('tddkit_json')}")
-        out = io.StringIO()
-        code = run_checks(settings, [self.tests], [wall], save_baseline_to=option("tddkit_save_baseline"),
-                          baseline=self._baseline, gate=option("tddkit_gate"), out=out)
-        self.lines += out.getvalue().splitlines()
-        return code
 
     def _one_line(self) -> str:
         import statistics

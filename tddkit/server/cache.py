@@ -32,7 +32,7 @@ from .binaries import PgBinaries
 from .leftovers import owned_tempdir, reclaim
 from .locations import CACHE_SETTING, account_can_enter, cache_dir_problem, default_cache_dir, may_execute
 from .processes import file_lock
-from .recency import forget, last_used, mark_used
+from .recency import Snapshot, forget, mark_used, record, snapshots, to_prune, tree_size
 from .wal import drop_future_segments
 
 #: initdb options; part of the cache key (with the pg_hba.conf written after initdb), so changing
@@ -45,6 +45,9 @@ WORK_PREFIXES = (".initdb-", ".snapshot-", ".stage-", ".trash-")
 
 #: The size of global/pg_control in every PostgreSQL version.
 PG_CONTROL_SIZE = 8192
+
+#: Snapshots kept per project: its latest and the ones it used before (see ``recency``).
+PER_PROJECT = 3
 
 
 def say(message: str) -> None:
@@ -269,9 +272,9 @@ class ServerCache:
         finally:
             shutil.rmtree(trash, ignore_errors=True)
 
-    def save_snapshot(self, data_dir: Path, key: str, keep: int = 3) -> None:
-        """Keep a stopped cluster as the snapshot for ``key``; keep the ``keep`` snapshots of these binaries
-        used most recently (see ``recency``), prune the others."""
+    def save_snapshot(self, data_dir: Path, key: str, project: str = "", cap_mb: float | None = None) -> None:
+        """Keep a stopped cluster as the snapshot for ``key``, of ``project`` (its config file); prune the cache's
+        snapshots (of every server version) as ``recency`` says, to fit in ``cap_mb`` (None: no cap)."""
         target = self.snapshot(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         with file_lock(self._lock_path):
@@ -282,17 +285,30 @@ class ServerCache:
                 except OSError:  # another filesystem: copy instead
                     copy_tree(data_dir, work / "data")
                 drop_future_segments(self.binaries, work / "data")
+                size = tree_size(work / "data")
                 with self._copy_lock(shared=False):  # no run is copying a snapshot now
                     if os.path.lexists(target):
                         os.replace(target, work / "replaced")
                     os.replace(work / "data", target)
-                    mark_used(target)
-                    mine = sorted(target.parent.glob(f"{self.version_key}-*"), key=last_used, reverse=True)
-                    for number, old in enumerate(mine[keep:]):
-                        os.replace(old, work / f"pruned-{number}")
-                        forget(old)
+                    record(target, project, size)
             finally:
                 shutil.rmtree(work, ignore_errors=True)  # after the lock: runs wait for renames only
+        cap = sys.maxsize if cap_mb is None else int(cap_mb * 2**20)
+        for victim in to_prune(snapshots(target.parent), target, PER_PROJECT, cap):
+            self._prune(victim)
+
+    def _prune(self, victim: Snapshot) -> None:
+        """Remove a snapshot (unless another run replaced it since it was listed), under its server version's
+        copy lock: no run is copying it."""
+        trash = owned_tempdir(".trash-", victim.path.parent)
+        try:
+            with file_lock(self.root / f".{victim.server}.copy.lock", shared=False):
+                if _identity(victim.path) != victim.identity:
+                    return
+                os.replace(victim.path, trash / "entry")
+                forget(victim.path)
+        finally:
+            shutil.rmtree(trash, ignore_errors=True)
 
     def reclaim_leftovers(self) -> None:
         """Remove the work directories that killed runs left in the cache (their process is gone)."""

@@ -259,12 +259,13 @@ class EmbeddedPostgres:
             return None
         return f"embedded PostgreSQL, pid {process.pid}, {describe_exit(process.returncode)}"
 
-    def stop(self, save_snapshot: str | None = None) -> None:
+    def stop(self, save_snapshot: str | None = None, project: str = "", cap_mb: float | None = None) -> None:
         """Stop the server, then remove the run directory. Safe to call twice.
 
         With ``save_snapshot``, a cluster stopped by a fast shutdown (which
         checkpoints) is kept in the cache under that key for later runs with
-        the same schema. Without, the cluster is about to be deleted, so an
+        the same schema (of ``project``; the cache's snapshots are pruned to
+        fit in ``cap_mb``). Without, the cluster is about to be deleted, so an
         immediate shutdown (no checkpoint) does: it takes about half the time.
         """
         if os.getpid() != self._owner_pid:
@@ -277,7 +278,7 @@ class EmbeddedPostgres:
                 self._release_crash_leftovers()
             elif save_snapshot and self.run_dir is not None:
                 with contextlib.suppress(OSError):
-                    self.cache.save_snapshot(self.data_dir, save_snapshot)
+                    self.cache.save_snapshot(self.data_dir, save_snapshot, project, cap_mb)
         if self.run_dir is not None and not self.persistent:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             self.run_dir = None

@@ -1,7 +1,8 @@
 """Starting the session while the rest of tddkit and the tests import: a one-test run waits less.
 
-``python -m tddkit run`` calls ``begin()`` first. A thread then copies the
-cached cluster and spawns the embedded server (``EmbeddedPostgres.launch``:
+``python -m tddkit run`` calls ``begin()`` first; the pytest plugin calls
+``start()`` once it knows that a test will use tddkit. A thread then copies
+the cached cluster and spawns the embedded server (``EmbeddedPostgres.launch``:
 no psycopg needed), while the main thread imports psycopg and the session's
 modules; then the thread starts the session on that server (or on the
 given one): the schema template and the test database, while the main
@@ -20,13 +21,14 @@ from __future__ import annotations
 
 import argparse
 import threading
+from typing import TYPE_CHECKING
 
 from ..config.settings import Settings, load_settings
 from ..errors import TddkitError
-from ..server.embedded import EmbeddedPostgres
-from ..server.persistent import read_state
-from .launch import launch_embedded
 from .schema import SchemaSource
+
+if TYPE_CHECKING:
+    from ..server.embedded import EmbeddedPostgres
 
 
 def run_settings(args: argparse.Namespace) -> Settings:
@@ -53,14 +55,23 @@ class _EarlyStart:
             if not self.cancelled:
                 from .session import get_session  # imported by begin(), on the main thread
 
-                get_session(self.settings, server=self.server)
+                session = get_session(self.settings, server=self.server)
+                if self.server is not None and session._server is not self.server:  # started without it meanwhile
+                    self.server.stop()
         except BaseException as exc:  # handed to the main thread by finish()
             self.error = exc
+            if self.server is not None:  # launched, never handed to a session (stopping twice is harmless)
+                self.server.stop()
 
     def _launch_server(self) -> None:
         """Copy and spawn the embedded server, unless the session will use another one."""
         settings = self.settings
-        if not (settings.dsn or read_state(settings.cache_path)):
+        if settings.dsn:
+            return
+        from ..server.persistent import read_state  # imported by start(), on the main thread
+        from .launch import launch_embedded
+
+        if not read_state(settings.cache_path):
             self.server = launch_embedded(settings, SchemaSource.from_settings(settings).template_name)
 
 
@@ -69,15 +80,23 @@ _pending: _EarlyStart | None = None
 
 def begin(args: argparse.Namespace) -> None:
     """Start the session of ``run`` in the background, where that is safe (see the module docstring)."""
-    global _pending
     if args.parallel:
         return
     try:
         settings = run_settings(args)
     except TddkitError:
         return  # the run reports it in its usual place
-    if settings.schema_hook or settings.alembic_config:
+    start(settings)
+
+
+def start(settings: Settings) -> None:
+    """Start the session of ``settings`` in the background, unless it runs the project's code (or already began)."""
+    global _pending
+    if settings.schema_hook or settings.alembic_config or _pending is not None:
         return
+    if not settings.dsn:  # the thread may launch the embedded server: what that runs, imported here
+        from ..server import persistent  # noqa: F401
+        from . import launch  # noqa: F401
     early = _pending = _EarlyStart(settings)
     early.thread.start()
     try:

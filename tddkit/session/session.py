@@ -12,32 +12,35 @@ import dataclasses
 import os
 import threading
 import time
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from ..config.settings import Settings, load_settings
-from ..errors import TddkitError
+from ..errors import ConfigError, TddkitError
 from ..isolation.file_locks import FileResourceLocks
 from ..isolation.leaks.watch import tracks_commits
 from ..isolation.lending import Lender
 from ..isolation.named_resources import ResourceLocks
-from ..server.binaries import PgBinaries
-from ..server.embedded import EmbeddedPostgres
-from ..server.persistent import read_state
 from .admin import connect_admin, own_options
 from .database import TestDatabase
-from .launch import launch_embedded
 from .ownership import check_can_create, drop_dead_runs
+from .passfile import PassFile
 from .probe import ServerProbe
 from .schema import SchemaSource
 from .template import TemplateResult, clean_for_snapshot, ensure_template, hold_template
+
+if TYPE_CHECKING:  # imported when the session starts one (a given server needs none of it)
+    from ..server.binaries import PgBinaries
+    from ..server.embedded import EmbeddedPostgres
 
 
 class Session:
     """A started server, the schema template and (usually) a test database, closed together.
 
     Its public attributes are ``dsn``, ``server_dsn`` and ``settings``; the rest
-    (underscored) is tddkit's own and can change between versions.
+    (underscored) is tddkit's own and can change between versions. Its DSNs
+    carry no password (see ``passfile``).
     """
 
     def __init__(self, settings: Settings, server: EmbeddedPostgres | None = None) -> None:
@@ -57,6 +60,8 @@ class Session:
         self._admin: psycopg.Connection | None = None
         #: The leak check needs triggers in the template: the server does not track commit timestamps.
         self._leak_triggers = False
+        #: Holds the given DSN's password, so that the session's DSNs carry none.
+        self._passfile = PassFile()
 
     def _start(self, with_database: bool = True, template: TemplateResult | None = None) -> Session:
         """Start (or reach) the server and ensure the schema template (unless ``template`` is given);
@@ -64,11 +69,12 @@ class Session:
         start = time.perf_counter()
         try:
             self._schema = SchemaSource.from_settings(self.settings)
-            self.server_dsn = self._server_dsn(self._schema)
+            server_dsn = self._server_dsn(self._schema)
+            # One maintenance connection for the session's own work (template, test database, its drop).
+            admin = self._admin = connect_admin(server_dsn)
+            self.server_dsn = self._passfile.hide(server_dsn)
             server_exit = self._server.exit_reason if self._server is not None else None
             self._probe = ServerProbe(self.server_dsn, server_exit)
-            # One maintenance connection for the session's own work (template, test database, its drop).
-            admin = self._admin = connect_admin(self.server_dsn)
             self._leak_triggers = self.settings.leak_check and not tracks_commits(admin)
             self._schema = dataclasses.replace(self._schema, leak_triggers=self._leak_triggers)
             if template is None:
@@ -107,6 +113,9 @@ class Session:
             self._server_origin = "the given DSN"
             return self.settings.dsn
         if self._server is None:
+            from ..server.persistent import read_state
+            from .launch import launch_embedded
+
             state = read_state(self.settings.cache_path)
             if state:
                 self._server_origin = f"the running tddkit server (PostgreSQL {state['version']}, pid {state['pid']})"
@@ -169,8 +178,11 @@ class Session:
                 template = self._template.name if self._template is not None and self._template.built else None
                 if template and not clean_for_snapshot(self.server_dsn, template):
                     template = None
-                self._server.stop(save_snapshot=template)
+                settings = self.settings
+                self._server.stop(save_snapshot=template, project=settings.config_file or settings.root or os.getcwd(),
+                                  cap_mb=settings.cache_max_mb)
                 self._server = None
+            self._passfile.remove()
 
 
 _current: Session | None = None
@@ -188,9 +200,11 @@ def get_session(settings: Settings | None = None, *, with_database: bool = True,
                 server: EmbeddedPostgres | None = None) -> Session:
     """The process's session, started on first use with ``settings`` (default: the config file found
     upward from ``config_near``, a test module's file, then from the current directory), on ``server`` if
-    one was launched for it."""
+    one was launched for it. Asking for it with other ``settings`` than it started with is a ConfigError."""
     global _current, _owner_pid
     with _lock:
+        if _current is not None and _owner_pid == os.getpid() and settings is not None:
+            _check_same(_current.settings, settings)
         if _current is None or _owner_pid != os.getpid():
             if settings is None:
                 settings = load_settings(targets=[config_near] if config_near else ())
@@ -198,6 +212,18 @@ def get_session(settings: Settings | None = None, *, with_database: bool = True,
             _current, _owner_pid = session, os.getpid()
             atexit.register(close_session)
         return _current
+
+
+def _check_same(started: Settings, wanted: Settings) -> None:
+    """A process has one session: one asked for with other settings is an error, not the wrong session."""
+    if wanted is started or wanted == started:
+        return
+    differing = [f.name for f in dataclasses.fields(Settings) if getattr(started, f.name) != getattr(wanted, f.name)]
+    raise ConfigError(
+        f"this process's tddkit session started with other settings (they differ in {', '.join(differing)}); a "
+        "process has one session: start it once, with the settings it needs (under pytest it is the plugin's, "
+        "from the config file and --tddkit-dsn: nothing may start one before it)"
+    )
 
 
 def close_session() -> None:

@@ -29,6 +29,7 @@ from psycopg.conninfo import make_conninfo
 
 from ..config.settings import OWNED_PREFIX
 from ..errors import ConfigError, TddkitError
+from ..output import describe_age
 from .ownership import (
     TEMPLATE_COMMENT,
     create_database,
@@ -150,9 +151,7 @@ def describe_template(name: str, size: int, comment: str) -> str:
     if match is None:
         return f"{name}  {size / 2**20:.1f} MB"
     age = datetime.now(UTC) - datetime.fromisoformat(match.group(1))
-    hours = age.total_seconds() / 3600
-    when = f"{hours * 60:.0f} min" if hours < 1 else f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.0f} days"
-    return f"{name}  {size / 2**20:.1f} MB  built {when} ago  for {match.group(2)}"
+    return f"{name}  {size / 2**20:.1f} MB  built {describe_age(age.total_seconds())} ago  for {match.group(2)}"
 
 
 def clean_for_snapshot(server_dsn: str, template: str) -> bool:

@@ -1,20 +1,21 @@
 """TDDTestCase's query assertions: statement counts of a block, query plans and index use.
 
-The statement counts see every statement on the test's connection (``self.conn``,
-``self.pool``, SQLAlchemy); the plan helpers run EXPLAIN in a savepoint that is
-rolled back (``tddkit.testcase.plans``). Failures show the test's own line: unittest
-leaves this module's frames out of tracebacks (``hide_from_unittest_tracebacks``).
+They are ``tddkit.measure.query_checks`` (shared with the pytest fixture
+``tddkit_queries``) on the test's connection, failing with ``self.fail``: the
+counts see every statement on it (``self.conn``, ``self.pool``, SQLAlchemy);
+the plan helpers run EXPLAIN in a savepoint that is rolled back. Failures show
+the test's own line: unittest leaves this module's frames out of tracebacks
+(``hide_from_unittest_tracebacks``).
 """
 
 from __future__ import annotations
 
 import unittest
-from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from .._compat import hide_from_unittest_tracebacks
-from ..isolation.connection import GuardedConnection, QueryCapture
-from . import plans
+from ..isolation.connection import GuardedConnection
+from ..measure.query_checks import QueryChecks, QueryCount
 
 hide_from_unittest_tracebacks(globals())
 
@@ -24,61 +25,32 @@ else:
     _Base = object
 
 
-class _QueryCountContext:
-    """The context manager behind assertNumQueries and assertMaxQueries: fails the test when the block's
-    statement count is off (``at_most``: over ``expected``), listing the statements."""
-
-    def __init__(self, test: unittest.TestCase, expected: int, *, at_most: bool = False) -> None:
-        self.test = test
-        self.expected = expected
-        self.at_most = at_most
-        self._capturing: AbstractContextManager[QueryCapture] = type(test).conn.capture_queries()  # type: ignore[attr-defined]
-
-    def __enter__(self) -> QueryCapture:
-        self._capture = self._capturing.__enter__()
-        return self._capture
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self._capturing.__exit__(*exc_info)
-        if exc_info[0] is None:
-            self.check(self._capture)
-
-    def check(self, capture: QueryCapture) -> None:
-        count = len(capture)
-        if count > self.expected if self.at_most else count != self.expected:
-            bound = "at most " if self.at_most else ""
-            self.test.fail(f"{count} queries executed, {bound}{self.expected} expected\n"
-                           f"Queries:\n{capture.listing()}")
-
-
 class QueryAssertions(_Base):
     """Assertions on the SQL a test runs (mixed into TDDTestCase)."""
 
     conn: GuardedConnection
 
-    def assertNumQueries(self, expected: int) -> _QueryCountContext:
-        """Fail unless the block runs exactly ``expected`` SQL statements on ``self.conn``."""
-        return _QueryCountContext(self, expected)
+    def _tddkit_queries(self) -> QueryChecks:
+        return QueryChecks(type(self).conn._tddkit.conn, self.fail)  # the sync connection (an async class too)
 
-    def assertMaxQueries(self, limit: int) -> _QueryCountContext:
+    def assertNumQueries(self, expected: int) -> QueryCount:
+        """Fail unless the block runs exactly ``expected`` SQL statements on ``self.conn``."""
+        return self._tddkit_queries().assert_num(expected)
+
+    def assertMaxQueries(self, limit: int) -> QueryCount:
         """Fail when the block runs more than ``limit`` SQL statements on ``self.conn`` (listing them)."""
-        return _QueryCountContext(self, limit, at_most=True)
+        return self._tddkit_queries().assert_max(limit)
 
     def explain(self, query: Any, params: Any = None, *, analyze: bool = False) -> dict[str, Any]:
         """PostgreSQL's JSON plan of ``query`` (``{"Plan": {...}, ...}``); ``analyze`` runs it too. Inside a
         savepoint that is rolled back: a write leaves nothing behind."""
-        plan: dict[str, Any] = plans.explain(type(self).conn._tddkit.conn, query, params, analyze=analyze)
-        return plan
+        return self._tddkit_queries().explain(query, params, analyze=analyze)
 
     def assertUsesIndex(self, query: Any, params: Any, index_name: str) -> None:
         """Fail unless ``query`` finds its rows through ``index_name`` when sequential scans are discouraged
         (as on a realistic table: on a few rows the planner rightly prefers a sequential scan)."""
-        failure = plans.uses_index_failure(type(self).conn._tddkit.conn, query, params, index_name)
-        if failure:
-            self.fail(failure)
+        self._tddkit_queries().assert_uses_index(query, params, index_name)
 
     def assertNoSeqScan(self, query: Any, params: Any, table: str) -> None:
         """Fail when ``query`` would read all of ``table`` even with sequential scans discouraged."""
-        failure = plans.seq_scan_failure(type(self).conn._tddkit.conn, query, params, table)
-        if failure:
-            self.fail(failure)
+        self._tddkit_queries().assert_no_seq_scan(query, params, table)

@@ -1,5 +1,9 @@
 """Query plans in tests: EXPLAIN inside a rolled-back savepoint, and which indexes and scans a plan uses.
 
+Shared by TDDTestCase's ``explain`` / ``assertUsesIndex`` / ``assertNoSeqScan``
+and the pytest fixture ``tddkit_queries``: the connection is the test's
+GuardedConnection (``tddkit.isolation.connection``).
+
 Everything runs inside a savepoint that is rolled back, so a planned (or, with
 ``analyze``, executed) write leaves nothing behind, and settings changed for
 the plan (``SET LOCAL``) end with it. tddkit's statements here are its own:
@@ -18,11 +22,9 @@ only reads the first rows for a ``LIMIT``.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from psycopg import sql
-
-from ..isolation.connection import GuardedConnection
 
 _SAVEPOINT = b"SAVEPOINT tddkit_explain"
 _UNDO = b"ROLLBACK TO SAVEPOINT tddkit_explain; RELEASE SAVEPOINT tddkit_explain"
@@ -34,6 +36,13 @@ INDEX_NODES = ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
 Plan = dict[str, Any]
 
 
+class Guarded(Protocol):
+    """The test's connection, a ``tddkit.isolation.connection.GuardedConnection``: its state runs tddkit's own
+    statements (not counted)."""
+
+    _tddkit: Any
+
+
 def _explain_statement(query: Any, options: str) -> sql.Composed:
     if isinstance(query, (bytes, bytearray)):
         query = bytes(query).decode()
@@ -41,7 +50,7 @@ def _explain_statement(query: Any, options: str) -> sql.Composed:
     return sql.SQL("EXPLAIN ({}) ").format(sql.SQL(options)) + body
 
 
-def explain(conn: GuardedConnection, query: Any, params: Any = None, *, analyze: bool = False,
+def explain(conn: Guarded, query: Any, params: Any = None, *, analyze: bool = False,
             discourage_seqscan: bool = False, text: bool = False) -> Any:
     """PostgreSQL's plan of ``query``: the JSON document's top object (``{"Plan": {...}, ...}``), or with
     ``text`` the plan as EXPLAIN prints it. Runs in a savepoint that is rolled back."""
@@ -110,7 +119,7 @@ def full_scans(plan: Plan, table: str) -> list[str]:
     return found
 
 
-def uses_index_failure(conn: GuardedConnection, query: Any, params: Any, index_name: str) -> str | None:
+def uses_index_failure(conn: Guarded, query: Any, params: Any, index_name: str) -> str | None:
     """Why ``query`` would not use ``index_name`` to find its rows (sequential scans discouraged), or None."""
     plan = explain(conn, query, params, discourage_seqscan=True)
     scans = index_scans(plan)
@@ -122,7 +131,7 @@ def uses_index_failure(conn: GuardedConnection, query: Any, params: Any, index_n
             f"discouraged; indexes it reads: {used}\n{_plan_text(conn, query, params)}")
 
 
-def seq_scan_failure(conn: GuardedConnection, query: Any, params: Any, table: str) -> str | None:
+def seq_scan_failure(conn: Guarded, query: Any, params: Any, table: str) -> str | None:
     """Why ``query`` would read all of ``table`` (sequential scans discouraged), or None."""
     scans = full_scans(explain(conn, query, params, discourage_seqscan=True), table)
     if not scans:
@@ -131,7 +140,7 @@ def seq_scan_failure(conn: GuardedConnection, query: Any, params: Any, table: st
             f"no index serves its conditions on that table\n{_plan_text(conn, query, params)}")
 
 
-def _plan_text(conn: GuardedConnection, query: Any, params: Any) -> str:
+def _plan_text(conn: Guarded, query: Any, params: Any) -> str:
     """The plan as EXPLAIN prints it, indented, under a heading."""
     text = explain(conn, query, params, discourage_seqscan=True, text=True)
     return "Plan (enable_seqscan = off):\n" + "\n".join(f"  {line}" for line in text.splitlines())
