@@ -144,6 +144,12 @@ class AsyncRunTests(unittest.TestCase):
         (repeated,) = metrics.repeated_statements
         self.assertEqual((repeated["calls"], Path(repeated["file"]).name), (12, "async_cases.py"), repeated)
 
+    def test_an_event_loops_idle_worker_threads_are_not_threads_the_test_left_running(self):
+        from tests.cases import async_cases
+
+        result = run_suite(suite_of(async_cases.UsesWorkerThreads))
+        self.assertEqual(problems_by_name(result), {}, result.output)
+
     def test_parallel_workers_run_async_tests_with_their_metrics(self):
         with tempfile.TemporaryDirectory() as tmp:
             report = Path(tmp) / "run.json"

@@ -17,6 +17,10 @@ from .connection import GuardedConnection
 from .lending import Borrowed, Probe
 
 
+#: Names of the worker threads of an event loop (anyio's and asyncio's default executor).
+EVENT_LOOP_WORKERS = ("AnyIO worker thread", "asyncio_")
+
+
 class TestScope:
     """One running test: its connection, meter and borrowed connections (ended by ``ClassTransaction.end_test``)."""
 
@@ -37,10 +41,12 @@ class TestScope:
         self._threads = frozenset(running_threads())
 
     def threads_left(self) -> list[threading.Thread]:
-        """Threads started during the test that are still running."""
+        """Threads started during the test that are still running, but an event loop's idle worker threads (an
+        async test's ``to_thread`` / sync FastAPI dependencies: they run only what the test awaited)."""
         if threading.active_count() <= len(self._threads):
             return []
-        return [t for t in threading.enumerate() if t.ident not in self._threads and t.is_alive()]
+        return [t for t in threading.enumerate() if t.ident not in self._threads and t.is_alive()
+                and not t.name.startswith(EVENT_LOOP_WORKERS)]
 
     def body_done(self) -> str | None:
         """The test's body has ended: warn about the statements it repeated (N+1); with ``alerts_as_failures``,

@@ -35,3 +35,13 @@ class Many(tddkit.AsyncTDDTestCase):
 
 class ManyMore(Many):
     pass
+
+
+class UsesWorkerThreads(tddkit.AsyncTDDTestCase):
+    async def test_to_thread(self):
+        import asyncio
+
+        import anyio.to_thread
+
+        await asyncio.to_thread(sum, [1, 2])
+        await anyio.to_thread.run_sync(sum, [1, 2])  # what FastAPI does for a sync dependency or endpoint
