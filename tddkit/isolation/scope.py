@@ -16,7 +16,6 @@ from ..measure.queries import alert_repeated
 from .connection import GuardedConnection
 from .lending import Borrowed, Probe
 
-
 #: Names of the worker threads of an event loop (anyio's and asyncio's default executor).
 EVENT_LOOP_WORKERS = ("AnyIO worker thread", "asyncio_")
 

@@ -107,8 +107,8 @@ class TestDatabase:
             raise not_ours(self.name, "set 'database' (TDDKIT_DATABASE) to a name no database has, or unset it "
                                       "to get a fresh database each run; or, if nothing in it is needed, drop it "
                                       "yourself")
-        if admin.execute("SELECT 1 FROM pg_stat_activity WHERE datname = %s LIMIT 1", (self.name,)).fetchone():
-            raise self._in_use()  # at once: DROP DATABASE would wait 5 s for the sessions to go
+        if not _sessions_gone(admin, self.name):
+            raise self._in_use()  # now: DROP DATABASE would wait 5 s for the sessions to go
         try:
             drop_database(admin, self.name, force=False, strict=True)
         except psycopg.errors.ObjectInUse:
@@ -189,3 +189,14 @@ class TestDatabase:
                 for gid in gids:
                     conn.execute(sql.SQL("ROLLBACK PREPARED {}").format(sql.Literal(gid)))
         drop_database(admin, self.name, strict=True)
+
+
+def _sessions_gone(admin: psycopg.Connection, name: str, seconds: float = 0.5) -> bool:
+    """Whether no session uses database ``name``, allowing the backends of connections just closed (an earlier
+    run that has just ended) ``seconds`` to exit."""
+    deadline = time.monotonic() + seconds
+    while admin.execute("SELECT 1 FROM pg_stat_activity WHERE datname = %s LIMIT 1", (name,)).fetchone():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
