@@ -9,6 +9,7 @@ fixtures otherwise (anyio's plugin runs them for its tests).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -17,11 +18,19 @@ import pytest
 if TYPE_CHECKING:
     from ..isolation.class_transaction import ClassTransaction
 
-async_fixture: Callable[..., Any]
-try:
-    from pytest_asyncio import fixture as async_fixture
-except ImportError:
-    async_fixture = pytest.fixture
+
+
+def _async_fixture() -> Callable[..., Any]:
+    """pytest-asyncio's fixture decorator when it is installed, else pytest's."""
+    try:
+        module = importlib.import_module("pytest_asyncio")
+    except ImportError:
+        return pytest.fixture
+    decorator: Callable[..., Any] = module.fixture
+    return decorator
+
+
+async_fixture = _async_fixture()
 
 
 @pytest.fixture
