@@ -1,15 +1,17 @@
 """tddkit's per-test cost against the floor: a hand-written unittest suite doing the same work.
 
-Writes a throwaway project with two test modules doing the same work per test
-(INSERT a row, COUNT the rows): a plain ``unittest.TestCase`` holding one
-psycopg connection per class with ``SAVEPOINT`` in setUp and ``ROLLBACK TO
-SAVEPOINT`` in tearDown, run by ``python -m unittest``; and a
-``tddkit.TDDTestCase``, run by ``python -m tddkit run --no-report`` (every
-metric is still recorded). Both use the same server (a tddkit session started
+Writes a throwaway project with suites doing the same work per test (INSERT a
+row, COUNT the rows) in classes of 100 tests: the floor, plain
+``unittest.TestCase`` classes on one psycopg connection with one ``SAVEPOINT``
+per class and ``ROLLBACK TO SAVEPOINT`` after each test, run by ``python -m
+unittest``, on a database holding only the schema; and ``tddkit.TDDTestCase``
+classes run by ``python -m tddkit run`` as users run it (the report printed),
+and with ``--no-report``. All use the same server (a tddkit session started
 here). Each is run with N+1 tests and with 1 test, alternating, for several
-rounds; per-test cost is ``(T(N+1) - T(1)) / N`` of the whole process.
+rounds; per-test cost is ``(T(N+1) - T(1)) / N`` of the whole process. Prints
+the medians and the median of each round's ratio to the floor.
 
-    python benchmarks/floor.py [--tests 2000] [--rounds 3]
+    python benchmarks/floor.py [--tests 2000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -21,82 +23,62 @@ import sys
 import tempfile
 from pathlib import Path
 
-import tddkit
-from tddkit.config.settings import load_settings
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from _project import make_project, timed
+import tddkit  # noqa: E402  (this checkout's)
+from tddkit.config.settings import load_settings  # noqa: E402
 
-BODY = """
-    def test_{i}(self):
-        self.conn.execute("INSERT INTO items (name) VALUES ('x')")
-        self.assertEqual(self.conn.execute("SELECT count(*) FROM items").fetchone(), (1,))
-"""
+from _project import (  # noqa: E402
+    checkout_env,
+    floor_command,
+    floor_database,
+    make_project,
+    tddkit_command,
+    timed,
+    write_suite,
+)
 
-HAND = """import os
-import unittest
-
-import psycopg
-
-
-class Items(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.conn = psycopg.connect(os.environ["HAND_DSN"])
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.conn.rollback()
-        cls.conn.close()
-
-    def setUp(self):
-        self.conn.execute("SAVEPOINT t")
-
-    def tearDown(self):
-        self.conn.execute("ROLLBACK TO SAVEPOINT t")
-"""
-
-TDDKIT = """import tddkit
-
-
-class Items(tddkit.TDDTestCase):
-    pass
-"""
-
-
-def write(root: Path, name: str, header: str, tests: int) -> None:
-    (root / f"{name}.py").write_text(header + "".join(BODY.format(i=i) for i in range(tests)))
+NAMES = {
+    "floor": "hand-written unittest: SAVEPOINT per class, ROLLBACK TO per test",
+    "tddkit": "python -m tddkit run (report printed)",
+    "no_report": "python -m tddkit run --no-report",
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
+    samples: dict[str, list[float]] = {name: [] for name in NAMES}
     with tempfile.TemporaryDirectory(prefix="tddkit-floor-") as tmp:
         root = Path(tmp)
         make_project(root)
         for size, tests in (("many", args.tests + 1), ("one", 1)):
-            write(root, f"test_hand_{size}", HAND, tests)
-            write(root, f"test_tddkit_{size}", TDDKIT, tests)
+            write_suite(root, f"floor_{size}", "floor", tests)
+            write_suite(root, f"tddkit_{size}", "tddkit", tests)
         session = tddkit.get_session(load_settings(targets=[tmp]))
-        env = {**os.environ, "HAND_DSN": session.dsn}
-        commands = {
-            "hand": lambda size: [sys.executable, "-m", "unittest", f"test_hand_{size}"],
-            "tddkit": lambda size: [sys.executable, "-m", "tddkit", "run", f"test_tddkit_{size}.py", "-q",
-                                    "--no-report", "--dsn", session.server_dsn],
-        }
-        samples: dict[str, list[float]] = {name: [] for name in commands}
-        for _ in range(args.rounds):
-            for name, command in commands.items():
-                many, one = timed(command("many"), root, env), timed(command("one"), root, env)
-                samples[name].append((many - one) * 1000 / args.tests)
-        tddkit.close_session()
-    hand, ours = statistics.median(samples["hand"]), statistics.median(samples["tddkit"])
-    print(f"per test, whole process, (T({args.tests + 1}) - T(1)) / {args.tests}; INSERT + COUNT; "
+        try:
+            with floor_database(session.server_dsn) as floor_dsn:
+                env = checkout_env(FLOOR_DSN=floor_dsn)
+                commands = {
+                    "floor": lambda size: floor_command(f"floor_{size}"),
+                    "tddkit": lambda size: tddkit_command(f"tddkit_{size}", session.server_dsn),
+                    "no_report": lambda size: tddkit_command(f"tddkit_{size}", session.server_dsn, "--no-report"),
+                }
+                for _ in range(args.rounds):
+                    for name, command in commands.items():
+                        many, one = timed(command("many"), root, env), timed(command("one"), root, env)
+                        samples[name].append((many - one) * 1000 / args.tests)
+        finally:
+            tddkit.close_session()
+    print(f"per test, whole process, (T({args.tests + 1}) - T(1)) / {args.tests}; INSERT + COUNT, classes of 100; "
           f"{args.rounds} rounds alternating, medians; {os.cpu_count()} CPUs")
-    print(f"  hand-written unittest, SAVEPOINT / ROLLBACK TO (python -m unittest): {hand:.3f} ms")
-    print(f"  tddkit.TDDTestCase (python -m tddkit run, every metric recorded):    {ours:.3f} ms")
-    print(f"  ratio tddkit / hand-written: {ours / hand:.2f}x")
+    print(f"{'command':<68} {'ms per test':>11} {'vs floor':>9}")
+    for name, values in samples.items():
+        ratios = [value / floor for value, floor in zip(values, samples["floor"], strict=True)]
+        print(f"{NAMES[name]:<68} {statistics.median(values):>11.3f} {statistics.median(ratios):>8.2f}x")
 
 
 if __name__ == "__main__":
