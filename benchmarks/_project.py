@@ -11,6 +11,7 @@ the tddkit of this checkout (``checkout_env``).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import subprocess
 import sys
@@ -36,7 +37,9 @@ BODY = """
         self.assertEqual(self.conn.execute("SELECT count(*) FROM items").fetchone(), (1,))
 """
 
-#: The floor's shared connection and base class (a module of the project).
+#: The floor's shared connection and base class (a module of the project). Variants for the breakdown of
+#: tddkit's cost: FLOOR_PREPARE=no (never prepare statements, as tddkit's connections), FLOOR_AFTER_TEST (the
+#: per-test statements, sent in one round trip), FLOOR_ISOLATED=1 (the session tddkit's leak check ignores).
 FLOOR_SUPPORT = '''"""The hand-written floor: one connection, a savepoint per class, ROLLBACK TO after each test."""
 import os
 import unittest
@@ -44,12 +47,17 @@ import unittest
 import psycopg
 
 _conn = None
+AFTER_TEST = os.environ.get("FLOOR_AFTER_TEST", "ROLLBACK TO SAVEPOINT t")
 
 
 def connection():
     global _conn
     if _conn is None:
-        _conn = psycopg.connect(os.environ["FLOOR_DSN"])
+        never = os.environ.get("FLOOR_PREPARE") == "no"
+        _conn = psycopg.connect(os.environ["FLOOR_DSN"], **({"prepare_threshold": None} if never else {}))
+        if os.environ.get("FLOOR_ISOLATED"):
+            _conn.execute("SET tddkit.isolated = on")
+            _conn.commit()
     return _conn
 
 
@@ -58,13 +66,14 @@ class FloorCase(unittest.TestCase):
     def setUpClass(cls):
         cls.conn = connection()
         cls.conn.execute("SAVEPOINT t")
+        cls.after_test = psycopg.ClientCursor(cls.conn) if ";" in AFTER_TEST else cls.conn
 
     @classmethod
     def tearDownClass(cls):
         cls.conn.rollback()
 
     def tearDown(self):
-        self.conn.execute("ROLLBACK TO SAVEPOINT t")
+        self.after_test.execute(AFTER_TEST)
 '''
 
 HEADERS = {
@@ -125,6 +134,14 @@ def floor_database(server_dsn: str) -> Iterator[str]:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+def vacuum_floor(floor_dsn: str) -> None:
+    """Clear the floor's table of the rows earlier runs rolled back (a tddkit run starts on a fresh clone)."""
+    import psycopg
+
+    with psycopg.connect(floor_dsn, autocommit=True) as conn:
+        conn.execute("VACUUM items")
+
+
 def checkout_env(**extra: str) -> dict[str, str]:
     """The environment of a child process: this checkout's tddkit first on the path, plus ``extra``."""
     env = {**os.environ, **extra}
@@ -132,21 +149,61 @@ def checkout_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def measured(args: list[str], root: Path, env: dict[str, str]) -> tuple[float, int]:
-    """Seconds the command took and the peak RSS in bytes of its largest process (itself or a child it
-    waited for, e.g. a parallel worker); the benchmark stops with its output if it failed."""
+class ServerCpu:
+    """CPU seconds the server has used: its postmaster and every process it started (backends that have exited
+    count through the postmaster's children's times). Read before and after a command: what it cost the server."""
+
+    def __init__(self, server_dsn: str) -> None:
+        import psycopg
+
+        with psycopg.connect(server_dsn, autocommit=True) as conn:
+            data_directory = conn.execute("SHOW data_directory").fetchone()[0]  # type: ignore[index]
+        self.pid = int(Path(data_directory, "postmaster.pid").read_text().split()[0])
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _times(self, pid: int, children: bool) -> int:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile: its time is its parent's now
+            return 0
+        return sum(int(value) for value in fields[11:15 if children else 13])  # utime stime [cutime cstime]
+
+    def __call__(self) -> float:
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        except OSError:
+            children = []
+        ticks = self._times(self.pid, True) + sum(self._times(int(child), False) for child in children)
+        return ticks / self.tick
+
+
+@dataclasses.dataclass
+class Measure:
+    """What one command cost: wall seconds, CPU seconds (its own and its children's; the server's when asked)
+    and the peak RSS in bytes of its largest process (itself or a child it waited for: a parallel worker)."""
+
+    wall: float
+    cpu: float
+    server_cpu: float
+    peak_rss: int
+
+
+def measured(args: list[str], root: Path, env: dict[str, str], server: ServerCpu | None = None) -> Measure:
+    """Run a command and measure it; the benchmark stops with its output if the command failed."""
     out = root / ".bench-output"
     with open(out, "w") as sink:
+        server_before = server() if server else 0.0
         started = time.perf_counter()
         process = subprocess.Popen(args, cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(process.pid, 0)
         elapsed = time.perf_counter() - started
+        server_cpu = server() - server_before if server else 0.0
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed ({process.returncode}):\n{out.read_text()[-4000:]}")
-    return elapsed, usage.ru_maxrss * 1024
+    return Measure(elapsed, usage.ru_utime + usage.ru_stime, server_cpu, usage.ru_maxrss * 1024)
 
 
 def timed(args: list[str], root: Path, env: dict[str, str]) -> float:
     """Seconds the command took; the benchmark stops with its output if it failed."""
-    return measured(args, root, env)[0]
+    return measured(args, root, env).wall

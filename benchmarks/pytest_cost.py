@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 import tddkit  # noqa: E402  (this checkout's)
 from tddkit.config.settings import load_settings  # noqa: E402
 
-from _project import checkout_env, floor_database, make_project, timed  # noqa: E402
+from _project import checkout_env, floor_database, make_project, timed, vacuum_floor  # noqa: E402
 
 WORK = """
     conn.execute("INSERT INTO items (name) VALUES ('x')")
@@ -87,7 +87,9 @@ def main() -> None:
                 env = checkout_env(FLOOR_DSN=floor_dsn)
                 for _ in range(args.rounds):
                     for variant in MODULES:
+                        vacuum_floor(floor_dsn)
                         many = run_pytest(root, variant, "many", env, session.server_dsn)
+                        vacuum_floor(floor_dsn)
                         one = run_pytest(root, variant, "one", env, session.server_dsn)
                         samples[variant].append((many - one) * 1000 / (args.tests - 1))
         finally:

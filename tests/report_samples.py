@@ -35,16 +35,16 @@ def sample_settings() -> Settings:
 
 
 def _statements(rng: random.Random, n: int) -> tuple[tuple[str, int, float, float], ...]:
-    shapes = ["INSERT INTO items (name) VALUES (?)", "SELECT count(*) FROM items",
-              "SELECT * FROM users WHERE id = ?", "(other statements)"]
-    if n % 7 == 0:  # one shape of its own: with the shared ones more than the report keeps (the rest is OTHER)
-        shapes.insert(0, f"SELECT {n} FROM generated_{n}")
-    picked = shapes[: 1 + n % len(shapes)]
-    return tuple((shape, 1 + n % 3, rng.random() * 0.4, rng.random() * 0.2) for shape in picked)
+    shared = ["INSERT INTO items (name) VALUES (?)", "SELECT count(*) FROM items", "SELECT * FROM users WHERE id = ?",
+              "(other statements)"]
+    # every 7th test: shapes of its own, with the shared ones more than the report keeps (the rest is OTHER)
+    own = [f"SELECT {n} FROM generated_{n}_{k}" for k in range(12)] if n % 7 == 0 else []
+    return tuple((shape, 1 + n % 3, rng.random() * 0.4, rng.random() * 0.2)
+                 for shape in own + shared[: 1 + n % len(shared)])
 
 
-def sample_run(count: int = 3600) -> tuple[list[TestMetrics], RunSummary, dict[str, str]]:
-    """``count`` tests of every outcome in classes of 50, some with custom metrics, memory growth, resources,
+def sample_run(count: int = 300) -> tuple[list[TestMetrics], RunSummary, dict[str, str]]:
+    """``count`` tests of every outcome in classes of 25, some with custom metrics, memory growth, resources,
     repeated statements, odd characters and non-finite values; the run's summary and its tracebacks by test."""
     rng = random.Random(20260)
     tests: list[TestMetrics] = []
@@ -52,24 +52,24 @@ def sample_run(count: int = 3600) -> tuple[list[TestMetrics], RunSummary, dict[s
     classes = [ClassMetrics(f"pkg.test_mod{c // 10}.Case{c}", connection_ms=rng.random(), setup_ms=rng.random() * 3,
                             query_count=c % 5,
                             custom=(CustomMetric("class_rows", float(c % 9), {"table": "users"}),) if c % 4 == 0
-                            else ()) for c in range(count // 50)]
+                            else ()) for c in range(count // 25)]
     outcomes = ["passed"] * 20 + ["failed", "error", "skipped", "expected_failure", "unexpected_success"]
     for n in range(count):
-        cm = classes[n // 50]
+        cm = classes[n // 25]
         name = f"{cm.class_name}.test_{n}" + (" (i=1.5, s='<é>')" if n % 97 == 0 else "")
         outcome = outcomes[n % len(outcomes)]
         total = rng.lognormvariate(0, 1.2)
         tm = TestMetrics(name, connection_ms=rng.random() * 0.05, setup_ms=rng.random() * 0.8,
                          body_ms=total * 0.7, cleanup_ms=rng.random() * 0.3, total_ms=total,
                          query_count=n % 11, query_ms=rng.random(), rss_before=50 * MB + n * 4096,
-                         rss_after=50 * MB + n * 4096 + (3 * MB if n % 301 == 0 else -8192 if n % 13 == 0 else 0),
+                         rss_after=50 * MB + n * 4096 + (3 * MB if n % 151 == 0 else -8192 if n % 13 == 0 else 0),
                          outcome=outcome, class_metrics=cm, statements=_statements(rng, n))
         if n % 17 == 0:
             tm.custom = (CustomMetric("api_ms", rng.random() * 40, {"endpoint": "/orders", "n": n}),
                          CustomMetric("rows", float(n % 150)))
         if n % 211 == 0:
             tm.custom = (*tm.custom, CustomMetric("ratio", float("nan")), CustomMetric("ratio", float("inf")))
-        if n % 301 == 0:
+        if n % 151 == 0:
             tm.allocations = ({"site": "app/cache.py:12", "size_mb": 2.5, "count": 300},)
             tm.memory_snapshots = ({"label": "after load", "rss_mb": 52.5, "vms_mb": 400.25},)
         if n % 89 == 0:

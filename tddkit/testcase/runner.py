@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
     from ..reporting.json_stream import JsonStream
     from ..reporting.junit import JUnitStream
+    from ..reporting.report import Report
 
 
 class PreformattedError(Exception):
@@ -79,6 +80,8 @@ class TDDTestResult(unittest.TextTestResult):
         self.details: dict[str, str] = {}
         #: What else takes each record as its test ends (the runner's JSON and JUnit XML writers).
         self.sinks: list[Sink] = []
+        #: The run's report, once the runner has built it (for the printed report, --json or --junit-xml).
+        self.report: Report | None = None
         self.expected_total = 0
         #: Worker processes the tests ran in (set by a parallel suite; 1 when they ran here).
         self.workers = 1
@@ -285,6 +288,7 @@ class TDDTestRunner(unittest.TextTestRunner):
         report = reporting.build_report(records, summary, self._settings(), slowest=self.slowest,
                                         schema_cache=cache_stats,
                                         parallel=parallel_stats(records, wall, result.workers))
+        result.report = report
         if self.show_report:
             self.stream.writeln()
             self.stream.writeln(reporting.format_report(report))
