@@ -158,14 +158,16 @@ class StatementLog:
 
     def statements(self) -> tuple[tuple[str, int, float, float], ...]:
         """(shape, calls, total ms, longest ms) of every shape, in order of first call."""
-        return tuple((shape, e[0], e[1] * 1000, e[2] * 1000) for shape, e in self._entries.items())
+        return tuple([(shape, e[0], e[1] * 1000, e[2] * 1000) for shape, e in self._entries.items()])
 
     def repeated(self) -> tuple[dict[str, Any], ...]:
         """The shapes the test's body ran at least ``threshold`` times (catalog lookups aside), with the
         application line that issued them."""
+        if not self.threshold:
+            return ()
         found = []
         for shape, (_, _, _, where, calls) in self._entries.items():
-            if self.threshold and calls >= self.threshold and where is not None and shape != OTHER:
+            if calls >= self.threshold and where is not None and shape != OTHER:
                 file, line, function = where
                 found.append({"statement": shape, "calls": calls, "threshold": self.threshold,
                               "severity": severity(calls, self.threshold), "file": file, "line": line,
@@ -195,8 +197,11 @@ def allow_repeated_queries(target: Any) -> Any:
 
 def repeated_queries_allowed(*owners: Any) -> bool:
     """Whether any of ``owners`` (a test function or method, its class) turned N+1 detection off."""
-    return any(getattr(owner, _MARK, False) or (isinstance(owner, type) and
-               getattr(owner, "allow_repeated_queries", False) is True) for owner in owners)
+    for owner in owners:  # a loop, not any(): this runs for every test
+        if getattr(owner, _MARK, False) or (isinstance(owner, type) and
+                                            getattr(owner, "allow_repeated_queries", False) is True):
+            return True
+    return False
 
 
 def repeated_message(test_id: str, found: dict[str, Any]) -> str:

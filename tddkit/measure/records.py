@@ -28,7 +28,7 @@ INTS = ("query_count", "rss_before", "rss_after")
 _NF, _NI = len(FLOATS), len(INTS)
 _FLOAT_INDEX = {name: k for k, name in enumerate(FLOATS)}
 _INT_INDEX = {name: k for k, name in enumerate(INTS)}
-_FLOAT_TYPES, _INT_TYPES = (float,) * _NF, (int,) * _NI
+_TYPES = (float,) * _NF + (int,) * _NI
 #: Its sequence fields that most tests leave empty.
 SPARSE = ("resources", "custom", "memory_snapshots", "allocations", "repeated_statements")
 
@@ -64,18 +64,17 @@ class RunRecords(Sequence[TestMetrics]):
         """Keep ``tm`` (a copy: later changes to it are not seen)."""
         index = len(self.ids)
         self.ids.append(tm.test_id)
-        floats = (tm.connection_ms, tm.setup_ms, tm.body_ms, tm.cleanup_ms, tm.total_ms, tm.query_ms,
-                  tm.resource_wait_ms)
-        ints = (tm.query_count, tm.rss_before, tm.rss_after)
+        values = (tm.connection_ms, tm.setup_ms, tm.body_ms, tm.cleanup_ms, tm.total_ms, tm.query_ms,
+                  tm.resource_wait_ms, tm.query_count, tm.rss_before, tm.rss_after)
         code = _CODES.get(tm.outcome)
         try:
-            if code is None or tuple(map(type, floats)) != _FLOAT_TYPES or tuple(map(type, ints)) != _INT_TYPES:
+            if code is None or tuple(map(type, values)) != _TYPES:
                 raise TypeError
-            packed = array("q", ints)  # fails on an int too large for it
+            packed = array("q", values[_NF:])  # fails on an int too large for it
         except (TypeError, OverflowError):
-            code, packed = self._odd_values(index, tm, floats, ints, code)
+            code, packed = self._odd_values(index, tm, values[:_NF], values[_NF:], code)
         self.outcomes.append(code)
-        self.floats.extend(floats)
+        self.floats.extend(values[:_NF])
         self.ints.extend(packed)
         cm = tm.class_metrics
         if cm is None:
