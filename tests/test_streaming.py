@@ -21,7 +21,7 @@ from tddkit.measure.stats import compute_stats, stdev
 from tddkit.reporting.json_stream import JsonStream
 from tddkit.reporting.junit import JUnitStream
 from tddkit.reporting.report import build_report, report_to_dict
-from tests.cases import measured, records
+from tests.cases import records
 from tests.report_samples import GOLDEN, report_kwargs, sample_run, sample_settings
 from tests.support import run_suite, suite_of
 
@@ -130,20 +130,19 @@ class RunTests(unittest.TestCase):
     def test_the_json_file_is_the_document_of_the_run(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "out", "metrics.json")
-            result = run_suite(suite_of(measured.Measured), show_report=False, json_path=path)
-            measured.KEPT.clear()
+            result = run_suite(suite_of(records.Mixed), show_report=False, json_path=path)
             written = Path(path).read_text()
         expected = json.dumps(report_to_dict(result.report, list(result.test_metrics)), indent=2) + "\n"
         self.assertEqual(_json_body(written), _json_body(expected))
-        self.assertEqual(len(json.loads(written)["tests"]), 6)
+        self.assertEqual({t["outcome"] for t in json.loads(written)["tests"]},
+                         {"passed", "failed", "error", "skipped", "expected_failure"})
 
     def test_each_testcase_of_the_junit_xml_holds_its_test_s_record(self):
         import xml.etree.ElementTree as ET
 
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "junit.xml")
-            result = run_suite(suite_of(measured.Measured), show_report=False, junit_path=path)
-            measured.KEPT.clear()
+            result = run_suite(suite_of(records.Mixed), show_report=False, junit_path=path)
             root = ET.parse(path).getroot()
         cases = root.find("testsuite").findall("testcase")
         self.assertEqual([f"{c.get('classname')}.{c.get('name')}" for c in cases],
@@ -152,8 +151,13 @@ class RunTests(unittest.TestCase):
             properties = {p.get("name"): p.get("value") for p in case.iter("property")}
             self.assertEqual((properties["query_count"], properties["total_ms"], properties["memory_delta"]),
                              (str(tm.query_count), f"{tm.total_ms:.3f}", str(tm.memory_delta)))
-        failure = cases[[tm.test_id.rsplit(".", 1)[1] for tm in result.test_metrics].index("test_fails")]
-        self.assertEqual(failure.find("failure").get("message"), "AssertionError: 1 != 2")
+        by_name = {case.get("name"): case for case in cases}
+        self.assertEqual(by_name["test_fails"].find("failure").get("message"), "AssertionError: 1 != 2")
+        self.assertIn('relation "no_such_table" does not exist', by_name["test_errors"].find("error").text)
+        self.assertEqual(by_name["test_skipped"].find("skipped").get("message"),
+                         "shows a skip <in> the reports & files")
+        self.assertEqual((root.get("tests"), root.get("failures"), root.get("errors"), root.get("skipped")),
+                         (str(len(cases)), "2", "1", "1"))
 
     def test_a_run_stopped_midway_leaves_no_file(self):
         with tempfile.TemporaryDirectory() as tmp:

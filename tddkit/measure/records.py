@@ -67,10 +67,11 @@ class RunRecords(Sequence[TestMetrics]):
         values = (tm.connection_ms, tm.setup_ms, tm.body_ms, tm.cleanup_ms, tm.total_ms, tm.query_ms,
                   tm.resource_wait_ms, tm.query_count, tm.rss_before, tm.rss_after)
         code = _CODES.get(tm.outcome)
+        packed: array[int]
         try:
             if code is None or tuple(map(type, values)) != _TYPES:
                 raise TypeError
-            packed = array("q", values[_NF:])  # fails on an int too large for it
+            packed = array("q", values[_NF:])  # type: ignore[arg-type]  # ints, as checked; fails on a huge one
         except (TypeError, OverflowError):
             code, packed = self._odd_values(index, tm, values[:_NF], values[_NF:], code)
         self.outcomes.append(code)
