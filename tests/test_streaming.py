@@ -89,6 +89,18 @@ class GoldenFileTests(unittest.TestCase):
                                                                  r"</testsuites>\Z")
 
 
+class RecordsTests(unittest.TestCase):
+    def test_records_give_back_hand_made_values_as_they_were(self):
+        tests = [TestMetrics("m.C.test_a", total_ms=5, body_ms=None, rss_after=2**70, outcome="flaky"),
+                 TestMetrics("m.C.test_b", total_ms=1.5, statements=(("SELECT ?", 1.0, 2, 3),)),
+                 TestMetrics("m.C.test_c", total_ms=2.5, outcome="skipped")]
+        records = RunRecords(tests)
+        self.assertEqual(list(records), tests)
+        self.assertEqual((records[-1], records[0:2]), (tests[-1], tests[0:2]))
+        self.assertEqual((records.field("total_ms", range(3)), records.measured()), ([5, 1.5, 2.5], [0, 1]))
+        self.assertEqual([records.outcome_count(o) for o in ("flaky", "skipped", "passed")], [1, 1, 0])
+
+
 class StatisticsTests(unittest.TestCase):
     def test_stdev_is_the_statistics_module_s_to_the_last_bit(self):
         rng = random.Random(7)

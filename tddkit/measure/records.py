@@ -1,10 +1,10 @@
 """Every test's metrics of a run in compact columns, read back as TestMetrics.
 
 A run of 20,000 tests keeps no per-test objects but its test ids: each
-TestMetrics is packed into typed arrays when its test ends (about 150 bytes a
-test with its statement statistics) and rebuilt on demand (``records[i]``,
-iteration), so the report, the baseline and the durations read the same data
-a list of TestMetrics held. Fields most tests leave empty (resources, custom
+TestMetrics is packed into typed arrays when its test ends (about 250 bytes
+for a test with two statement shapes, its id included) and rebuilt on demand
+(``records[i]``, iteration), so the report, the baseline and the durations read
+the same data a list of TestMetrics held. Fields most tests leave empty (resources, custom
 metrics, memory snapshots, allocation sites, repeated statements) are kept
 only for the tests that have them.
 """
@@ -21,7 +21,7 @@ from .metrics import ClassMetrics, TestMetrics
 #: Outcomes by code (the code of a test is its index here).
 OUTCOMES = ("unknown", "passed", "failed", "error", "skipped", "expected_failure", "unexpected_success")
 _CODES = {name: code for code, name in enumerate(OUTCOMES)}
-#: TestMetrics' float fields, kept in one array each.
+#: TestMetrics' float fields (one array holds them, a test's after another's).
 FLOATS = ("connection_ms", "setup_ms", "body_ms", "cleanup_ms", "total_ms", "query_ms", "resource_wait_ms")
 #: Its integer fields.
 INTS = ("query_count", "rss_before", "rss_after")
@@ -43,7 +43,7 @@ class RunRecords(Sequence[TestMetrics]):
         self.floats = array("d")
         self.ints = array("q")
         #: Each test's class record as an index into ``classes`` (-1: none); classes in order of first use.
-        self.class_index = array("l")
+        self.class_index = array("i")
         self.classes: list[ClassMetrics] = []
         self._class_ids: dict[int, int] = {}
         #: Statement statistics: shapes by number, and per statement (in test order) its shape's number and its
@@ -51,7 +51,7 @@ class RunRecords(Sequence[TestMetrics]):
         self.shapes: list[str] = []
         self._shape_ids: dict[str, int] = {}
         self.statement_end = array("l")
-        self.statement_shape = array("l")
+        self.statement_shape = array("i")
         self.statement_numbers = array("d")
         #: Test index -> {field: value} for the SPARSE fields a test filled, and for a field whose value is not of
         #: its type (a hand-made record), kept as it was.
@@ -72,10 +72,11 @@ class RunRecords(Sequence[TestMetrics]):
             if code is None or tuple(map(type, values)) != _TYPES:
                 raise TypeError
             packed = array("q", values[_NF:])  # type: ignore[arg-type]  # ints, as checked; fails on a huge one
+            floats = values[:_NF]
         except (TypeError, OverflowError):
-            code, packed = self._odd_values(index, tm, values[:_NF], values[_NF:], code)
+            code, floats, packed = self._odd_values(index, tm, values, code)
         self.outcomes.append(code)
-        self.floats.extend(values[:_NF])
+        self.floats.extend(floats)
         self.ints.extend(packed)
         cm = tm.class_metrics
         if cm is None:
@@ -93,23 +94,20 @@ class RunRecords(Sequence[TestMetrics]):
             extra = self.extras.setdefault(index, {})
             extra.update((name, getattr(tm, name)) for name in SPARSE if getattr(tm, name))
 
-    def _odd_values(self, index: int, tm: TestMetrics, floats: tuple[Any, ...], ints: tuple[Any, ...],
-                    code: int | None) -> tuple[int, array[int]]:
-        """Keep the fields whose values are not of their type in ``extras`` (zeros in the arrays)."""
+    def _odd_values(self, index: int, tm: TestMetrics, values: tuple[Any, ...],
+                    code: int | None) -> tuple[int, tuple[float, ...], array[int]]:
+        """Keep the fields whose values are not of their type in ``extras``; zeros in the arrays instead."""
         extra = self.extras.setdefault(index, {})
         if code is None:
             extra["outcome"] = tm.outcome
-        for name, value in zip(FLOATS, floats, strict=True):
-            if type(value) is not float:
-                extra[name] = value
-                self._odd.add(name)
-        kept = []
-        for name, value in zip(INTS, ints, strict=True):
-            if type(value) is not int or not -2**63 <= value < 2**63:
-                extra[name], value = value, 0
+        kept: list[Any] = []
+        for name, value in zip((*FLOATS, *INTS), values, strict=True):
+            wanted = float if name in _FLOAT_INDEX else int
+            if type(value) is not wanted or wanted is int and not -2**63 <= value < 2**63:
+                extra[name], value = value, wanted()
                 self._odd.add(name)
             kept.append(value)
-        return code or 0, array("q", kept)
+        return code or 0, tuple(kept[:_NF]), array("q", kept[_NF:])
 
     def _add_statements(self, index: int, statements: Sequence[tuple[str, int, float, float]]) -> None:
         shape_ids, shapes, numbers = self._shape_ids, self.statement_shape, self.statement_numbers
