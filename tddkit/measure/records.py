@@ -164,13 +164,20 @@ class RunRecords(Sequence[TestMetrics]):
 
     def statements_of(self, i: int) -> Iterator[tuple[str, int, float, float]]:
         """(shape, calls, total ms, longest ms) of test i's statements."""
-        extra = self.extras.get(i)
-        if extra is not None and "statements" in extra:
-            yield from extra["statements"]
-            return
-        shapes, shape_of, numbers = self.shapes, self.statement_shape, self.statement_numbers
-        for at in range(self.statement_end[i - 1] if i else 0, self.statement_end[i]):
-            yield shapes[shape_of[at]], int(numbers[3 * at]), numbers[3 * at + 1], numbers[3 * at + 2]
+        return ((shape, calls, total_ms, max_ms) for _, shape, calls, total_ms, max_ms in self.statements((i,)))
+
+    def statements(self, indices: Iterable[int]) -> Iterator[tuple[int, str, int, float, float]]:
+        """(test index, shape, calls, total ms, longest ms) of the statements of the tests at ``indices``."""
+        shapes, shape_of, numbers, ends, extras = (self.shapes, self.statement_shape, self.statement_numbers,
+                                                   self.statement_end, self.extras)
+        for i in indices:
+            extra = extras.get(i)
+            if extra is not None and "statements" in extra:
+                for shape, calls, total_ms, max_ms in extra["statements"]:
+                    yield i, shape, calls, total_ms, max_ms
+                continue
+            for at in range(ends[i - 1] if i else 0, ends[i]):
+                yield i, shapes[shape_of[at]], int(numbers[3 * at]), numbers[3 * at + 1], numbers[3 * at + 2]
 
     def outline(self) -> Iterator[tuple[str, str, Any, ClassMetrics | None]]:
         """(test id, outcome, total ms, class record) of every test, without rebuilding its TestMetrics."""

@@ -40,24 +40,20 @@ def run_statistics(tests: RunRecords | Iterable[TestMetrics], keep: int = RUN_SH
     """Every shape the tests ran (those at ``indices`` of the records: all by default), most total time first;
     beyond ``keep`` shapes, one OTHER entry."""
     records = tests if isinstance(tests, RunRecords) else RunRecords(list(tests))
-    chosen = range(len(records)) if indices is None else indices
+    chosen = list(range(len(records)) if indices is None else indices)
+    ids = records.ids
     shapes: dict[str, ShapeStats] = {}  # in order of first use
-    ran: list[tuple[str, list[str]]] = []  # (test id, its shapes) of each chosen test, for OTHER
-    for i in chosen:
-        test_id, used = records.ids[i], []
-        for shape, calls, total_ms, max_ms in records.statements_of(i):
-            stats = shapes.get(shape)
-            if stats is None:
-                stats = shapes[shape] = ShapeStats(shape)
-            stats.calls += calls
-            stats.total_ms += total_ms
-            if max_ms > stats.max_ms:
-                stats.max_ms = max_ms
-            stats.test_count += 1
-            if len(stats.tests) < TESTS_PER_SHAPE:
-                stats.tests.append(test_id)
-            used.append(shape)
-        ran.append((test_id, used))
+    for i, shape, calls, total_ms, max_ms in records.statements(chosen):
+        stats = shapes.get(shape)
+        if stats is None:
+            stats = shapes[shape] = ShapeStats(shape)
+        stats.calls += calls
+        stats.total_ms += total_ms
+        if max_ms > stats.max_ms:
+            stats.max_ms = max_ms
+        stats.test_count += 1
+        if len(stats.tests) < TESTS_PER_SHAPE:
+            stats.tests.append(ids[i])
     kept: list[ShapeStats] = []
     rest: dict[str, ShapeStats] = {}
     for stats in sorted(shapes.values(), key=lambda s: s.total_ms, reverse=True):
@@ -68,7 +64,8 @@ def run_statistics(tests: RunRecords | Iterable[TestMetrics], keep: int = RUN_SH
     if rest:
         other = ShapeStats(OTHER, sum(s.calls for s in rest.values()), sum(s.total_ms for s in rest.values()),
                            max(s.max_ms for s in rest.values()))
-        ran_other = [test_id for test_id, used in ran if any(shape in rest for shape in used)]
+        ran_other = [ids[i] for i in dict.fromkeys(i for i, shape, _, _, _ in records.statements(chosen)
+                                                    if shape in rest)]
         other.test_count, other.tests = len(ran_other), ran_other[:TESTS_PER_SHAPE]
         kept.append(other)
     return kept
