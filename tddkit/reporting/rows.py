@@ -45,7 +45,7 @@ class MetricRow:
 
 def metric_row(name: str, values: Iterable[float], target: float | None, unit: str = "ms") -> MetricRow | None:
     """A row over the finite ``values``; None when there are none."""
-    samples = [float(v) for v in values]
+    samples = list(map(float, values))
     if not all(map(math.isfinite, samples)):
         samples = [v for v in samples if math.isfinite(v)]
     samples.sort()
