@@ -1,29 +1,213 @@
-"""What the whole-process benchmarks share: a throwaway project with one table, and timing a command."""
+"""What the whole-process benchmarks share: a throwaway project, the hand-written floor, running a command.
+
+The floor is what a careful team writes by hand: one connection for the
+whole process, one ``SAVEPOINT`` per test class and ``ROLLBACK TO SAVEPOINT``
+after each test (one round trip: the statements tddkit itself sends), on a
+database holding only the project's schema. tddkit's suites do the same work
+in ``tddkit.TDDTestCase`` classes of the same size. Child processes import
+the tddkit of this checkout (``checkout_env``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
 import subprocess
+import sys
 import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+#: The checkout this benchmark belongs to: its tddkit is the one measured.
+CHECKOUT = Path(__file__).resolve().parent.parent
+if str(CHECKOUT) not in sys.path:
+    sys.path.insert(0, str(CHECKOUT))
+
 SCHEMA = "CREATE TABLE items (id serial PRIMARY KEY, name text NOT NULL);\n"
+
+#: Tests per class and per module of the generated suites.
+PER_CLASS = 100
+PER_MODULE = 1000
+
+BODY = """
+    def test_{i}(self):
+        self.conn.execute("INSERT INTO items (name) VALUES ('x')")
+        self.assertEqual(self.conn.execute("SELECT count(*) FROM items").fetchone(), (1,))
+"""
+
+#: The floor's shared connection and base class (a module of the project). Variants for the breakdown of
+#: tddkit's cost: FLOOR_PREPARE=no (never prepare statements, as tddkit's connections), FLOOR_AFTER_TEST (the
+#: per-test statements, sent in one round trip), FLOOR_ISOLATED=1 (the session tddkit's leak check ignores).
+FLOOR_SUPPORT = '''"""The hand-written floor: one connection, a savepoint per class, ROLLBACK TO after each test."""
+import os
+import unittest
+
+import psycopg
+
+_conn = None
+AFTER_TEST = os.environ.get("FLOOR_AFTER_TEST", "ROLLBACK TO SAVEPOINT t")
+
+
+def connection():
+    global _conn
+    if _conn is None:
+        never = os.environ.get("FLOOR_PREPARE") == "no"
+        _conn = psycopg.connect(os.environ["FLOOR_DSN"], **({"prepare_threshold": None} if never else {}))
+        if os.environ.get("FLOOR_ISOLATED"):
+            _conn.execute("SET tddkit.isolated = on")
+            _conn.commit()
+    return _conn
+
+
+class FloorCase(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.conn = connection()
+        cls.conn.execute("SAVEPOINT t")
+        cls.after_test = psycopg.ClientCursor(cls.conn) if ";" in AFTER_TEST else cls.conn
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.conn.rollback()
+
+    def tearDown(self):
+        self.after_test.execute(AFTER_TEST)
+'''
+
+HEADERS = {
+    "floor": "from floor_support import FloorCase as Base\n\n",
+    "tddkit": "from tddkit import TDDTestCase as Base\n\n",
+}
 
 
 def make_project(root: Path) -> None:
-    """A project whose config names a schema of one table, ``items``."""
+    """A project whose config names a schema of one table, ``items``, and the floor's support module."""
     (root / "pyproject.toml").write_text('[tool.tddkit]\nschema = ["schema.sql"]\n')
     (root / "schema.sql").write_text(SCHEMA)
+    (root / "floor_support.py").write_text(FLOOR_SUPPORT)
+
+
+def write_suite(root: Path, name: str, variant: str, tests: int) -> Path:
+    """A package ``name`` of ``tests`` generated tests of ``variant`` ("floor" or "tddkit"), in classes of
+    PER_CLASS and modules of PER_MODULE."""
+    package = root / name
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for first in range(0, tests, PER_MODULE):
+        count = min(PER_MODULE, tests - first)
+        classes = []
+        for start in range(first, first + count, PER_CLASS):
+            methods = "".join(BODY.format(i=i) for i in range(start, min(start + PER_CLASS, first + count)))
+            classes.append(f"class Items{start // PER_CLASS}(Base):\n{methods}\n")
+        (package / f"test_{first // PER_MODULE:03d}.py").write_text(HEADERS[variant] + "\n".join(classes))
+    return package
+
+
+def floor_command(package: str) -> list[str]:
+    """The floor's suite run by plain unittest."""
+    return [sys.executable, "-m", "unittest", "discover", "-s", package, "-t", "."]
+
+
+def tddkit_command(package: str, server_dsn: str, *options: str) -> list[str]:
+    """tddkit's suite run as users run it (report printed), on the benchmark's server."""
+    return [sys.executable, "-m", "tddkit", "run", package, "--dsn", server_dsn, *options]
+
+
+@contextlib.contextmanager
+def floor_database(server_dsn: str) -> Iterator[str]:
+    """A database holding only the schema (none of tddkit's triggers), dropped afterwards; its DSN."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    name = f"bench_floor_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(server_dsn, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    dsn = make_conninfo(**{**conninfo_to_dict(server_dsn), "dbname": name})
+    try:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(SCHEMA)
+        yield dsn
+    finally:
+        with psycopg.connect(server_dsn, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def vacuum_floor(floor_dsn: str) -> None:
+    """Clear the floor's table of the rows earlier runs rolled back (a tddkit run starts on a fresh clone)."""
+    import psycopg
+
+    with psycopg.connect(floor_dsn, autocommit=True) as conn:
+        conn.execute("VACUUM items")
+
+
+def checkout_env(**extra: str) -> dict[str, str]:
+    """The environment of a child process: this checkout's tddkit first on the path, plus ``extra``."""
+    env = {**os.environ, **extra}
+    env["PYTHONPATH"] = os.pathsep.join([str(CHECKOUT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+class ServerCpu:
+    """CPU seconds the server has used: its postmaster and every process it started (backends that have exited
+    count through the postmaster's children's times). Read before and after a command: what it cost the server."""
+
+    def __init__(self, server_dsn: str) -> None:
+        import psycopg
+
+        with psycopg.connect(server_dsn, autocommit=True) as conn:
+            data_directory = conn.execute("SHOW data_directory").fetchone()[0]  # type: ignore[index]
+        self.pid = int(Path(data_directory, "postmaster.pid").read_text().split()[0])
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def _times(self, pid: int, children: bool) -> int:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile: its time is its parent's now
+            return 0
+        return sum(int(value) for value in fields[11:15 if children else 13])  # utime stime [cutime cstime]
+
+    def __call__(self) -> float:
+        try:
+            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        except OSError:
+            children = []
+        ticks = self._times(self.pid, True) + sum(self._times(int(child), False) for child in children)
+        return ticks / self.tick
+
+
+@dataclasses.dataclass
+class Measure:
+    """What one command cost: wall seconds, CPU seconds (its own and its children's; the server's when asked)
+    and the peak RSS in bytes of its largest process (itself or a child it waited for: a parallel worker)."""
+
+    wall: float
+    cpu: float
+    server_cpu: float
+    peak_rss: int
+
+
+def measured(args: list[str], root: Path, env: dict[str, str], server: ServerCpu | None = None) -> Measure:
+    """Run a command and measure it; the benchmark stops with its output if the command failed."""
+    out = root / ".bench-output"
+    with open(out, "w") as sink:
+        server_before = server() if server else 0.0
+        started = time.perf_counter()
+        process = subprocess.Popen(args, cwd=root, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(process.pid, 0)
+        elapsed = time.perf_counter() - started
+        server_cpu = server() - server_before if server else 0.0
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed ({process.returncode}):\n{out.read_text()[-4000:]}")
+    return Measure(elapsed, usage.ru_utime + usage.ru_stime, server_cpu, usage.ru_maxrss * 1024)
 
 
 def timed(args: list[str], root: Path, env: dict[str, str]) -> float:
     """Seconds the command took; the benchmark stops with its output if it failed."""
-    started = time.perf_counter()
-    done = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if done.returncode != 0:
-        raise SystemExit(f"{' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
-    return elapsed
+    return measured(args, root, env).wall
 
 
 def per_test_ms(commands: dict[str, Any], root: Path, env: dict[str, str], rounds: int,

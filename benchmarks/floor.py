@@ -1,15 +1,23 @@
 """tddkit's per-test cost against the floor: a hand-written unittest suite doing the same work.
 
-Writes a throwaway project with two test modules doing the same work per test
-(INSERT a row, COUNT the rows): a plain ``unittest.TestCase`` holding one
-psycopg connection per class with ``SAVEPOINT`` in setUp and ``ROLLBACK TO
-SAVEPOINT`` in tearDown, run by ``python -m unittest``; and a
-``tddkit.TDDTestCase``, run by ``python -m tddkit run --no-report`` (every
-metric is still recorded). Both use the same server (a tddkit session started
+Writes a throwaway project with suites doing the same work per test (INSERT a
+row, COUNT the rows) in classes of 100 tests: the floor, plain
+``unittest.TestCase`` classes on one psycopg connection with one ``SAVEPOINT``
+per class and ``ROLLBACK TO SAVEPOINT`` after each test, run by ``python -m
+unittest``, on a database holding only the schema; and ``tddkit.TDDTestCase``
+classes run by ``python -m tddkit run`` as users run it (the report printed),
+and with ``--no-report``. All use the same server (a tddkit session started
 here). Each is run with N+1 tests and with 1 test, alternating, for several
-rounds; per-test cost is ``(T(N+1) - T(1)) / N`` of the whole process.
+rounds; per-test cost is ``(T(N+1) - T(1)) / N`` of the whole process. Prints
+the medians and the median of each round's ratio to the floor: wall time, and
+the CPU time of the test process and of the server (all its processes), which
+other work on a busy machine disturbs less. ``--breakdown`` adds floors that do
+more of what tddkit does, to show where its cost comes from: statements never
+prepared (tddkit's connections set ``prepare_threshold=None``), and also
+tddkit's per-test round trip (rollback, advisory-lock release, leak check) on a
+database with its leak-check triggers.
 
-    python benchmarks/floor.py [--tests 2000] [--rounds 3]
+    python benchmarks/floor.py [--tests 2000] [--rounds 5] [--breakdown]
 """
 
 from __future__ import annotations
@@ -21,89 +29,91 @@ import sys
 import tempfile
 from pathlib import Path
 
-import tddkit
-from tddkit.config.settings import load_settings
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from _project import make_project, server_version, timed, write_fragment
+import tddkit  # noqa: E402  (this checkout's)
+from tddkit.config.settings import load_settings  # noqa: E402
 
-BODY = """
-    def test_{i}(self):
-        self.conn.execute("INSERT INTO items (name) VALUES ('x')")
-        self.assertEqual(self.conn.execute("SELECT count(*) FROM items").fetchone(), (1,))
-"""
+from _project import (  # noqa: E402
+    ServerCpu,
+    checkout_env,
+    floor_command,
+    floor_database,
+    make_project,
+    measured,
+    tddkit_command,
+    vacuum_floor,
+    write_suite,
+)
 
-HAND = """import os
-import unittest
-
-import psycopg
-
-
-class Items(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.conn = psycopg.connect(os.environ["HAND_DSN"])
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.conn.rollback()
-        cls.conn.close()
-
-    def setUp(self):
-        self.conn.execute("SAVEPOINT t")
-
-    def tearDown(self):
-        self.conn.execute("ROLLBACK TO SAVEPOINT t")
-"""
-
-TDDKIT = """import tddkit
-
-
-class Items(tddkit.TDDTestCase):
-    pass
-"""
-
-
-def write(root: Path, name: str, header: str, tests: int) -> None:
-    (root / f"{name}.py").write_text(header + "".join(BODY.format(i=i) for i in range(tests)))
+NAMES = {
+    "floor": "floor: hand-written unittest, SAVEPOINT per class, ROLLBACK TO per test",
+    "unprepared": "  floor, statements never prepared (as tddkit's connections)",
+    "statements": "  floor, unprepared, tddkit's test database and per-test statements",
+    "tddkit": "python -m tddkit run (report printed)",
+    "no_report": "python -m tddkit run --no-report",
+}
+#: The breakdown's floor variants: what the floor's connection does like tddkit's (see _project.FLOOR_SUPPORT).
+UNPREPARED = {"FLOOR_PREPARE": "no"}
+#: tddkit's per-test round trip: the rollback, the release of advisory locks a test took, the leak check.
+TDDKIT_STATEMENTS = {**UNPREPARED, "FLOOR_ISOLATED": "1", "FLOOR_AFTER_TEST": (
+    "ROLLBACK TO SAVEPOINT t; SELECT pg_advisory_unlock_all(); SELECT 1 FROM tddkit_leak.writes WHERE id > 0 LIMIT 1")}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--breakdown", action="store_true", help="also the floors that do part of tddkit's work")
     args = parser.parse_args()
+    names = [name for name in NAMES if args.breakdown or name not in ("unprepared", "statements")]
+    samples: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": [], "server": []} for name in names}
     with tempfile.TemporaryDirectory(prefix="tddkit-floor-") as tmp:
         root = Path(tmp)
         make_project(root)
         for size, tests in (("many", args.tests + 1), ("one", 1)):
-            write(root, f"test_hand_{size}", HAND, tests)
-            write(root, f"test_tddkit_{size}", TDDKIT, tests)
+            write_suite(root, f"floor_{size}", "floor", tests)
+            write_suite(root, f"tddkit_{size}", "tddkit", tests)
         session = tddkit.get_session(load_settings(targets=[tmp]))
-        env = {**os.environ, "HAND_DSN": session.dsn}
-        commands = {
-            "hand": lambda size: [sys.executable, "-m", "unittest", f"test_hand_{size}"],
-            "tddkit": lambda size: [sys.executable, "-m", "tddkit", "run", f"test_tddkit_{size}.py", "-q",
-                                    "--no-report", "--dsn", session.server_dsn],
-        }
-        samples: dict[str, list[float]] = {name: [] for name in commands}
-        for _ in range(args.rounds):
-            for name, command in commands.items():
-                many, one = timed(command("many"), root, env), timed(command("one"), root, env)
-                samples[name].append((many - one) * 1000 / args.tests)
-        version = server_version(session.server_dsn)
-        tddkit.close_session()
-    hand, ours = statistics.median(samples["hand"]), statistics.median(samples["tddkit"])
-    print(f"per test, whole process, (T({args.tests + 1}) - T(1)) / {args.tests}; INSERT + COUNT; "
-          f"{args.rounds} rounds alternating, medians; {os.cpu_count()} CPUs")
-    print(f"  hand-written unittest, SAVEPOINT / ROLLBACK TO (python -m unittest): {hand:.3f} ms")
-    print(f"  tddkit.TDDTestCase (python -m tddkit run, every metric recorded):    {ours:.3f} ms")
-    print(f"  ratio tddkit / hand-written: {ours / hand:.2f}x")
-    write_fragment("floor", ["runner", "ms per test", "vs hand-written"], [
-        ["hand-written `unittest.TestCase`: one connection, `SAVEPOINT` / `ROLLBACK TO` (`python -m unittest`)",
-         f"{hand:.3f}", "1.00x"],
-        ["`tddkit.TDDTestCase` (`python -m tddkit run`, every metric recorded)", f"{ours:.3f}", f"{ours / hand:.2f}x"],
-    ], f"whole process, (T({args.tests + 1}) - T(1)) / {args.tests}, INSERT + COUNT per test, {args.rounds} rounds "
-       "alternating, medians", version)
+        try:
+            server = ServerCpu(session.server_dsn)
+            with floor_database(session.server_dsn) as floor_dsn:
+                floor, tddkit_db = checkout_env(FLOOR_DSN=floor_dsn), checkout_env(FLOOR_DSN=session.dsn)
+                commands = {  # (command, environment, database to vacuum first)
+                    "floor": lambda size: (floor_command(f"floor_{size}"), floor, floor_dsn),
+                    "unprepared": lambda size: (floor_command(f"floor_{size}"), {**floor, **UNPREPARED}, floor_dsn),
+                    "statements": lambda size: (floor_command(f"floor_{size}"), {**tddkit_db, **TDDKIT_STATEMENTS},
+                                                session.dsn),
+                    "tddkit": lambda size: (tddkit_command(f"tddkit_{size}", session.server_dsn), floor, None),
+                    "no_report": lambda size: (tddkit_command(f"tddkit_{size}", session.server_dsn, "--no-report"),
+                                               floor, None),
+                }
+                for _ in range(args.rounds):
+                    for name in names:
+                        runs = []
+                        for size in ("many", "one"):
+                            command, env, database = commands[name](size)
+                            if database:
+                                vacuum_floor(database)
+                            runs.append(measured(command, root, env, server))
+                        many, one = runs
+                        for key, field in (("wall", "wall"), ("cpu", "cpu"), ("server", "server_cpu")):
+                            samples[name][key].append((getattr(many, field) - getattr(one, field)) * 1000 / args.tests)
+        finally:
+            tddkit.close_session()
+    print(f"per test, whole process, (T({args.tests + 1}) - T(1)) / {args.tests}; INSERT + COUNT, classes of 100; "
+          f"{args.rounds} rounds alternating, medians (ratio: median of the rounds' ratios); {os.cpu_count()} CPUs")
+    print(f"{'command':<72} {'wall ms':>8} {'ratio':>6} {'CPU ms':>7} {'ratio':>6} {'server':>7} {'ratio':>6}")
+    floor = samples["floor"]
+    for name, values in samples.items():
+        cells = []
+        for key in ("wall", "cpu", "server"):
+            ratios = [v / f for v, f in zip(values[key], floor[key], strict=True) if f > 0]
+            cells.append(f"{statistics.median(values[key]):>{8 if key == 'wall' else 7}.3f} "
+                         f"{statistics.median(ratios) if ratios else 0:>5.2f}x")
+        print(f"{NAMES[name]:<72} {' '.join(cells)}")
+    print("wall: the whole command; CPU: the test process (user + system); server: every process of the server")
 
 
 if __name__ == "__main__":

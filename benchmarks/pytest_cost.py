@@ -1,15 +1,17 @@
-"""Per-test cost under pytest: the tddkit_conn fixture vs a TDDTestCase test vs a transaction by hand.
+"""Per-test cost under pytest: the tddkit_conn fixture vs a TDDTestCase test vs a savepoint fixture by hand.
 
 Writes a throwaway project with three test modules doing the same work per
 test (INSERT a row, COUNT the rows): pytest functions using ``tddkit_conn``;
-a ``tddkit.TDDTestCase``; plain pytest functions on one psycopg connection
-per module with ``SAVEPOINT`` / ``ROLLBACK TO SAVEPOINT`` around each test in
-a fixture (what a careful team writes by hand). Each module is run by
-``pytest`` with N tests and with 1 test, on the same server (a tddkit
-session started here), rounds alternating; per-test cost is
-``(T(N) - T(1)) / (N - 1)`` of the whole command. Prints medians and ratios.
+a ``tddkit.TDDTestCase``; and the floor, plain pytest functions on one
+session-scoped psycopg connection with one ``SAVEPOINT`` set once and
+``ROLLBACK TO SAVEPOINT`` in a function fixture after each test (the
+statements tddkit itself sends), run with the tddkit plugin disabled, on a
+database holding only the schema. Each module is run by ``pytest`` with N
+tests and with 1 test, on the same server (a tddkit session started here),
+rounds alternating; per-test cost is ``(T(N) - T(1)) / (N - 1)`` of the whole
+command. Prints medians and the median of each round's ratio to the floor.
 
-    python benchmarks/pytest_cost.py [--tests 1000] [--rounds 3]
+    python benchmarks/pytest_cost.py [--tests 1000] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -21,10 +23,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-import tddkit
-from tddkit.config.settings import load_settings
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from _project import make_project, server_version, timed, write_fragment
+import tddkit  # noqa: E402  (this checkout's)
+from tddkit.config.settings import load_settings  # noqa: E402
+
+from _project import checkout_env, floor_database, make_project, timed, vacuum_floor  # noqa: E402
 
 WORK = """
     conn.execute("INSERT INTO items (name) VALUES ('x')")
@@ -42,31 +47,32 @@ import psycopg
 import pytest
 
 
-@pytest.fixture(scope="module")
-def module_conn():
-    with psycopg.connect(os.environ["HAND_DSN"]) as conn:
+@pytest.fixture(scope="session")
+def session_conn():
+    with psycopg.connect(os.environ["FLOOR_DSN"]) as conn:
+        conn.execute("SAVEPOINT t")
         yield conn
         conn.rollback()
 
 
 @pytest.fixture
-def conn(module_conn):
-    module_conn.execute("SAVEPOINT t")
-    yield module_conn
-    module_conn.execute("ROLLBACK TO SAVEPOINT t")
+def conn(session_conn):
+    yield session_conn
+    session_conn.execute("ROLLBACK TO SAVEPOINT t")
 """ + "".join(f"\ndef test_{i}(conn):\n    conn = conn{WORK}" for i in range(n)),
 }
 
 
-def run_pytest(root: Path, module: str, env: dict[str, str], server_dsn: str) -> float:
-    return timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", module,
-                  f"--tddkit-dsn={server_dsn}"], root, env)
+def run_pytest(root: Path, variant: str, size: str, env: dict[str, str], server_dsn: str) -> float:
+    plugin = ["-p", "no:tddkit"] if variant == "by_hand" else [f"--tddkit-dsn={server_dsn}"]
+    return timed([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *plugin,
+                  f"test_{variant}_{size}.py"], root, env)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tests", type=int, default=1000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tddkit-pytest-cost-") as tmp:
         root = Path(tmp)
@@ -75,30 +81,27 @@ def main() -> None:
             (root / f"test_{variant}_many.py").write_text(make(args.tests))
             (root / f"test_{variant}_one.py").write_text(make(1))
         session = tddkit.get_session(load_settings(targets=[tmp]))
-        env = {**os.environ, "HAND_DSN": session.dsn}
         samples: dict[str, list[float]] = {variant: [] for variant in MODULES}
-        for _ in range(args.rounds):
-            for variant in MODULES:
-                many = run_pytest(root, f"test_{variant}_many.py", env, session.server_dsn)
-                one = run_pytest(root, f"test_{variant}_one.py", env, session.server_dsn)
-                samples[variant].append((many - one) * 1000 / (args.tests - 1))
-        version = server_version(session.server_dsn)
-        tddkit.close_session()
-    medians = {variant: statistics.median(values) for variant, values in samples.items()}
+        try:
+            with floor_database(session.server_dsn) as floor_dsn:
+                env = checkout_env(FLOOR_DSN=floor_dsn)
+                for _ in range(args.rounds):
+                    for variant in MODULES:
+                        vacuum_floor(floor_dsn)
+                        many = run_pytest(root, variant, "many", env, session.server_dsn)
+                        vacuum_floor(floor_dsn)
+                        one = run_pytest(root, variant, "one", env, session.server_dsn)
+                        samples[variant].append((many - one) * 1000 / (args.tests - 1))
+        finally:
+            tddkit.close_session()
     print(f"per-test cost under pytest, whole command, (T({args.tests}) - T(1)) / {args.tests - 1}; "
           f"{args.rounds} rounds alternating, medians; {os.cpu_count()} CPUs")
-    print(f"{'variant':<42} {'ms per test':>12} {'vs by hand':>11}")
+    print(f"{'variant':<58} {'ms per test':>12} {'vs by hand':>11}")
     names = {"fixture": "pytest + tddkit_conn", "testcase": "tddkit.TDDTestCase under pytest",
-             "by_hand": "pytest + SAVEPOINT/ROLLBACK TO fixture by hand"}
-    for variant, median in medians.items():
-        print(f"{names[variant]:<42} {median:>12.3f} {median / medians['by_hand']:>10.2f}x")
-    labels = {"fixture": "pytest + `tddkit_conn` (measured: every metric recorded)",
-              "testcase": "`tddkit.TDDTestCase` under pytest",
-              "by_hand": "pytest + a `SAVEPOINT` / `ROLLBACK TO` fixture written by hand"}
-    write_fragment("pytest_cost", ["variant", "ms per test", "vs by hand"],
-                   [[labels[v], f"{m:.3f}", f"{m / medians['by_hand']:.2f}x"] for v, m in medians.items()],
-                   f"whole command, (T({args.tests}) - T(1)) / {args.tests - 1}, INSERT + COUNT per test, one server, "
-                   f"{args.rounds} rounds alternating, medians", version)
+             "by_hand": "pytest + session connection, ROLLBACK TO fixture by hand"}
+    for variant, values in samples.items():
+        ratios = [value / floor for value, floor in zip(values, samples["by_hand"], strict=True)]
+        print(f"{names[variant]:<58} {statistics.median(values):>12.3f} {statistics.median(ratios):>10.2f}x")
 
 
 if __name__ == "__main__":

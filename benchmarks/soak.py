@@ -11,7 +11,11 @@ embedded server (or --dsn). Then it checks the server and the runner:
 - no temp tables beyond the SchemaCache's kept ones, no prepared
   transactions, no advisory locks in the test database;
 - every test has its expected outcome (only the "uncaught error" tests error);
-- RSS growth of the runner under 20 MB; no drift of the per-test time: the
+- memory: the run writes the report, ``--json`` and ``--junit-xml`` as a CI job
+  does; the runner's RSS grew less than 20 MB and its peak during the run
+  (the kernel's high-water mark, reset before it) stayed within 40 MB of where
+  it started: nothing kept per test grows with the run;
+- no drift of the per-test time: the
   trend of the per-test medians of 1,000-test windows (Theil-Sen: the median
   of the slopes between every two windows) moves them by less than 10% over
   the run, either way. A trend, not the first window against the last: on a
@@ -33,8 +37,10 @@ import argparse
 import dataclasses
 import gc
 import io
+import os
 import statistics
 import sys
+import tempfile
 import time
 import unittest
 from collections.abc import Callable
@@ -58,6 +64,7 @@ except ImportError:  # imported as benchmarks.soak (the tests)
 
 #: Limits the run is checked against.
 MAX_RSS_GROWTH_MB = 20.0
+MAX_PEAK_GROWTH_MB = 40.0
 MAX_MEDIAN_DRIFT = 0.10
 WINDOW = 1000
 DRIFTED = "the per-test median drifted"
@@ -217,6 +224,27 @@ def left_after_close(database: TestDatabase, wait: float = 5.0) -> dict[str, int
             time.sleep(0.05)
 
 
+def reset_peak_rss() -> bool:
+    """Start the kernel's high-water mark of this process's RSS (VmHWM) over from now; False where it cannot."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_rss() -> int:
+    """The highest RSS of this process, in bytes, since ``reset_peak_rss`` (else since it started)."""
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 @dataclasses.dataclass
 class SoakResult:
     """The figures of one soak run and the checks that failed."""
@@ -234,32 +262,40 @@ def run_soak(tests: int, per_class: int = 100, window: int = WINDOW, close_pool:
     suite = soak_suite(tests, per_class)
     gc.collect()
     rss_before = rss_bytes()
+    peak_measured = reset_peak_rss()
     started = time.perf_counter()
-    result = TDDTestRunner(stream=io.StringIO(), verbosity=0, show_report=False).run(suite)
-    wall = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="tddkit-soak-") as out:
+        result = TDDTestRunner(stream=io.StringIO(), verbosity=0, json_path=os.path.join(out, "report.json"),
+                               junit_path=os.path.join(out, "junit.xml")).run(suite)
+        wall = time.perf_counter() - started
+        peak_growth_mb = (peak_rss() - rss_before) / 2**20
+        files_mb = sum(os.path.getsize(os.path.join(out, name)) for name in os.listdir(out)) / 2**20
     gc.collect()
     rss_growth_mb = (rss_bytes() - rss_before) / 2**20
 
-    metrics = result.test_metrics
-    window = min(window, len(metrics) // 3) or 1
-    medians = [statistics.median(m.total_ms for m in metrics[i:i + window])
-               for i in range(0, len(metrics) - window + 1, window)]
+    records = result.records
+    totals = records.field("total_ms", range(len(records)))
+    window = min(window, len(totals) // 3) or 1
+    medians = [statistics.median(totals[i:i + window]) for i in range(0, len(totals) - window + 1, window)]
     first, last, drift = medians[0], medians[-1], trend_drift(medians)
-    wrong = [m.test_id for m in metrics if m.outcome != ("error" if kind_of(m.test_id) in ERRORING_KINDS else "passed")]
+    wrong = [test_id for i, test_id in enumerate(records.ids)
+             if records.outcome(i) != ("error" if kind_of(test_id) in ERRORING_KINDS else "passed")]
     pool = database.pool.get_stats() if database.pool is not None else {}
     leaks = leak_figures(database)
     if close_pool:
         leaks.update(left_after_close(database))
     figures = {
-        "tests": len(metrics),
+        "tests": len(records),
         "wall_seconds": round(wall, 3),
-        "median_ms": round(statistics.median(m.total_ms for m in metrics), 4),
+        "median_ms": round(statistics.median(totals), 4),
         "window": window,
         "first_window_median_ms": round(first, 4),
         "last_window_median_ms": round(last, 4),
         "window_medians_ms": [round(m, 4) for m in medians],
         "median_drift": round(drift, 4),
         "rss_growth_mb": round(rss_growth_mb, 2),
+        "peak_rss_growth_mb": round(peak_growth_mb, 2),
+        "json_and_junit_mb": round(files_mb, 2),
         "errors": len(result.errors),
         "failures": len(result.failures),
         "unexpected_outcomes": len(wrong),
@@ -267,12 +303,15 @@ def run_soak(tests: int, per_class: int = 100, window: int = WINDOW, close_pool:
         **leaks,
     }
     failures = [f"{name} = {value}" for name, value in leaks.items() if value]
-    if len(metrics) != tests:
-        failures.append(f"{len(metrics)} tests recorded, {tests} expected")
+    if len(records) != tests:
+        failures.append(f"{len(records)} tests recorded, {tests} expected")
     if wrong:
         failures.append(f"{len(wrong)} tests with an unexpected outcome, e.g. {wrong[0]}")
     if check_timing and rss_growth_mb >= MAX_RSS_GROWTH_MB:
         failures.append(f"RSS grew {rss_growth_mb:.1f} MB (limit {MAX_RSS_GROWTH_MB:g} MB)")
+    if check_timing and peak_measured and peak_growth_mb >= MAX_PEAK_GROWTH_MB:
+        failures.append(f"peak RSS during the run was {peak_growth_mb:.1f} MB above its start (limit "
+                        f"{MAX_PEAK_GROWTH_MB:g} MB)")
     if check_timing and abs(drift) > MAX_MEDIAN_DRIFT:
         failures.append(f"{DRIFTED} {drift:+.1%} over the run by its trend across {len(medians)} "
                         f"windows of {window} tests (limit {MAX_MEDIAN_DRIFT:.0%}): {figures['window_medians_ms']} ms")

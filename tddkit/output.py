@@ -7,10 +7,10 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, overload
+from typing import IO, Any, overload
 
 from ._version import __version__
 from .errors import ConfigError
@@ -144,13 +144,22 @@ def write_json(path: PathLike, document: Any, *, indent: int | None = 2, mode: i
     0o600 for files holding a password) before any content is written; by
     default they are those of a file made with ``open()`` (0o666 less the umask).
     """
+    def dump(fh: IO[str]) -> None:
+        json.dump(document, fh, indent=indent, allow_nan=False, sort_keys=sort_keys)
+        fh.write("\n")
+
+    write_atomically(path, dump, mode=mode)
+
+
+def write_atomically(path: PathLike, write: Callable[[IO[str]], None], *, mode: int | None = None) -> None:
+    """Have ``write`` fill a temporary text file beside ``path`` (UTF-8), then move it to ``path``
+    (``write_json``'s guarantees)."""
     target = output_path(path)
     fd, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         os.fchmod(fd, _default_mode() if mode is None else mode)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(document, fh, indent=indent, allow_nan=False, sort_keys=sort_keys)
-            fh.write("\n")
+            write(fh)
         os.replace(temporary, target)
     except BaseException:
         try:

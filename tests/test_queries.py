@@ -14,7 +14,8 @@ from pathlib import Path
 import tddkit
 from tddkit.measure import queries
 from tddkit.measure.metrics import TestMetrics
-from tddkit.measure.queries import OTHER, normalise, run_statistics
+from tddkit.measure.queries import OTHER, normalise
+from tddkit.reporting.statements import run_statistics
 from tests.cases import queries as cases
 from tests.support import ROOT, child_env, run_cli, run_suite, suite_of
 from tests.test_instruments import SessionSettings

@@ -133,7 +133,7 @@ def run_tests(tests: Sequence[unittest.TestCase]) -> list[TestMetrics]:
     if problems:
         test, text = problems[0]
         raise TddkitError(f"benchmark test {test.id()} failed: {text.strip().splitlines()[-1]}")
-    return result.test_metrics
+    return list(result.records)
 
 
 def _measured_tests(case: type[BenchCase], method: str, count: int) -> list[TestMetrics]:

@@ -135,9 +135,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return EXIT_TESTS_FAILED if failed else performance_code
 
 
-def _rerun(plan: _RunPlan, test_ids: Sequence[str], times: int) -> tuple[list[list[TestMetrics]], list[float]]:
+def _rerun(plan: _RunPlan, test_ids: Sequence[str], times: int) -> tuple[list[Sequence[TestMetrics]], list[float]]:
     """Run only ``test_ids`` ``times`` more times, quietly; their metrics and wall times."""
-    runs, walls = [], []
+    runs: list[Sequence[TestMetrics]] = []
+    walls: list[float] = []
     for _ in range(times):
         runner = TDDTestRunner(io.StringIO(), verbosity=0, settings=plan.settings, show_report=False,
                                closing_line=False)

@@ -1,4 +1,4 @@
-"""Statement shapes, statement statistics per test and per run, and N+1 detection.
+"""Statement shapes, statement statistics per test, and N+1 detection (the run's: ``reporting.statements``).
 
 A statement's *shape* is its SQL text with literals and parameters replaced
 by ``?``, lists of them folded to ``(...)``, comments dropped and whitespace
@@ -19,15 +19,11 @@ statements are cut to ``MAX_SHAPE_CHARS``.
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from ..output import format_number, format_table
 from .frames import LIBRARY_PREFIXES, first_outside
-from .metrics import TestMetrics
 from .warn import performance_warning
 
 #: The shape that stands for every statement beyond a test's MAX_SHAPES_PER_TEST.
@@ -162,14 +158,16 @@ class StatementLog:
 
     def statements(self) -> tuple[tuple[str, int, float, float], ...]:
         """(shape, calls, total ms, longest ms) of every shape, in order of first call."""
-        return tuple((shape, e[0], e[1] * 1000, e[2] * 1000) for shape, e in self._entries.items())
+        return tuple([(shape, e[0], e[1] * 1000, e[2] * 1000) for shape, e in self._entries.items()])
 
     def repeated(self) -> tuple[dict[str, Any], ...]:
         """The shapes the test's body ran at least ``threshold`` times (catalog lookups aside), with the
         application line that issued them."""
+        if not self.threshold:
+            return ()
         found = []
         for shape, (_, _, _, where, calls) in self._entries.items():
-            if self.threshold and calls >= self.threshold and where is not None and shape != OTHER:
+            if calls >= self.threshold and where is not None and shape != OTHER:
                 file, line, function = where
                 found.append({"statement": shape, "calls": calls, "threshold": self.threshold,
                               "severity": severity(calls, self.threshold), "file": file, "line": line,
@@ -199,8 +197,11 @@ def allow_repeated_queries(target: Any) -> Any:
 
 def repeated_queries_allowed(*owners: Any) -> bool:
     """Whether any of ``owners`` (a test function or method, its class) turned N+1 detection off."""
-    return any(getattr(owner, _MARK, False) or (isinstance(owner, type) and
-               getattr(owner, "allow_repeated_queries", False) is True) for owner in owners)
+    for owner in owners:  # a loop, not any(): this runs for every test
+        if getattr(owner, _MARK, False) or (isinstance(owner, type) and
+                                            getattr(owner, "allow_repeated_queries", False) is True):
+            return True
+    return False
 
 
 def repeated_message(test_id: str, found: dict[str, Any]) -> str:
@@ -222,98 +223,3 @@ def alert_repeated(test_id: str, repeated: Sequence[dict[str, Any]], *, as_failu
     for found, message in zip(repeated, messages, strict=True):
         performance_warning(message, found["file"], found["line"])
     return None
-
-
-# --- the run's statistics -------------------------------------------------------------------
-
-#: Shapes the run's statistics keep (by total time); the rest are folded into OTHER.
-RUN_SHAPES = 500
-#: Test ids listed per shape (``test_count`` counts them all).
-TESTS_PER_SHAPE = 20
-
-
-@dataclasses.dataclass
-class ShapeStats:
-    """One statement shape across a run: calls, time (ms), and the tests that ran it."""
-
-    statement: str
-    calls: int = 0
-    total_ms: float = 0.0
-    max_ms: float = 0.0
-    test_count: int = 0
-    tests: list[str] = dataclasses.field(default_factory=list)  # the first TESTS_PER_SHAPE of them
-
-    @property
-    def mean_ms(self) -> float:
-        return self.total_ms / self.calls if self.calls else 0.0
-
-    def add(self, calls: int, total_ms: float, max_ms: float, test_id: str) -> None:
-        self.calls += calls
-        self.total_ms += total_ms
-        self.max_ms = max(self.max_ms, max_ms)
-        self.test_count += 1
-        if len(self.tests) < TESTS_PER_SHAPE:
-            self.tests.append(test_id)
-
-
-def run_statistics(tests: Iterable[TestMetrics], keep: int = RUN_SHAPES) -> list[ShapeStats]:
-    """Every shape the tests ran, most total time first; beyond ``keep`` shapes, one OTHER entry."""
-    tests = list(tests)
-    shapes: dict[str, ShapeStats] = {}
-    for tm in tests:
-        for shape, calls, total_ms, max_ms in tm.statements:
-            stats = shapes.get(shape)
-            if stats is None:
-                stats = shapes[shape] = ShapeStats(shape)
-            stats.add(calls, total_ms, max_ms, tm.test_id)
-    kept: list[ShapeStats] = []
-    rest: dict[str, ShapeStats] = {}
-    for stats in sorted(shapes.values(), key=lambda s: s.total_ms, reverse=True):
-        if len(kept) < keep and stats.statement != OTHER:
-            kept.append(stats)
-        else:
-            rest[stats.statement] = stats
-    if rest:
-        other = ShapeStats(OTHER, sum(s.calls for s in rest.values()), sum(s.total_ms for s in rest.values()),
-                           max(s.max_ms for s in rest.values()))
-        ran_other = [tm.test_id for tm in tests if any(entry[0] in rest for entry in tm.statements)]
-        other.test_count, other.tests = len(ran_other), ran_other[:TESTS_PER_SHAPE]
-        kept.append(other)
-    return kept
-
-
-# --- printed ----------------------------------------------------------------------------------
-
-#: Characters of a statement the printed report shows (the JSON has them whole).
-STATEMENT_WIDTH = 70
-
-
-def _cut(statement: str) -> str:
-    return statement if len(statement) <= STATEMENT_WIDTH else statement[:STATEMENT_WIDTH - 1] + "…"
-
-
-def _site(found: dict[str, Any]) -> str:
-    """``file:line`` of a repeated statement, the file relative to the current directory when inside it."""
-    try:
-        relative = os.path.relpath(found["file"])
-    except ValueError:  # another drive
-        relative = ".."
-    return f"{found['file'] if relative.startswith('..') else relative}:{found['line']}"
-
-
-def format_statements(slowest: Sequence[ShapeStats], repeated: Sequence[dict[str, Any]]) -> list[str]:
-    """The report's lines on the slowest statement shapes, and on the statements tests repeated (N+1, each
-    with ``test_id``) with the line that issued them."""
-    out: list[str] = []
-    if slowest:
-        out += ["", f"Slowest {len(slowest)} statements (by total time)", format_table(
-            ["statement", "calls", "total ms", "mean ms", "max ms", "tests"],
-            [[_cut(s.statement), str(s.calls), format_number(s.total_ms), format_number(s.mean_ms),
-              format_number(s.max_ms), str(s.test_count)] for s in slowest],
-        )]
-    if repeated:
-        out += ["", "Repeated statements (N+1)", format_table(
-            ["test", "issued at", "statement", "calls"],
-            [[f["test_id"], _site(f), _cut(f["statement"]), str(f["calls"])] for f in repeated], text_columns=3,
-        )]
-    return out

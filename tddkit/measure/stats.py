@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import statistics
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -43,20 +44,69 @@ class Stats:
 
 
 def compute_stats(values: Iterable[float]) -> Stats | None:
-    """Statistics of ``values`` (p95 interpolated inclusively); None when there are none."""
-    data = [float(v) for v in values]
-    if not data:
+    """Statistics of ``values`` (p95 interpolated inclusively); None when there are none. The same numbers as the
+    ``statistics`` module's, from one sort."""
+    return summarize(sorted(float(v) for v in values))
+
+
+def summarize(ordered: list[float]) -> Stats | None:
+    """``compute_stats`` of values already sorted, as floats."""
+    if not ordered:
         return None
-    many = len(data) > 1
+    many = len(ordered) > 1
     return Stats(
-        count=len(data),
-        mean=statistics.fmean(data),
-        median=statistics.median(data),
-        p95=statistics.quantiles(data, n=20, method="inclusive")[-1] if many else data[0],
-        min=min(data),
-        max=max(data),
-        stddev=statistics.stdev(data) if many else 0.0,
+        count=len(ordered),
+        mean=statistics.fmean(ordered),
+        median=statistics.median(ordered),
+        p95=statistics.quantiles(ordered, n=20, method="inclusive")[-1] if many else ordered[0],
+        min=min(ordered),
+        max=max(ordered),
+        stddev=stdev(ordered) if many else 0.0,
     )
+
+
+def stdev(values: Sequence[float]) -> float:
+    """``statistics.stdev`` of two or more finite floats, to the last bit, without its fractions: with every
+    value a whole number of steps of 2**-scale, the sums are exact integers, and the result is the correctly
+    rounded root of the exact sample variance, as ``statistics`` computes it."""
+    smallest = min(map(abs, filter(None, values)), default=0.0)
+    if not smallest:
+        return 0.0
+    scaled, scale = _as_integers(values, 53 - math.frexp(smallest)[1])
+    count, total = len(scaled), sum(scaled)
+    numerator = count * sum(map(operator.mul, scaled, scaled)) - total * total
+    denominator = count * (count - 1)
+    if scale >= 0:
+        denominator <<= 2 * scale
+    else:
+        numerator <<= -2 * scale
+    divisor = math.gcd(numerator, denominator)
+    return _sqrt_of_fraction(numerator // divisor, denominator // divisor)
+
+
+def _as_integers(values: Sequence[float], scale: int) -> tuple[list[int], int]:
+    """The values times 2**scale, whole numbers when the smallest's last bit is worth 2**-scale; when that
+    overflows a float, as many steps of the smallest step among them (and its scale)."""
+    try:
+        factor = 2.0**scale  # multiplying by a power of two is exact
+        return [int(value * factor) for value in values], scale
+    except OverflowError:
+        ratios = [value.as_integer_ratio() for value in values]
+        step = max(denominator for _, denominator in ratios)  # a power of two
+        return [numerator * (step // denominator) for numerator, denominator in ratios], step.bit_length() - 1
+
+
+def _sqrt_of_fraction(n: int, m: int) -> float:
+    """The square root of n/m as a float, correctly rounded (the method of CPython's ``statistics``)."""
+    q = (n.bit_length() - m.bit_length() - 109) // 2  # 109 bits: twice a float's 53, plus 3
+    if q >= 0:
+        return float(_isqrt_round_to_odd(n, m << 2 * q) << q)
+    return _isqrt_round_to_odd(n << -2 * q, m) / (1 << -q)
+
+
+def _isqrt_round_to_odd(n: int, m: int) -> int:
+    root = math.isqrt(n // m)
+    return root | (root * root * m != n)
 
 
 def statistic(values: Iterable[float], which: str) -> float | None:

@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..isolation.named_resources import resources_of
 from ..measure.metrics import TestMetrics
+from ..measure.records import RunRecords
 from ..output import check_writable, write_json
 from ..testcase.runner import iter_tests
 
@@ -62,11 +63,13 @@ def durations_unwritable(path: Path) -> str | None:
 def save_durations(path: Path, metrics: Sequence[TestMetrics]) -> str | None:
     """Merge this run's test durations into ``path`` (atomically); why they were not saved, or None."""
     durations = load_durations(path)
-    for m in metrics:
-        if m.outcome != "skipped" and m.total_ms > 0:
-            durations[m.test_id] = round(m.total_ms / 1000, 6)
-        if m.class_metrics is not None:
-            durations[f"{m.class_metrics.class_name}::setup"] = round(m.class_metrics.setup_ms / 1000, 6)
+    tests = metrics.outline() if isinstance(metrics, RunRecords) else (
+        (m.test_id, m.outcome, m.total_ms, m.class_metrics) for m in metrics)
+    for test_id, outcome, total_ms, class_metrics in tests:
+        if outcome != "skipped" and total_ms > 0:
+            durations[test_id] = round(total_ms / 1000, 6)
+        if class_metrics is not None:
+            durations[f"{class_metrics.class_name}::setup"] = round(class_metrics.setup_ms / 1000, 6)
     try:
         write_json(path, durations, indent=1, sort_keys=True)
     except OSError as exc:

@@ -59,18 +59,10 @@ class WorkerResult(TDDTestResult):
         self.channel.send(("start", test.id()))
         super().startTest(test)
 
-    def stopTest(self, test: unittest.TestCase) -> None:
-        super().stopTest(test)
-        self._send(self.test_metrics[-1])
-
-    def addError(self, test: unittest.TestCase, err: OptExcInfo) -> None:
-        super().addError(test, err)
-        if not isinstance(test, unittest.TestCase):  # class or module fixture error
-            self._send(self.test_metrics[-1])
-
-    def _send(self, metrics: TestMetrics) -> None:
+    def record(self, metrics: TestMetrics) -> None:
+        """Send a finished test (or a class or module fixture error) to the parent; keep nothing."""
         self.channel.send(("result", metrics.test_id, metrics_to_dict(metrics),
-                           self.details.get(metrics.test_id, "")))
+                           self.details.pop(metrics.test_id, "")))
 
 
 def _worker_main(channel: Connection, tests: list[unittest.TestCase], settings: Settings,

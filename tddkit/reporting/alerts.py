@@ -12,7 +12,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping, Sequence
 
-from ..measure.metrics import MB, TestMetrics, distinct_classes
+from ..measure.metrics import MB, TestMetrics
+from ..measure.records import RunRecords
 from ..measure.stats import classify
 
 
@@ -38,25 +39,47 @@ def _alerts(owner: str, checks: Iterable[tuple[str, float]], thresholds: Mapping
     return alerts
 
 
-def _test_checks(tm: TestMetrics) -> list[tuple[str, float]]:
-    """The values of one test that thresholds apply to."""
+def _test_checks(records: RunRecords, i: int) -> list[tuple[str, float]]:
+    """The values of test i that thresholds apply to."""
+    value = records.value
     return [
-        ("test_duration_ms", tm.total_ms),
-        ("fixture_setup_ms", tm.setup_ms),
-        ("memory_usage_mb", tm.memory_delta / MB),
-        *((custom.name, custom.value) for custom in tm.custom),
+        ("test_duration_ms", value("total_ms", i)),
+        ("fixture_setup_ms", value("setup_ms", i)),
+        ("memory_usage_mb", (value("rss_after", i) - value("rss_before", i)) / MB),
+        *((custom.name, custom.value) for custom in value("custom", i)),
     ]
 
 
-def threshold_alerts(tests: Sequence[TestMetrics], thresholds: Mapping[str, float]) -> list[Alert]:
-    """Alerts of every test, then of every class's own recorded metrics."""
-    alerts = [alert for tm in tests for alert in _alerts(tm.test_id, _test_checks(tm), thresholds)]
-    for cm in distinct_classes(tests):
+def _within(value: float, threshold: float | None) -> bool:
+    return threshold is None or value <= threshold
+
+
+def threshold_alerts(tests: RunRecords | Sequence[TestMetrics], thresholds: Mapping[str, float],
+                     indices: Iterable[int] | None = None) -> list[Alert]:
+    """Alerts of every test (those at ``indices`` of the records: all by default), then of every class's own
+    recorded metrics."""
+    records = tests if isinstance(tests, RunRecords) else RunRecords(tests)
+    chosen = list(range(len(records)) if indices is None else indices)
+    duration, setup, memory = (thresholds.get(name) for name in ("test_duration_ms", "fixture_setup_ms",
+                                                                    "memory_usage_mb"))
+    extras = records.extras
+    total, setup_ms, before, after = (records.column(name) for name in ("total_ms", "setup_ms", "rss_before",
+                                                                         "rss_after"))
+    alerts = []
+    for i in chosen:
+        if i not in extras and _within(total[i], duration) and _within(setup_ms[i], setup) and \
+                _within((after[i] - before[i]) / MB, memory):
+            continue  # the common case, decided without building the checks
+        alerts += _alerts(records.ids[i], _test_checks(records, i), thresholds)
+    for cm in records.classes_of(chosen):
         alerts += _alerts(cm.class_name, ((c.name, c.value) for c in cm.custom), thresholds)
     return alerts
 
 
-def repeated_statement_alerts(tests: Sequence[TestMetrics]) -> list[Alert]:
+def repeated_statement_alerts(tests: RunRecords | Sequence[TestMetrics],
+                              indices: Iterable[int] | None = None) -> list[Alert]:
     """An ``n_plus_one`` alert per statement a test repeated (value: its calls)."""
-    return [Alert("n_plus_one", tm.test_id, found["calls"], found["threshold"], found["severity"])
-            for tm in tests for found in tm.repeated_statements]
+    records = tests if isinstance(tests, RunRecords) else RunRecords(tests)
+    chosen = range(len(records)) if indices is None else indices
+    return [Alert("n_plus_one", records.ids[i], found["calls"], found["threshold"], found["severity"])
+            for i in chosen for found in records.value("repeated_statements", i)]

@@ -1,75 +1,36 @@
 """The report of one run: statistics of its metrics against targets, printed and as JSON.
 
-``build_report`` summarises a run (one ``MetricRow`` per measured quantity,
-targets met, a verdict, alerts, memory warnings, the slowest tests and
-statements, repeated statements, a histogram); ``format_report`` prints it;
-``write_json`` saves it. Times are
-milliseconds unless a name says otherwise. This module sits below the runner.
+``build_report`` summarises a run's records (one ``MetricRow`` per measured
+quantity, targets met, a verdict, alerts, memory warnings, the slowest tests
+and statements, repeated statements, a histogram); ``format_report`` prints
+it; ``report_to_dict`` and ``write_json`` give its JSON document (written as
+the run goes by ``json_stream``). Times are milliseconds unless a name says
+otherwise. This module sits below the runner.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import math
 import statistics
-from collections.abc import Callable, Iterable, Sequence
-from operator import attrgetter
+from collections.abc import Sequence
 from typing import Any
 
 from ..config.settings import Settings
-from ..measure.metrics import MB, TestMetrics, distinct_classes
-from ..measure.queries import ShapeStats, format_statements, run_statistics
-from ..measure.stats import Stats, compute_stats, recommendation, success_rate
+from ..measure.metrics import MB, ClassMetrics, TestMetrics, distinct_classes
+from ..measure.records import RunRecords
+from ..measure.stats import recommendation
 from ..output import document_header, format_number, format_table, json_safe
 from ..output import write_json as write_document
 from .alerts import Alert, repeated_statement_alerts, threshold_alerts
+from .rows import HISTOGRAM_EDGES, HISTOGRAM_WIDTH, MetricRow, histogram, metric_row, metric_rows
+from .statements import ShapeStats, format_statements, run_statistics
 
-#: Upper edges (ms) of the histogram buckets; the last bucket is ">= 100 ms".
-HISTOGRAM_EDGES: tuple[float, ...] = (0.5, 1, 2, 5, 10, 50, 100)
-HISTOGRAM_WIDTH = 40
-
-#: Rows computed from per-test fields: (row name, value of a test, key in settings.targets, unit).
-_TEST_ROWS: tuple[tuple[str, Callable[[TestMetrics], float], str | None, str], ...] = (
-    ("individual_test", attrgetter("total_ms"), "individual_test", "ms"),
-    ("fixture_setup", attrgetter("setup_ms"), "fixture_setup", "ms"),
-    ("connection_acquisition", attrgetter("connection_ms"), "connection_acquisition", "ms"),
-    ("test_body", attrgetter("body_ms"), None, "ms"),
-    ("cleanup", attrgetter("cleanup_ms"), "cleanup", "ms"),
-    ("sql_queries", attrgetter("query_count"), None, "count"),
-    ("sql_time", attrgetter("query_ms"), None, "ms"),
-    ("memory_delta_mb", lambda tm: tm.memory_delta / MB, None, "MB"),
-)
+__all__ = ["HISTOGRAM_EDGES", "HISTOGRAM_WIDTH", "MetricRow", "Report", "RunSummary", "build_report", "document",
+           "format_report", "histogram", "metric_row", "report_to_dict", "write_json"]
 
 _NO_TARGETS = "no data: no measured metric has a target"
-
-
-# --- rows ----------------------------------------------------------------------------
-
-
-@dataclasses.dataclass
-class MetricRow:
-    """One line of the performance table."""
-
-    name: str
-    stats: Stats
-    target: float | None
-    status: str  # "PASS" (mean <= target), "FAIL", or "-" without a target
-    success_rate: float | None  # % of samples <= target; None without a target
-    unit: str = "ms"
-    violations: int | None = None  # samples over the target; None without a target
-
-
-def _metric_row(name: str, values: Iterable[float], target: float | None, unit: str = "ms") -> MetricRow | None:
-    """A row over the finite ``values``; None when there are none."""
-    samples = [float(v) for v in values if math.isfinite(v)]
-    stats = compute_stats(samples)
-    if stats is None:
-        return None
-    if target is None:
-        return MetricRow(name, stats, None, "-", None, unit)
-    over = sum(v > target for v in samples)
-    status = "PASS" if stats.mean <= target else "FAIL"
-    return MetricRow(name, stats, target, status, success_rate(samples, target), unit, over)
 
 
 # --- the report ----------------------------------------------------------------------
@@ -108,43 +69,6 @@ class Report:
     parallel: dict[str, float] | None = None  # workers, wall/sum of test seconds, speedup, efficiency
 
 
-def _rows(tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings) -> list[MetricRow]:
-    """The performance table, in its fixed order, without empty rows."""
-    targets = settings.targets
-    rows = [_metric_row(name, map(value, tests), targets.get(key) if key else None, unit)
-            for name, value, key, unit in _TEST_ROWS]
-    rows.append(_metric_row("class_setup", (cm.setup_ms for cm in distinct_classes(tests)), None))
-    waits = [tm.resource_wait_ms for tm in tests if tm.resources]
-    if waits:  # only tests that declared resources
-        rows.append(_metric_row("resource_wait", waits, None))
-    if tests and summary.tests > 0:
-        per_20 = summary.wall_seconds * 1000 * 20 / summary.tests
-        rows.append(_metric_row("suite_per_20_tests", [per_20], targets.get("suite_20_tests")))
-    custom: dict[str, list[float]] = {}
-    recorded = [*(m for tm in tests for m in tm.custom), *(m for cm in distinct_classes(tests) for m in cm.custom)]
-    for metric in recorded:
-        custom.setdefault(metric.name, []).append(metric.value)
-    rows.extend(_metric_row(f"custom:{name}", values, settings.thresholds.get(name), "")
-                for name, values in custom.items())
-    return [row for row in rows if row is not None]
-
-
-def histogram(values: Sequence[float]) -> list[str]:
-    """Lines of a text histogram of ``values`` (ms) over HISTOGRAM_EDGES; [] without values."""
-    if not values:
-        return []
-    counts = [0] * (len(HISTOGRAM_EDGES) + 1)
-    for value in values:
-        counts[sum(value >= edge for edge in HISTOGRAM_EDGES)] += 1
-    labels = [f"< {edge:>4g} ms" for edge in HISTOGRAM_EDGES] + [f">={HISTOGRAM_EDGES[-1]:>4g} ms"]
-    top = max(counts)
-    lines = []
-    for label, count in zip(labels, counts, strict=True):
-        bar = "█" * (max(1, round(count * HISTOGRAM_WIDTH / top)) if count else 0)
-        lines.append(f"  {label}  {bar} {count}")
-    return lines
-
-
 def verdict(summary: RunSummary, measured: int, rates: Sequence[float]) -> str:
     """The recommendation line: what went wrong when the run cannot be judged, else the verdict on
     the mean of ``rates`` (the success rates of the rows with a target)."""
@@ -162,14 +86,19 @@ def verdict(summary: RunSummary, measured: int, rates: Sequence[float]) -> str:
 
 
 def build_report(
-    tests: Sequence[TestMetrics], summary: RunSummary, settings: Settings, slowest: int = 5,
+    tests: RunRecords | Sequence[TestMetrics], summary: RunSummary, settings: Settings, slowest: int = 5,
     schema_cache: dict[str, float] | None = None, parallel: dict[str, float] | None = None,
 ) -> Report:
     """Summarise a run's metrics against the targets and thresholds in ``settings``; only measured
     tests count (not skipped ones, not the stand-ins of errors in fixtures or imports)."""
-    measured = [tm for tm in tests if tm.measured]
-    rows = _rows(measured, summary, settings)
+    records = tests if isinstance(tests, RunRecords) else RunRecords(tests)
+    measured = records.measured()
+    rows = metric_rows(records, measured, summary.wall_seconds, summary.tests, settings)
     targeted = [row.success_rate for row in rows if row.success_rate is not None]
+    totals = records.field("total_ms", measured)
+    limit = settings.memory_warning_mb * MB
+    grown = [i for i, before, after in zip(measured, records.field("rss_before", measured),
+                                           records.field("rss_after", measured), strict=True) if after - before > limit]
     return Report(
         summary=summary,
         rows=rows,
@@ -177,16 +106,26 @@ def build_report(
         targets_total=len(targeted),
         overall_success_rate=statistics.fmean(targeted) if targeted else 0.0,
         recommendation=verdict(summary, len(measured), targeted),
-        slowest=sorted(measured, key=attrgetter("total_ms"), reverse=True)[: max(slowest, 0)],
-        memory_warnings=[tm for tm in measured if tm.memory_delta > settings.memory_warning_mb * MB],
-        alerts=threshold_alerts(measured, settings.thresholds) + repeated_statement_alerts(measured),
-        histogram=histogram([tm.total_ms for tm in measured]),
+        slowest=[records[measured[k]] for k in _largest(totals, max(slowest, 0))],
+        memory_warnings=[records[i] for i in grown],
+        alerts=threshold_alerts(records, settings.thresholds, measured) +
+        repeated_statement_alerts(records, measured),
+        histogram=histogram(totals),
         schema_cache=schema_cache if schema_cache and schema_cache.get("requests") else None,
         parallel=parallel,
-        statements=run_statistics(measured),
+        statements=run_statistics(records, indices=measured),
         slowest_statements=max(slowest, 0),
-        repeated=[{"test_id": tm.test_id, **found} for tm in measured for found in tm.repeated_statements],
+        repeated=[{"test_id": records.ids[i], **found} for i in measured if i in records.extras
+                  for found in records.value("repeated_statements", i)],
     )
+
+
+def _largest(values: Sequence[float], count: int) -> list[int]:
+    """Positions of the ``count`` largest values, largest first (ties in order), as a stable reverse sort."""
+    positions = range(len(values))
+    if all(map(math.isfinite, values)):
+        return heapq.nlargest(count, positions, key=values.__getitem__)
+    return sorted(positions, key=values.__getitem__, reverse=True)[:count]
 
 
 # --- printing and JSON ---------------------------------------------------------------
@@ -252,8 +191,13 @@ def format_report(report: Report) -> str:
 
 def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> dict[str, Any]:
     """The JSON document of a run (stable keys)."""
+    return document(report, [tm.as_dict() for tm in tests], distinct_classes(tests))
+
+
+def document(report: Report, tests: list[Any], classes: Sequence[ClassMetrics]) -> dict[str, Any]:
+    """The JSON document of a run whose tests (each ``TestMetrics.as_dict``) are ``tests``."""
     s = report.summary
-    document: dict[str, object] = {
+    body: dict[str, object] = {
         **document_header(),
         "summary": {
             **dataclasses.asdict(s),
@@ -273,8 +217,8 @@ def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> dict[str, An
             }
             for row in report.rows
         },
-        "tests": [tm.as_dict() for tm in tests],
-        "classes": [dataclasses.asdict(cm) for cm in distinct_classes(tests)],
+        "tests": tests,
+        "classes": [dataclasses.asdict(cm) for cm in classes],
         "alerts": [dataclasses.asdict(alert) for alert in report.alerts],
         "memory_warnings": [tm.test_id for tm in report.memory_warnings],
         "schema_cache": report.schema_cache,
@@ -282,7 +226,7 @@ def report_to_dict(report: Report, tests: Sequence[TestMetrics]) -> dict[str, An
         "statements": [{**dataclasses.asdict(s), "mean_ms": s.mean_ms} for s in report.statements],
         "repeated_statements": report.repeated,
     }
-    return json_safe(document)
+    return json_safe(body)
 
 
 def format_parallel(p: dict[str, float]) -> str:

@@ -1,9 +1,12 @@
 """TDDTestRunner and TDDTestResult: unittest's text runner, plus per-test metrics.
 
 The result keeps unittest's normal output (dots or ``-v`` lines, failures,
-``Ran N tests``) and collects one TestMetrics per test: TDDTestCase hands its
-meter's record over with ``addMetrics``; other tests get one timed whole by a meter. The
-runner prints the report at the end and writes JSON or JUnit XML when asked.
+``Ran N tests``) and records one TestMetrics per test in compact columns
+(``RunRecords``): TDDTestCase hands its meter's record over with
+``addMetrics``; other tests get one timed whole by a meter. Each record also
+goes to the result's sinks as its test ends: the JSON and JUnit XML writers
+the runner sets up when asked, which write as the run goes. The runner prints
+the report at the end and completes those files.
 It does not start or close the database session (the CLI does, or the tests
 start it lazily) and knows nothing of parallel workers (a parallel run is a
 suite that replays its workers' results here).
@@ -15,17 +18,22 @@ import os
 import time
 import unittest
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from ..config.settings import Settings
 from ..isolation.temp_tables import schema_cache
 from ..measure.instruments import tracer
 from ..measure.meter import now, timed_whole
 from ..measure.metrics import TestMetrics
+from ..measure.records import RunRecords
 from ..session.session import current_session
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
+
+    from ..reporting.json_stream import JsonStream
+    from ..reporting.junit import JUnitStream
+    from ..reporting.report import Report
 
 
 class PreformattedError(Exception):
@@ -54,14 +62,26 @@ _OUTCOME_COUNTER = {"passed": "passed", "expected_failure": "passed", "failed": 
                     "unexpected_success": "failed", "error": "errors", "skipped": "skipped"}
 
 
+class Sink(Protocol):
+    """Takes each test's record as its test ends, with its traceback or skip reason ("" when none)."""
+
+    def add(self, tm: TestMetrics, text: str) -> None: ...
+
+
 class TDDTestResult(unittest.TextTestResult):
     """A TextTestResult that records the TestMetrics of every test it sees."""
 
     # stream: what unittest hands its results (a writeln wrapper around a text stream)
     def __init__(self, stream: Any, descriptions: bool, verbosity: int, **kwargs: Any) -> None:
         super().__init__(stream, descriptions, verbosity, **kwargs)
-        self.test_metrics: list[TestMetrics] = []
+        #: Every test's metrics, in the order the tests ended.
+        self.records = RunRecords()
+        #: Tracebacks and skip reasons by test id.
         self.details: dict[str, str] = {}
+        #: What else takes each record as its test ends (the runner's JSON and JUnit XML writers).
+        self.sinks: list[Sink] = []
+        #: The run's report, once the runner has built it (for the printed report, --json or --junit-xml).
+        self.report: Report | None = None
         self.expected_total = 0
         #: Worker processes the tests ran in (set by a parallel suite; 1 when they ran here).
         self.workers = 1
@@ -91,9 +111,20 @@ class TDDTestResult(unittest.TextTestResult):
         super().stopTest(test)
         if metrics.outcome == "unknown":
             metrics.outcome = self._outcome
-        self.test_metrics.append(metrics)
+        self.record(metrics)
         if self.progress:
             self._print_progress()
+
+    @property
+    def test_metrics(self) -> RunRecords:
+        """Every test's metrics (``records``), as a sequence of TestMetrics."""
+        return self.records
+
+    def record(self, metrics: TestMetrics) -> None:
+        """Keep a finished test's metrics and hand them to the sinks."""
+        self.records.add(metrics)
+        for sink in self.sinks:
+            sink.add(metrics, self.details.get(metrics.test_id, ""))
 
     def _exc_info_to_string(self, err: OptExcInfo, test: unittest.TestCase) -> str:
         if isinstance(err[1], PreformattedError):
@@ -116,8 +147,8 @@ class TDDTestResult(unittest.TextTestResult):
         if isinstance(test, unittest.TestCase):
             self._mark(test, "error", self.errors[-1][1])
         else:  # a setUpClass/module error: unittest reports it with a placeholder
-            self.test_metrics.append(TestMetrics(test.id(), outcome="error"))
             self.details[test.id()] = self.errors[-1][1]
+            self.record(TestMetrics(test.id(), outcome="error"))
 
     def addSkip(self, test: unittest.TestCase, reason: str) -> None:
         super().addSkip(test, reason)
@@ -144,7 +175,7 @@ class TDDTestResult(unittest.TextTestResult):
         if not final and moment - self._last_progress < 0.1:
             return
         self._last_progress = moment
-        done = len(self.test_metrics)
+        done = len(self.records)
         total = max(self.expected_total, done)
         bad = len(self.failures) + len(self.errors)
         percent = 100.0 * done / total if total else 100.0
@@ -164,10 +195,8 @@ class TDDTestResult(unittest.TextTestResult):
     def counts(self) -> dict[str, int]:
         """passed / failed / errors / skipped over all recorded tests."""
         tally = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
-        for metrics in self.test_metrics:
-            key = _OUTCOME_COUNTER.get(metrics.outcome)
-            if key:
-                tally[key] += 1
+        for outcome, key in _OUTCOME_COUNTER.items():
+            tally[key] += self.records.outcome_count(outcome)
         return tally
 
 
@@ -199,6 +228,8 @@ class TDDTestRunner(unittest.TextTestRunner):
         self.closing_line = closing_line
         self.last_wall = 0.0
         self._expected_total = 0
+        self._json: JsonStream | None = None
+        self._junit: JUnitStream | None = None
 
     def run(self, test: unittest.BaseTestSuite | unittest.TestCase) -> TDDTestResult:
         self._expected_total = test.countTestCases()
@@ -211,6 +242,10 @@ class TDDTestRunner(unittest.TextTestRunner):
             result: TDDTestResult = super().run(test)  # type: ignore[assignment,arg-type]
             self._finish(result, time.perf_counter() - started, schema_cache.since(cache_before))
         finally:
+            for sink in (self._json, self._junit):
+                if sink is not None:
+                    sink.close()  # after an interrupt: nothing half-written is left
+            self._json = self._junit = None
             if self.trace_memory:
                 tracer.stop()
         return result
@@ -218,6 +253,16 @@ class TDDTestRunner(unittest.TextTestRunner):
     def _makeResult(self) -> TDDTestResult:
         result: TDDTestResult = super()._makeResult()  # type: ignore[assignment]
         result.expected_total = self._expected_total
+        if self.json_path:
+            from ..reporting.json_stream import JsonStream
+
+            self._json = JsonStream(self.json_path)
+            result.sinks.append(self._json)
+        if self.junit_path:
+            from ..reporting.junit import JUnitStream
+
+            self._junit = JUnitStream(self.junit_path)
+            result.sinks.append(self._junit)
         return result
 
     def _settings(self) -> Settings:
@@ -234,24 +279,23 @@ class TDDTestRunner(unittest.TextTestRunner):
             self.stream.writeln(closing_line(counts))
         self.stream.flush()
 
-
     def _write_reports(self, result: TDDTestResult, wall: float, cache_stats: dict[str, float],
                        counts: dict[str, int]) -> None:
         from ..reporting import report as reporting
 
-        summary = reporting.RunSummary(tests=len(result.test_metrics), wall_seconds=wall, **counts)
-        report = reporting.build_report(result.test_metrics, summary, self._settings(), slowest=self.slowest,
+        records = result.records
+        summary = reporting.RunSummary(tests=len(records), wall_seconds=wall, **counts)
+        report = reporting.build_report(records, summary, self._settings(), slowest=self.slowest,
                                         schema_cache=cache_stats,
-                                        parallel=parallel_stats(result.test_metrics, wall, result.workers))
+                                        parallel=parallel_stats(records, wall, result.workers))
+        result.report = report
         if self.show_report:
             self.stream.writeln()
             self.stream.writeln(reporting.format_report(report))
-        if self.json_path:
-            reporting.write_json(self.json_path, report, result.test_metrics)
-        if self.junit_path:
-            from ..reporting.junit import write_junit_xml
-
-            write_junit_xml(self.junit_path, result.test_metrics, summary, details=result.details)
+        if self._json is not None:
+            self._json.finish(report, records)
+        if self._junit is not None:
+            self._junit.finish(summary)
 
 
 def closing_line(counts: dict[str, int]) -> str:
@@ -260,13 +304,12 @@ def closing_line(counts: dict[str, int]) -> str:
     return line + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
 
 
-def parallel_stats(tests: list[TestMetrics], wall: float, workers: int) -> dict[str, float] | None:
+def parallel_stats(tests: RunRecords, wall: float, workers: int) -> dict[str, float] | None:
     """Wall time vs the summed test time of a parallel run (the serial estimate): their ratio ("speedup", below
     1 when the run was slower than the estimate) and the share of the workers' time spent in tests ("efficiency")."""
     if workers <= 1 or wall <= 0:
         return None
-    classes = {id(m.class_metrics): m.class_metrics.setup_ms for m in tests if m.class_metrics}
-    serial = (sum(m.total_ms for m in tests) + sum(classes.values())) / 1000
+    serial = (sum(tests.field("total_ms", range(len(tests)))) + sum(cm.setup_ms for cm in tests.classes)) / 1000
     speedup = serial / wall
     return {"workers": workers, "wall_seconds": wall, "sum_test_seconds": serial,
             "speedup": speedup, "efficiency": 100.0 * speedup / workers}
