@@ -81,7 +81,7 @@ class AsyncGuardedConnection(psycopg.AsyncConnection[Any]):
 
     async def commit(self) -> None:
         state = self._tddkit
-        unit = state.app_unit() if state.joins else None
+        unit = state.app_unit()
         if unit is not None:
             return await state.ajoined_commit(unit, self)
         if state.guarded:
@@ -90,7 +90,7 @@ class AsyncGuardedConnection(psycopg.AsyncConnection[Any]):
 
     async def rollback(self) -> None:
         state = self._tddkit
-        unit = state.app_unit() if state.joins else None
+        unit = state.app_unit()
         if unit is not None:
             return await state.ajoined_rollback(unit, self)
         if state.guarded:
@@ -109,7 +109,7 @@ class AsyncGuardedConnection(psycopg.AsyncConnection[Any]):
 
     async def close(self) -> None:
         state = self._tddkit
-        unit = state.app_unit() if state.joins else None
+        unit = state.app_unit()
         if unit is not None and not state.lost:  # application code is done with it: the test's one stays open
             await state.ajoined_rollback(unit, self)
             return

@@ -278,7 +278,7 @@ class GuardedConnection(psycopg.Connection):
             captures.remove(capture)
 
     def commit(self) -> None:
-        unit = self._tddkit.app_unit() if self._tddkit.joins else None
+        unit = self._tddkit.app_unit()
         if unit is not None:
             return self._tddkit.joined_commit(unit, self)
         if self._tddkit.guarded:
@@ -286,7 +286,7 @@ class GuardedConnection(psycopg.Connection):
         super().commit()
 
     def rollback(self) -> None:
-        unit = self._tddkit.app_unit() if self._tddkit.joins else None
+        unit = self._tddkit.app_unit()
         if unit is not None:
             return self._tddkit.joined_rollback(unit, self)
         if self._tddkit.guarded:
@@ -306,7 +306,7 @@ class GuardedConnection(psycopg.Connection):
 
     def close(self) -> None:
         state = self._tddkit
-        unit = state.app_unit() if state.joins else None
+        unit = state.app_unit()
         if unit is not None and not state.lost:  # application code is done with it: the test's one stays open
             state.joined_rollback(unit, self)
             return

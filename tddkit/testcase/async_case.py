@@ -29,12 +29,11 @@ class AsyncTDDTestCase(TDDTestCase, unittest.IsolatedAsyncioTestCase):
     #: The connection (a psycopg AsyncConnection), inside the class transaction: on the class, and on each test.
     conn: AsyncGuardedConnection  # type: ignore[assignment]
     _tddkit_async: ClassVar[bool] = True
+    _tddkit_pool_type = AsyncJoinedPool
 
     @classmethod
     def setUpClass(cls) -> None:
         super().setUpClass()
-        transaction = cls._tddkit_class_transaction()
-        cls._tddkit_pool = AsyncJoinedPool(transaction, name=f"tddkit async pool of {cls.__qualname__}")
         cls.conn = view_of(cls._tddkit_class_transaction().connection())
 
     @classmethod

@@ -113,6 +113,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
     _tddkit_transaction: ClassVar[ClassTransaction | None] = None
     _tddkit_timeout: ClassVar[float] = 0.0  # test_timeout (0: off)
     _tddkit_pool: ClassVar[JoinedPool]
+    _tddkit_pool_type: ClassVar[type[JoinedPool]] = JoinedPool  # what self.pool is (AsyncTDDTestCase: the async one)
     _tddkit_dsn: ClassVar[str]
     _tddkit_scope: TestScope | None = None
     _tddkit_async: ClassVar[bool] = False  # async def tests run (AsyncTDDTestCase)
@@ -129,7 +130,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         transaction = cls._tddkit_transaction = ClassTransaction(
             session._lender, name=f"{cls.__module__}.{cls.__qualname__}", shared_data=cls._tddkit_shared_data,
             commit_as_savepoint=cls.commit_as_savepoint)
-        cls._tddkit_pool = JoinedPool(transaction, name=f"tddkit pool of {cls.__qualname__}")
+        cls._tddkit_pool = cls._tddkit_pool_type(transaction, name=f"tddkit pool of {cls.__qualname__}")
         cls._tddkit_dsn = session.dsn
         cls._tddkit_timeout = session.settings.test_timeout
         cls.conn = transaction.connection()
