@@ -83,9 +83,22 @@ class AsyncPoolTests(tddkit.AsyncTDDTestCase):
         cursor = await self.conn.execute("SELECT email FROM users ORDER BY email")
         self.assertEqual(await cursor.fetchall(), [("one@example.com",)])
 
+    async def test_putconn_of_a_connection_returned_twice_is_refused(self):
+        conn = await self.pool.getconn()
+        await self.pool.putconn(conn)
+        with self.assertRaisesRegex(tddkit.TddkitError, r"did not lend \(or returned twice\)"):
+            await self.pool.putconn(conn)
+
     async def test_nothing_is_left(self):
         self.assertEqual(await count(self.conn), 0)
 
+
+class SyncPoolReturnTests(tddkit.TDDTestCase):
+    def test_putconn_of_a_connection_returned_twice_is_refused(self):
+        conn = self.pool.getconn()
+        self.pool.putconn(conn)
+        with self.assertRaisesRegex(tddkit.TddkitError, r"did not lend \(or returned twice\)"):
+            self.pool.putconn(conn)
 
 
 @unittest.skipUnless(HAVE_SQLALCHEMY, "SQLAlchemy is not installed")

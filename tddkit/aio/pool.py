@@ -14,7 +14,6 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..errors import TddkitError
 from ..isolation.joined import JoinedPool
 from .connection import AsyncGuardedConnection, view_of
 
@@ -33,11 +32,7 @@ class AsyncJoinedPool(JoinedPool):
 
     async def putconn(self, conn: AsyncGuardedConnection) -> None:  # type: ignore[override]
         """End the unit of work: what was not committed is rolled back."""
-        state = conn._tddkit
-        unit = state.app_unit()
-        if state.view is not conn or unit is None or state.conn is not self._transaction.conn:
-            raise TddkitError(f"putconn() of a connection pool {self.name!r} did not lend (or returned twice)")
-        await state.aend_unit(unit)
+        await conn._tddkit.aend_unit(self._lent_unit(conn, conn._tddkit.view))
 
     @contextlib.asynccontextmanager
     async def connection(self, timeout: float | None = None) -> AsyncIterator[AsyncGuardedConnection]:  # type: ignore[override]

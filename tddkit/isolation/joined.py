@@ -17,7 +17,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..errors import TddkitError
-from .connection import GuardedConnection
+from .connection import ConnectionState, GuardedConnection
+from .joined_mode import Unit
 
 if TYPE_CHECKING:
     from .class_transaction import ClassTransaction
@@ -57,9 +58,16 @@ class JoinedPool:
 
     def putconn(self, conn: GuardedConnection) -> None:
         """End the unit of work: what was not committed is rolled back."""
-        if conn is not self._transaction.conn or conn._tddkit.app_unit() is None:
+        conn._tddkit.end_unit(self._lent_unit(conn, conn))
+
+    def _lent_unit(self, conn: Any, lent: Any) -> Unit:
+        """The unit of work that ``putconn(conn)`` ends (``lent``: what this pool lends, the connection or its
+        async view); a connection this pool did not lend, or one returned twice, is an error."""
+        state: ConnectionState = conn._tddkit
+        unit = state.app_unit()
+        if lent is not conn or state.conn is not self._transaction.conn or unit is None:
             raise TddkitError(f"putconn() of a connection pool {self.name!r} did not lend (or returned twice)")
-        conn._tddkit.leave()
+        return unit
 
     @contextlib.contextmanager
     def connection(self, timeout: float | None = None) -> Iterator[GuardedConnection]:
