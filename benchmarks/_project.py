@@ -40,7 +40,7 @@ BODY = """
 
 #: The floor's shared connection and base class (a module of the project). Variants for the breakdown of
 #: tddkit's cost: FLOOR_PREPARE=no (never prepare statements, as tddkit's connections), FLOOR_AFTER_TEST (the
-#: per-test statements, sent in one round trip), FLOOR_ISOLATED=1 (the session tddkit's leak check ignores).
+#: per-test statements, sent in one round trip).
 FLOOR_SUPPORT = '''"""The hand-written floor: one connection, a savepoint per class, ROLLBACK TO after each test."""
 import os
 import unittest
@@ -56,9 +56,6 @@ def connection():
     if _conn is None:
         never = os.environ.get("FLOOR_PREPARE") == "no"
         _conn = psycopg.connect(os.environ["FLOOR_DSN"], **({"prepare_threshold": None} if never else {}))
-        if os.environ.get("FLOOR_ISOLATED"):
-            _conn.execute("SET tddkit.isolated = on")
-            _conn.commit()
     return _conn
 
 
