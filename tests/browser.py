@@ -34,6 +34,7 @@ DOM_CHECK = """JSON.stringify({
   rendered: document.body.dataset.rendered,
   charts: [...document.querySelectorAll("svg.chart")].map(c => ({name: c.dataset.chart,
     marks: c.querySelectorAll("rect, circle, polyline, line, path").length,
+    points: c.querySelectorAll("circle.point").length, current: c.querySelectorAll("circle.current").length,
     width: c.getBoundingClientRect().width, height: c.getBoundingClientRect().height})),
   tables: Object.fromEntries([...document.querySelectorAll("table[data-table]")].map(t =>
     [t.dataset.table, t.tBodies[0].rows.length])),

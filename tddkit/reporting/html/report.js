@@ -289,8 +289,8 @@
     for (const [key, color] of lines) {
       svg.append(s("polyline", { fill: "none", stroke: color, "stroke-width": 2, points: runs.map((r, i) =>
         `${x(i)},${y(r.metrics.individual_test[key] || 0)}`).join(" ") }));
-      runs.forEach((r, i) => svg.append(tip(s("circle", { cx: x(i), cy: y(r.metrics.individual_test[key] || 0),
-        r: 3.5, fill: color }), `${r.created}${r.commit ? " " + r.commit.slice(0, 12) : ""}${r.branch ? " (" +
+      runs.forEach((r, i) => svg.append(tip(s("circle", { class: "point", cx: x(i),
+        cy: y(r.metrics.individual_test[key] || 0), r: 3.5, fill: color }), `${r.created}${r.commit ? " " + r.commit.slice(0, 12) : ""}${r.branch ? " (" +
         r.branch + ")" : ""}\n${r.tests} tests, ${key} ${fmt(r.metrics.individual_test[key], "ms")}, ` +
         `${r.queries ? r.queries.total : 0} statements`)));
     }
