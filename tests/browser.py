@@ -31,7 +31,7 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-
          "--hide-scrollbars", "--remote-debugging-pipe")
 #: What the page's DOM says once drawn: the charts, the tables, and every src/href it holds.
 DOM_CHECK = """JSON.stringify({
-  rendered: document.body.dataset.rendered,
+  rendered: String(document.body.dataset.rendered),
   charts: [...document.querySelectorAll("svg.chart")].map(c => ({name: c.dataset.chart,
     marks: c.querySelectorAll("rect, circle, polyline, line, path").length,
     points: c.querySelectorAll("circle.point").length, current: c.querySelectorAll("circle.current").length,
@@ -68,9 +68,9 @@ class Chromium:
         _subreaper(True)  # Chromium's orphaned helpers become ours to reap, not zombies of a container's init
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
-        # the protocol's pipes are the browser's fds 3 (commands in) and 4 (answers out)
+        # the protocol's pipes are the browser's fds 3 (commands in) and 4 (answers out): bash (dash has no fd > 9)
         self.process = subprocess.Popen(
-            ["sh", "-c", f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}', CHROMIUM, *FLAGS,
+            ["bash", "-c", f'exec "$0" "$@" 3<&{to_browser_r} 4>&{from_browser_w}', CHROMIUM, *FLAGS,
              f"--user-data-dir={self.profile.name}", "--window-size=1280,900", "about:blank"],
             pass_fds=(to_browser_r, from_browser_w), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             start_new_session=True)
@@ -86,7 +86,10 @@ class Chromium:
         message: dict[str, Any] = {"id": self._next, "method": method, "params": params or {}}
         if session:
             message["sessionId"] = session
-        os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        try:
+            os.write(self._to_browser, json.dumps(message).encode() + b"\0")
+        except BrokenPipeError:
+            raise RuntimeError(f"Chromium stopped: {self._stderr()}") from None
         deadline = time.monotonic() + self.timeout
         while True:
             answer = self._receive(deadline)
@@ -95,6 +98,14 @@ class Chromium:
                     raise RuntimeError(f"{method}: {answer['error']}")
                 return dict(answer.get("result", {}))
             self.events.append(answer)
+
+    def wait_for(self, method: str, deadline: float) -> None:
+        """Wait until event ``method`` has come (or the deadline passed: the polling after it will tell)."""
+        try:
+            while not any(event.get("method") == method for event in self.events):
+                self.events.append(self._receive(deadline))
+        except TimeoutError:
+            pass
 
     def _receive(self, deadline: float) -> dict[str, Any]:
         import select
@@ -105,10 +116,18 @@ class Chromium:
                 raise TimeoutError(f"Chromium did not answer within {self.timeout} s")
             chunk = os.read(self._from_browser, 1 << 20)
             if not chunk:
-                raise RuntimeError(f"Chromium closed the connection: {self.process.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"Chromium closed the connection: {self._stderr()}")
             self._buffer += chunk
         message, self._buffer = self._buffer.split(b"\0", 1)
         return dict(json.loads(message))
+
+    def _stderr(self) -> str:
+        """The end of what Chromium printed, once it has stopped."""
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            return "(still running)"
+        return self.process.stderr.read().decode(errors="replace")[-3000:]
 
     def close(self) -> None:
         """Stop Chromium and every process it started (its process group), and remove its profile: asked to close
@@ -187,6 +206,7 @@ def render(page: Path, screenshot: Path | None = None, timeout: float = 60) -> R
         url = page.resolve().as_uri()
         browser.send("Page.navigate", {"url": url}, session=session)
         deadline = time.monotonic() + timeout
+        browser.wait_for("Page.loadEventFired", deadline)  # the page's scripts have run (drawing may go on)
         state = None
         while state not in ("ok", "error") and time.monotonic() < deadline:
             state = browser.send("Runtime.evaluate", {"expression": "document.body && document.body.dataset.rendered",

@@ -45,8 +45,8 @@ class RunOutputs:
 
     def json_path(self, requested: str | None) -> str | None:
         """Where the run's JSON document goes: ``requested`` (``--json``), else a temporary file when the page
-        needs one."""
-        if requested or self.html_path is None:
+        or the history needs the run's report (a run asked for no file builds none)."""
+        if requested or not self.wanted:
             return requested
         if self._spool is None:
             self._spool = tempfile.TemporaryDirectory(prefix="tddkit-html-")
