@@ -7,7 +7,7 @@ errors and uncaught exceptions (a blocked load is one too), and every request
 the page made beyond its own file. It can save a screenshot of the whole page.
 Chromium runs in a process group of its own, killed when done, also on failure.
 
-    python tests/browser.py REPORT.html SCREENSHOT.png   # the screenshot of a report, e.g. for the docs
+    python tests/browser.py REPORT.html SCREENSHOT.png [HEIGHT]   # a screenshot of a report, e.g. for the docs
 """
 
 from __future__ import annotations
@@ -195,8 +195,9 @@ def _problems(events: list[dict[str, Any]], page_url: str) -> tuple[list[str], l
     return errors, requests
 
 
-def render(page: Path, screenshot: Path | None = None, timeout: float = 60) -> Rendered:
-    """Open ``page`` in Chromium, wait until its script has drawn it, and say what it shows."""
+def render(page: Path, screenshot: Path | None = None, timeout: float = 60, height: int = 16000) -> Rendered:
+    """Open ``page`` in Chromium, wait until its script has drawn it, and say what it shows (and save a
+    screenshot of its first ``height`` pixels to ``screenshot``)."""
     browser = Chromium(timeout)
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
@@ -218,7 +219,7 @@ def render(page: Path, screenshot: Path | None = None, timeout: float = 60) -> R
         if screenshot is not None:
             size = browser.send("Page.getLayoutMetrics", session=session)["cssContentSize"]
             shot = browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True, "clip": {
-                "x": 0, "y": 0, "width": 1280, "height": min(size["height"], 16000), "scale": 1}}, session=session)
+                "x": 0, "y": 0, "width": 1280, "height": min(size["height"], height), "scale": 1}}, session=session)
             screenshot.write_bytes(base64.b64decode(shot["data"]))
         errors, requests = _problems(browser.events, url)
         return Rendered(rendered=str(dom["rendered"]), charts={c["name"]: c for c in dom["charts"]},
@@ -228,7 +229,7 @@ def render(page: Path, screenshot: Path | None = None, timeout: float = 60) -> R
 
 
 if __name__ == "__main__":
-    seen = render(Path(sys.argv[1]), Path(sys.argv[2]))
+    seen = render(Path(sys.argv[1]), Path(sys.argv[2]), height=int(sys.argv[3]) if len(sys.argv) > 3 else 16000)
     print(json.dumps({"rendered": seen.rendered, "charts": seen.charts, "errors": seen.errors,
                       "requests": seen.requests}, indent=2))
     sys.exit(0 if seen.rendered == "ok" and not seen.errors and not seen.requests else 1)

@@ -83,6 +83,11 @@ class ReportOfARealRunTests(unittest.TestCase):
         self.assertEqual(entries[-1]["queries"]["total"], sum(t["query_count"] for t in written["tests"]))
         self.assertLess(max(f.stat().st_size for f in files), 4096, "a compact summary")
 
+    def test_every_key_of_a_history_entry_is_in_the_output_reference_and_back(self):
+        text = (ROOT / "docs" / "reference" / "output.md").read_text().split("## History", 1)[1].split("\n## ", 1)[0]
+        [entry, *_] = history.load(self.dir / "history", 1)
+        self.assertEqual(set(re.findall(r"^\| `([^`]+)` \|", text, re.MULTILINE)), set(entry))
+
     def test_the_comparison_and_the_gate_are_embedded_beside_the_document(self):
         checks = read_embedded(self.page, CHECKS_ID)
         baseline = json.loads((self.dir / "base.json").read_text())

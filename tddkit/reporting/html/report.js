@@ -97,9 +97,13 @@
       h("div", { class: "cards" }, ...cards.map(([name, value, kind]) =>
         h("div", { class: "card " + (kind || "") }, h("b", {}, String(value)), name))),
       h("p", {}, "Recommendation: " + sm.recommendation),
-      h("nav", {}, ...[["durations", "Durations"], ["phases", "Phases"], ["slowest", "Slowest"],
-        ["repeated", "N+1"], ["alerts", "Alerts"], ["baseline", "Baseline"], ["trend", "Trend"],
-        ["tests", "Tests"], ["statements", "Statements"]].map(([id, name]) => h("a", { href: "#" + id }, name))));
+      h("nav", {}, ...[["trend", "Trend"], ["durations", "Durations"], ["baseline", "Baseline"], ["phases", "Phases"],
+        ["slowest", "Slowest"], ["repeated", "N+1"], ["alerts", "Alerts"],
+        ["metrics", "Metrics"], ["tests", "Tests"], ["statements", "Statements"]].map(([id, name]) =>
+        h("a", { href: "#" + id }, name))));
+  }
+
+  function metrics(doc) {
     const rows = Object.entries(doc.metrics).map(([name, m]) => [name, m.count, fmt(m.mean, m.unit === "count" ?
       "count" : ""), fmt(m.median), fmt(m.p95), fmt(m.max), m.target === null ? "-" : fmt(m.target), m.status,
     m.success_rate === null ? "-" : m.success_rate.toFixed(1), m.unit]);
@@ -281,10 +285,14 @@
     for (let k = 0; k <= 4; k++) svg.append(s("line", { class: "grid", x1: L, y1: y(top * k / 4), x2: W - R,
       y2: y(top * k / 4) }), s("text", { x: L - 6, y: y(top * k / 4) + 4, "text-anchor": "end" }, fmt(top * k / 4)));
     const every = Math.max(1, Math.ceil(runs.length / 12));
+    const anchor = i => runs.length > 1 && i === runs.length - 1 ? "end" : i === 0 && runs.length > 1 ? "start"
+      : "middle";
     runs.forEach((r, i) => {
       if (i % every && i !== runs.length - 1) return;
-      svg.append(s("text", { x: x(i), y: H - B + 14, "text-anchor": "middle" },
-        r.commit ? r.commit.slice(0, 7) : (r.created || "").slice(5, 16).replace("T", " ")));
+      svg.append(s("text", { x: x(i), y: H - B + 14, "text-anchor": anchor(i) },
+        (r.created || "").slice(5, 16).replace("T", " ")));
+      if (r.commit) svg.append(s("text", { x: x(i), y: H - B + 27, "text-anchor": anchor(i), fill: "#5d6677" },
+        r.commit.slice(0, 7)));
     });
     for (const [key, color] of lines) {
       svg.append(s("polyline", { fill: "none", stroke: color, "stroke-width": 2, points: runs.map((r, i) =>
@@ -296,8 +304,8 @@
     }
     const last = runs.length - 1;
     svg.append(s("circle", { class: "current", cx: x(last), cy: y(runs[last].metrics.individual_test.median || 0),
-      r: 8, fill: "none", stroke: "#c62828", "stroke-width": 2 }), s("text", { x: x(last), y: H - 8,
-      "text-anchor": "middle", fill: "#c62828" }, "this run"));
+      r: 8, fill: "none", stroke: "#c62828", "stroke-width": 2 }), s("text", { x: x(last), y: H - 6,
+      "text-anchor": anchor(last), fill: "#c62828" }, "this run"));
     node.append(legend(lines), svg);
   }
 
@@ -352,12 +360,13 @@
   function render(doc, checks) {
     document.getElementById("loading").remove();
     header(doc, checks);
+    trend(doc);
     histogram(doc);
+    baseline(doc, checks);
     byClass(doc);
     slowest(doc);
     findings(doc);
-    baseline(doc, checks);
-    trend(doc);
+    metrics(doc);
     tables(doc);
     document.body.dataset.rendered = "ok";
   }
