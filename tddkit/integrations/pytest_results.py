@@ -18,8 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from .pytest_outputs import asked, run_outputs
-
 if TYPE_CHECKING:
     from ..config.settings import Settings
     from ..isolation.class_transaction import ClassTransaction
@@ -123,7 +121,11 @@ class PluginState:
         for name in ("tddkit_json", "tddkit_save_baseline"):
             if config.getoption(name, None):
                 self._check_writable(name, config.getoption(name))
-        self._outputs = run_outputs(config, self.settings()) if asked(config) else None
+        self._outputs = None
+        if config.getoption("tddkit_html", None) or config.getoption("tddkit_history", None):
+            from .pytest_outputs import run_outputs
+
+            self._outputs = run_outputs(config, self.settings())
 
     def _check_writable(self, name: str, path: str) -> None:
         """A usage error now, not a traceback after every test ran, when ``--tddkit-...`` cannot be written."""
@@ -254,11 +256,12 @@ class PluginState:
 
     def _report(self, wall: float) -> int:
         from ..reporting.checks import check_run
+        from .pytest_outputs import publish, run_outputs
 
         settings = self.settings()
         option = self.config.getoption
         self.lines = [self._one_line()]
-        outputs = self._outputs or (run_outputs(self.config, settings) if settings.history_dir else None)
+        outputs = self._outputs or run_outputs(self.config, settings)
         json_file = outputs.json_path(option("tddkit_json") and str(settings.resolve(option("tddkit_json")))) \
             if outputs else None
         report = self._full_report(wall, settings, json_file) if option("tddkit_report") or option("tddkit_json") \
@@ -269,12 +272,7 @@ class PluginState:
                            baseline=self._baseline, gate=option("tddkit_gate"), history=earlier, out=out)
         self.lines += out.getvalue().splitlines()
         if outputs:
-            try:
-                outputs.finish(report, json_file, checks, earlier)
-            finally:
-                outputs.close()
-            if outputs.html_path:
-                self.lines.append(f"tddkit: HTML report written to {option('tddkit_html')}")
+            self.lines += publish(outputs, report, json_file, checks, earlier, option("tddkit_html"))
         return checks.code
 
     def _full_report(self, wall: float, settings: Settings, json_file: str | None = None) -> Report:
@@ -291,8 +289,9 @@ class PluginState:
         option = self.config.getoption
         if option("tddkit_report"):
             self.lines += ["", format_report(report)]
-        if option("tddkit_json") or json_file:
-            write_json(json_file or str(settings.resolve(option("tddkit_json"))), report, self.tests)
+        json_file = json_file or (option("tddkit_json") and str(settings.resolve(option("tddkit_json"))))
+        if json_file:
+            write_json(json_file, report, self.tests)
         if option("tddkit_json"):
             self.lines.append(f"tddkit: metrics of {len(self.tests)} tests written to {option('tddkit_json')}")
         return report

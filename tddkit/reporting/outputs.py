@@ -100,5 +100,6 @@ def checks_data(checks: Checks | None) -> dict[str, Any] | None:
         }
     if checks.gate is not None:
         data["gate"] = {"passed": checks.gate.passed, "failures": checks.gate.failures,
-                        "checks": [check._asdict() for check in checks.gate.checks]}
+                        "checks": [{"name": c.name, "limit": c.limit, "value": c.value, "ok": c.ok}
+                                   for c in checks.gate.checks]}
     return dict(json_safe(data))
