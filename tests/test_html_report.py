@@ -205,15 +205,26 @@ class UsageTests(unittest.TestCase):
                     self.assertTrue(done.stderr.startswith(f"tddkit: error: {line}"), done.stderr)
                     self.assertEqual(done.stdout, "")
 
-    def test_history_dir_in_the_config_is_relative_to_it_and_kept_by_a_run(self):
+    def test_history_dir_in_the_config_is_kept_by_runs_and_the_gate_holds_them_to_its_median(self):
         with tempfile.TemporaryDirectory() as tmp:
-            (Path(tmp) / "pyproject.toml").write_text('[tool.tddkit]\nhistory_dir = "perf/history"\n')
-            (Path(tmp) / "test_plain.py").write_text("import unittest\n\nclass T(unittest.TestCase):\n"
-                                                     "    def test_a(self):\n        pass\n")
-            done = run_cli(["run", "test_plain.py", "-q", "--no-report"], cwd=Path(tmp))
+            root = Path(tmp)
+            (root / "pyproject.toml").write_text('[tool.tddkit]\nhistory_dir = "perf/history"\n'
+                                                 "[tool.tddkit.gate]\nmedian_vs_history = 2\n")
+            (root / "test_plain.py").write_text("import unittest\n\nclass T(unittest.TestCase):\n"
+                                                "    def test_a(self):\n        pass\n")
+            done = run_cli(["run", "test_plain.py", "-q", "--no-report", "--gate"], cwd=root)
             self.assertEqual(done.returncode, 0, done.stderr)
-            [entry] = history.load(Path(tmp) / "perf" / "history", 10)
+            self.assertIn("performance gate: PASSED", done.stderr, "an empty history: nothing to compare with")
+            [entry] = history.load(root / "perf" / "history", 10)
             self.assertEqual((entry["tests"], entry["commit"]), (1, None))
+            entry["metrics"]["individual_test"]["median"] /= 1000  # two earlier runs 1000 times faster
+            for name in ("0-faster", "1-faster"):
+                history.append(root / "perf" / "history", {**entry, "id": name})
+            done = run_cli(["run", "test_plain.py", "-q", "--no-report", "--gate"], cwd=root)
+            self.assertEqual(done.returncode, 3, done.stderr)
+            self.assertRegex(done.stderr, r"  - median_vs_history: [\d.]+ x > 2 x \(median [\d.]+ ms vs [\d.]+ ms "
+                                          r"over 3 earlier runs\)")
+            self.assertEqual(len(history.load(root / "perf" / "history", 10)), 4)
 
 
 class PytestTests(unittest.TestCase):
