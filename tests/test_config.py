@@ -209,7 +209,7 @@ class TableTests(unittest.TestCase):
         self.assertIn("[tool.tddkit.targets]: unknown key 'fixture'; did you mean 'fixture_setup'?",
                       self.error("[tool.tddkit.targets]\nfixture = 5\n"))
         self.assertIn("setup.cfg [tddkit.gate]: unknown key 'zzz'; known keys: average_test_ms, fixture_setup_ms, "
-                      "max_queries_per_test, max_test_ms, query_count_increase, suite_s",
+                      "max_queries_per_test, max_test_ms, median_vs_history, query_count_increase, suite_s",
                       self.error(setup_cfg="[tddkit.gate]\nzzz = 1\n"))
 
     def test_table_values_must_be_finite_numbers(self):

@@ -68,7 +68,7 @@ class GeneratedReferenceTests(unittest.TestCase):
 
     def test_every_pytest_option_fixture_and_marker_is_in_the_reference(self):
         options = set(re.findall(r"--tddkit-[\w-]+", pytest_output("--help")))
-        self.assertEqual(len(options), 6, options)
+        self.assertEqual(len(options), 8, options)
         self.assertEqual(options - documented(reference.pytest_options_reference()), set())
         fixtures = set(re.findall(r"^(tddkit_\w+)", pytest_output("--fixtures"), re.MULTILINE))
         self.assertIn("tddkit_conn", fixtures)

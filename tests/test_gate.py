@@ -64,7 +64,8 @@ class GateTests(unittest.TestCase):
     def test_an_unknown_limit_fails_clearly(self):
         gate = evaluate_gate(self.tests, self.wall, {"max_tset_ms": 200.0})
         self.assertEqual(gate.failures, ["unknown gate limit 'max_tset_ms'; known: average_test_ms, max_test_ms, "
-                                         "fixture_setup_ms, suite_s, max_queries_per_test, query_count_increase"])
+                                         "fixture_setup_ms, suite_s, max_queries_per_test, query_count_increase, "
+                                         "median_vs_history"])
 
     def test_max_queries_per_test(self):
         tests = [TestMetrics("m.T.test_a", total_ms=1.0, query_count=3, outcome="passed"),

@@ -8,6 +8,7 @@ import io
 import sys
 import unittest
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from ..config.settings import Settings, describe_config, fit_workers, load_settings
 from ..errors import TddkitError
@@ -23,7 +24,8 @@ from ..parallel.sharding import (
     save_durations,
     select,
 )
-from ..reporting.checks import run_checks
+from ..reporting.checks import check_run
+from ..reporting.outputs import RunOutputs
 from ..session import early_start
 from ..session.early_start import run_settings
 from ..session.session import Session, close_session, current_session, get_session
@@ -81,6 +83,10 @@ def cmd_run(args: argparse.Namespace) -> int:
                          ("--save-baseline", args.save_baseline and settings.resolve(args.save_baseline))):
         if path:
             check_writable(path, option)  # now, not after the whole suite ran
+    history_dir = Path(args.history_dir) if args.history_dir else \
+        settings.resolve(settings.history_dir) if settings.history_dir else None
+    outputs = RunOutputs(settings, args.html_path, history_dir)
+    json_path = outputs.json_path(args.json_path)
     saves_durations = bool(settings.durations_file) and not plan.shard_of  # shards read the file all shards share
     unsaved = durations_unwritable(plan.durations_path) if saves_durations else None
     baseline = None
@@ -107,7 +113,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             last = repetition == args.repeat - 1
             runner = TDDTestRunner(
                 verbosity=args.verbosity, failfast=args.failfast, buffer=args.buffer, settings=settings,
-                show_report=args.show_report and last, json_path=args.json_path if last else None,
+                show_report=args.show_report and last, json_path=json_path if last else None,
                 junit_path=args.junit_path if last else None, slowest=args.durations,
                 trace_memory=args.trace_memory, closing_line=False,
             )
@@ -117,8 +123,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             failed = failed or not result.wasSuccessful()
             for key, count in result.counts().items():
                 totals[key] += count
-        performance_code = run_checks(settings, runs, walls, save_baseline_to=args.save_baseline,
-                                      baseline=baseline, gate=args.gate, rerun=functools.partial(_rerun, plan))
+        earlier = outputs.earlier()
+        checks = check_run(settings, runs, walls, save_baseline_to=args.save_baseline, baseline=baseline,
+                           gate=args.gate, rerun=functools.partial(_rerun, plan), history=earlier)
+        outputs.finish(result.report, json_path, checks, earlier)
         session = current_session()
         if session is not None:  # also when tests started it lazily, after the first line
             print(f"tddkit: tests ran on {session._server_origin}", file=sys.stderr)
@@ -126,13 +134,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         with interrupts.deferred():  # a signal now waits until the databases are dropped and the server stopped
             early_start.abandon()  # started for tests that turned out not to need it
             close_session()
+            outputs.close()
     if saves_durations:
         unsaved = unsaved or save_durations(plan.durations_path, runs[-1])
     if unsaved:
         print(f"tddkit: warning: {unsaved}", file=sys.stderr)
     suffix = f" ({args.repeat} runs)" if args.repeat > 1 else ""
     print(closing_line(totals) + suffix, file=sys.stderr)
-    return EXIT_TESTS_FAILED if failed else performance_code
+    return EXIT_TESTS_FAILED if failed else checks.code
 
 
 def _rerun(plan: _RunPlan, test_ids: Sequence[str], times: int) -> tuple[list[Sequence[TestMetrics]], list[float]]:

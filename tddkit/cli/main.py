@@ -48,6 +48,10 @@ def _add_run_parser(commands: _Commands) -> None:
     run.add_argument("--dsn", help="use this PostgreSQL server instead of the embedded one")
     run.add_argument("--json", dest="json_path", metavar="FILE", help="write every test's metrics as JSON")
     run.add_argument("--junit-xml", dest="junit_path", metavar="FILE", help="write a JUnit XML report")
+    run.add_argument("--html", dest="html_path", metavar="FILE",
+                     help="write a self-contained HTML report with charts (the --json document embedded)")
+    run.add_argument("--history", dest="history_dir", metavar="DIR",
+                     help="add this run's summary to the performance history in DIR (setting history_dir)")
     run.add_argument("--durations", type=int, default=5, metavar="N", help="list the N slowest tests (default 5)")
     run.add_argument("--no-report", dest="show_report", action="store_false", help="do not print the report")
     run.add_argument("--repeat", type=int, default=1, metavar="N",

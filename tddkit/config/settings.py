@@ -67,6 +67,7 @@ DEFAULT_GATE: dict[str, float] = {
 OPTIONAL_GATE: dict[str, Parser] = {
     "max_queries_per_test": count,  # no test may run more statements than this
     "query_count_increase": count,  # no test may run more statements than in the baseline plus this (0: none)
+    "median_vs_history": positive,  # the median test time may be at most this many times the history's median
 }
 
 #: ``max_connections`` of the embedded server.
@@ -119,6 +120,11 @@ class Settings:
                                  "together; each project keeps its latest one while they fit", parse=positive)
     durations_file: str = _field(DEFAULT_DURATIONS_PATH, "test durations of earlier runs, for balancing "
                                  "--parallel and --shard ('' turns recording off)", parse=text)
+    history_dir: str | None = _field(None, "directory where each run adds a summary of itself (one small JSON file "
+                                     "per run) for the HTML report's trend and the gate's median_vs_history; "
+                                     "relative to the config file", parse=text)
+    history_runs: int = _field(30, "how many of the latest runs of the history the HTML report's trend shows and "
+                               "median_vs_history takes the median of", parse=positive_count)
     regression_threshold: float = _field(0.20, "slowdown (fraction of the baseline median) that counts as a "
                                          "regression when it is also beyond the noise", parse=non_negative)
     resource_timeout: float = _field(60.0, "seconds a test waits for a named resource held by another test",

@@ -45,6 +45,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("tddkit", "tddkit: PostgreSQL tests isolated by savepoints, measured")
     group.addoption("--tddkit-report", action="store_true", help="print tddkit's metrics report at the end")
     group.addoption("--tddkit-json", metavar="FILE", help="write every measured test's metrics as JSON")
+    group.addoption("--tddkit-html", metavar="FILE",
+                    help="write a self-contained HTML report with charts (the --tddkit-json document embedded)")
+    group.addoption("--tddkit-history", metavar="DIR",
+                    help="add this run's summary to the performance history in DIR (setting history_dir)")
     group.addoption("--tddkit-gate", action="store_true",
                     help="check the limits in [tool.tddkit.gate]; a failed gate makes the exit status 3")
     group.addoption("--tddkit-save-baseline", nargs="?", const=DEFAULT_BASELINE_PATH, metavar="FILE",

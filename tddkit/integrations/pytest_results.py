@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..isolation.class_transaction import ClassTransaction
     from ..isolation.scope import TestScope
     from ..measure.metrics import TestMetrics
+    from ..reporting.report import Report
     from ..session.session import Session
 
 SCOPE = pytest.StashKey["TestScope"]()
@@ -120,6 +121,11 @@ class PluginState:
         for name in ("tddkit_json", "tddkit_save_baseline"):
             if config.getoption(name, None):
                 self._check_writable(name, config.getoption(name))
+        self._outputs = None
+        if config.getoption("tddkit_html", None) or config.getoption("tddkit_history", None):
+            from .pytest_outputs import run_outputs
+
+            self._outputs = run_outputs(config, self.settings())
 
     def _check_writable(self, name: str, path: str) -> None:
         """A usage error now, not a traceback after every test ran, when ``--tddkit-...`` cannot be written."""
@@ -242,27 +248,36 @@ class PluginState:
             return 0
         option = self.config.getoption
         wanted = any(option(name, None) for name in ("tddkit_report", "tddkit_json", "tddkit_gate",
-                                                     "tddkit_save_baseline", "tddkit_compare"))
+                                                     "tddkit_save_baseline", "tddkit_compare", "tddkit_html",
+                                                     "tddkit_history"))
         if not self.tests and not wanted:
             return 0
         return self._report(time.perf_counter() - self._started)
 
     def _report(self, wall: float) -> int:
-        from ..reporting.checks import run_checks
+        from ..reporting.checks import check_run
+        from .pytest_outputs import publish, run_outputs
 
         settings = self.settings()
         option = self.config.getoption
         self.lines = [self._one_line()]
-        if option("tddkit_report") or option("tddkit_json"):
-            self._full_report(wall, settings)
+        outputs = self._outputs or run_outputs(self.config, settings)
+        json_file = outputs.json_path(option("tddkit_json") and str(settings.resolve(option("tddkit_json")))) \
+            if outputs else None
+        report = self._full_report(wall, settings, json_file) if option("tddkit_report") or option("tddkit_json") \
+            or outputs else None
         out = io.StringIO()
-        code = run_checks(settings, [self.tests], [wall], save_baseline_to=option("tddkit_save_baseline"),
-                          baseline=self._baseline, gate=option("tddkit_gate"), out=out)
+        earlier = outputs.earlier() if outputs else None
+        checks = check_run(settings, [self.tests], [wall], save_baseline_to=option("tddkit_save_baseline"),
+                           baseline=self._baseline, gate=option("tddkit_gate"), history=earlier, out=out)
         self.lines += out.getvalue().splitlines()
-        return code
+        if outputs:
+            self.lines += publish(outputs, report, json_file, checks, earlier, option("tddkit_html"))
+        return checks.code
 
-    def _full_report(self, wall: float, settings: Settings) -> None:
-        """The report (``--tddkit-report``) and the JSON file (``--tddkit-json``)."""
+    def _full_report(self, wall: float, settings: Settings, json_file: str | None = None) -> Report:
+        """The report (``--tddkit-report``) and the JSON file (``--tddkit-json``, or ``json_file`` for the HTML
+        report)."""
         from ..reporting.report import RunSummary, build_report, format_report, write_json
 
         counts = {"passed": 0, "failed": 0, "errors": 0, "skipped": 0}
@@ -274,9 +289,12 @@ class PluginState:
         option = self.config.getoption
         if option("tddkit_report"):
             self.lines += ["", format_report(report)]
+        json_file = json_file or (option("tddkit_json") and str(settings.resolve(option("tddkit_json"))))
+        if json_file:
+            write_json(json_file, report, self.tests)
         if option("tddkit_json"):
-            write_json(str(settings.resolve(option("tddkit_json"))), report, self.tests)
             self.lines.append(f"tddkit: metrics of {len(self.tests)} tests written to {option('tddkit_json')}")
+        return report
 
     def _one_line(self) -> str:
         import statistics

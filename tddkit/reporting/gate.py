@@ -4,8 +4,11 @@ The limits are ``[tool.tddkit.gate]`` (defaults in ``config.DEFAULT_GATE``):
 ``average_test_ms``, ``max_test_ms``, ``fixture_setup_ms`` and ``suite_s``;
 off unless set, ``max_queries_per_test`` (the statements of any one test) and
 ``query_count_increase`` (statements a test may run beyond its baseline, which
-``--compare`` gives). A limit that could not be measured (no test ran, no
-baseline) fails the gate.
+``--compare`` gives), and ``median_vs_history`` (the run's median test time over
+the median of the medians of the last ``history_runs`` runs of the history,
+``--history`` or ``history_dir``; it passes while the history is empty). A limit
+that could not be measured (no test ran, no baseline, no history directory)
+fails the gate.
 
 Exit code: ``EXIT_GATE_FAILED`` (3) when the gate fails or a baseline
 comparison flags a regression; distinct from 1 (a test failed), 2 (usage or
@@ -18,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from ..exit_codes import EXIT_GATE_FAILED
 from ..measure.metrics import TestMetrics
@@ -51,6 +54,7 @@ class _Run(NamedTuple):
     tests: Sequence[TestMetrics]
     wall: float | None
     baseline: Mapping[str, float] | None  # test id -> the most statements it ran in the baseline
+    history: Sequence[Mapping[str, Any]] | None = None  # earlier runs' history entries (None: no history kept)
 
 
 Measure = Callable[[_Run], tuple[float | None, str] | None]
@@ -69,6 +73,20 @@ def _largest_increase(run: _Run) -> tuple[float | None, str] | None:
     return max(grown, default=(0.0, "no test in the baseline"))
 
 
+def _over_history(run: _Run) -> tuple[float | None, str] | None:
+    """The run's median test time over the median of the history's medians (0 while the history is empty)."""
+    if run.history is None:
+        return None
+    from .history import median_of
+
+    earlier = median_of(run.history, "individual_test")
+    now = statistic((tm.total_ms for tm in run.tests), "median")
+    if earlier is None or now is None:
+        return 0.0, "no earlier run in the history"
+    return (now / earlier if earlier > 0 else math.inf), f"median {now:.3f} ms vs {earlier:.3f} ms over " \
+        f"{len(run.history)} earlier runs"
+
+
 #: What each gate limit measures: (unit, function of the run -> (value, detail) or None when not measured,
 #: why it could not be measured).
 _GATE_MEASURES: dict[str, tuple[str, Measure, str]] = {
@@ -79,6 +97,7 @@ _GATE_MEASURES: dict[str, tuple[str, Measure, str]] = {
     "max_queries_per_test": ("statements", lambda run: max(((tm.query_count, tm.test_id) for tm in run.tests),
                                                            default=None), ""),
     "query_count_increase": ("statements", _largest_increase, "no baseline: run with --compare"),
+    "median_vs_history": ("x", _over_history, "no history: pass --history DIR or set history_dir"),
 }
 
 
@@ -93,17 +112,18 @@ def _gate_check(name: str, limit: float, run: _Run) -> tuple[GateCheck, str]:
     if value <= limit:
         return GateCheck(name, limit, value, True), ""
     suffix = f" ({detail})" if detail else ""
-    shown = f"{value:g}" if unit == "statements" else f"{value:.1f}"
+    shown = f"{value:g}" if unit == "statements" else f"{value:.2f}" if unit == "x" else f"{value:.1f}"
     return GateCheck(name, limit, value, False), f"{name}: {shown} {unit} > {limit:g} {unit}{suffix}"
 
 
 def evaluate_gate(
     tests: Sequence[TestMetrics], wall_seconds: float | None, limits: Mapping[str, float], *,
-    baseline_queries: Mapping[str, float] | None = None,
+    baseline_queries: Mapping[str, float] | None = None, history: Sequence[Mapping[str, Any]] | None = None,
 ) -> GateResult:
     """Check a run against ``limits`` (keys as config.DEFAULT_GATE and config.OPTIONAL_GATE); only measured
-    tests count. ``baseline_queries``: the baseline's statement counts, for ``query_count_increase``."""
-    run = _Run([tm for tm in tests if tm.measured], wall_seconds, baseline_queries)
+    tests count. ``baseline_queries``: the baseline's statement counts, for ``query_count_increase``;
+    ``history``: the entries of earlier runs (``history.load``), for ``median_vs_history``."""
+    run = _Run([tm for tm in tests if tm.measured], wall_seconds, baseline_queries, history)
     results = [_gate_check(name, float(limit), run) for name, limit in limits.items()]
     failures = [sentence for _, sentence in results if sentence]
     return GateResult(passed=not failures, checks=[check for check, _ in results], failures=failures)
