@@ -127,6 +127,15 @@ def query_results_generator() -> Callable[[PGconn], PQGen[list[PGresult]]]:
     return execute
 
 
+def forget_prepared(conn: Any, *, deallocate: bool) -> None:
+    """Make psycopg forget the statements it prepared on ``conn`` (its ``PrepareManager``): with ``deallocate``
+    psycopg deallocates them on the server after its next statement, else the caller does (``DEALLOCATE ALL``)."""
+    manager = conn._prepared
+    manager.clear()  # queues DEALLOCATE ALL when it had prepared statements
+    if not deallocate:
+        manager._to_flush.clear()
+
+
 def async_view_of(conn: Any, view_class: type) -> Any:
     """An ``AsyncConnection`` of ``view_class`` on the libpq connection of the sync ``conn`` (psycopg builds a
     connection object from its ``pgconn``); marked as pooled (its ``_pool``), so dropping it open does not warn.

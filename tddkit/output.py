@@ -136,7 +136,7 @@ def _default_mode() -> int:
 
 
 def write_json(path: PathLike, document: Any, *, indent: int | None = 2, mode: int | None = None,
-               sort_keys: bool = False) -> None:
+               sort_keys: bool = False, separators: tuple[str, str] | None = None) -> None:
     """Write ``document`` to ``path`` as JSON: a temporary file beside it, then ``os.replace``.
 
     Readers see the old file or the new one, never a half-written one. The
@@ -144,8 +144,8 @@ def write_json(path: PathLike, document: Any, *, indent: int | None = 2, mode: i
     0o600 for files holding a password) before any content is written; by
     default they are those of a file made with ``open()`` (0o666 less the umask).
     """
-    def dump(fh: IO[str]) -> None:
-        json.dump(document, fh, indent=indent, allow_nan=False, sort_keys=sort_keys)
+    def dump(fh: IO[str]) -> None:  # dumps, not dump: without indent it is the C encoder's one pass
+        fh.write(json.dumps(document, indent=indent, allow_nan=False, sort_keys=sort_keys, separators=separators))
         fh.write("\n")
 
     write_atomically(path, dump, mode=mode)

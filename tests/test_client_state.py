@@ -26,7 +26,7 @@ class ClientStateTests(unittest.TestCase):
                 with self.subTest(backend=conn.info.backend_pid):
                     self.assertIs(conn.row_factory, tuple_row)
                     self.assertIs(conn.cursor_factory, CountingCursor)
-                    self.assertIsNone(conn.prepare_threshold)
+                    self.assertEqual(conn.prepare_threshold, lender.database.settings.prepare_threshold)
                     self.assertEqual(conn.prepared_max, 100)
                     self.assertEqual(conn._notice_handlers, [])
                     self.assertEqual(conn._notify_handlers, [])

@@ -26,6 +26,7 @@ from . import advisory_locks
 from .connection import GuardedConnection
 from .leaks.watch import LeakWatch, leak_error, new_watch, with_probe
 from .lending import Lender
+from .prepared import deallocation, needs_deallocation
 from .scope import TestScope
 from .temp_tables import schema_cache
 
@@ -79,6 +80,8 @@ class ClassTransaction:
         self.clean_at: int | None = None
         #: Whether the innermost scope has a ``tddkit_test`` savepoint yet.
         self._savepoint_here = False
+        #: Shared data ran DDL or SET (``statements.SCHEMA``): the scope's rollback deallocates prepared statements.
+        self._schema_changed = False
         #: Nested scopes (a pytest class inside a module): (savepoint, state was clean, had a test savepoint,
         #: the release of advisory locks outside it).
         self._scopes: list[tuple[str, bool, bool, bytes]] = []
@@ -131,6 +134,7 @@ class ClassTransaction:
             if self.shared_data is not None:
                 self._create_shared_data(conn, self.shared_data)
             self._locks_at = queries
+            self._keep_schema_change(conn)
             self._set_savepoint(conn, SAVEPOINT, begin=True)
         except BaseException:
             self.release()
@@ -153,6 +157,11 @@ class ClassTransaction:
         held = advisory_locks.held(state.run_internal(statement + advisory_locks.HELD))  # statements ran: in BEGIN
         self.release_locks = advisory_locks.release_after_test(held)
         self._locks_at = state.query_count
+
+    def _keep_schema_change(self, conn: GuardedConnection) -> None:
+        """DDL of shared data lasts until the scope ends: the statements prepared meanwhile stay until then."""
+        if conn._tddkit.schema_changed:
+            self._schema_changed, conn._tddkit.schema_changed = True, False
 
     def between_tests(self) -> None:
         """Lend the connection to fixtures again (pytest), guarded, once a test has ended."""
@@ -182,6 +191,7 @@ class ClassTransaction:
         self._scopes.clear()
         self.clean_at, self._savepoint_here = None, False
         self.release_locks = advisory_locks.RELEASE_ALL
+        schema_changed, self._schema_changed = self._schema_changed, False
         if conn is None:
             return
         state = conn._tddkit
@@ -192,7 +202,7 @@ class ClassTransaction:
             conn.close()  # nothing else can end a COPY or stream the test left behind
         try:
             if not conn.closed:
-                state.run_internal(END_SCOPE + state.deallocate_sql())
+                state.run_internal(END_SCOPE + deallocation(state, schema_changed))
         except psycopg.Error:
             conn.close()  # its state is unknown: the pool replaces it
         finally:
@@ -208,6 +218,7 @@ class ClassTransaction:
             self._set_savepoint(conn, SAVEPOINT)
             self._savepoint_here = True
         elif self.clean_at != state.query_count:
+            self._keep_schema_change(conn)
             self._set_savepoint(conn, MOVE_SAVEPOINT)
         meter.metrics.class_metrics = self.metrics
         meter.connected(state.query_count, state.query_time)
@@ -239,18 +250,13 @@ class ClassTransaction:
         return metrics
 
     def _check_threads(self, scope: TestScope) -> None:
-        """A thread the test started and left running could write into the next test: close the connection
-        (its next statement fails) and fail the test naming it."""
-        left = scope.threads_left()
-        if not left:
-            return
-        names = ", ".join(repr(t.name) for t in left)
-        scope.conn._tddkit.cancel_running()  # the statement the thread waits on ends now, not when the server is done
-        self.release(close=True)
-        raise IsolationError(
-            f"the test left thread {names} running; it could still use the test's connection and write into the "
-            "next test. Join the threads a test starts before it ends (thread.join()). tddkit closed the "
-            "connection; the next test gets a new one (setUpTestData runs again)")
+        """A thread the test left running could write into the next test: close the connection (its next
+        statement fails) and fail the test naming it."""
+        error = scope.threads_error()
+        if error is not None:
+            scope.conn._tddkit.cancel_running()  # the statement the thread waits on ends now, not when it is done
+            self.release(close=True)
+            raise error
 
     def _rollback_test(self, scope: TestScope) -> None:
         """ROLLBACK TO the test's savepoint; a connection that cannot is let go (the next test reopens the scope)."""
@@ -283,7 +289,8 @@ class ClassTransaction:
     def _rollback_to_savepoint(self, conn: GuardedConnection) -> str | None:
         """The per-test rollback (with the release of the advisory locks the test took); with the leak check,
         what other connections changed (else None)."""
-        also = self.release_locks + conn._tddkit.deallocate_sql() if conn._tddkit.prepared else self.release_locks
+        state = conn._tddkit
+        also = self.release_locks + deallocation(state) if needs_deallocation(state) else self.release_locks
         watch = self.leak_watch if self.settings.leak_check else None
         result = conn._tddkit.run_internal(with_probe(ROLLBACK_TO + also, watch))
         return watch.changes(result.get_value(0, result.nfields - 1), conn) if watch else None
@@ -305,6 +312,7 @@ class ClassTransaction:
             return  # the connection was let go since: its scopes went with it
         name, was_clean, had_savepoint, self.release_locks = self._scopes.pop()
         state = conn._tddkit
-        state.run_internal(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}".encode() + self.release_locks)
+        state.run_internal(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}".encode() + self.release_locks
+                           + deallocation(state, self._schema_changed))
         self._savepoint_here = had_savepoint
         self.clean_at = state.query_count if was_clean else None

@@ -27,7 +27,8 @@ from ..errors import IsolationError
 from ..measure.queries import StatementLog
 from .client_state import ClientState
 from .joined_mode import JOINED_AUTOCOMMIT, JOINED_RAW_END, JoinedMode, Unit
-from .statements import PREPARED, RESERVED, SAVEPOINT_KINDS, screen
+from .prepared import schema_changed
+from .statements import PREPARED, RESERVED, SAVEPOINT_KINDS, SCHEMA, screen
 
 ISOLATION_HINT = (
     "tddkit runs every test inside a transaction and rolls it back afterwards; ending it would "
@@ -41,9 +42,6 @@ ISOLATION_HINT = (
 _OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
 #: psycopg's generator of the results of a sent query (see ``tddkit._compat``).
 execute = query_results_generator()
-#: Deallocates every statement SQL ``PREPARE`` made on the connection (psycopg's own are not made by SQL).
-DEALLOCATE_SQL_PREPARED = (b"; DO $$DECLARE n text; BEGIN FOR n IN SELECT name FROM pg_prepared_statements WHERE "
-                           b"from_sql LOOP EXECUTE format('DEALLOCATE %I', n); END LOOP; END $$")
 
 
 class QueryCapture:
@@ -117,7 +115,7 @@ class ConnectionState(JoinedMode):
     """tddkit's state and machinery of one GuardedConnection, kept as its ``_tddkit``."""
 
     __slots__ = ("_owner", "query_count", "query_time", "guarded", "temp_tables", "client_state", "prepared",
-                 "joins", "statement_log", "captures", "view", "view_held")
+                 "schema_changed", "joins", "statement_log", "captures", "view", "view_held")
 
     def __init__(self, conn: GuardedConnection) -> None:
         self._owner = weakref.ref(conn)  # the connection holds its state: no reference cycle
@@ -130,8 +128,9 @@ class ConnectionState(JoinedMode):
         self.temp_tables: dict[str, Any] | None = None
         #: The Python-side state when the pool first lent it, restored each time it comes back.
         self.client_state: ClientState | None = None
-        #: A test ran a SQL PREPARE: its statements survive a rollback, so they are deallocated after it.
-        self.prepared = False
+        #: A test ran a SQL PREPARE, or a statement that may change the schema: prepared statements are deallocated
+        #: after it (see ``prepared``).
+        self.prepared = self.schema_changed = False
         #: Units of work of application code in joined mode, innermost last.
         self.joins: list[Unit] = []
         #: The running test's statement statistics (set by the isolation core while a test runs).
@@ -214,6 +213,9 @@ class ConnectionState(JoinedMode):
         for a savepoint statement that joined mode follows once it succeeds."""
         if kind in SAVEPOINT_KINDS:
             return bool(self.joins)
+        if kind == SCHEMA:
+            schema_changed(self)
+            return False
         if kind == PREPARED:
             self.prepared = True
             return False
@@ -223,14 +225,6 @@ class ConnectionState(JoinedMode):
         if self.joins:
             raise IsolationError(JOINED_RAW_END.format(sql=detail))
         raise IsolationError(f"{detail!r} inside a test is not allowed: " + ISOLATION_HINT)
-
-    def deallocate_sql(self) -> bytes:
-        """Deallocates the statements made by SQL ``PREPARE`` once a test ran one (b"" when none did), whatever
-        became of it (a PREPARE that failed made none); forgets them."""
-        if not self.prepared:
-            return b""
-        self.prepared = False
-        return DEALLOCATE_SQL_PREPARED
 
     # --- state -----------------------------------------------------------------------------
 

@@ -42,9 +42,12 @@ def resources(*names: str) -> Callable[[T], T]:
 
 def resources_of(test: Any) -> tuple[str, ...]:
     """The resources a test declared, on its method and on its class."""
-    method = getattr(type(test), method_name_of(test), None)
-    declared = set(getattr(method, _ATTRIBUTE, ())) | set(getattr(type(test), _ATTRIBUTE, ()))
-    return tuple(sorted(declared))
+    cls = type(test)
+    on_method: tuple[str, ...] = getattr(getattr(cls, method_name_of(test), None), _ATTRIBUTE, ())
+    on_class: tuple[str, ...] = getattr(cls, _ATTRIBUTE, ())
+    if not (on_method and on_class):  # each is sorted already (``resources``); most tests declare none
+        return on_method or on_class
+    return tuple(sorted(set(on_method) | set(on_class)))
 
 
 def lock_key(name: str) -> int:

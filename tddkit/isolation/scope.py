@@ -9,6 +9,7 @@ import psycopg
 
 from .._compat import running_threads
 from ..config.settings import Settings
+from ..errors import IsolationError
 from ..measure.instruments import tracer
 from ..measure.meter import TestMeter
 from ..measure.metrics import TestMetrics
@@ -16,6 +17,8 @@ from ..measure.queries import alert_repeated
 from .connection import GuardedConnection
 from .lending import Borrowed, Probe
 
+#: PostgreSQL's error for a prepared statement whose table changed shape since it was planned.
+STALE_PLAN = "cached plan must not change result type"
 #: Names of the worker threads of an event loop (anyio's and asyncio's default executor).
 EVENT_LOOP_WORKERS = ("AnyIO worker thread", "asyncio_")
 
@@ -46,6 +49,17 @@ class TestScope:
             return []
         return [t for t in threading.enumerate() if t.ident not in self._threads and t.is_alive()
                 and not t.name.startswith(EVENT_LOOP_WORKERS)]
+
+    def threads_error(self) -> IsolationError | None:
+        """The error of a test that left threads running (``threads_left``), else None."""
+        left = self.threads_left()
+        if not left:
+            return None
+        names = ", ".join(repr(t.name) for t in left)
+        return IsolationError(
+            f"the test left thread {names} running; it could still use the test's connection and write into the "
+            "next test. Join the threads a test starts before it ends (thread.join()). tddkit closed the "
+            "connection; the next test gets a new one (setUpTestData runs again)")
 
     def body_done(self) -> str | None:
         """The test's body has ended: warn about the statements it repeated (N+1); with ``alerts_as_failures``,
@@ -83,6 +97,12 @@ class TestScope:
                     "lock another connection holds. If that is this test's own self.conn, the lock lasts until "
                     "the test ends: take it on one connection only. Setting: TDDKIT_LOCK_TIMEOUT, "
                     "[tool.tddkit] lock_timeout; 0 turns it off")
+        if isinstance(exc, psycopg.errors.FeatureNotSupported) and STALE_PLAN in str(exc):
+            self.conn._tddkit.schema_changed = True  # the test's rollback deallocates every prepared statement
+            return ("tddkit: a statement psycopg had prepared on the test's connection no longer fits the schema: "
+                    "something tddkit cannot see changed a table it reads (DDL inside a function?). tddkit drops the "
+                    "prepared statements after this test; to never prepare any, set prepare_threshold = 0 "
+                    "(TDDKIT_PREPARE_THRESHOLD, [tool.tddkit])")
         if isinstance(exc, psycopg.OperationalError) and self.conn._tddkit.lost:
             gone = self.probe.gone_reason()
             if gone:

@@ -1,4 +1,5 @@
-"""Screening a test's SQL for what would break its isolation: ending the transaction, tddkit's savepoints, PREPARE.
+"""Screening a test's SQL for what would break its isolation (ending the transaction, tddkit's savepoints), and for
+what outlives its rollback or changes what prepared statements mean (PREPARE, DDL, SET).
 
 Only statements that start with one of a few keywords are looked at (a
 ``str.startswith`` on the first characters); everything else costs one
@@ -13,10 +14,15 @@ from typing import Any
 ENDS = "ends"  # ends (or prepares) the test's transaction
 RESERVED = "reserved"  # uses a savepoint name tddkit owns
 PREPARED = "prepared"  # PREPARE name: survives the rollback, deallocated after the test
+#: May change the objects or the search path prepared statements were planned for (DDL, SET, a DO block, a procedure):
+#: psycopg's prepared statements are dropped now and after the rollback undoes it.
+SCHEMA = "schema"
 #: Kinds of a savepoint statement of the test's (its detail is the savepoint's name as PostgreSQL knows it).
 SAVEPOINT_KINDS = ("SAVEPOINT", "RELEASE", "ROLLBACK")
 
 _WATCHED = ("COMMIT", "END", "ROLLBACK", "ABORT", "PREPARE", "SAVEPOINT", "RELEASE")
+_SCHEMA_WORDS = ("CREATE", "ALTER", "DROP", "SET", "RESET", "DISCARD", "DO", "CALL", "IMPORT")
+_STARTS = _WATCHED + _SCHEMA_WORDS
 _RESERVED_PREFIX = "TDDKIT_"
 
 
@@ -38,10 +44,12 @@ def screen(query: Any) -> tuple[str, str] | None:
         return None
     text = query.lstrip(" \t\r\n;(")
     head = text[:80].upper()
-    if not head.startswith(_WATCHED):
+    if not head.startswith(_STARTS):
         return None
     words = _words(head)
     first = words[0]
+    if first in _SCHEMA_WORDS:
+        return SCHEMA, first
     if first not in _WATCHED:
         return None  # ENDING, COMMITTED, ... : another word
     second = words[1] if len(words) > 1 else ""

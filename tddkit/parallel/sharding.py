@@ -71,7 +71,7 @@ def save_durations(path: Path, metrics: Sequence[TestMetrics]) -> str | None:
         if class_metrics is not None:
             durations[f"{class_metrics.class_name}::setup"] = round(class_metrics.setup_ms / 1000, 6)
     try:
-        write_json(path, durations, indent=1, sort_keys=True)
+        write_json(path, durations, indent=None, sort_keys=True, separators=(",\n", ": "))  # a test per line
     except OSError as exc:
         return f"test durations not saved: durations_file {path} cannot be written ({exc.strerror})"
     return None

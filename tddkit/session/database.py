@@ -137,7 +137,8 @@ class TestDatabase:
         statement_ms = int(self.settings.statement_timeout * 1000)
         lock_ms = int(self.settings.lock_timeout * 1000)
         options = f"{options} -c statement_timeout={statement_ms} -c lock_timeout={lock_ms} -c jit=off".strip()
-        return {"cursor_factory": CountingCursor, "prepare_threshold": None, "options": options}
+        prepare_threshold = self.settings.prepare_threshold or None  # 0: never (psycopg's None)
+        return {"cursor_factory": CountingCursor, "prepare_threshold": prepare_threshold, "options": options}
 
     def open_pool(self) -> ConnectionPool:
         """Open the pool of GuardedConnections to this database."""
