@@ -266,7 +266,7 @@ class ClassTransaction:
             return scope.report(IsolationError(LEFT_BUSY))
         if conn._tddkit.lost:  # the test saw it break and reported (or expected) that
             return self.release()
-        if conn.info.transaction_status == pq.TransactionStatus.IDLE:
+        if conn.pgconn.transaction_status == pq.TransactionStatus.IDLE:
             self.release()
             self.lender.reset_database()
             raise IsolationError(ENDED_TRANSACTION)

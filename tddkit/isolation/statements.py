@@ -2,9 +2,9 @@
 what outlives its rollback or changes what prepared statements mean (PREPARE, DDL, SET).
 
 Only statements that start with one of a few keywords are looked at (a
-``str.startswith`` on the first characters); everything else costs one
-comparison. Statements built with ``psycopg.sql`` are screened as the text
-they compose to.
+``str.startswith`` on the first characters), and what a text was found to be
+is remembered: a statement run again costs one dictionary lookup. Statements
+built with ``psycopg.sql`` are screened as the text they compose to.
 """
 
 from __future__ import annotations
@@ -35,9 +35,29 @@ def _identifier(word: str) -> str:
     return word[1:-1].replace('""', '"') if word.startswith('"') and word.endswith('"') else word.lower()
 
 
+#: Screened texts (str or bytes) and what ``screen`` found: a statement run again costs one lookup.
+_screened: dict[str | bytes, tuple[str, str] | None] = {}
+_SCREENED_MAX, _SCREENED_TEXT_LIMIT = 10_000, 2_000
+
+
 def screen(query: Any) -> tuple[str, str] | None:
     """(kind, detail) for a statement tddkit must act on, else None; ``detail`` is the statement's start
     (or, for PREPARE, the statement's name as written)."""
+    kind = type(query)
+    if kind is str or kind is bytes:
+        try:
+            return _screened[query]
+        except KeyError:
+            found = _screen(query)
+            if len(query) <= _SCREENED_TEXT_LIMIT:
+                if len(_screened) >= _SCREENED_MAX:
+                    _screened.clear()
+                _screened[query] = found
+            return found
+    return _screen(query)
+
+
+def _screen(query: Any) -> tuple[str, str] | None:
     if isinstance(query, bytes):
         query = query.decode(errors="replace")
     elif not isinstance(query, str):

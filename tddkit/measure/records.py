@@ -225,11 +225,16 @@ class RunRecords(Sequence[TestMetrics]):
         if name in self._odd:
             return [self.value(name, i) for i in indices]
         column = self.column(name)
+        if isinstance(indices, range) and indices == range(len(self)):
+            return column.tolist()
         return [column[i] for i in indices]
 
-    def measured(self) -> list[int]:
-        """Indices of the tests whose records hold measurements (see ``TestMetrics.measured``)."""
+    def measured(self) -> Sequence[int]:
+        """Indices of the tests whose records hold measurements (see ``TestMetrics.measured``): a range when
+        all do."""
         skipped, error, ids = _CODES["skipped"], _CODES["error"], self.ids
+        if skipped not in self.outcomes and error not in self.outcomes:
+            return range(len(self))
         return [i for i, code in enumerate(self.outcomes) if code != skipped and not (
             code == error and (self.value("total_ms", i) == 0 or ids[i].startswith(FAILED_IMPORT_ID)))]
 

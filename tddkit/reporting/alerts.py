@@ -10,6 +10,7 @@ Thresholds are ``[tool.tddkit.thresholds]``: the built-in ``test_duration_ms``,
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Mapping, Sequence
 
 from ..measure.metrics import MB, TestMetrics
@@ -50,8 +51,9 @@ def _test_checks(records: RunRecords, i: int) -> list[tuple[str, float]]:
     ]
 
 
-def _within(value: float, threshold: float | None) -> bool:
-    return threshold is None or value <= threshold
+def _limit(threshold: float | None) -> float:
+    """A threshold as the bound a value must not exceed: infinite when there is none."""
+    return math.inf if threshold is None else threshold
 
 
 def threshold_alerts(tests: RunRecords | Sequence[TestMetrics], thresholds: Mapping[str, float],
@@ -60,15 +62,15 @@ def threshold_alerts(tests: RunRecords | Sequence[TestMetrics], thresholds: Mapp
     recorded metrics."""
     records = tests if isinstance(tests, RunRecords) else RunRecords(tests)
     chosen = list(range(len(records)) if indices is None else indices)
-    duration, setup, memory = (thresholds.get(name) for name in ("test_duration_ms", "fixture_setup_ms",
-                                                                    "memory_usage_mb"))
+    duration, setup, memory = (_limit(thresholds.get(name)) for name in ("test_duration_ms", "fixture_setup_ms",
+                                                                            "memory_usage_mb"))
     extras = records.extras
     total, setup_ms, before, after = (records.column(name) for name in ("total_ms", "setup_ms", "rss_before",
                                                                          "rss_after"))
     alerts = []
     for i in chosen:
-        if i not in extras and _within(total[i], duration) and _within(setup_ms[i], setup) and \
-                _within((after[i] - before[i]) / MB, memory):
+        if total[i] <= duration and setup_ms[i] <= setup and (after[i] - before[i]) / MB <= memory and \
+                i not in extras:
             continue  # the common case, decided without building the checks
         alerts += _alerts(records.ids[i], _test_checks(records, i), thresholds)
     for cm in records.classes_of(chosen):
@@ -81,5 +83,6 @@ def repeated_statement_alerts(tests: RunRecords | Sequence[TestMetrics],
     """An ``n_plus_one`` alert per statement a test repeated (value: its calls)."""
     records = tests if isinstance(tests, RunRecords) else RunRecords(tests)
     chosen = range(len(records)) if indices is None else indices
+    extras = records.extras  # where a test's repeated statements are kept, if it has any
     return [Alert("n_plus_one", records.ids[i], found["calls"], found["threshold"], found["severity"])
-            for i in chosen for found in records.value("repeated_statements", i)]
+            for i in chosen if i in extras for found in records.value("repeated_statements", i)]

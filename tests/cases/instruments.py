@@ -32,9 +32,9 @@ class RecordsMetrics(tddkit.TDDTestCase):
 
     def test_memory_snapshot(self):
         before = self.memory_snapshot("before")
-        kept = b"x" * (8 * 2**20)
+        kept = b"x" * (64 * 2**20)  # large beside what other threads may free meanwhile (seen: 14 MB)
         after = self.memory_snapshot("after")
-        self.assertGreater(after["rss_mb"], before["rss_mb"] + 6)
+        self.assertGreater(after["rss_mb"], before["rss_mb"] + 48)
         self.assertGreaterEqual(after["vms_mb"], after["rss_mb"])
         del kept
 
