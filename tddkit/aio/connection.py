@@ -22,9 +22,10 @@ import psycopg
 
 from .._compat import async_view_of, cursor_connection_slot
 from ..errors import IsolationError
-from ..isolation.connection import ISOLATION_HINT, ConnectionState, GuardedConnection, QueryCapture
+from ..isolation.connection import ISOLATION_HINT, ConnectionState, GuardedConnection
 from ..isolation.joined_mode import JOINED_AUTOCOMMIT
 from ..isolation.statements import screen
+from ..measure.queries import QueryCapture
 
 
 class AsyncCountingCursor(psycopg.AsyncCursor[Any]):

@@ -224,7 +224,7 @@ class ClassTransaction:
         meter.connected(state.query_count, state.query_time)
         state.statement_log = meter.watch_statements(self.settings.repeated_query_threshold)
         scope = TestScope(conn, meter, self.lender.track_borrowed(), self.settings, self.lender.probe)
-        state.guard(True)
+        state.guarded = True
         if self.commit_as_savepoint:
             state.join(base="tddkit_test")
         self.in_use = True
@@ -235,7 +235,7 @@ class ClassTransaction:
         what went wrong after it (a thread left running, a transaction ended, a write that escaped)."""
         state, meter = scope.conn._tddkit, scope.meter
         self.in_use = False
-        state.guard(False)
+        state.guarded = False
         state.joins.clear()  # units of work app code left open: the rollback below undoes them
         state.statement_log = None
         meter.queries_done(state.query_count, state.query_time)

@@ -24,7 +24,7 @@ from psycopg.rows import tuple_row
 
 from .._compat import cursor_connection_slot, query_results_generator, reclaim_handlers
 from ..errors import IsolationError
-from ..measure.queries import StatementLog
+from ..measure.queries import QueryCapture, StatementLog
 from .client_state import ClientState
 from .joined_mode import JOINED_AUTOCOMMIT, JOINED_RAW_END, JoinedMode, Unit
 from .prepared import schema_changed
@@ -42,22 +42,6 @@ ISOLATION_HINT = (
 _OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
 #: psycopg's generator of the results of a sent query (see ``tddkit._compat``).
 execute = query_results_generator()
-
-
-class QueryCapture:
-    """The statements run on a connection while a ``capture_queries()`` block was open."""
-
-    def __init__(self) -> None:
-        #: (SQL text, seconds) of each statement, in order.
-        self.statements: list[tuple[str, float]] = []
-
-    def __len__(self) -> int:
-        return len(self.statements)
-
-    def listing(self, limit: int = 200) -> str:
-        """The statements as numbered lines (each cut to ``limit`` characters), or ``(none)``."""
-        lines = [f"  {i}. {text.strip()[:limit]}" for i, (text, _) in enumerate(self.statements, 1)]
-        return "\n".join(lines) or "  (none)"
 
 
 class CountingCursor(psycopg.Cursor):
@@ -79,7 +63,13 @@ class CountingCursor(psycopg.Cursor):
         try:
             return super().execute(query, params, **kwargs)
         finally:
-            state.note_statement(query, time.perf_counter() - start, conn)
+            elapsed = time.perf_counter() - start
+            state.query_count += 1  # note_statement's counting, inline: this is every statement's path
+            state.query_time += elapsed
+            if state.statement_log is not None:
+                state.statement_log.note(query, elapsed, conn)
+            if state.captures:
+                state.capture(query, elapsed, conn)
 
     def _savepoint_statement(self, seen: tuple[str, str], query: Any, params: Any = None, **kwargs: Any) -> Any:
         """Run a savepoint statement of application code's in joined mode, and follow it once it succeeded."""
@@ -158,9 +148,13 @@ class ConnectionState(JoinedMode):
         if log is not None:
             log.note(query, elapsed, conn)
         if self.captures:
-            text = query.as_string(conn) if hasattr(query, "as_string") else str(query)
-            for capture in self.captures:
-                capture.statements.append((text, elapsed))
+            self.capture(query, elapsed, conn)
+
+    def capture(self, query: Any, elapsed: float, conn: Any) -> None:
+        """Keep a statement's text and time in every open ``capture_queries()`` block."""
+        text = query.as_string(conn) if hasattr(query, "as_string") else str(query)
+        for capture in self.captures:
+            capture.statements.append((text, elapsed))
 
     @contextlib.contextmanager
     def uncounted(self) -> Iterator[None]:

@@ -116,6 +116,22 @@ def severity(calls: int, threshold: int) -> str:
     return "warning" if calls <= CRITICAL_FACTOR * threshold else "critical"
 
 
+class QueryCapture:
+    """The statements run on a connection while a ``capture_queries()`` block was open."""
+
+    def __init__(self) -> None:
+        #: (SQL text, seconds) of each statement, in order.
+        self.statements: list[tuple[str, float]] = []
+
+    def __len__(self) -> int:
+        return len(self.statements)
+
+    def listing(self, limit: int = 200) -> str:
+        """The statements as numbered lines (each cut to ``limit`` characters), or ``(none)``."""
+        lines = [f"  {i}. {text.strip()[:limit]}" for i, (text, _) in enumerate(self.statements, 1)]
+        return "\n".join(lines) or "  (none)"
+
+
 class StatementLog:
     """The statements of one running test, by shape: calls, seconds, longest, and where repeats came from.
 

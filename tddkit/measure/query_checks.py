@@ -23,7 +23,7 @@ __tracebackhide__ = True  # pytest's name for the same
 
 
 class Captured(Protocol):
-    """The statements of a ``capture_queries()`` block (``tddkit.isolation.connection.QueryCapture``)."""
+    """The statements of a ``capture_queries()`` block (``tddkit.measure.queries.QueryCapture``)."""
 
     def __len__(self) -> int: ...
 
