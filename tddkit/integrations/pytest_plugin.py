@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..config.paths import DEFAULT_BASELINE_PATH
-from .pytest_results import STATE, PluginState, begin_test, class_uses_tddkit, fail_call, finish_item, measured_item
+from .pytest_results import STATE, PluginState, begin_test, finish_item, measured_item
 from .pytest_signals import SignalStop
 
 if TYPE_CHECKING:
@@ -31,6 +31,10 @@ pytest_plugins = ["tddkit.integrations.pytest_header", "tddkit.integrations.pyte
                   "tddkit.integrations.pytest_queries", "tddkit.integrations.pytest_async"]
 
 SIGNALS = pytest.StashKey[SignalStop]()
+#: The configs of the pytest runs under way in this process, innermost last: fixtures that take no ``request``
+#: read theirs here (pytest builds a fixture definition for ``request`` anew for every test that resolves it).
+_CONFIGS: list[pytest.Config] = []
+CLASS_SCOPE_FIXTURE = "_tddkit_class_scope"
 
 SCOPES_HINT = (
     "tddkit: tddkit_conn, tddkit_pool, tddkit_dsn, tddkit_sqlalchemy_* (engine, connection, session, session_factory), "
@@ -63,6 +67,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                        "never run at the same time (also across pytest-xdist workers)")
     config.stash[STATE] = PluginState(config)
     config.stash[SIGNALS] = SignalStop()
+    _CONFIGS.append(config)
 
 
 def _state(config: pytest.Config) -> PluginState:
@@ -73,9 +78,9 @@ def _state(config: pytest.Config) -> PluginState:
 
 
 @pytest.fixture(scope="session")
-def tddkit_session(request: pytest.FixtureRequest) -> Session:
+def tddkit_session() -> Session:
     """The tddkit session: the server (embedded, or --tddkit-dsn) and the test database."""
-    return _state(request.config).tddkit_session()
+    return _state(_CONFIGS[-1]).tddkit_session()
 
 
 @pytest.fixture(scope="module")
@@ -90,12 +95,10 @@ def _tddkit_transaction(request: pytest.FixtureRequest, tddkit_session: Session)
     transaction.release()
 
 
-@pytest.fixture(scope="class", autouse=True)
+@pytest.fixture(scope="class")
 def _tddkit_class_scope(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A class whose tests use tddkit gets a nested scope: its class-scoped data is gone after it."""
-    if request.cls is None or not class_uses_tddkit(request):
-        yield
-        return
+    """A class whose tests use tddkit gets a nested scope: its class-scoped data is gone after it (the tests of
+    such classes get this fixture first, at collection)."""
     transaction: ClassTransaction = request.getfixturevalue("_tddkit_transaction")
     transaction.push_scope()
     yield
@@ -204,39 +207,53 @@ def tddkit_memory_snapshot(_tddkit_test: Any) -> Callable[[str], dict[str, Any]]
 # --- the test protocol ---------------------------------------------------------------------------------
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests of a class whose tests use tddkit open its nested scope first (before its class fixtures); no
+    other test pays for it."""
+    classes = _state(config).tddkit_classes(items)
+    for item in items:
+        names = getattr(item, "fixturenames", None)
+        if names is not None and getattr(item, "cls", None) in classes and CLASS_SCOPE_FIXTURE not in names:
+            names.insert(0, CLASS_SCOPE_FIXTURE)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """Wait for the test's named resources before anything is timed; measure TDDTestCase tests too."""
     _state(item.config).before_test(item)
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, Any, None]:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     scope = measured_item(item)
-    if scope is not None:
-        scope.meter.set_up()
-    outcome = yield
-    if scope is not None:
-        error = outcome.excinfo[1] if outcome.excinfo else None
-        if error is not None:
-            scope.failed = True
-            if "psycopg" in sys.modules and isinstance(error, sys.modules["psycopg"].Error):
-                note = scope.explain(error)
-                if note:
-                    error.add_note(note)
-        failure = scope.body_done()
-        if failure:  # alerts_as_failures: an N+1 fails the test (its call, not its teardown)
-            fail_call(outcome, failure)
+    if scope is None:
+        return (yield)
+    scope.meter.set_up()
+    try:
+        result = yield
+    except BaseException as error:
+        scope.failed = True
+        if "psycopg" in sys.modules and isinstance(error, sys.modules["psycopg"].Error):
+            note = scope.explain(error)
+            if note:
+                error.add_note(note)
+        scope.body_done()
+        raise
+    failure = scope.body_done()
+    if failure:  # alerts_as_failures: an N+1 fails the test (its call, not its teardown)
+        raise pytest.fail.Exception(failure, pytrace=False)
+    return result
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report: pytest.TestReport = yield
     if report.failed and report.when == "setup" and "ScopeMismatch" in report.longreprtext and \
             "tddkit_" in report.longreprtext:
         report.sections.append(("tddkit", SCOPES_HINT))
     _state(item.config).after_phase(item, report)
+    return report
 
 
 @pytest.hookimpl(trylast=True)
@@ -275,6 +292,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if SIGNALS in config.stash:
         config.stash[SIGNALS].uninstall()
+    if config in _CONFIGS:
+        _CONFIGS.remove(config)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -60,24 +60,9 @@ def finish_item(item: pytest.Item, transaction: ClassTransaction, scope: TestSco
         del item.stash[SCOPE]
 
 
-def fail_call(outcome: Any, message: str) -> None:
-    """Fail the test's call (``pytest_runtest_call``'s outcome) with ``message``, no traceback: pluggy 1.1 and later
-    force the outcome, older ones take the exception the hook wrapper raises."""
-    error = pytest.fail.Exception(message, pytrace=False)
-    if not hasattr(outcome, "force_exception"):
-        raise error
-    outcome.force_exception(error)
-
-
 def measured_item(item: pytest.Item) -> TestScope | None:
     """The running scope of a test that uses a tddkit fixture, else None."""
     return item.stash.get(SCOPE, None)
-
-
-def class_uses_tddkit(request: pytest.FixtureRequest) -> bool:
-    """Whether any test of the requesting class uses a tddkit fixture (decided once per session)."""
-    state = request.config.stash[STATE]
-    return request.cls in state.tddkit_classes(request.session)
 
 
 def _per_worker(settings: Settings, workerinput: dict[str, Any] | None) -> Settings:
@@ -113,7 +98,6 @@ class PluginState:
         self.details: dict[str, str] = {}
         self.lines: list[str] = []
         self._settings: Settings | None = None
-        self._classes: set[Any] | None = None
         self._started = time.perf_counter()
         self._baseline: dict[str, Any] | None = None
         if config.getoption("tddkit_compare", None):
@@ -171,11 +155,10 @@ class PluginState:
             self.session = get_session(settings)
         return self.session
 
-    def tddkit_classes(self, session: pytest.Session) -> set[Any]:
-        if self._classes is None:
-            self._classes = {getattr(item, "cls", None) for item in session.items
-                             if TRANSACTION_FIXTURE in getattr(item, "fixturenames", ())}
-        return self._classes
+    def tddkit_classes(self, items: list[pytest.Item]) -> set[Any]:
+        """The classes (None aside) with a test that uses a tddkit fixture."""
+        return {getattr(item, "cls", None) for item in items
+                if TRANSACTION_FIXTURE in getattr(item, "fixturenames", ())} - {None}
 
     def start_clock(self) -> None:
         self._started = time.perf_counter()
