@@ -13,9 +13,9 @@ the medians and the median of each round's ratio to the floor: wall time, and
 the CPU time of the test process and of the server (all its processes), which
 other work on a busy machine disturbs less. ``--breakdown`` adds floors that do
 more of what tddkit does, to show where its cost comes from: statements never
-prepared (tddkit's connections set ``prepare_threshold=None``), and also
-tddkit's per-test round trip (rollback, advisory-lock release, the leak check's
-probe) on tddkit's test database.
+prepared (``prepare_threshold = 0``), and tddkit's per-test round trip
+(rollback, advisory-lock release, the leak check's probe) on tddkit's test
+database. Writes its table to ``docs/measured/floor.md``.
 
     python benchmarks/floor.py [--tests 2000] [--rounds 5] [--breakdown]
 """
@@ -42,22 +42,24 @@ from _project import (  # noqa: E402
     floor_database,
     make_project,
     measured,
+    server_version,
     tddkit_command,
     vacuum_floor,
+    write_fragment,
     write_suite,
 )
 
 NAMES = {
     "floor": "floor: hand-written unittest, SAVEPOINT per class, ROLLBACK TO per test",
-    "unprepared": "  floor, statements never prepared (as tddkit's connections)",
-    "statements": "  floor, unprepared, tddkit's test database and per-test statements",
+    "unprepared": "  floor, statements never prepared (prepare_threshold = 0)",
+    "statements": "  floor on tddkit's test database, with tddkit's per-test round trip",
     "tddkit": "python -m tddkit run (report printed)",
     "no_report": "python -m tddkit run --no-report",
 }
 #: The breakdown's floor variants: what the floor's connection does like tddkit's (see _project.FLOOR_SUPPORT).
 UNPREPARED = {"FLOOR_PREPARE": "no"}
 #: tddkit's per-test round trip: the rollback, the release of advisory locks a test took, the leak check's probe.
-TDDKIT_STATEMENTS = {**UNPREPARED, "FLOOR_AFTER_TEST": (
+TDDKIT_STATEMENTS = {"FLOOR_AFTER_TEST": (
     "ROLLBACK TO SAVEPOINT t; SELECT pg_advisory_unlock_all(), (pg_last_committed_xact()).xid::text")}
 
 
@@ -76,6 +78,7 @@ def main() -> None:
             write_suite(root, f"floor_{size}", "floor", tests)
             write_suite(root, f"tddkit_{size}", "tddkit", tests)
         session = tddkit.get_session(load_settings(targets=[tmp]))
+        version = server_version(session.server_dsn)
         try:
             server = ServerCpu(session.server_dsn)
             with floor_database(session.server_dsn) as floor_dsn:
@@ -105,15 +108,19 @@ def main() -> None:
     print(f"per test, whole process, (T({args.tests + 1}) - T(1)) / {args.tests}; INSERT + COUNT, classes of 100; "
           f"{args.rounds} rounds alternating, medians (ratio: median of the rounds' ratios); {os.cpu_count()} CPUs")
     print(f"{'command':<72} {'wall ms':>8} {'ratio':>6} {'CPU ms':>7} {'ratio':>6} {'server':>7} {'ratio':>6}")
-    floor = samples["floor"]
+    floor, rows = samples["floor"], []
     for name, values in samples.items():
         cells = []
         for key in ("wall", "cpu", "server"):
             ratios = [v / f for v, f in zip(values[key], floor[key], strict=True) if f > 0]
-            cells.append(f"{statistics.median(values[key]):>{8 if key == 'wall' else 7}.3f} "
-                         f"{statistics.median(ratios) if ratios else 0:>5.2f}x")
-        print(f"{NAMES[name]:<72} {' '.join(cells)}")
+            cells += [f"{statistics.median(values[key]):.3f}", f"{statistics.median(ratios) if ratios else 0:.2f}x"]
+        rows.append([NAMES[name].strip(), *cells])
+        print(f"{NAMES[name]:<72} {cells[0]:>8} {cells[1]:>6} {cells[2]:>7} {cells[3]:>6} {cells[4]:>7} {cells[5]:>6}")
     print("wall: the whole command; CPU: the test process (user + system); server: every process of the server")
+    write_fragment("floor", ["per test", "wall ms", "vs floor", "CPU ms", "vs floor", "server CPU ms", "vs floor"],
+                   rows, f"whole process, (T({args.tests + 1}) - T(1)) / {args.tests}, INSERT + COUNT per test, "
+                   f"classes of 100, {args.rounds} rounds alternating, medians; a ratio is the median of the rounds' "
+                   "ratios", version)
 
 
 if __name__ == "__main__":

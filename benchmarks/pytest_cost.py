@@ -29,7 +29,15 @@ sys.path.insert(0, str(ROOT))
 import tddkit  # noqa: E402  (this checkout's)
 from tddkit.config.settings import load_settings  # noqa: E402
 
-from _project import checkout_env, floor_database, make_project, timed, vacuum_floor  # noqa: E402
+from _project import (  # noqa: E402
+    checkout_env,
+    floor_database,
+    make_project,
+    server_version,
+    timed,
+    vacuum_floor,
+    write_fragment,
+)
 
 WORK = """
     conn.execute("INSERT INTO items (name) VALUES ('x')")
@@ -81,6 +89,7 @@ def main() -> None:
             (root / f"test_{variant}_many.py").write_text(make(args.tests))
             (root / f"test_{variant}_one.py").write_text(make(1))
         session = tddkit.get_session(load_settings(targets=[tmp]))
+        version = server_version(session.server_dsn)
         samples: dict[str, list[float]] = {variant: [] for variant in MODULES}
         try:
             with floor_database(session.server_dsn) as floor_dsn:
@@ -99,9 +108,14 @@ def main() -> None:
     print(f"{'variant':<58} {'ms per test':>12} {'vs by hand':>11}")
     names = {"fixture": "pytest + tddkit_conn", "testcase": "tddkit.TDDTestCase under pytest",
              "by_hand": "pytest + session connection, ROLLBACK TO fixture by hand"}
+    rows = []
     for variant, values in samples.items():
         ratios = [value / floor for value, floor in zip(values, samples["by_hand"], strict=True)]
-        print(f"{names[variant]:<58} {statistics.median(values):>12.3f} {statistics.median(ratios):>10.2f}x")
+        rows.append([names[variant], f"{statistics.median(values):.3f}", f"{statistics.median(ratios):.2f}x"])
+        print(f"{rows[-1][0]:<58} {rows[-1][1]:>12} {rows[-1][2]:>11}")
+    write_fragment("pytest_cost", ["variant", "ms per test", "vs by hand"], rows,
+                   f"whole command, (T({args.tests}) - T(1)) / {args.tests - 1}, INSERT + COUNT per test, one server, "
+                   f"{args.rounds} rounds alternating, medians; a ratio is the median of the rounds' ratios", version)
 
 
 if __name__ == "__main__":
