@@ -154,7 +154,7 @@
       svg.append(tip(s("rect", { x: L + i * step + 0.5, y: y(c), width: step - 1, height: H - B - y(c),
         fill: "#5c8fd6" }), `${c} tests from ${fmt(from, "ms")} to ${fmt(to, "ms")}`));
     });
-    svg.append(s("text", { x: 8, y: T + 4 }, `${top} tests`));
+    svg.append(s("text", { x: 8, y: T + 4 }, top === 1 ? "1 test" : `${top} tests`));
     marks.forEach(([name, v, color], i) => {
       svg.append(tip(s("line", { class: "mark", x1: x(v), y1: T, x2: x(v), y2: H - B, stroke: color }),
         `${name} ${fmt(v, "ms")}`), s("text", { x: x(v) + (x(v) > W - 140 ? -4 : 4), y: T + 10 + 12 * i, fill: color,
@@ -273,7 +273,7 @@
         "summary of each run and see the trend here."));
       return;
     }
-    node.querySelector("h2").after(h("p", { class: "note" }, `Median and p95 test time of the last ${runs.length} ` +
+    node.querySelector("h2").after(h("p", { class: "note" }, `Median and p95 test time (ms) of the last ${runs.length} ` +
       "runs of the history, oldest first; the ringed point is this run."));
     const W = 960, H = 280, L = 60, R = 20, T = 16, B = 46;
     const lines = [["median", "#1f5fbf"], ["p95", "#ef6c00"]];
