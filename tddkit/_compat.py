@@ -198,3 +198,13 @@ def pool_record_is_about(record: logging.LogRecord, cls: type) -> bool:
 #: The start of the name of every module of pytest's own code (its package ``_pytest``), whose frames are never the
 #: application's line (no fallback: should pytest move its code, its frames could be taken for the application's).
 PYTEST_MODULES = "_pytest."
+
+
+# --- pytest --------------------------------------------------------------------------------------------
+
+def fixture_scopes(item: Any) -> list[str | None]:
+    """The scope name of each of a pytest item's fixtures, in ``item.fixturenames`` order (None when unknown:
+    ``request``, or pytest keeps no definitions where it used to, ``item._fixtureinfo.name2fixturedefs``)."""
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    return [definitions[name][-1].scope if definitions.get(name) else None for name in item.fixturenames]
+

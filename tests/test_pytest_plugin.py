@@ -86,6 +86,13 @@ class FixtureTests(unittest.TestCase):
                 ran = [line.split("::")[1].split()[0] for line in done.stdout.splitlines() if " PASSED" in line]
                 self.assertEqual(ran, list(order))
 
+    def test_module_data_first_made_by_a_class_test_outlives_the_class(self):
+        project = PytestProject(self, "module_data")
+        done = project.pytest("-v", "test_module_data.py::TestWithClassData::test_class_and_module_data",
+                              "test_module_data.py::test_c_class_data_is_gone_after_the_class", shared_server=True)
+        self.assertEqual(done.returncode, 0, output(done))
+        self.assertEqual(done.stdout.count(" PASSED"), 2, output(done))
+
     @unittest.skipUnless(HAVE_SQLALCHEMY, "SQLAlchemy is not installed")
     def test_sqlalchemy_fixtures_as_real_suites_use_them_with_warnings_as_errors(self):
         warnings_as_errors = '[tool.pytest.ini_options]\nfilterwarnings = ["error"]\n'

@@ -84,12 +84,13 @@ def tddkit_session() -> Session:
 
 
 @pytest.fixture(scope="module")
-def _tddkit_transaction(request: pytest.FixtureRequest, tddkit_session: Session) -> Iterator[ClassTransaction]:
+def _tddkit_transaction(tddkit_session: Session) -> Iterator[ClassTransaction]:
     from ..isolation.class_transaction import ClassTransaction
 
     if tddkit_session._lender is None:
         raise pytest.UsageError("the tddkit session has no test database")
-    transaction = ClassTransaction(tddkit_session._lender, name=request.node.nodeid, lent_between_tests=True)
+    module = _state(_CONFIGS[-1]).running_item().nodeid.split("::", 1)[0]
+    transaction = ClassTransaction(tddkit_session._lender, name=module, lent_between_tests=True)
     transaction.connection()
     yield transaction
     transaction.release()
@@ -112,10 +113,11 @@ def tddkit_module_conn(_tddkit_transaction: ClassTransaction) -> Any:
 
 
 @pytest.fixture
-def _tddkit_test(request: pytest.FixtureRequest, _tddkit_transaction: ClassTransaction) -> Iterator[Any]:
-    scope = begin_test(request.node, _tddkit_transaction)
+def _tddkit_test(_tddkit_transaction: ClassTransaction) -> Iterator[Any]:
+    item = _state(_CONFIGS[-1]).running_item()
+    scope = begin_test(item, _tddkit_transaction)
     yield scope
-    finish_item(request.node, _tddkit_transaction, scope)
+    finish_item(item, _tddkit_transaction, scope)
 
 
 @pytest.fixture
@@ -215,7 +217,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for item in items:
         names = getattr(item, "fixturenames", None)
         if names is not None and getattr(item, "cls", None) in classes and CLASS_SCOPE_FIXTURE not in names:
-            names.insert(0, CLASS_SCOPE_FIXTURE)
+            from .._compat import fixture_scopes
+
+            scopes = fixture_scopes(item)  # after the session's and module's fixtures: their data outlives the class
+            names.insert(next((i for i, scope in enumerate(scopes) if scope in ("class", "function")), len(names)),
+                         CLASS_SCOPE_FIXTURE)
 
 
 @pytest.hookimpl(tryfirst=True)

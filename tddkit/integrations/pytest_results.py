@@ -99,6 +99,8 @@ class PluginState:
         self.lines: list[str] = []
         self._settings: Settings | None = None
         self._started = time.perf_counter()
+        #: The test being set up, run or torn down (``before_test``).
+        self.item: pytest.Item | None = None
         self._baseline: dict[str, Any] | None = None
         if config.getoption("tddkit_compare", None):
             self._baseline = self._load_baseline(config.getoption("tddkit_compare"))
@@ -165,8 +167,15 @@ class PluginState:
 
     # --- per test ---------------------------------------------------------------------------------------
 
+    def running_item(self) -> pytest.Item:
+        """The test whose setup, call or teardown is under way (fixtures that take no ``request`` ask here)."""
+        if self.item is None:
+            raise pytest.UsageError("tddkit's fixtures work in tests and their fixtures, not outside a test")
+        return self.item
+
     def before_test(self, item: pytest.Item) -> None:
         """Take the test's named resources; let a TDDTestCase hand its metrics to this item."""
+        self.item = item
         names = tuple(sorted({name for mark in item.iter_markers("tddkit_resources") for name in mark.args}))
         if names:
             locks = self.tddkit_session()._resource_locks()
