@@ -196,9 +196,10 @@ def _problems(events: list[dict[str, Any]], page_url: str) -> tuple[list[str], l
 
 
 def render(page: Path, screenshot: Path | None = None, timeout: float = 60, height: int = 16000) -> Rendered:
-    """Open ``page`` in Chromium, wait until its script has drawn it, and say what it shows (and save a
-    screenshot of its first ``height`` pixels to ``screenshot``)."""
-    browser = Chromium(timeout)
+    """Open ``page`` in Chromium, wait up to ``timeout`` seconds until its script has drawn it, and say what it shows
+    (and save a screenshot of its first ``height`` pixels to ``screenshot``). Chromium's own answers may take their
+    time (a cold start on a busy machine): only the drawing is held to ``timeout``."""
+    browser = Chromium()
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
