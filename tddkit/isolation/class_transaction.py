@@ -26,7 +26,7 @@ from . import advisory_locks
 from .connection import GuardedConnection
 from .leaks.watch import LeakWatch, leak_error, new_watch, with_probe
 from .lending import Lender
-from .prepared import deallocation, needs_deallocation
+from .prepared import deallocation
 from .scope import TestScope
 from .temp_tables import schema_cache
 
@@ -290,9 +290,8 @@ class ClassTransaction:
         """The per-test rollback (with the release of the advisory locks the test took); with the leak check,
         what other connections changed (else None)."""
         state = conn._tddkit
-        also = self.release_locks + deallocation(state) if needs_deallocation(state) else self.release_locks
         watch = self.leak_watch if self.settings.leak_check else None
-        result = conn._tddkit.run_internal(with_probe(ROLLBACK_TO + also, watch))
+        result = state.run_internal(with_probe(ROLLBACK_TO + self.release_locks + deallocation(state), watch))
         return watch.changes(result.get_value(0, result.nfields - 1), conn) if watch else None
 
     # --- nested scopes -------------------------------------------------------------------

@@ -63,13 +63,7 @@ class CountingCursor(psycopg.Cursor):
         try:
             return super().execute(query, params, **kwargs)
         finally:
-            elapsed = time.perf_counter() - start
-            state.query_count += 1  # note_statement's counting, inline: this is every statement's path
-            state.query_time += elapsed
-            if state.statement_log is not None:
-                state.statement_log.note(query, elapsed, conn)
-            if state.captures:
-                state.capture(query, elapsed, conn)
+            state.note_statement(query, time.perf_counter() - start, conn)
 
     def _savepoint_statement(self, seen: tuple[str, str], query: Any, params: Any = None, **kwargs: Any) -> Any:
         """Run a savepoint statement of application code's in joined mode, and follow it once it succeeded."""
@@ -148,13 +142,9 @@ class ConnectionState(JoinedMode):
         if log is not None:
             log.note(query, elapsed, conn)
         if self.captures:
-            self.capture(query, elapsed, conn)
-
-    def capture(self, query: Any, elapsed: float, conn: Any) -> None:
-        """Keep a statement's text and time in every open ``capture_queries()`` block."""
-        text = query.as_string(conn) if hasattr(query, "as_string") else str(query)
-        for capture in self.captures:
-            capture.statements.append((text, elapsed))
+            text = query.as_string(conn) if hasattr(query, "as_string") else str(query)
+            for capture in self.captures:
+                capture.statements.append((text, elapsed))
 
     @contextlib.contextmanager
     def uncounted(self) -> Iterator[None]:

@@ -40,11 +40,6 @@ def schema_changed(state: ConnectionState) -> None:
     forget_prepared(state.conn, deallocate=True)
 
 
-def needs_deallocation(state: ConnectionState) -> bool:
-    """Whether the next rollback must deallocate prepared statements (``deallocation``)."""
-    return state.prepared or state.schema_changed
-
-
 def deallocation(state: ConnectionState, scope_changed: bool = False) -> bytes:
     """What to send with a rollback (b"" when nothing): after a schema change (the test's, or ``scope_changed``: its
     scope's shared data's), deallocate every prepared statement, and psycopg forgets its own; after a SQL

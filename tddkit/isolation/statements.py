@@ -43,8 +43,8 @@ _SCREENED_MAX, _SCREENED_TEXT_LIMIT = 10_000, 2_000
 def screen(query: Any) -> tuple[str, str] | None:
     """(kind, detail) for a statement tddkit must act on, else None; ``detail`` is the statement's start
     (or, for PREPARE, the statement's name as written)."""
-    kind = type(query)
-    if kind is str or kind is bytes:
+    text_type = type(query)
+    if text_type is str or text_type is bytes:
         try:
             return _screened[query]
         except KeyError:
