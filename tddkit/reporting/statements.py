@@ -42,11 +42,18 @@ def run_statistics(tests: RunRecords | Iterable[TestMetrics], keep: int = RUN_SH
     records = tests if isinstance(tests, RunRecords) else RunRecords(list(tests))
     chosen = list(range(len(records)) if indices is None else indices)
     ids = records.ids
-    every = indices is None or isinstance(indices, range) and indices == range(len(records))
-    if every and not any("statements" in extra for extra in records.extras.values()):
-        shapes = _from_columns(records)
-    else:
-        shapes = _from_records(records, chosen)
+    shapes: dict[str, ShapeStats] = {}  # in order of first use
+    for i, shape, calls, total_ms, max_ms in records.statements(chosen):
+        stats = shapes.get(shape)
+        if stats is None:
+            stats = shapes[shape] = ShapeStats(shape)
+        stats.calls += calls
+        stats.total_ms += total_ms
+        if max_ms > stats.max_ms:
+            stats.max_ms = max_ms
+        stats.test_count += 1
+        if len(stats.tests) < TESTS_PER_SHAPE:
+            stats.tests.append(ids[i])
     kept: list[ShapeStats] = []
     rest: dict[str, ShapeStats] = {}
     for stats in sorted(shapes.values(), key=lambda s: s.total_ms, reverse=True):
@@ -62,46 +69,6 @@ def run_statistics(tests: RunRecords | Iterable[TestMetrics], keep: int = RUN_SH
         other.test_count, other.tests = len(ran_other), ran_other[:TESTS_PER_SHAPE]
         kept.append(other)
     return kept
-
-
-def _from_records(records: RunRecords, chosen: list[int]) -> dict[str, ShapeStats]:
-    """The statements of the tests at ``chosen`` summed by shape, in order of first use."""
-    ids = records.ids
-    shapes: dict[str, ShapeStats] = {}
-    for i, shape, calls, total_ms, max_ms in records.statements(chosen):
-        stats = shapes.get(shape)
-        if stats is None:
-            stats = shapes[shape] = ShapeStats(shape)
-        stats.calls += calls
-        stats.total_ms += total_ms
-        if max_ms > stats.max_ms:
-            stats.max_ms = max_ms
-        stats.test_count += 1
-        if len(stats.tests) < TESTS_PER_SHAPE:
-            stats.tests.append(ids[i])
-    return shapes
-
-
-def _from_columns(records: RunRecords) -> dict[str, ShapeStats]:
-    """Every test's statements summed by shape, read straight from the records' columns (``run_statistics`` over
-    all tests, none of whose statements are kept aside in ``extras``)."""
-    names, shape_of, numbers, ids = records.shapes, records.statement_shape, records.statement_numbers, records.ids
-    by_id: dict[int, ShapeStats] = {}
-    start = 0
-    for i, end in enumerate(records.statement_end):
-        for at in range(start, end):
-            stats = by_id.get(shape_of[at])
-            if stats is None:
-                stats = by_id[shape_of[at]] = ShapeStats(names[shape_of[at]])
-            stats.calls += int(numbers[3 * at])
-            stats.total_ms += numbers[3 * at + 1]
-            if numbers[3 * at + 2] > stats.max_ms:
-                stats.max_ms = numbers[3 * at + 2]
-            stats.test_count += 1
-            if len(stats.tests) < TESTS_PER_SHAPE:
-                stats.tests.append(ids[i])
-        start = end
-    return {stats.statement: stats for stats in by_id.values()}
 
 
 # --- printed ----------------------------------------------------------------------------------
