@@ -41,14 +41,17 @@ BODY = """
 #: The floor's shared connection and base class (a module of the project). Variants for the breakdown of
 #: tddkit's cost: FLOOR_PREPARE=no (never prepare statements, as tddkit's connections), FLOOR_AFTER_TEST (the
 #: per-test statements, sent in one round trip).
-FLOOR_SUPPORT = '''"""The hand-written floor: one connection, a savepoint per class, ROLLBACK TO after each test."""
+FLOOR_SUPPORT = '''"""The hand-written floor: one connection, a savepoint per class, one round trip after each test."""
 import os
 import unittest
 
 import psycopg
 
 _conn = None
-AFTER_TEST = os.environ.get("FLOOR_AFTER_TEST", "ROLLBACK TO SAVEPOINT t")
+#: What tddkit sends after each test, in one round trip: the rollback, the release of the session advisory locks
+#: the test took, and the leak check's probe (the server's last commit).
+AFTER_TEST = os.environ.get("FLOOR_AFTER_TEST", "ROLLBACK TO SAVEPOINT t; "
+                            "SELECT pg_advisory_unlock_all(), (pg_last_committed_xact()).xid::text").encode()
 
 
 def connection():
@@ -64,14 +67,16 @@ class FloorCase(unittest.TestCase):
     def setUpClass(cls):
         cls.conn = connection()
         cls.conn.execute("SAVEPOINT t")
-        cls.after_test = psycopg.ClientCursor(cls.conn) if ";" in AFTER_TEST else cls.conn
 
     @classmethod
     def tearDownClass(cls):
         cls.conn.rollback()
 
     def tearDown(self):
-        self.after_test.execute(AFTER_TEST)
+        if b";" in AFTER_TEST:  # several statements: sent as one simple query, past psycopg's statement cache
+            self.conn.pgconn.exec_(AFTER_TEST)
+        else:
+            self.conn.execute(AFTER_TEST)
 '''
 
 HEADERS = {

@@ -20,6 +20,12 @@ class PreparedStatementTests(unittest.TestCase):
         self.assertEqual(problems_by_name(result), {}, result.output)
         self.assertEqual(result.testsRun, 8)
 
+    def test_the_after_test_statement_is_prepared_once_and_again_after_a_deallocation(self):
+        result = run_suite(unittest.TestSuite([suite_of(prepared.AfterTestStatement),
+                                               suite_of(prepared.PsycopgDeallocatesAll)]))
+        self.assertEqual(problems_by_name(result), {}, result.output)
+        self.assertEqual(result.testsRun, 7)
+
     def test_a_hidden_schema_change_fails_one_test_saying_why_and_the_next_runs_clean(self):
         result = run_suite(suite_of(prepared.HiddenSchemaChange))
         problems = problems_by_name(result)
@@ -31,7 +37,7 @@ class PreparedStatementTests(unittest.TestCase):
         done = run_cli(["run", "tests.cases.prepared.NeverPrepares", "--no-report", "--dsn",
                         tddkit.get_session().server_dsn], env=child_env(TDDKIT_PREPARE_THRESHOLD="0"))
         self.assertEqual(done.returncode, 0, done.stderr)
-        self.assertIn("tddkit: 1 passed, 0 failed", done.stderr)
+        self.assertIn("tddkit: 2 passed, 0 failed", done.stderr)
 
     def test_a_negative_prepare_threshold_is_one_line_and_exit_2(self):
         done = run_cli(["run", "tests.cases.prepared.NeverPrepares", "--no-report"],

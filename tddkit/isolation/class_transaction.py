@@ -24,7 +24,8 @@ from ..measure.meter import TestMeter, now
 from ..measure.metrics import ClassMetrics, TestMetrics
 from . import advisory_locks
 from .connection import GuardedConnection
-from .leaks.watch import LeakWatch, leak_error, new_watch, with_probe
+from .after_test import roll_back_test
+from .leaks.watch import LeakWatch, leak_error, new_watch
 from .lending import Lender
 from .prepared import deallocation
 from .scope import TestScope
@@ -35,8 +36,6 @@ SAVEPOINT = b"SAVEPOINT tddkit_test"
 MOVE_SAVEPOINT = b"RELEASE SAVEPOINT tddkit_test; SAVEPOINT tddkit_test"
 #: Ends the scope's transaction and frees the session-level advisory locks its shared data kept.
 END_SCOPE = b"ROLLBACK; SELECT pg_advisory_unlock_all()"
-
-ROLLBACK_TO = b"ROLLBACK TO SAVEPOINT tddkit_test"
 
 LOST_NOTE = ("tddkit: the test's connection was lost while it ran; tddkit discarded it and the next test gets a "
              "new one (setUpTestData runs again)")
@@ -82,6 +81,8 @@ class ClassTransaction:
         self._savepoint_here = False
         #: Shared data ran DDL or SET (``statements.SCHEMA``): the scope's rollback deallocates prepared statements.
         self._schema_changed = False
+        #: The resident set size after the last test, the next test's "before" (None: other code may have run since).
+        self._rss_after: int | None = None
         #: Nested scopes (a pytest class inside a module): (savepoint, state was clean, had a test savepoint,
         #: the release of advisory locks outside it).
         self._scopes: list[tuple[str, bool, bool, bytes]] = []
@@ -95,7 +96,7 @@ class ClassTransaction:
     def connection(self) -> GuardedConnection:
         """The scope's connection, inside its transaction; a new one if the last was let go or lost."""
         conn = self.conn
-        if conn is not None and (conn._tddkit.lost or conn._tddkit.busy):
+        if conn is not None and not conn._tddkit.ready and (conn._tddkit.lost or conn._tddkit.busy):
             self.release()
             conn = None
         if conn is None:
@@ -189,7 +190,7 @@ class ClassTransaction:
         conn, self.conn = self.conn, None
         self.in_use = False
         self._scopes.clear()
-        self.clean_at, self._savepoint_here = None, False
+        self.clean_at, self._savepoint_here, self._rss_after = None, False, None
         self.release_locks = advisory_locks.RELEASE_ALL
         schema_changed, self._schema_changed = self._schema_changed, False
         if conn is None:
@@ -221,7 +222,8 @@ class ClassTransaction:
             self._keep_schema_change(conn)
             self._set_savepoint(conn, MOVE_SAVEPOINT)
         meter.metrics.class_metrics = self.metrics
-        meter.connected(state.query_count, state.query_time)
+        meter.connected(state.query_count, state.query_time, self._rss_after)
+        self._rss_after = None
         state.statement_log = meter.watch_statements(self.settings.repeated_query_threshold)
         scope = TestScope(conn, meter, self.lender.track_borrowed(), self.settings, self.lender.probe)
         state.guarded = True
@@ -247,6 +249,7 @@ class ClassTransaction:
         finally:
             self.between_tests()
             metrics = scope.finish_metrics()
+        self._rss_after = metrics.rss_after
         return metrics
 
     def _check_threads(self, scope: TestScope) -> None:
@@ -289,9 +292,8 @@ class ClassTransaction:
     def _rollback_to_savepoint(self, conn: GuardedConnection) -> str | None:
         """The per-test rollback (with the release of the advisory locks the test took); with the leak check,
         what other connections changed (else None)."""
-        state = conn._tddkit
         watch = self.leak_watch if self.settings.leak_check else None
-        result = state.run_internal(with_probe(ROLLBACK_TO + self.release_locks + deallocation(state), watch))
+        result = roll_back_test(conn._tddkit, self.release_locks, watch, self.settings.prepare_threshold > 0)
         return watch.changes(result.get_value(0, result.nfields - 1), conn) if watch else None
 
     # --- nested scopes -------------------------------------------------------------------

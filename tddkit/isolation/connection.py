@@ -99,7 +99,7 @@ class ConnectionState(JoinedMode):
     """tddkit's state and machinery of one GuardedConnection, kept as its ``_tddkit``."""
 
     __slots__ = ("_owner", "query_count", "query_time", "guarded", "temp_tables", "client_state", "prepared",
-                 "schema_changed", "joins", "statement_log", "captures", "view", "view_held")
+                 "schema_changed", "after_test", "joins", "statement_log", "captures", "view", "view_held")
 
     def __init__(self, conn: GuardedConnection) -> None:
         self._owner = weakref.ref(conn)  # the connection holds its state: no reference cycle
@@ -115,6 +115,8 @@ class ConnectionState(JoinedMode):
         #: A test ran a SQL PREPARE, or a statement that may change the schema: prepared statements are deallocated
         #: after it (see ``prepared``).
         self.prepared = self.schema_changed = False
+        #: The name of the after-test statement prepared on the connection (see ``after_test``), if any.
+        self.after_test: bytes | None = None
         #: Units of work of application code in joined mode, innermost last.
         self.joins: list[Unit] = []
         #: The running test's statement statistics (set by the isolation core while a test runs).
@@ -222,6 +224,14 @@ class ConnectionState(JoinedMode):
         conn, view = self.conn, self.view
         return conn.lock.locked() or conn.pgconn.transaction_status == pq.TransactionStatus.ACTIVE or \
             (view is not None and view.lock.locked() and not self.view_held)
+
+    @property
+    def ready(self) -> bool:
+        """True when the connection is certainly neither lost nor ``busy``: open, idle inside a transaction, its
+        lock free, no async view (one check for the common case; False says nothing)."""
+        conn = self._owner()
+        return conn is not None and self.view is None and \
+            conn.pgconn.transaction_status == pq.TransactionStatus.INTRANS and not conn.lock.locked()
 
     @property
     def lost(self) -> bool:

@@ -149,7 +149,7 @@ class Lender:
                 conn.autocommit = True
                 conn._tddkit.run_internal(b"DISCARD ALL")
                 conn.autocommit = False
-                conn._tddkit.temp_tables = None  # the SchemaCache's tables went with DISCARD
+                conn._tddkit.temp_tables = conn._tddkit.after_test = None  # DISCARD ALL took them
         except psycopg.Error:
             conn.close()
         self.putconn(conn)

@@ -8,7 +8,8 @@ rollback that undoes it (PostgreSQL: ``cached plan must not change result
 type``): psycopg forgets them when the statement is screened, and the rollback
 deallocates them in its own round trip. Shared data's DDL lasts until its
 scope's rollback, which deallocates them then. Statements a test made with SQL
-``PREPARE`` are deallocated by its rollback.
+``PREPARE`` are deallocated by its rollback, and so is tddkit's own
+after-test statement (``after_test``), which the next rollback prepares again.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class ConnectionState(Protocol):
 
     prepared: bool
     schema_changed: bool
+    after_test: bytes | None
 
     @property
     def conn(self) -> Any: ...
@@ -37,6 +39,7 @@ DEALLOCATE_ALL = b"; DEALLOCATE ALL"
 def schema_changed(state: ConnectionState) -> None:
     """A test's statement may change the schema: psycopg's statements go now, and again after the rollback."""
     state.schema_changed = True
+    state.after_test = None  # psycopg's DEALLOCATE ALL takes it too
     forget_prepared(state.conn, deallocate=True)
 
 
@@ -46,9 +49,11 @@ def deallocation(state: ConnectionState, scope_changed: bool = False) -> bytes:
     ``PREPARE`` (even one that failed), the statements SQL made."""
     if state.schema_changed or scope_changed:
         state.schema_changed = state.prepared = False
+        state.after_test = None
         forget_prepared(state.conn, deallocate=False)
         return DEALLOCATE_ALL
     if not state.prepared:
         return b""
     state.prepared = False
+    state.after_test = None  # made by SQL PREPARE too
     return DEALLOCATE_SQL_PREPARED

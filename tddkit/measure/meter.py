@@ -7,7 +7,9 @@ call reads the clock once. The isolation core hands the test's connection the
 meter's ``StatementLog`` (``watch_statements``) for statement statistics and
 N+1 detection, which sees only the statements between ``set_up`` and
 ``body_done`` (the body's); ``queries_done`` keeps what it found in the
-metrics. Memory is the resident set size read before and after the test; on
+metrics. Memory is the resident set size read before and after the test (the
+reading after a test serves as the reading before the next test of its
+scope, which the isolation core passes to ``connected``); on
 Linux it comes from a kept-open ``/proc/self/statm`` with one ``pread`` (a few
 microseconds), elsewhere from psutil.
 
@@ -82,11 +84,12 @@ class TestMeter:
         """Start the connection phase now (time spent waiting for named resources is not the test's)."""
         self._start = self._mark = now()
 
-    def connected(self, query_count: int, query_time: float) -> None:
-        """The test's connection is ready; the connection's statement counters as they stand."""
+    def connected(self, query_count: int, query_time: float, rss: int | None = None) -> None:
+        """The test's connection is ready; the connection's statement counters as they stand, and the resident set
+        size when it is known already (the reading after the previous test of the same scope: nothing ran since)."""
         moment = now()
         self.metrics.connection_ms = (moment - self._mark) * 1000
-        self.metrics.rss_before = rss_bytes()
+        self.metrics.rss_before = rss_bytes() if rss is None else rss
         self._count, self._time, self._mark = query_count, query_time, moment
 
     def set_up(self) -> None:

@@ -198,7 +198,10 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
     def _tddkit_bind(self, conn: GuardedConnection) -> None:
         """Hand the test its connection: on the instance too, so a thread the test starts keeps this test's
         connection (closed if the thread outlives the test) rather than the next test's."""
-        type(self).conn = self.conn = conn
+        cls = type(self)
+        if cls.__dict__.get("conn") is not conn:  # setting a class attribute costs every later lookup on the class
+            cls.conn = conn
+        self.conn = conn
 
     def _callTestMethod(self, method: Callable[[], Any]) -> None:
         scope = self._tddkit_scope

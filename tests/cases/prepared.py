@@ -119,3 +119,76 @@ class NeverPrepares(tddkit.TDDTestCase):
         self.conn.execute("CREATE TABLE shapes (a int)")
         run_often(self.conn, SELECT_SHAPES)
         self.assertEqual(prepared_by_psycopg(self.conn), [])
+
+    def test_z_nothing_prepared_after_a_test(self):
+        self.assertEqual(prepared_by_sql(self.conn), [])  # tddkit's after-test statement is sent as it is
+
+
+def prepared_by_sql(conn) -> list[str]:
+    """The names of the statements SQL PREPARE made on ``conn`` (tddkit's after-test statement among them)."""
+    return [row[0] for row in conn.execute(
+        "SELECT name FROM pg_prepared_statements WHERE from_sql ORDER BY name").fetchall()]
+
+
+class _Notes:
+    """A table to write to; the check that a test starts with no row of another and no advisory lock."""
+
+    allow_repeated_queries = True  # statements run often on purpose
+
+    @classmethod
+    def setUpTestData(cls):
+        cls.conn.execute("CREATE TABLE notes (a int)")
+
+    def assert_clean(self):
+        self.assertEqual(self.conn.execute("SELECT count(*) FROM notes").fetchone(), (0,))
+        self.assertEqual(self.conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()").fetchone(), (0,))
+
+    def dirty(self):
+        self.conn.execute("INSERT INTO notes VALUES (1)")
+        self.conn.execute("SELECT pg_advisory_lock(42)")
+
+
+class AfterTestStatement(_Notes, tddkit.TDDTestCase):
+    """The statement tddkit runs after each test's rollback is prepared once per connection, and prepared again
+    when a test deallocates it: every test still starts with no row of another and no advisory lock."""
+
+    def test_a_first(self):
+        self.assert_clean()
+        self.dirty()
+
+    def test_b_prepared_by_the_first_rollback(self):
+        self.assert_clean()
+        self.assertEqual([name[:len("tddkit_after_test_")] for name in prepared_by_sql(self.conn)],
+                         ["tddkit_after_test_"])
+        self.dirty()
+        self.conn.execute("DEALLOCATE ALL")  # unseen by tddkit: the rollback's EXECUTE finds it gone
+
+    def test_c_after_deallocate_all(self):
+        self.assert_clean()
+        self.assertEqual(len(prepared_by_sql(self.conn)), 1)  # prepared again by the rollback that found it gone
+        self.dirty()
+        self.conn.execute("DISCARD PLANS")  # tddkit's rollback deallocates everything after it
+
+    def test_d_after_discard_plans(self):
+        self.assert_clean()
+
+
+class PsycopgDeallocatesAll(_Notes, tddkit.TDDTestCase):
+    """psycopg's own DEALLOCATE ALL (after a statement whose status is ROLLBACK, once it prepared one) takes tddkit's
+    after-test statement too."""
+
+    def test_a_first(self):
+        self.dirty()
+
+    def test_b_psycopg_deallocates(self):
+        self.assert_clean()
+        self.dirty()
+        run_often(self.conn, "SELECT a FROM notes")  # psycopg prepares it...
+        self.conn.execute("SAVEPOINT mine")
+        self.conn.execute("ROLLBACK TO SAVEPOINT mine")  # ...and on this statement's status sends DEALLOCATE ALL
+        self.assertEqual(prepared_by_sql(self.conn), [])
+
+    def test_c_after_it(self):
+        self.assert_clean()
+        self.assertEqual(len(prepared_by_sql(self.conn)), 1)
