@@ -23,8 +23,8 @@ from ..errors import IsolationError, ServerError, TddkitError
 from ..measure.meter import TestMeter, now
 from ..measure.metrics import ClassMetrics, TestMetrics
 from . import advisory_locks
-from .connection import GuardedConnection
 from .after_test import roll_back_test
+from .connection import GuardedConnection
 from .leaks.watch import LeakWatch, leak_error, new_watch
 from .lending import Lender
 from .prepared import deallocation
