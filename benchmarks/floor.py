@@ -3,8 +3,10 @@
 Writes a throwaway project with suites doing the same work per test (INSERT a
 row, COUNT the rows) in classes of 100 tests: the floor, plain
 ``unittest.TestCase`` classes on one psycopg connection with one ``SAVEPOINT``
-per class and ``ROLLBACK TO SAVEPOINT`` after each test, run by ``python -m
-unittest``, on a database holding only the schema; and ``tddkit.TDDTestCase``
+per class and, after each test, the statements tddkit sends in one round trip
+(``ROLLBACK TO SAVEPOINT``, the release of session advisory locks, the leak
+check's probe), run by ``python -m unittest``, on a database holding only the
+schema; and ``tddkit.TDDTestCase``
 classes run by ``python -m tddkit run`` as users run it (the report printed),
 and with ``--no-report``. All use the same server (a tddkit session started
 here). Each is run with N+1 tests and with 1 test, alternating, for several
@@ -12,10 +14,10 @@ rounds; per-test cost is ``(T(N+1) - T(1)) / N`` of the whole process. Prints
 the medians and the median of each round's ratio to the floor: wall time, and
 the CPU time of the test process and of the server (all its processes), which
 other work on a busy machine disturbs less. ``--breakdown`` adds floors that do
-more of what tddkit does, to show where its cost comes from: statements never
-prepared (``prepare_threshold = 0``), and tddkit's per-test round trip
-(rollback, advisory-lock release, the leak check's probe) on tddkit's test
-database. Writes its table to ``docs/measured/floor.md``.
+less or otherwise, to show what parts cost: a bare ``ROLLBACK TO SAVEPOINT``
+after each test (no lock release, no leak probe), and statements never
+prepared (``prepare_threshold = 0``). Writes its table to
+``docs/measured/floor.md``.
 
     python benchmarks/floor.py [--tests 2000] [--rounds 5] [--breakdown]
 """
@@ -50,17 +52,16 @@ from _project import (  # noqa: E402
 )
 
 NAMES = {
-    "floor": "floor: hand-written unittest, SAVEPOINT per class, ROLLBACK TO per test",
+    "floor": "floor: hand-written unittest, SAVEPOINT per class, tddkit's round trip per test",
+    "bare": "  floor with a bare ROLLBACK TO per test (no lock release, no leak probe)",
     "unprepared": "  floor, statements never prepared (prepare_threshold = 0)",
-    "statements": "  floor on tddkit's test database, with tddkit's per-test round trip",
     "tddkit": "python -m tddkit run (report printed)",
     "no_report": "python -m tddkit run --no-report",
 }
 #: The breakdown's floor variants: what the floor's connection does like tddkit's (see _project.FLOOR_SUPPORT).
 UNPREPARED = {"FLOOR_PREPARE": "no"}
-#: tddkit's per-test round trip: the rollback, the release of advisory locks a test took, the leak check's probe.
-TDDKIT_STATEMENTS = {"FLOOR_AFTER_TEST": (
-    "ROLLBACK TO SAVEPOINT t; SELECT pg_advisory_unlock_all(), (pg_last_committed_xact()).xid::text")}
+#: The rollback alone after each test, sent as a team writes it with psycopg (``conn.execute``).
+BARE = {"FLOOR_AFTER_TEST": "ROLLBACK TO SAVEPOINT t"}
 
 
 def main() -> None:
@@ -69,7 +70,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--breakdown", action="store_true", help="also the floors that do part of tddkit's work")
     args = parser.parse_args()
-    names = [name for name in NAMES if args.breakdown or name not in ("unprepared", "statements")]
+    names = [name for name in NAMES if args.breakdown or name not in ("bare", "unprepared")]
     samples: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": [], "server": []} for name in names}
     with tempfile.TemporaryDirectory(prefix="tddkit-floor-") as tmp:
         root = Path(tmp)
@@ -82,12 +83,11 @@ def main() -> None:
         try:
             server = ServerCpu(session.server_dsn)
             with floor_database(session.server_dsn) as floor_dsn:
-                floor, tddkit_db = checkout_env(FLOOR_DSN=floor_dsn), checkout_env(FLOOR_DSN=session.dsn)
+                floor = checkout_env(FLOOR_DSN=floor_dsn)
                 commands = {  # (command, environment, database to vacuum first)
                     "floor": lambda size: (floor_command(f"floor_{size}"), floor, floor_dsn),
+                    "bare": lambda size: (floor_command(f"floor_{size}"), {**floor, **BARE}, floor_dsn),
                     "unprepared": lambda size: (floor_command(f"floor_{size}"), {**floor, **UNPREPARED}, floor_dsn),
-                    "statements": lambda size: (floor_command(f"floor_{size}"), {**tddkit_db, **TDDKIT_STATEMENTS},
-                                                session.dsn),
                     "tddkit": lambda size: (tddkit_command(f"tddkit_{size}", session.server_dsn), floor, None),
                     "no_report": lambda size: (tddkit_command(f"tddkit_{size}", session.server_dsn, "--no-report"),
                                                floor, None),

@@ -1,15 +1,12 @@
 """The isolation core: a class-scope transaction with shared data, and one rolled-back savepoint per test.
 
-Per scope (a TestCase class, a pytest module): borrow one pooled
-connection, open a transaction, create the shared data, set ``SAVEPOINT
-tddkit_test``. Per test: run it, then ``ROLLBACK TO SAVEPOINT tddkit_test``
-and release the session advisory locks it took (one round trip; the
-savepoint survives and serves the next test). After the scope: roll back,
-release the session advisory locks its shared data kept, return the
-connection. A connection a test left unusable (lost, or busy with an
-unfinished COPY) is let go, and the next test opens a new one (the shared
-data is created again). TDDTestCase, the pytest plugin and the watch loop
-all use this module; none of it knows about unittest.
+Per scope (a TestCase class, a pytest module): borrow one pooled connection, open a transaction, create the
+shared data, set ``SAVEPOINT tddkit_test``. Per test: run it, then ``ROLLBACK TO SAVEPOINT tddkit_test`` and
+release the session advisory locks it took (one round trip; the savepoint survives and serves the next test).
+After the scope: roll back, release the session advisory locks its shared data kept, return the connection. A
+connection a test left unusable (lost, or busy with an unfinished COPY) is let go, and the next test opens a new
+one (the shared data is created again). TDDTestCase, the pytest plugin and the watch loop all use this module;
+none of it knows about unittest.
 """
 
 from __future__ import annotations
@@ -23,11 +20,10 @@ from ..errors import IsolationError, ServerError, TddkitError
 from ..measure.meter import TestMeter, now
 from ..measure.metrics import ClassMetrics, TestMetrics
 from . import advisory_locks
-from .after_test import roll_back_test
 from .connection import GuardedConnection
-from .leaks.watch import LeakWatch, leak_error, new_watch
+from .leaks.watch import LeakWatch, leak_error, new_watch, with_probe
 from .lending import Lender
-from .prepared import deallocation
+from .prepared import ROLLBACK_TO, deallocation, run_after_test
 from .scope import TestScope
 from .temp_tables import schema_cache
 
@@ -292,8 +288,12 @@ class ClassTransaction:
     def _rollback_to_savepoint(self, conn: GuardedConnection) -> str | None:
         """The per-test rollback (with the release of the advisory locks the test took); with the leak check,
         what other connections changed (else None)."""
-        watch = self.leak_watch if self.settings.leak_check else None
-        result = roll_back_test(conn._tddkit, self.release_locks, watch, self.settings.prepare_threshold > 0)
+        state, watch = conn._tddkit, self.leak_watch if self.settings.leak_check else None
+        owed, locks = deallocation(state), self.release_locks
+        if owed or locks != advisory_locks.RELEASE_ALL or not self.settings.prepare_threshold:
+            result = state.run_internal(with_probe(ROLLBACK_TO + locks + owed, watch))
+        else:  # the common case: the statement after the rollback is the same for every test, prepared
+            result = run_after_test(state, with_probe(locks, watch)[2:])
         return watch.changes(result.get_value(0, result.nfields - 1), conn) if watch else None
 
     # --- nested scopes -------------------------------------------------------------------

@@ -115,7 +115,7 @@ class ConnectionState(JoinedMode):
         #: A test ran a SQL PREPARE, or a statement that may change the schema: prepared statements are deallocated
         #: after it (see ``prepared``).
         self.prepared = self.schema_changed = False
-        #: The name of the after-test statement prepared on the connection (see ``after_test``), if any.
+        #: The name of the after-test statement prepared on the connection (see ``prepared``), if any.
         self.after_test: bytes | None = None
         #: Units of work of application code in joined mode, innermost last.
         self.joins: list[Unit] = []

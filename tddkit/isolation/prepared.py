@@ -9,14 +9,30 @@ type``): psycopg forgets them when the statement is screened, and the rollback
 deallocates them in its own round trip. Shared data's DDL lasts until its
 scope's rollback, which deallocates them then. Statements a test made with SQL
 ``PREPARE`` are deallocated by its rollback, and so is tddkit's own
-after-test statement (``after_test``), which the next rollback prepares again.
+after-test statement, which the next rollback prepares again.
+
+The statement that follows each test's rollback (the release of the session
+advisory locks the test took, the leak check's probe) is tddkit's own: in the
+common case (the scope holds no advisory locks, nothing to deallocate) the
+connection prepares it once with SQL ``PREPARE`` and runs it with ``EXECUTE``,
+so the server neither parses nor plans it again for each test. When it has
+vanished (``DEALLOCATE ALL`` or ``DISCARD ALL`` from the test or from psycopg)
+the ``EXECUTE`` fails after the rollback has run, and the round trip is sent
+again, preparing it anew. With ``prepare_threshold = 0`` (PgBouncer in
+transaction mode) it is sent as plain SQL.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import zlib
+from typing import TYPE_CHECKING, Any, Protocol
+
+import psycopg
 
 from .._compat import forget_prepared
+
+if TYPE_CHECKING:
+    from psycopg import pq
 
 
 class ConnectionState(Protocol):
@@ -28,6 +44,10 @@ class ConnectionState(Protocol):
 
     @property
     def conn(self) -> Any: ...
+
+    def run_internal(self, statement: bytes) -> pq.abc.PGresult: ...
+
+ROLLBACK_TO = b"ROLLBACK TO SAVEPOINT tddkit_test"
 
 #: Deallocates every statement SQL ``PREPARE`` made on the connection (psycopg's own are not made by SQL).
 DEALLOCATE_SQL_PREPARED = (b"; DO $$DECLARE n text; BEGIN FOR n IN SELECT name FROM pg_prepared_statements WHERE "
@@ -57,3 +77,27 @@ def deallocation(state: ConnectionState, scope_changed: bool = False) -> bytes:
     state.prepared = False
     state.after_test = None  # made by SQL PREPARE too
     return DEALLOCATE_SQL_PREPARED
+
+
+def _prepared_name(body: bytes) -> bytes:
+    """The name of the statement ``body`` prepared (one name per text: a connection may serve both kinds of
+    leak check)."""
+    return b"tddkit_after_test_%08x" % zlib.crc32(body)
+
+
+def run_after_test(state: ConnectionState, body: bytes) -> pq.abc.PGresult:
+    """``ROLLBACK TO`` the test's savepoint, then ``body`` (the statement that follows it, the same for every test of
+    the connection), prepared once: one round trip; the result of ``body``."""
+    name = state.after_test
+    if name is not None:
+        try:
+            return state.run_internal(ROLLBACK_TO + b"; EXECUTE " + name)
+        except psycopg.errors.InvalidSqlStatementName:  # deallocated since: the rollback ran, prepare it again
+            state.after_test = None
+    name = _prepared_name(body)
+    try:
+        result = state.run_internal(ROLLBACK_TO + b"; PREPARE " + name + b" AS " + body + b"; EXECUTE " + name)
+    except psycopg.errors.DuplicatePreparedStatement:  # still prepared, though the state had lost track of it
+        result = state.run_internal(ROLLBACK_TO + b"; EXECUTE " + name)
+    state.after_test = name
+    return result
