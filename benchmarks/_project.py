@@ -41,6 +41,11 @@ BODY = """
 #: The floor's shared connection and base class (a module of the project). Variants for the breakdown of
 #: tddkit's cost: FLOOR_PREPARE=no (never prepare statements, as tddkit's connections), FLOOR_AFTER_TEST (the
 #: per-test statements, sent in one round trip).
+#: What tddkit sends after each test, in one round trip: the rollback, the release of the session advisory locks
+#: the test took, and the leak check's probe (the server's last commit). The floors send the same.
+TDDKIT_AFTER_TEST = ("ROLLBACK TO SAVEPOINT t; "
+                     "SELECT pg_advisory_unlock_all(), (pg_last_committed_xact()).xid::text")
+
 FLOOR_SUPPORT = '''"""The hand-written floor: one connection, a savepoint per class, one round trip after each test."""
 import os
 import unittest
@@ -48,10 +53,8 @@ import unittest
 import psycopg
 
 _conn = None
-#: What tddkit sends after each test, in one round trip: the rollback, the release of the session advisory locks
-#: the test took, and the leak check's probe (the server's last commit).
-AFTER_TEST = os.environ.get("FLOOR_AFTER_TEST", "ROLLBACK TO SAVEPOINT t; "
-                            "SELECT pg_advisory_unlock_all(), (pg_last_committed_xact()).xid::text").encode()
+#: What tddkit sends after each test, in one round trip (see TDDKIT_AFTER_TEST).
+AFTER_TEST = os.environ.get("FLOOR_AFTER_TEST", {after_test!r}).encode()
 
 
 def connection():
@@ -77,7 +80,7 @@ class FloorCase(unittest.TestCase):
             self.conn.pgconn.exec_(AFTER_TEST)
         else:
             self.conn.execute(AFTER_TEST)
-'''
+'''.replace("{after_test!r}", repr(TDDKIT_AFTER_TEST))
 
 HEADERS = {
     "floor": "from floor_support import FloorCase as Base\n\n",

@@ -3,9 +3,10 @@
 Writes a throwaway project with three test modules doing the same work per
 test (INSERT a row, COUNT the rows): pytest functions using ``tddkit_conn``;
 a ``tddkit.TDDTestCase``; and the floor, plain pytest functions on one
-session-scoped psycopg connection with one ``SAVEPOINT`` set once and
-``ROLLBACK TO SAVEPOINT`` in a function fixture after each test (the
-statements tddkit itself sends), run with the tddkit plugin disabled, on a
+session-scoped psycopg connection with one ``SAVEPOINT`` set once and, in a
+function fixture after each test, the statements tddkit itself sends in one
+round trip (``ROLLBACK TO SAVEPOINT``, the release of session advisory locks,
+the leak check's probe), run with the tddkit plugin disabled, on a
 database holding only the schema. Each module is run by ``pytest`` with N
 tests and with 1 test, on the same server (a tddkit session started here),
 rounds alternating; per-test cost is ``(T(N) - T(1)) / (N - 1)`` of the whole
@@ -30,6 +31,7 @@ import tddkit  # noqa: E402  (this checkout's)
 from tddkit.config.settings import load_settings  # noqa: E402
 
 from _project import (  # noqa: E402
+    TDDKIT_AFTER_TEST,
     checkout_env,
     floor_database,
     make_project,
@@ -66,8 +68,9 @@ def session_conn():
 @pytest.fixture
 def conn(session_conn):
     yield session_conn
-    session_conn.execute("ROLLBACK TO SAVEPOINT t")
-""" + "".join(f"\ndef test_{i}(conn):\n    conn = conn{WORK}" for i in range(n)),
+    session_conn.pgconn.exec_(AFTER_TEST)  # the statements tddkit sends, in one round trip
+""".replace("AFTER_TEST", repr(TDDKIT_AFTER_TEST.encode()), 1)
+    + "".join(f"\ndef test_{i}(conn):\n    conn = conn{WORK}" for i in range(n)),
 }
 
 
@@ -107,7 +110,7 @@ def main() -> None:
           f"{args.rounds} rounds alternating, medians; {os.cpu_count()} CPUs")
     print(f"{'variant':<58} {'ms per test':>12} {'vs by hand':>11}")
     names = {"fixture": "pytest + tddkit_conn", "testcase": "tddkit.TDDTestCase under pytest",
-             "by_hand": "pytest + session connection, ROLLBACK TO fixture by hand"}
+             "by_hand": "pytest + session connection, savepoint fixture by hand (tddkit's round trip)"}
     rows = []
     for variant, values in samples.items():
         ratios = [value / floor for value, floor in zip(values, samples["by_hand"], strict=True)]

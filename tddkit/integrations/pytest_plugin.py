@@ -113,17 +113,18 @@ def tddkit_module_conn(_tddkit_transaction: ClassTransaction) -> Any:
 
 
 @pytest.fixture
-def _tddkit_test(_tddkit_transaction: ClassTransaction) -> Iterator[Any]:
+def tddkit_conn(_tddkit_transaction: ClassTransaction) -> Iterator[Any]:
+    """The test's connection (a psycopg Connection, guarded), inside a savepoint rolled back after the test."""
     item = _state(_CONFIGS[-1]).running_item()
-    scope = begin_test(item, _tddkit_transaction)
-    yield scope
+    scope = begin_test(item, _tddkit_transaction)  # the test is measured from here (one fixture: each one costs)
+    yield scope.conn
     finish_item(item, _tddkit_transaction, scope)
 
 
 @pytest.fixture
-def tddkit_conn(_tddkit_test: Any) -> Any:
-    """The test's connection (a psycopg Connection, guarded), inside a savepoint rolled back after the test."""
-    return _tddkit_test.conn
+def _tddkit_test(tddkit_conn: Any) -> Any:
+    """The running test's TestScope, begun by ``tddkit_conn``: what tddkit's other per-test fixtures build on."""
+    return measured_item(_state(_CONFIGS[-1]).running_item())
 
 
 @pytest.fixture
