@@ -115,6 +115,17 @@ class RecordsTests(unittest.TestCase):
         self.assertEqual((records.field("total_ms", range(3)), records.measured()), ([5, 1.5, 2.5], [0, 1]))
         self.assertEqual([records.outcome_count(o) for o in ("flaky", "skipped", "passed")], [1, 1, 0])
 
+    def test_every_test_s_statements_read_from_the_arrays_are_those_read_test_by_test(self):
+        tests = [TestMetrics(f"m.C.test_{i}", statements=tuple((f"SELECT {k}", k + 1, 0.5 * k, 0.25 * k)
+                                                              for k in range(i % 3))) for i in range(7)]
+        records = RunRecords(tests)
+        everything = list(records.statements(range(7)))  # the arrays, all at once
+        self.assertEqual(everything, list(records.statements(list(range(7)))))  # test by test
+        self.assertEqual(everything[:3], [(1, "SELECT 0", 1, 0.0, 0.0), (2, "SELECT 0", 1, 0.0, 0.0),
+                                          (2, "SELECT 1", 2, 0.5, 0.25)])
+        hand_made = RunRecords([*tests, TestMetrics("m.C.test_x", statements=(("SELECT ?", 1.0, 2, 3),))])
+        self.assertEqual(list(hand_made.statements(range(8))), [*everything, (7, "SELECT ?", 1.0, 2, 3)])
+
 
 class StatisticsTests(unittest.TestCase):
     def test_stdev_is_the_statistics_module_s_to_the_last_bit(self):

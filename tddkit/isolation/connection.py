@@ -40,6 +40,7 @@ ISOLATION_HINT = (
 
 
 _OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
+_clock = time.perf_counter
 #: psycopg's generator of the results of a sent query (see ``tddkit._compat``).
 execute = query_results_generator()
 
@@ -59,11 +60,11 @@ class CountingCursor(psycopg.Cursor):
             seen = screen(query)
             if seen is not None and state.screened(*seen):
                 return self._savepoint_statement(seen, query, params, **kwargs)
-        start = time.perf_counter()
+        start = _clock()
         try:
             return super().execute(query, params, **kwargs)
         finally:
-            state.note_statement(query, time.perf_counter() - start, conn)
+            state.note_statement(query, _clock() - start, conn)
 
     def _savepoint_statement(self, seen: tuple[str, str], query: Any, params: Any = None, **kwargs: Any) -> Any:
         """Run a savepoint statement of application code's in joined mode, and follow it once it succeeded."""

@@ -138,7 +138,7 @@ class StatementLog:
     ``threshold``: calls of one shape by the test's body that make it a repeated statement (0: detection off).
     """
 
-    __slots__ = ("threshold", "in_body", "_entries")
+    __slots__ = ("threshold", "in_body", "_entries", "_repeated")
 
     def __init__(self, threshold: int = 0) -> None:
         self.threshold = threshold
@@ -147,6 +147,8 @@ class StatementLog:
         #: shape -> [calls, seconds, longest seconds, (file, line, function) of the body's call that hit the
         #: threshold (None for a catalog lookup), calls by the body]
         self._entries: dict[str, list[Any]] = {}
+        #: Whether a shape reached the threshold (most tests repeat nothing: ``repeated`` then looks at none).
+        self._repeated = False
 
     def note(self, query: Any, elapsed: float, conn: Any = None) -> None:
         """Count one statement of the test (called by the connection for each statement)."""
@@ -165,6 +167,7 @@ class StatementLog:
             entry[4] += 1
             if entry[4] == self.threshold:
                 entry[3] = None if reads_catalog(shape) else _issuer()
+                self._repeated = True
 
     def _entry(self, shape: str) -> list[Any]:
         entries = self._entries
@@ -179,7 +182,7 @@ class StatementLog:
     def repeated(self) -> tuple[dict[str, Any], ...]:
         """The shapes the test's body ran at least ``threshold`` times (catalog lookups aside), with the
         application line that issued them."""
-        if not self.threshold:
+        if not self._repeated:
             return ()
         found = []
         for shape, (_, _, _, where, calls) in self._entries.items():

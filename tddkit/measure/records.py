@@ -53,10 +53,13 @@ class RunRecords(Sequence[TestMetrics]):
         self.statement_end = array("l")
         self.statement_shape = array("i")
         self.statement_numbers = array("d")
+        #: The test index of each statement in the arrays (tests whose statements ``extras`` holds have none).
+        self.statement_test = array("i")
         #: Test index -> {field: value} for the SPARSE fields a test filled, and for a field whose value is not of
         #: its type (a hand-made record), kept as it was.
         self.extras: dict[int, dict[str, Any]] = {}
         self._odd: set[str] = set()  # FLOATS and INTS some test holds in ``extras``
+        self._statements_kept = 0  # tests whose statements ``extras`` holds
         for tm in tests:
             self.add(tm)
 
@@ -118,6 +121,7 @@ class RunRecords(Sequence[TestMetrics]):
                 del shapes[self.statement_end[-1] if self.statement_end else 0:]
                 del numbers[3 * len(shapes):]
                 self.extras.setdefault(index, {})["statements"] = statements
+                self._statements_kept += 1
                 return
             shape_id = shape_ids.get(shape)
             if shape_id is None:
@@ -125,6 +129,7 @@ class RunRecords(Sequence[TestMetrics]):
                 self.shapes.append(shape)
             shapes.append(shape_id)
             numbers.extend(statement[1:])
+        self.statement_test.extend([index] * len(statements))
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -168,6 +173,13 @@ class RunRecords(Sequence[TestMetrics]):
 
     def statements(self, indices: Iterable[int]) -> Iterator[tuple[int, str, int, float, float]]:
         """(test index, shape, calls, total ms, longest ms) of the statements of the tests at ``indices``."""
+        if indices == range(len(self)) and not self._statements_kept:  # every test's, straight from the arrays
+            numbers = self.statement_numbers
+            return zip(self.statement_test, map(self.shapes.__getitem__, self.statement_shape),
+                       map(int, numbers[0::3]), numbers[1::3], numbers[2::3], strict=True)
+        return self._statements_of_tests(indices)
+
+    def _statements_of_tests(self, indices: Iterable[int]) -> Iterator[tuple[int, str, int, float, float]]:
         shapes, shape_of, numbers, ends, extras = (self.shapes, self.statement_shape, self.statement_numbers,
                                                    self.statement_end, self.extras)
         for i in indices:
