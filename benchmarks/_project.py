@@ -1,8 +1,9 @@
 """What the whole-process benchmarks share: a throwaway project, the hand-written floor, running a command.
 
 The floor is what a careful team writes by hand: one connection for the
-whole process, one ``SAVEPOINT`` per test class and ``ROLLBACK TO SAVEPOINT``
-after each test (one round trip: the statements tddkit itself sends), on a
+whole process, one ``SAVEPOINT`` per test class and, after each test, the
+statements tddkit itself sends (``ROLLBACK TO SAVEPOINT``, the release of
+session advisory locks, the leak check's probe) in one round trip, on a
 database holding only the project's schema. tddkit's suites do the same work
 in ``tddkit.TDDTestCase`` classes of the same size. Child processes import
 the tddkit of this checkout (``checkout_env``).

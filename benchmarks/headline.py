@@ -32,7 +32,7 @@ def table() -> str:
         "| what | tddkit | baseline | ratio | target |",
         "|---|---|---|---|---|",
         f"| per test, whole process (`benchmarks/floor.py`) | {ours} ms | {hand} ms: a hand-written `unittest` suite "
-        f"doing `SAVEPOINT` per class / `ROLLBACK TO` per test on one connection | {ratio} | <= 1.05x |",
+        f"on one connection, `SAVEPOINT` per class, tddkit's per-test round trip | {ratio} | <= 1.05x |",
         f"| a one-test module, embedded server, warm cache (`benchmarks/startup.py`) | {embedded} ms | {floor} ms: "
         f'`python -c "import psycopg"` | {embedded_ratio} | <= 2.5x |',
         f"| a one-test module, `--dsn` (same run) | {dsn} ms | {floor} ms | {dsn_ratio} | <= 1.5x |",

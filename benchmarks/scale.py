@@ -3,8 +3,8 @@
 Writes suites of N tests doing the same work per test (INSERT a row, COUNT
 the rows) in classes of 100 and modules of 1,000: the floor (plain
 ``unittest.TestCase`` classes on one connection, one ``SAVEPOINT`` per class,
-``ROLLBACK TO SAVEPOINT`` after each test, ``python -m unittest``, on a
-database holding only the schema) and ``tddkit.TDDTestCase`` classes run by
+after each test the statements tddkit sends in one round trip, ``python -m
+unittest``, on a database holding only the schema) and ``tddkit.TDDTestCase`` classes run by
 ``python -m tddkit run`` with the report, ``--json`` and ``--junit-xml``,
 serially and with ``--parallel 2``. Rounds alternate; each figure is the median
 over rounds. CPU is the command's (with its children) plus the server's. Peak
