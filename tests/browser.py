@@ -13,6 +13,7 @@ Chromium runs in a process group of its own, killed when done, also on failure.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import json
 import os
@@ -144,8 +145,14 @@ class Chromium:
             pass
         self.process.wait(timeout=30)
         deadline = time.monotonic() + 30
-        while group_members(self.process.pid, zombies=True) and time.monotonic() < deadline:
-            for pid in group_members(self.process.pid, zombies=True):
+        while time.monotonic() < deadline:
+            # the group's, and any process of this profile that left the group (killed: its browser is gone)
+            left = set(group_members(self.process.pid, zombies=True)) | set(profile_processes(self.profile.name))
+            if not left:
+                break
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
                 try:
                     os.waitpid(pid, os.WNOHANG)
                 except ChildProcessError:  # not (yet) ours: its parent is still alive and will reap it
@@ -163,6 +170,18 @@ def _subreaper(on: bool) -> None:
     import ctypes
 
     ctypes.CDLL(None, use_errno=True).prctl(36, int(on), 0, 0, 0)
+
+
+def profile_processes(profile: str) -> list[int]:
+    """The running processes whose command line names the profile directory ``profile``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if profile.encode() in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(int(pid))
+        except OSError:
+            continue
+    return found
 
 
 def group_members(group: int, zombies: bool = False) -> list[int]:
