@@ -97,8 +97,8 @@ class Settings:
     statement_timeout: float = _field(30.0, "seconds a statement may run before it is cancelled (0 = off)",
                                       parse=seconds)
     prepare_threshold: int = _field(5, "executions of a statement on a test connection before it is prepared on "
-                                    "the server (psycopg's prepare_threshold; 0 = never, e.g. behind PgBouncer "
-                                    "in transaction mode)", parse=count)
+                                    "the server (psycopg's prepare_threshold; 0 = never, tddkit's own after-test "
+                                    "statement too, e.g. behind PgBouncer in transaction mode)", parse=count)
     lock_timeout: float = _field(10.0, "seconds a statement may wait for a lock before it is cancelled (0 = off)",
                                  parse=seconds)
     test_timeout: float = _field(0.0, "seconds a test may run before it fails with TestTimeout, showing where it "
