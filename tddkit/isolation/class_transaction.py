@@ -92,7 +92,7 @@ class ClassTransaction:
     def connection(self) -> GuardedConnection:
         """The scope's connection, inside its transaction; a new one if the last was let go or lost."""
         conn = self.conn
-        if conn is not None and not conn._tddkit.ready and (conn._tddkit.lost or conn._tddkit.busy):
+        if conn is not None and (conn._tddkit.lost or conn._tddkit.busy):
             self.release()
             conn = None
         if conn is None:
@@ -293,7 +293,7 @@ class ClassTransaction:
         if owed or locks != advisory_locks.RELEASE_ALL or not self.settings.prepare_threshold:
             result = state.run_internal(with_probe(ROLLBACK_TO + locks + owed, watch))
         else:  # the common case: the statement after the rollback is the same for every test, prepared
-            result = run_after_test(state, with_probe(locks, watch)[2:])
+            result = run_after_test(state, with_probe(locks, watch).removeprefix(b"; "))
         return watch.changes(result.get_value(0, result.nfields - 1), conn) if watch else None
 
     # --- nested scopes -------------------------------------------------------------------

@@ -227,14 +227,6 @@ class ConnectionState(JoinedMode):
             (view is not None and view.lock.locked() and not self.view_held)
 
     @property
-    def ready(self) -> bool:
-        """True when the connection is certainly neither lost nor ``busy``: open, idle inside a transaction, its
-        lock free, no async view (one check for the common case; False says nothing)."""
-        conn = self._owner()
-        return conn is not None and self.view is None and \
-            conn.pgconn.transaction_status == pq.TransactionStatus.INTRANS and not conn.lock.locked()
-
-    @property
     def lost(self) -> bool:
         """True when the connection is closed or broken (backend terminated, server gone)."""
         conn = self.conn

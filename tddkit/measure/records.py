@@ -173,7 +173,7 @@ class RunRecords(Sequence[TestMetrics]):
 
     def statements(self, indices: Iterable[int]) -> Iterator[tuple[int, str, int, float, float]]:
         """(test index, shape, calls, total ms, longest ms) of the statements of the tests at ``indices``."""
-        if indices == range(len(self)) and not self._statements_kept:  # every test's, straight from the arrays
+        if self._every_test(indices) and not self._statements_kept:  # every test's, straight from the arrays
             numbers = self.statement_numbers
             return zip(self.statement_test, map(self.shapes.__getitem__, self.statement_shape),
                        map(int, numbers[0::3]), numbers[1::3], numbers[2::3], strict=True)
@@ -190,6 +190,10 @@ class RunRecords(Sequence[TestMetrics]):
                 continue
             for at in range(ends[i - 1] if i else 0, ends[i]):
                 yield i, shapes[shape_of[at]], int(numbers[3 * at]), numbers[3 * at + 1], numbers[3 * at + 2]
+
+    def _every_test(self, indices: Iterable[int]) -> bool:
+        """Whether ``indices`` is every test, in order (the columns serve it whole)."""
+        return isinstance(indices, range) and indices == range(len(self))
 
     def outline(self) -> Iterator[tuple[str, str, Any, ClassMetrics | None]]:
         """(test id, outcome, total ms, class record) of every test, without rebuilding its TestMetrics."""
@@ -237,7 +241,7 @@ class RunRecords(Sequence[TestMetrics]):
         if name in self._odd:
             return [self.value(name, i) for i in indices]
         column = self.column(name)
-        if isinstance(indices, range) and indices == range(len(self)):
+        if self._every_test(indices):
             return column.tolist()
         return [column[i] for i in indices]
 
