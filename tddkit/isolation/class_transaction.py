@@ -270,7 +270,7 @@ class ClassTransaction:
             self.lender.reset_database()
             raise IsolationError(ENDED_TRANSACTION)
         try:
-            leaked = self._rollback_to_savepoint(conn)
+            leaked = self._rollback_to_savepoint(conn, scope.while_rolling_back)
         except psycopg.Error as exc:
             self.release()
             if conn._tddkit.lost:  # broke after the test's last statement: the test did not see it
@@ -285,15 +285,15 @@ class ClassTransaction:
             self.lender.reset_database()
             raise leak_error(leaked)
 
-    def _rollback_to_savepoint(self, conn: GuardedConnection) -> str | None:
-        """The per-test rollback (with the release of the advisory locks the test took); with the leak check,
-        what other connections changed (else None)."""
+    def _rollback_to_savepoint(self, conn: GuardedConnection, while_waiting: Callable[[], None]) -> str | None:
+        """The per-test rollback (with the release of the advisory locks the test took; ``while_waiting`` runs while
+        the server works on it); with the leak check, what other connections changed (else None)."""
         state, watch = conn._tddkit, self.leak_watch if self.settings.leak_check else None
         owed, locks = deallocation(state), self.release_locks
         if owed or locks != advisory_locks.RELEASE_ALL or not self.settings.prepare_threshold:
-            result = state.run_internal(with_probe(ROLLBACK_TO + locks + owed, watch))
+            result = state.run_internal(with_probe(ROLLBACK_TO + locks + owed, watch), while_waiting)
         else:  # the common case: the statement after the rollback is the same for every test, prepared
-            result = run_after_test(state, with_probe(locks, watch).removeprefix(b"; "))
+            result = run_after_test(state, with_probe(locks, watch).removeprefix(b"; "), while_waiting)
         return watch.changes(result.get_value(0, result.nfields - 1), conn) if watch else None
 
     # --- nested scopes -------------------------------------------------------------------

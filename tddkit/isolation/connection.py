@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 import weakref
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import psycopg
@@ -183,13 +183,18 @@ class ConnectionState(JoinedMode):
         """A cursor for framework statements: not counted, not guarded, tuples whatever the test set."""
         return psycopg.Cursor(self.conn, row_factory=tuple_row)
 
-    def run_internal(self, statement: bytes) -> pq.abc.PGresult:
+    def run_internal(self, statement: bytes, while_waiting: Callable[[], None] | None = None) -> pq.abc.PGresult:
         """Run a framework statement (or several; the last one's result is returned): not counted, not
-        guarded, never prepared, sent as psycopg's cursors send it but with no cursor to build."""
+        guarded, never prepared, sent as psycopg's cursors send it but with no cursor to build. ``while_waiting``
+        runs once the statement is sent, while the server works on it (it must not use the connection)."""
         conn = self.conn
         with conn.lock:
             conn.pgconn.send_query(statement)
-            results = conn.wait(execute(conn.pgconn))
+            try:
+                if while_waiting is not None:
+                    while_waiting()
+            finally:
+                results = conn.wait(execute(conn.pgconn))
         for result in results:
             if result.status not in _OK:
                 raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)

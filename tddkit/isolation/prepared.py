@@ -25,6 +25,7 @@ transaction mode) it is sent as plain SQL.
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 import psycopg
@@ -45,7 +46,7 @@ class ConnectionState(Protocol):
     @property
     def conn(self) -> Any: ...
 
-    def run_internal(self, statement: bytes) -> pq.abc.PGresult: ...
+    def run_internal(self, statement: bytes, while_waiting: Callable[[], None] | None = None) -> pq.abc.PGresult: ...
 
 ROLLBACK_TO = b"ROLLBACK TO SAVEPOINT tddkit_test"
 
@@ -85,18 +86,21 @@ def _prepared_name(body: bytes) -> bytes:
     return b"tddkit_after_test_%08x" % zlib.crc32(body)
 
 
-def run_after_test(state: ConnectionState, body: bytes) -> pq.abc.PGresult:
+def run_after_test(state: ConnectionState, body: bytes,
+                   while_waiting: Callable[[], None] | None = None) -> pq.abc.PGresult:
     """``ROLLBACK TO`` the test's savepoint, then ``body`` (the statement that follows it, the same for every test of
-    the connection), prepared once: one round trip; the result of ``body``."""
+    the connection), prepared once: one round trip (``while_waiting`` runs meanwhile); the result of ``body``."""
     name = state.after_test
     if name is not None:
         try:
-            return state.run_internal(ROLLBACK_TO + b"; EXECUTE " + name)
+            return state.run_internal(ROLLBACK_TO + b"; EXECUTE " + name, while_waiting)
         except psycopg.errors.InvalidSqlStatementName:  # deallocated since: the rollback ran, prepare it again
             state.after_test = None
+            while_waiting = None  # it ran
     name = _prepared_name(body)
     try:
-        result = state.run_internal(ROLLBACK_TO + b"; PREPARE " + name + b" AS " + body + b"; EXECUTE " + name)
+        result = state.run_internal(ROLLBACK_TO + b"; PREPARE " + name + b" AS " + body + b"; EXECUTE " + name,
+                                    while_waiting)
     except psycopg.errors.DuplicatePreparedStatement:  # still prepared, though the state had lost track of it
         result = state.run_internal(ROLLBACK_TO + b"; EXECUTE " + name)
     state.after_test = name

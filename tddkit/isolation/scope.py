@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import psycopg
@@ -41,6 +42,8 @@ class TestScope:
         self.extras: dict[str, Any] = {}
         self._allocations = tracer.before_test()
         self._threads = frozenset(running_threads())
+        #: The runner's work put off until the process waits for the server anyway (the previous test's record).
+        self.catch_up: Callable[[], None] | None = None
 
     def threads_left(self) -> list[threading.Thread]:
         """Threads started during the test that are still running, but an event loop's idle worker threads (an
@@ -71,6 +74,12 @@ class TestScope:
             return None
         failure = alert_repeated(meter.metrics.test_id, repeated, as_failure=self.settings.alerts_as_failures)
         return None if self.failed else failure
+
+    def while_rolling_back(self) -> None:
+        """What needs no database, done while the server rolls the test back: the memory reading, ``catch_up``."""
+        self.meter.read_memory()
+        if self.catch_up is not None:
+            self.catch_up()
 
     def finish_metrics(self) -> TestMetrics:
         """The meter's complete record, with the allocation sites when the test's memory grew past the warning."""

@@ -125,9 +125,14 @@ class TestMeter:
         if log is not None:
             metrics.statements = log.statements()
 
-    def finish(self) -> TestMetrics:
-        """Cleanup has finished: the complete record."""
+    def read_memory(self) -> None:
+        """Read the resident set size after the test now (its cleanup allocates nothing more that it keeps)."""
         self.metrics.rss_after = rss_bytes()
+
+    def finish(self) -> TestMetrics:
+        """Cleanup has finished: the complete record (the memory read now unless ``read_memory`` did)."""
+        if not self.metrics.rss_after:
+            self.metrics.rss_after = rss_bytes()
         moment = now()
         self.metrics.cleanup_ms = (moment - self._mark) * 1000
         self.metrics.total_ms = (moment - self._start) * 1000

@@ -195,16 +195,17 @@ class RunRecords(Sequence[TestMetrics]):
         """Whether ``indices`` is every test, in order (the columns serve it whole)."""
         return isinstance(indices, range) and indices == range(len(self))
 
-    def outline(self) -> Iterator[tuple[str, str, Any, ClassMetrics | None]]:
-        """(test id, outcome, total ms, class record) of every test, without rebuilding its TestMetrics."""
-        classes, class_index = self.classes, self.class_index
+    def durations(self) -> Iterator[tuple[str, Any]]:
+        """(test id, total ms) of every test that ran and took time (not skipped)."""
+        skipped = _CODES["skipped"]
         totals = self.field("total_ms", range(len(self)))
-        for i, test_id in enumerate(self.ids):
-            position = class_index[i]
-            yield test_id, self.outcome(i), totals[i], classes[position] if position >= 0 else None
+        return ((test_id, total) for test_id, code, total in zip(self.ids, self.outcomes, totals, strict=True)
+                if code != skipped and total > 0)
 
     def classes_of(self, indices: Iterable[int]) -> list[ClassMetrics]:
         """The class records of the tests at ``indices``, each once, in order of first use."""
+        if self._every_test(indices):
+            return list(self.classes)  # each in order of first use already
         class_index, seen = self.class_index, {}
         for i in indices:
             position = class_index[i]

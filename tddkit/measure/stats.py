@@ -8,6 +8,7 @@ share it. Times are whatever unit the caller passes.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import operator
 import statistics
@@ -89,7 +90,7 @@ def _as_integers(values: Sequence[float], scale: int) -> tuple[list[int], int]:
     overflows a float, as many steps of the smallest step among them (and its scale)."""
     try:
         factor = 2.0**scale  # multiplying by a power of two is exact
-        return [int(value * factor) for value in values], scale
+        return list(map(int, map(operator.mul, values, itertools.repeat(factor)))), scale  # value * factor, in C
     except OverflowError:
         ratios = [value.as_integer_ratio() for value in values]
         step = max(denominator for _, denominator in ratios)  # a power of two

@@ -63,13 +63,11 @@ def durations_unwritable(path: Path) -> str | None:
 def save_durations(path: Path, metrics: Sequence[TestMetrics]) -> str | None:
     """Merge this run's test durations into ``path`` (atomically); why they were not saved, or None."""
     durations = load_durations(path)
-    tests = metrics.outline() if isinstance(metrics, RunRecords) else (
-        (m.test_id, m.outcome, m.total_ms, m.class_metrics) for m in metrics)
-    for test_id, outcome, total_ms, class_metrics in tests:
-        if outcome != "skipped" and total_ms > 0:
-            durations[test_id] = round(total_ms / 1000, 6)
-        if class_metrics is not None:
-            durations[f"{class_metrics.class_name}::setup"] = round(class_metrics.setup_ms / 1000, 6)
+    records = metrics if isinstance(metrics, RunRecords) else RunRecords(metrics)
+    for test_id, total_ms in records.durations():
+        durations[test_id] = round(total_ms / 1000, 6)
+    for class_metrics in records.classes:
+        durations[f"{class_metrics.class_name}::setup"] = round(class_metrics.setup_ms / 1000, 6)
     try:
         write_json(path, durations, indent=None, sort_keys=True, separators=(",\n", ": "))  # a test per line
     except OSError as exc:

@@ -59,6 +59,10 @@ class WorkerResult(TDDTestResult):
         self.channel.send(("start", test.id()))
         super().startTest(test)
 
+    def stopTest(self, test: unittest.TestCase) -> None:
+        super().stopTest(test)
+        self.catch_up()  # the parent hears of each test as it ends (it names the test a crashed worker ran)
+
     def record(self, metrics: TestMetrics) -> None:
         """Send a finished test (or a class or module fixture error) to the parent; keep nothing."""
         self.channel.send(("result", metrics.test_id, metrics_to_dict(metrics),

@@ -243,3 +243,14 @@ def format_parallel(p: dict[str, float]) -> str:
 def write_json(path: str, report: Report, tests: Sequence[TestMetrics]) -> None:
     """Write the JSON document of a run to ``path`` (atomically)."""
     write_document(path, report_to_dict(report, tests))
+
+
+def parallel_stats(tests: RunRecords, wall: float, workers: int) -> dict[str, float] | None:
+    """Wall time vs the summed test time of a parallel run (the serial estimate): their ratio ("speedup", below
+    1 when the run was slower than the estimate) and the share of the workers' time spent in tests ("efficiency")."""
+    if workers <= 1 or wall <= 0:
+        return None
+    serial = (sum(tests.field("total_ms", range(len(tests)))) + sum(cm.setup_ms for cm in tests.classes)) / 1000
+    speedup = serial / wall
+    return {"workers": workers, "wall_seconds": wall, "sum_test_seconds": serial,
+            "speedup": speedup, "efficiency": 100.0 * speedup / workers}

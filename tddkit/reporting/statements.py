@@ -40,7 +40,7 @@ def run_statistics(tests: RunRecords | Iterable[TestMetrics], keep: int = RUN_SH
     """Every shape the tests ran (those at ``indices`` of the records: all by default), most total time first;
     beyond ``keep`` shapes, one OTHER entry."""
     records = tests if isinstance(tests, RunRecords) else RunRecords(list(tests))
-    chosen = range(len(records)) if indices is None else list(indices)
+    chosen = range(len(records)) if indices is None else indices if isinstance(indices, range) else list(indices)
     ids = records.ids
     shapes: dict[str, ShapeStats] = {}  # in order of first use
     for i, shape, calls, total_ms, max_ms in records.statements(chosen):

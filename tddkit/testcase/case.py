@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 import sys
+import types
 import unittest
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -45,14 +46,13 @@ ASYNC_TEST = (
 )
 
 
-@functools.cache
-def _is_async_function(function: Callable[..., Any]) -> bool:
-    return inspect.iscoroutinefunction(function)
-
-
 def _is_async(method: Callable[..., Any]) -> bool:
-    """Whether a test method is ``async def`` (answered once per function)."""
-    return _is_async_function(getattr(method, "__func__", method))
+    """Whether a test method is ``async def``: a plain function's code tells; ``inspect`` answers for the rest
+    (wrapped or marked functions, partials)."""
+    function = getattr(method, "__func__", method)
+    if type(function) is types.FunctionType and not function.__dict__:
+        return bool(function.__code__.co_flags & inspect.CO_COROUTINE)
+    return inspect.iscoroutinefunction(function)
 
 
 class _class_or_instance:
@@ -230,6 +230,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         if scope is None:
             return
         try:
+            scope.catch_up = getattr(self._tddkit_result, "catch_up", None)  # the result's bookkeeping, meanwhile
             type(self)._tddkit_class_transaction().end_test(scope)
         finally:
             self._tddkit_scope = None

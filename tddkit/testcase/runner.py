@@ -74,8 +74,9 @@ class TDDTestResult(unittest.TextTestResult):
     # stream: what unittest hands its results (a writeln wrapper around a text stream)
     def __init__(self, stream: Any, descriptions: bool, verbosity: int, **kwargs: Any) -> None:
         super().__init__(stream, descriptions, verbosity, **kwargs)
-        #: Every test's metrics, in the order the tests ended.
-        self.records = RunRecords()
+        self._records = RunRecords()
+        #: The last test's metrics, not in ``records`` yet: kept while the next test's rollback runs (``catch_up``).
+        self._pending: TestMetrics | None = None
         #: Tracebacks and skip reasons by test id.
         self.details: dict[str, str] = {}
         #: What else takes each record as its test ends (the runner's JSON and JUnit XML writers).
@@ -111,20 +112,35 @@ class TDDTestResult(unittest.TextTestResult):
         super().stopTest(test)
         if metrics.outcome == "unknown":
             metrics.outcome = self._outcome
-        self.record(metrics)
+        self.catch_up()
+        self._pending = metrics  # recorded while the next test waits for its rollback, or when read
         if self.progress:
             self._print_progress()
 
+    def stopTestRun(self) -> None:
+        self.catch_up()
+        super().stopTestRun()
+
     @property
-    def test_metrics(self) -> RunRecords:
-        """Every test's metrics (``records``), as a sequence of TestMetrics."""
-        return self.records
+    def records(self) -> RunRecords:
+        """Every test's metrics, in the order the tests ended (a sequence of TestMetrics; also ``test_metrics``)."""
+        self.catch_up()
+        return self._records
+
+    test_metrics = records
 
     def record(self, metrics: TestMetrics) -> None:
         """Keep a finished test's metrics and hand them to the sinks."""
-        self.records.add(metrics)
+        self.catch_up()
+        self._records.add(metrics)
         for sink in self.sinks:
             sink.add(metrics, self.details.get(metrics.test_id, ""))
+
+    def catch_up(self) -> None:
+        """Record the last test's metrics now, if they wait."""
+        metrics, self._pending = self._pending, None
+        if metrics is not None:
+            self.record(metrics)
 
     def _exc_info_to_string(self, err: OptExcInfo, test: unittest.TestCase) -> str:
         if isinstance(err[1], PreformattedError):
@@ -175,7 +191,7 @@ class TDDTestResult(unittest.TextTestResult):
         if not final and moment - self._last_progress < 0.1:
             return
         self._last_progress = moment
-        done = len(self.records)
+        done = len(self._records) + (self._pending is not None)
         total = max(self.expected_total, done)
         bad = len(self.failures) + len(self.errors)
         percent = 100.0 * done / total if total else 100.0
@@ -287,7 +303,7 @@ class TDDTestRunner(unittest.TextTestRunner):
         summary = reporting.RunSummary(tests=len(records), wall_seconds=wall, **counts)
         report = reporting.build_report(records, summary, self._settings(), slowest=self.slowest,
                                         schema_cache=cache_stats,
-                                        parallel=parallel_stats(records, wall, result.workers))
+                                        parallel=reporting.parallel_stats(records, wall, result.workers))
         result.report = report
         if self.show_report:
             self.stream.writeln()
@@ -302,14 +318,3 @@ def closing_line(counts: dict[str, int]) -> str:
     """``tddkit: N passed, N failed[, N skipped]``: the line CI log readers look for."""
     line = f"tddkit: {counts['passed']} passed, {counts['failed'] + counts['errors']} failed"
     return line + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
-
-
-def parallel_stats(tests: RunRecords, wall: float, workers: int) -> dict[str, float] | None:
-    """Wall time vs the summed test time of a parallel run (the serial estimate): their ratio ("speedup", below
-    1 when the run was slower than the estimate) and the share of the workers' time spent in tests ("efficiency")."""
-    if workers <= 1 or wall <= 0:
-        return None
-    serial = (sum(tests.field("total_ms", range(len(tests)))) + sum(cm.setup_ms for cm in tests.classes)) / 1000
-    speedup = serial / wall
-    return {"workers": workers, "wall_seconds": wall, "sum_test_seconds": serial,
-            "speedup": speedup, "efficiency": 100.0 * speedup / workers}
