@@ -76,8 +76,8 @@ class TestScope:
         return None if self.failed else failure
 
     def while_rolling_back(self) -> None:
-        """What needs no database, done while the server rolls the test back: the memory reading, ``catch_up``."""
-        self.meter.read_memory()
+        """What needs no database, done while the server rolls the test back: the meter's ``wrap_up``, ``catch_up``."""
+        self.meter.wrap_up()
         if self.catch_up is not None:
             self.catch_up()
 

@@ -6,7 +6,7 @@ its setUp, ``body_done`` after its body, ``finish`` after its cleanup. Each
 call reads the clock once. The isolation core hands the test's connection the
 meter's ``StatementLog`` (``watch_statements``) for statement statistics and
 N+1 detection, which sees only the statements between ``set_up`` and
-``body_done`` (the body's); ``queries_done`` keeps what it found in the
+``body_done`` (the body's); ``wrap_up`` keeps what it found in the
 metrics. Memory is the resident set size read before and after the test (the
 reading after a test serves as the reading before the next test of its
 scope, which the isolation core passes to ``connected``); on
@@ -116,23 +116,24 @@ class TestMeter:
         return self._log
 
     def queries_done(self, query_count: int, query_time: float) -> None:
-        """The test's statements are all run: record how many and how long, from the connection's counters,
-        and their statistics by shape."""
+        """The test's statements are all run: record how many and how long, from the connection's counters (their
+        statistics by shape follow in ``wrap_up``)."""
         metrics = self.metrics
         metrics.query_count = query_count - self._count
         metrics.query_ms = (query_time - self._time) * 1000
+
+    def wrap_up(self) -> None:
+        """Once the test's statements have run, what needs neither the clock nor the database (done while the
+        server rolls the test back): the statistics of its statements by shape, the memory reading."""
         log, self._log = self._log, None
         if log is not None:
-            metrics.statements = log.statements()
-
-    def read_memory(self) -> None:
-        """Read the resident set size after the test now (its cleanup allocates nothing more that it keeps)."""
+            self.metrics.statements = log.statements()
         self.metrics.rss_after = rss_bytes()
 
     def finish(self) -> TestMetrics:
-        """Cleanup has finished: the complete record (the memory read now unless ``read_memory`` did)."""
+        """Cleanup has finished: the complete record (wrapped up now unless ``wrap_up`` ran)."""
         if not self.metrics.rss_after:
-            self.metrics.rss_after = rss_bytes()
+            self.wrap_up()
         moment = now()
         self.metrics.cleanup_ms = (moment - self._mark) * 1000
         self.metrics.total_ms = (moment - self._start) * 1000
