@@ -20,6 +20,7 @@ from tddkit.measure.stats import compute_stats, stdev
 from tddkit.reporting.json_stream import JsonStream
 from tddkit.reporting.junit import JUnitStream
 from tddkit.reporting.report import build_report, report_to_dict
+from tddkit.reporting.statements import run_statistics
 from tests.cases import records
 from tests.report_samples import GOLDEN, report_kwargs, sample_run, sample_settings
 from tests.support import run_suite, suite_of
@@ -125,6 +126,24 @@ class RecordsTests(unittest.TestCase):
                                           (2, "SELECT 1", 2, 0.5, 0.25)])
         hand_made = RunRecords([*tests, TestMetrics("m.C.test_x", statements=(("SELECT ?", 1.0, 2, 3),))])
         self.assertEqual(list(hand_made.statements(range(8))), [*everything, (7, "SELECT ?", 1.0, 2, 3)])
+
+
+    def test_the_run_s_statement_totals_summed_as_tests_are_recorded_are_those_counted_test_by_test(self):
+        rng = random.Random(3)
+        tests = [TestMetrics(f"m.C.test_{i}", statements=tuple((f"SELECT {k}", rng.randint(1, 5), rng.random(),
+                                                                rng.random()) for k in rng.sample(range(6), 3)))
+                 for i in range(50)]
+        records = RunRecords(tests)
+        self.assertIsNotNone(records.run_totals(range(50)))
+        self.assertIsNone(records.run_totals(list(range(50))))
+        for keep in (500, 4):  # 4: two shapes folded into OTHER
+            summed = run_statistics(records, keep=keep)  # every test: the totals kept as the tests were recorded
+            self.assertEqual(summed, run_statistics(records, keep=keep, indices=list(range(50))))  # test by test
+        self.assertEqual(max(len(s.tests) for s in summed), 20)
+        self.assertGreater(max(s.test_count for s in summed), 20)
+        hand_made = RunRecords([*tests, TestMetrics("m.C.test_x", statements=(("SELECT ?", 1.0, 2, 3),))])
+        self.assertIsNone(hand_made.run_totals(range(51)))
+        self.assertEqual(run_statistics(hand_made), run_statistics(hand_made, indices=list(range(51))))
 
 
 class StatisticsTests(unittest.TestCase):

@@ -29,6 +29,8 @@ _NF, _NI = len(FLOATS), len(INTS)
 _FLOAT_INDEX = {name: k for k, name in enumerate(FLOATS)}
 _INT_INDEX = {name: k for k, name in enumerate(INTS)}
 _TYPES = (float,) * _NF + (int,) * _NI
+#: Test indices kept per statement shape in the run's totals (``shape_totals``).
+TESTS_PER_SHAPE = 20
 #: Its sequence fields that most tests leave empty.
 SPARSE = ("resources", "custom", "memory_snapshots", "allocations", "repeated_statements")
 
@@ -55,6 +57,9 @@ class RunRecords(Sequence[TestMetrics]):
         self.statement_numbers = array("d")
         #: The test index of each statement in the arrays (tests whose statements ``extras`` holds have none).
         self.statement_test = array("i")
+        #: Per shape number, summed as tests are added: [calls, ms, longest ms, tests, the first TESTS_PER_SHAPE
+        #: tests' indices] (the run's statistics need no pass over every statement; see ``run_totals``).
+        self.shape_totals: list[list[Any]] = []
         #: Test index -> {field: value} for the SPARSE fields a test filled, and for a field whose value is not of
         #: its type (a hand-made record), kept as it was.
         self.extras: dict[int, dict[str, Any]] = {}
@@ -113,7 +118,8 @@ class RunRecords(Sequence[TestMetrics]):
         return code or 0, tuple(kept[:_NF]), array("q", kept[_NF:])
 
     def _add_statements(self, index: int, statements: Sequence[tuple[str, int, float, float]]) -> None:
-        shape_ids, shapes, numbers = self._shape_ids, self.statement_shape, self.statement_numbers
+        shape_ids, shapes, numbers, totals = (self._shape_ids, self.statement_shape, self.statement_numbers,
+                                              self.shape_totals)
         for statement in statements:
             shape, calls, total_ms, max_ms = statement
             if type(calls) is not int or type(total_ms) is not float or type(max_ms) is not float or \
@@ -127,8 +133,17 @@ class RunRecords(Sequence[TestMetrics]):
             if shape_id is None:
                 shape_id = shape_ids[shape] = len(self.shapes)
                 self.shapes.append(shape)
+                totals.append([0, 0.0, 0.0, 0, []])
             shapes.append(shape_id)
             numbers.extend(statement[1:])
+            run = totals[shape_id]
+            run[0] += calls
+            run[1] += total_ms
+            if max_ms > run[2]:
+                run[2] = max_ms
+            run[3] += 1
+            if run[3] <= TESTS_PER_SHAPE:
+                run[4].append(index)
         self.statement_test.extend([index] * len(statements))
 
     # --- reading ----------------------------------------------------------------------------
@@ -178,6 +193,13 @@ class RunRecords(Sequence[TestMetrics]):
             return zip(self.statement_test, map(self.shapes.__getitem__, self.statement_shape),
                        map(int, numbers[0::3]), numbers[1::3], numbers[2::3], strict=True)
         return self._statements_of_tests(indices)
+
+    def run_totals(self, indices: Iterable[int]) -> Iterator[tuple[str, int, float, float, int, list[int]]] | None:
+        """(shape, calls, ms, longest ms, tests, the first tests' indices) of every shape, in order of first use,
+        when ``indices`` is every test and the arrays hold every statement; else None (count them by test)."""
+        if not self._every_test(indices) or self._statements_kept:
+            return None
+        return ((shape, *run) for shape, run in zip(self.shapes, self.shape_totals, strict=True))
 
     def _statements_of_tests(self, indices: Iterable[int]) -> Iterator[tuple[int, str, int, float, float]]:
         shapes, shape_of, numbers, ends, extras = (self.shapes, self.statement_shape, self.statement_numbers,

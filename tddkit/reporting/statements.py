@@ -10,13 +10,11 @@ from typing import Any
 
 from ..measure.metrics import TestMetrics
 from ..measure.queries import OTHER
-from ..measure.records import RunRecords
+from ..measure.records import TESTS_PER_SHAPE, RunRecords
 from ..output import format_number, format_table
 
 #: Shapes the run's statistics keep (by total time); the rest are folded into OTHER.
 RUN_SHAPES = 500
-#: Test ids listed per shape (``test_count`` counts them all).
-TESTS_PER_SHAPE = 20
 
 
 @dataclasses.dataclass
@@ -43,7 +41,10 @@ def run_statistics(tests: RunRecords | Iterable[TestMetrics], keep: int = RUN_SH
     chosen = range(len(records)) if indices is None else indices if isinstance(indices, range) else list(indices)
     ids = records.ids
     shapes: dict[str, ShapeStats] = {}  # in order of first use
-    for i, shape, calls, total_ms, max_ms in records.statements(chosen):
+    totals = records.run_totals(chosen)  # every test's: summed as the tests were recorded
+    for shape, calls, total_ms, max_ms, test_count, first in totals or ():
+        shapes[shape] = ShapeStats(shape, calls, total_ms, max_ms, test_count, [ids[i] for i in first])
+    for i, shape, calls, total_ms, max_ms in records.statements(chosen) if totals is None else ():
         stats = shapes.get(shape)
         if stats is None:
             stats = shapes[shape] = ShapeStats(shape)
