@@ -16,10 +16,11 @@ the CPU time of the test process and of the server (all its processes), which
 other work on a busy machine disturbs less. ``--breakdown`` adds floors that do
 less or otherwise, to show what parts cost: a bare ``ROLLBACK TO SAVEPOINT``
 after each test (no lock release, no leak probe), and statements never
-prepared (``prepare_threshold = 0``). Writes its table to
-``docs/measured/floor.md``.
+prepared (``prepare_threshold = 0``). ``--against`` adds the tddkit of another checkout
+(an earlier version) to the same rounds. Writes its table to
+``docs/measured/floor.md`` (not with ``--against``).
 
-    python benchmarks/floor.py [--tests 2000] [--rounds 5] [--breakdown]
+    python benchmarks/floor.py [--tests 2000] [--rounds 5] [--breakdown] [--against OTHER_CHECKOUT]
 """
 
 from __future__ import annotations
@@ -69,8 +70,15 @@ def main() -> None:
     parser.add_argument("--tests", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--breakdown", action="store_true", help="also the floors that do part of tddkit's work")
+    parser.add_argument("--against", metavar="CHECKOUT", help="also the tddkit of another checkout (an earlier "
+                        "version), measured in the same rounds; its table is not written to the docs")
     args = parser.parse_args()
     names = [name for name in NAMES if args.breakdown or name not in ("bare", "unprepared")]
+    if args.against:
+        if not (Path(args.against) / "tddkit" / "__init__.py").is_file():
+            parser.error(f"--against {args.against}: no tddkit package there (give the root of a tddkit checkout)")
+        names.append("against")
+        NAMES["against"] = f"python -m tddkit run (report printed), {args.against}"
     samples: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": [], "server": []} for name in names}
     with tempfile.TemporaryDirectory(prefix="tddkit-floor-") as tmp:
         root = Path(tmp)
@@ -91,6 +99,8 @@ def main() -> None:
                     "tddkit": lambda size: (tddkit_command(f"tddkit_{size}", session.server_dsn), floor, None),
                     "no_report": lambda size: (tddkit_command(f"tddkit_{size}", session.server_dsn, "--no-report"),
                                                floor, None),
+                    "against": lambda size: (tddkit_command(f"tddkit_{size}", session.server_dsn),
+                                             {**floor, "PYTHONPATH": str(Path(args.against).resolve())}, None),
                 }
                 for round_number in range(args.rounds):
                     # Every other round in reverse order: what one command leaves the server doing (a tddkit run
@@ -120,6 +130,8 @@ def main() -> None:
         rows.append([NAMES[name].strip(), *cells])
         print(f"{NAMES[name]:<72} {cells[0]:>8} {cells[1]:>6} {cells[2]:>7} {cells[3]:>6} {cells[4]:>7} {cells[5]:>6}")
     print("wall: the whole command; CPU: the test process (user + system); server: every process of the server")
+    if args.against:
+        return  # a comparison with another version, not the docs' table
     write_fragment("floor", ["per test", "wall ms", "vs floor", "CPU ms", "vs floor", "server CPU ms", "vs floor"],
                    rows, f"whole process, (T({args.tests + 1}) - T(1)) / {args.tests}, INSERT + COUNT per test, "
                    f"classes of 100, {args.rounds} rounds alternating (every other reversed), medians; a ratio is the "

@@ -1,15 +1,13 @@
 """TDDTestRunner and TDDTestResult: unittest's text runner, plus per-test metrics.
 
-The result keeps unittest's normal output (dots or ``-v`` lines, failures,
-``Ran N tests``) and records one TestMetrics per test in compact columns
-(``RunRecords``): TDDTestCase hands its meter's record over with
-``addMetrics``; other tests get one timed whole by a meter. Each record also
-goes to the result's sinks as its test ends: the JSON and JUnit XML writers
-the runner sets up when asked, which write as the run goes. The runner prints
-the report at the end and completes those files.
-It does not start or close the database session (the CLI does, or the tests
-start it lazily) and knows nothing of parallel workers (a parallel run is a
-suite that replays its workers' results here).
+The result keeps unittest's normal output (dots or ``-v`` lines, failures, ``Ran N tests``) and records one
+TestMetrics per test in compact columns (``RunRecords``): TDDTestCase hands its meter's record over with
+``addMetrics``; other tests get one timed whole by a meter. A test is recorded while the next one is rolled back
+(``catch_up``: the process waits for the server then anyway), the last when the run ends, and its record goes to the
+result's sinks then: the JSON and JUnit XML writers the runner sets up when asked, which write as the run goes. The
+runner prints the report at the end and completes those files. It does not start or close the database session (the
+CLI does, or the tests start it lazily) and knows nothing of parallel workers (a parallel run is a suite that replays
+its workers' results here).
 """
 
 from __future__ import annotations
@@ -63,7 +61,7 @@ _OUTCOME_COUNTER = {"passed": "passed", "expected_failure": "passed", "failed": 
 
 
 class Sink(Protocol):
-    """Takes each test's record as its test ends, with its traceback or skip reason ("" when none)."""
+    """Takes each test's record once it has ended (``catch_up``), with its traceback or skip reason ("": none)."""
 
     def add(self, tm: TestMetrics, text: str) -> None: ...
 
@@ -79,7 +77,7 @@ class TDDTestResult(unittest.TextTestResult):
         self._pending: TestMetrics | None = None
         #: Tracebacks and skip reasons by test id.
         self.details: dict[str, str] = {}
-        #: What else takes each record as its test ends (the runner's JSON and JUnit XML writers).
+        #: What else takes each record once its test has ended (the runner's JSON and JUnit XML writers).
         self.sinks: list[Sink] = []
         #: The run's report, once the runner has built it (for the printed report, --json or --junit-xml).
         self.report: Report | None = None
