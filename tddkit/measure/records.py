@@ -136,14 +136,7 @@ class RunRecords(Sequence[TestMetrics]):
                 totals.append([0, 0.0, 0.0, 0, []])
             shapes.append(shape_id)
             numbers.extend(statement[1:])
-            run = totals[shape_id]
-            run[0] += calls
-            run[1] += total_ms
-            if max_ms > run[2]:
-                run[2] = max_ms
-            run[3] += 1
-            if run[3] <= TESTS_PER_SHAPE:
-                run[4].append(index)
+            _tally(totals[shape_id], calls, total_ms, max_ms, index)
         self.statement_test.extend([index] * len(statements))
 
     # --- reading ----------------------------------------------------------------------------
@@ -200,6 +193,16 @@ class RunRecords(Sequence[TestMetrics]):
         if not self._every_test(indices) or self._statements_kept:
             return None
         return ((shape, *run) for shape, run in zip(self.shapes, self.shape_totals, strict=True))
+
+    def totals_of(self, indices: Iterable[int]) -> Iterator[tuple[str, int, float, float, int, list[int]]]:
+        """``run_totals``' rows for the tests at ``indices``, counted test by test."""
+        by_shape: dict[str, list[Any]] = {}
+        for i, shape, calls, total_ms, max_ms in self.statements(indices):
+            run = by_shape.get(shape)
+            if run is None:
+                run = by_shape[shape] = [0, 0.0, 0.0, 0, []]
+            _tally(run, calls, total_ms, max_ms, i)
+        return ((shape, *run) for shape, run in by_shape.items())
 
     def _statements_of_tests(self, indices: Iterable[int]) -> Iterator[tuple[int, str, int, float, float]]:
         shapes, shape_of, numbers, ends, extras = (self.shapes, self.statement_shape, self.statement_numbers,
@@ -283,3 +286,15 @@ class RunRecords(Sequence[TestMetrics]):
         if code is None or code == 0:
             return sum(1 for i in range(len(self)) if self.outcome(i) == outcome)
         return self.outcomes.count(code)
+
+
+def _tally(run: list[Any], calls: int, total_ms: float, max_ms: float, index: int) -> None:
+    """Add test ``index``'s statements of one shape to the shape's totals: [calls, ms, longest ms, tests, the first
+    TESTS_PER_SHAPE tests' indices]."""
+    run[0] += calls
+    run[1] += total_ms
+    if max_ms > run[2]:
+        run[2] = max_ms
+    run[3] += 1
+    if run[3] <= TESTS_PER_SHAPE:
+        run[4].append(index)

@@ -40,21 +40,11 @@ def run_statistics(tests: RunRecords | Iterable[TestMetrics], keep: int = RUN_SH
     records = tests if isinstance(tests, RunRecords) else RunRecords(list(tests))
     chosen = range(len(records)) if indices is None else indices if isinstance(indices, range) else list(indices)
     ids = records.ids
-    shapes: dict[str, ShapeStats] = {}  # in order of first use
     totals = records.run_totals(chosen)  # every test's: summed as the tests were recorded
-    for shape, calls, total_ms, max_ms, test_count, first in totals or ():
-        shapes[shape] = ShapeStats(shape, calls, total_ms, max_ms, test_count, [ids[i] for i in first])
-    for i, shape, calls, total_ms, max_ms in records.statements(chosen) if totals is None else ():
-        stats = shapes.get(shape)
-        if stats is None:
-            stats = shapes[shape] = ShapeStats(shape)
-        stats.calls += calls
-        stats.total_ms += total_ms
-        if max_ms > stats.max_ms:
-            stats.max_ms = max_ms
-        stats.test_count += 1
-        if len(stats.tests) < TESTS_PER_SHAPE:
-            stats.tests.append(ids[i])
+    if totals is None:
+        totals = records.totals_of(chosen)
+    shapes = {shape: ShapeStats(shape, calls, total_ms, max_ms, test_count, [ids[i] for i in first])
+              for shape, calls, total_ms, max_ms, test_count, first in totals}  # in order of first use
     kept: list[ShapeStats] = []
     rest: dict[str, ShapeStats] = {}
     for stats in sorted(shapes.values(), key=lambda s: s.total_ms, reverse=True):
