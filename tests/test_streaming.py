@@ -120,7 +120,7 @@ class RecordsTests(unittest.TestCase):
         tests = [TestMetrics(f"m.C.test_{i}", statements=tuple((f"SELECT {k}", k + 1, 0.5 * k, 0.25 * k)
                                                               for k in range(i % 3))) for i in range(7)]
         records = RunRecords(tests)
-        everything = list(records.statements(range(7)))  # the arrays, all at once
+        everything = list(records.statements(range(7)))  # every test
         self.assertEqual(everything, list(records.statements(list(range(7)))))  # test by test
         self.assertEqual(everything[:3], [(1, "SELECT 0", 1, 0.0, 0.0), (2, "SELECT 0", 1, 0.0, 0.0),
                                           (2, "SELECT 1", 2, 0.5, 0.25)])

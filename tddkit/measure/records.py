@@ -55,8 +55,6 @@ class RunRecords(Sequence[TestMetrics]):
         self.statement_end = array("l")
         self.statement_shape = array("i")
         self.statement_numbers = array("d")
-        #: The test index of each statement in the arrays (tests whose statements ``extras`` holds have none).
-        self.statement_test = array("i")
         #: Per shape number, summed as tests are added: [calls, ms, longest ms, tests, the first TESTS_PER_SHAPE
         #: tests' indices] (the run's statistics need no pass over every statement; see ``run_totals``).
         self.shape_totals: list[list[Any]] = []
@@ -137,7 +135,6 @@ class RunRecords(Sequence[TestMetrics]):
             shapes.append(shape_id)
             numbers.extend(statement[1:])
             _tally(totals[shape_id], calls, total_ms, max_ms, index)
-        self.statement_test.extend([index] * len(statements))
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -181,11 +178,16 @@ class RunRecords(Sequence[TestMetrics]):
 
     def statements(self, indices: Iterable[int]) -> Iterator[tuple[int, str, int, float, float]]:
         """(test index, shape, calls, total ms, longest ms) of the statements of the tests at ``indices``."""
-        if self._every_test(indices) and not self._statements_kept:  # every test's, straight from the arrays
-            numbers = self.statement_numbers
-            return zip(self.statement_test, map(self.shapes.__getitem__, self.statement_shape),
-                       map(int, numbers[0::3]), numbers[1::3], numbers[2::3], strict=True)
-        return self._statements_of_tests(indices)
+        shapes, shape_of, numbers, ends, extras = (self.shapes, self.statement_shape, self.statement_numbers,
+                                                   self.statement_end, self.extras)
+        for i in indices:
+            extra = extras.get(i)
+            if extra is not None and "statements" in extra:
+                for shape, calls, total_ms, max_ms in extra["statements"]:
+                    yield i, shape, calls, total_ms, max_ms
+                continue
+            for at in range(ends[i - 1] if i else 0, ends[i]):
+                yield i, shapes[shape_of[at]], int(numbers[3 * at]), numbers[3 * at + 1], numbers[3 * at + 2]
 
     def run_totals(self, indices: Iterable[int]) -> Iterator[tuple[str, int, float, float, int, list[int]]] | None:
         """(shape, calls, ms, longest ms, tests, the first tests' indices) of every shape, in order of first use,
@@ -203,18 +205,6 @@ class RunRecords(Sequence[TestMetrics]):
                 run = by_shape[shape] = [0, 0.0, 0.0, 0, []]
             _tally(run, calls, total_ms, max_ms, i)
         return ((shape, *run) for shape, run in by_shape.items())
-
-    def _statements_of_tests(self, indices: Iterable[int]) -> Iterator[tuple[int, str, int, float, float]]:
-        shapes, shape_of, numbers, ends, extras = (self.shapes, self.statement_shape, self.statement_numbers,
-                                                   self.statement_end, self.extras)
-        for i in indices:
-            extra = extras.get(i)
-            if extra is not None and "statements" in extra:
-                for shape, calls, total_ms, max_ms in extra["statements"]:
-                    yield i, shape, calls, total_ms, max_ms
-                continue
-            for at in range(ends[i - 1] if i else 0, ends[i]):
-                yield i, shapes[shape_of[at]], int(numbers[3 * at]), numbers[3 * at + 1], numbers[3 * at + 2]
 
     def _every_test(self, indices: Iterable[int]) -> bool:
         """Whether ``indices`` is every test, in order (the columns serve it whole)."""
