@@ -44,6 +44,14 @@ ENDED_TRANSACTION = (
     "a new class transaction (setUpTestData runs again).")
 
 SharedData = Callable[[GuardedConnection], None]
+_IN_TRANSACTION = (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR)
+
+
+def _settled(conn: GuardedConnection) -> bool:
+    """Whether a connection is open and idle in its transaction, with nothing else holding it (the common case,
+    told in a few steps; otherwise it may be lost, busy or out of its transaction)."""
+    return (conn.pgconn.transaction_status in _IN_TRANSACTION and conn._tddkit.view is None
+            and not conn.lock.locked())
 
 
 class ClassTransaction:
@@ -209,7 +217,9 @@ class ClassTransaction:
 
     def begin_test(self, meter: TestMeter) -> TestScope:
         """Start a test: its connection ready and guarded, its meter and borrowed connections running."""
-        conn = self.connection()
+        conn = self.conn
+        if conn is None or not _settled(conn):
+            conn = self.connection()
         state = conn._tddkit
         if not self._savepoint_here:
             self._set_savepoint(conn, SAVEPOINT)
@@ -234,7 +244,8 @@ class ClassTransaction:
         state, meter = scope.conn._tddkit, scope.meter
         self.in_use = False
         state.guarded = False
-        state.joins.clear()  # units of work app code left open: the rollback below undoes them
+        if state.joins:
+            state.joins.clear()  # units of work app code left open: the rollback below undoes them
         state.statement_log = None
         meter.queries_done(state.query_count, state.query_time)
         try:
@@ -243,7 +254,8 @@ class ClassTransaction:
             self._rollback_test(scope)
             self.clean_at = state.query_count
         finally:
-            self.between_tests()
+            if self.lent_between_tests:
+                self.between_tests()
             metrics = scope.finish_metrics()
         self._rss_after = metrics.rss_after
         return metrics
@@ -260,15 +272,16 @@ class ClassTransaction:
     def _rollback_test(self, scope: TestScope) -> None:
         """ROLLBACK TO the test's savepoint; a connection that cannot is let go (the next test reopens the scope)."""
         conn = scope.conn
-        if conn._tddkit.busy:
-            self.release()
-            return scope.report(IsolationError(LEFT_BUSY))
-        if conn._tddkit.lost:  # the test saw it break and reported (or expected) that
-            return self.release()
-        if conn.pgconn.transaction_status == pq.TransactionStatus.IDLE:
-            self.release()
-            self.lender.reset_database()
-            raise IsolationError(ENDED_TRANSACTION)
+        if not _settled(conn):
+            if conn._tddkit.busy:
+                self.release()
+                return scope.report(IsolationError(LEFT_BUSY))
+            if conn._tddkit.lost:  # the test saw it break and reported (or expected) that
+                return self.release()
+            if conn.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+                self.release()
+                self.lender.reset_database()
+                raise IsolationError(ENDED_TRANSACTION)
         try:
             leaked = self._rollback_to_savepoint(conn, scope.while_rolling_back)
         except psycopg.Error as exc:
@@ -288,13 +301,18 @@ class ClassTransaction:
     def _rollback_to_savepoint(self, conn: GuardedConnection, while_waiting: Callable[[], None]) -> str | None:
         """The per-test rollback (with the release of the advisory locks the test took; ``while_waiting`` runs while
         the server works on it); with the leak check, what other connections changed (else None)."""
-        state, watch = conn._tddkit, self.leak_watch if self.settings.leak_check else None
-        owed, locks = deallocation(state), self.release_locks
-        if owed or locks != advisory_locks.RELEASE_ALL or not self.settings.prepare_threshold:
-            result = state.run_internal(with_probe(ROLLBACK_TO + locks + owed, watch), while_waiting)
-        else:  # the common case: the statement after the rollback is the same for every test, prepared
-            result = run_after_test(state, with_probe(locks, watch).removeprefix(b"; "), while_waiting)
+        state, watch, locks = conn._tddkit, self.leak_watch, self.release_locks
+        if state.prepared or state.schema_changed or locks != advisory_locks.RELEASE_ALL \
+                or not self.settings.prepare_threshold:
+            result = state.run_internal(with_probe(ROLLBACK_TO + locks + deallocation(state), watch), while_waiting)
+        else:  # the common case: the statement after the rollback is the same for every test, prepared once
+            result = run_after_test(state, self._after_test_body, while_waiting)
         return watch.changes(result.get_value(0, result.nfields - 1), conn) if watch else None
+
+    def _after_test_body(self) -> bytes:
+        """What follows the rollback of a test that took no advisory lock of the scope's: the release of its own,
+        and the leak check's probe."""
+        return with_probe(advisory_locks.RELEASE_ALL, self.leak_watch).removeprefix(b"; ")
 
     # --- nested scopes -------------------------------------------------------------------
 

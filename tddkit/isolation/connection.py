@@ -116,7 +116,8 @@ class ConnectionState(JoinedMode):
         #: A test ran a SQL PREPARE, or a statement that may change the schema: prepared statements are deallocated
         #: after it (see ``prepared``).
         self.prepared = self.schema_changed = False
-        #: The name of the after-test statement prepared on the connection (see ``prepared``), if any.
+        #: What runs the after-test statement prepared on the connection (``ROLLBACK TO ...; EXECUTE name``; see
+        #: ``prepared``), once it is.
         self.after_test: bytes | None = None
         #: Units of work of application code in joined mode, innermost last.
         self.joins: list[Unit] = []

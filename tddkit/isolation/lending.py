@@ -58,7 +58,9 @@ class Borrowed:
 
     def reclaim(self) -> int:
         """Stop tracking; reset and return every connection still out; return how many there were."""
-        self.lender.stop_tracking(self)
+        tracking = self.lender._tracking
+        if getattr(tracking, "current", None) is self:
+            tracking.current = None
         if not self.out:  # the common case: the test returned what it borrowed, or borrowed nothing
             return 0
         leftovers, self.out = list(self.out.values()), {}
@@ -126,11 +128,6 @@ class Lender:
         """Record every connection this thread borrows from now on, until ``Borrowed.reclaim()``."""
         tracker = self._tracking.current = Borrowed(self)
         return tracker
-
-    def stop_tracking(self, tracker: Borrowed) -> None:
-        """Stop recording borrowed connections in ``tracker``."""
-        if getattr(self._tracking, "current", None) is tracker:
-            self._tracking.current = None
 
     def recycle(self, conn: GuardedConnection) -> None:
         """Return a connection a test borrowed after undoing what it left behind, or discard it.

@@ -15,11 +15,10 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import psycopg
 
-from .._compat import method_name_of
 from ..errors import ResourceTimeoutError
 
 T = TypeVar("T")
@@ -40,10 +39,9 @@ def resources(*names: str) -> Callable[[T], T]:
     return mark
 
 
-def resources_of(test: Any) -> tuple[str, ...]:
-    """The resources a test declared, on its method and on its class."""
-    cls = type(test)
-    on_method: tuple[str, ...] = getattr(getattr(cls, method_name_of(test), None), _ATTRIBUTE, ())
+def resources_of(cls: type, method_name: str) -> tuple[str, ...]:
+    """The resources a test declared, on its method (``method_name`` of ``cls``) and on its class."""
+    on_method: tuple[str, ...] = getattr(getattr(cls, method_name, None), _ATTRIBUTE, ())
     on_class: tuple[str, ...] = getattr(cls, _ATTRIBUTE, ())
     if not (on_method and on_class):  # each is sorted already (``resources``); most tests declare none
         return on_method or on_class

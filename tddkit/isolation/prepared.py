@@ -86,22 +86,24 @@ def _prepared_name(body: bytes) -> bytes:
     return b"tddkit_after_test_%08x" % zlib.crc32(body)
 
 
-def run_after_test(state: ConnectionState, body: bytes,
+def run_after_test(state: ConnectionState, body: Callable[[], bytes],
                    while_waiting: Callable[[], None] | None = None) -> pq.abc.PGresult:
-    """``ROLLBACK TO`` the test's savepoint, then ``body`` (the statement that follows it, the same for every test of
-    the connection), prepared once: one round trip (``while_waiting`` runs meanwhile); the result of ``body``."""
-    name = state.after_test
-    if name is not None:
+    """``ROLLBACK TO`` the test's savepoint, then ``body()`` (the statement that follows it, the same for every test
+    of the connection), prepared once: one round trip (``while_waiting`` runs meanwhile); the result of ``body()``."""
+    statement = state.after_test
+    if statement is not None:
         try:
-            return state.run_internal(ROLLBACK_TO + b"; EXECUTE " + name, while_waiting)
+            return state.run_internal(statement, while_waiting)
         except psycopg.errors.InvalidSqlStatementName:  # deallocated since: the rollback ran, prepare it again
             state.after_test = None
             while_waiting = None  # it ran
-    name = _prepared_name(body)
+    text = body()
+    name = _prepared_name(text)
+    execute = ROLLBACK_TO + b"; EXECUTE " + name
     try:
-        result = state.run_internal(ROLLBACK_TO + b"; PREPARE " + name + b" AS " + body + b"; EXECUTE " + name,
+        result = state.run_internal(ROLLBACK_TO + b"; PREPARE " + name + b" AS " + text + b"; EXECUTE " + name,
                                     while_waiting)
     except psycopg.errors.DuplicatePreparedStatement:  # still prepared, though the state had lost track of it
-        result = state.run_internal(ROLLBACK_TO + b"; EXECUTE " + name)
-    state.after_test = name
+        result = state.run_internal(execute)
+    state.after_test = execute
     return result

@@ -64,6 +64,10 @@ def _choose_rss_reader() -> Callable[[], int]:
 rss_bytes = _choose_rss_reader()
 
 
+#: The next test's meter, made while the last test was rolled back (at most one).
+_spares: list[TestMeter] = []
+
+
 class TestMeter:
     """Measures one test; ``metrics`` is complete once ``finish`` has run."""
 
@@ -79,6 +83,25 @@ class TestMeter:
         self._count = 0
         self._time = 0.0
         self._log: StatementLog | None = None
+
+    @classmethod
+    def start(cls, test_id: str, allow_repeated: bool = False) -> TestMeter:
+        """A meter started now for ``test_id``: the spare made while the last test was rolled back (``make_spare``),
+        else a new one."""
+        if not _spares:
+            return cls(test_id, allow_repeated=allow_repeated)
+        meter = _spares.pop()
+        meter.metrics.test_id, meter.allow_repeated = test_id, allow_repeated
+        meter._start = meter._mark = now()
+        return meter
+
+    @classmethod
+    def make_spare(cls) -> None:
+        """Build the next test's meter and statement log now, while the process waits for the server anyway."""
+        if not _spares:
+            meter = cls("")
+            meter._log = StatementLog()
+            _spares.append(meter)
 
     def restart(self) -> None:
         """Start the connection phase now (time spent waiting for named resources is not the test's)."""
@@ -112,8 +135,11 @@ class TestMeter:
 
     def watch_statements(self, repeated_query_threshold: int) -> StatementLog:
         """A new log for the test's statements (N+1 detection at the threshold; 0 or ``allow_repeated``: off)."""
-        self._log = StatementLog(0 if self.allow_repeated else repeated_query_threshold)
-        return self._log
+        log = self._log
+        if log is None:
+            log = self._log = StatementLog()
+        log.watch(0 if self.allow_repeated else repeated_query_threshold)
+        return log
 
     def queries_done(self, query_count: int, query_time: float) -> None:
         """The test's statements are all run: record how many and how long, from the connection's counters (their
@@ -129,6 +155,7 @@ class TestMeter:
         if log is not None:
             self.metrics.statements = log.statements()
         self.metrics.rss_after = rss_bytes()
+        self.make_spare()
 
     def finish(self) -> TestMetrics:
         """Cleanup has finished: the complete record (wrapped up now unless ``wrap_up`` ran)."""

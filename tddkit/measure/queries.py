@@ -29,6 +29,8 @@ from .warn import performance_warning
 #: The shape that stands for every statement beyond a test's MAX_SHAPES_PER_TEST.
 OTHER = "(other statements)"
 MAX_SHAPES_PER_TEST = 100
+#: Statements a test's log keeps unsummed, with N+1 detection off (with it on: the threshold's number).
+PENDING_LIMIT = 50
 MAX_SHAPE_CHARS = 1000
 #: Query texts whose shape is remembered (the cache starts over when full); longer texts are not cached.
 _CACHE_SIZE = 10_000
@@ -135,13 +137,15 @@ class QueryCapture:
 class StatementLog:
     """The statements of one running test, by shape: calls, seconds, longest, and where repeats came from.
 
-    ``threshold``: calls of one shape by the test's body that make it a repeated statement (0: detection off).
+    ``threshold``: calls of one shape by the test's body that make it a repeated statement (0: detection off). Until
+    a test has run that many statements (``PENDING_LIMIT`` with detection off) none can be repeated yet: they are
+    kept as they came and summed by shape when the statistics are read (after the test, while the server rolls it
+    back), or once there are that many.
     """
 
-    __slots__ = ("threshold", "in_body", "_entries", "_repeated")
+    __slots__ = ("threshold", "in_body", "_entries", "_repeated", "_pending", "_limit")
 
     def __init__(self, threshold: int = 0) -> None:
-        self.threshold = threshold
         #: True while the test's body runs: only its statements can be repeated statements.
         self.in_body = False
         #: shape -> [calls, seconds, longest seconds, (file, line, function) of the body's call that hit the
@@ -149,9 +153,35 @@ class StatementLog:
         self._entries: dict[str, list[Any]] = {}
         #: Whether a shape reached the threshold (most tests repeat nothing: ``repeated`` then looks at none).
         self._repeated = False
+        #: The statements not summed by shape yet: (query text, seconds, run by the body); None once summed.
+        self._pending: list[tuple[str | bytes, float, bool]] | None = []
+        self.watch(threshold)
+
+    def watch(self, threshold: int) -> None:
+        """Set the N+1 threshold (before the test's first statement)."""
+        self.threshold = threshold
+        self._limit = threshold or PENDING_LIMIT
 
     def note(self, query: Any, elapsed: float, conn: Any = None) -> None:
         """Count one statement of the test (called by the connection for each statement)."""
+        pending = self._pending
+        if pending is not None:
+            kind = type(query)
+            if kind is str or kind is bytes:
+                pending.append((query, elapsed, self.in_body))
+                if len(pending) >= self._limit:
+                    self._sum_pending()
+                return
+            self._sum_pending()
+        self._count(query, elapsed, conn, self.in_body)
+
+    def _sum_pending(self) -> None:
+        """Sum the statements kept as they came; count by shape from now on."""
+        pending, self._pending = self._pending, None
+        for query, elapsed, in_body in pending or ():
+            self._count(query, elapsed, None, in_body)
+
+    def _count(self, query: Any, elapsed: float, conn: Any, in_body: bool) -> None:
         try:
             shape = _shapes[query]
         except (KeyError, TypeError):
@@ -163,7 +193,7 @@ class StatementLog:
         entry[1] += elapsed
         if elapsed > entry[2]:
             entry[2] = elapsed
-        if self.in_body:
+        if in_body:
             entry[4] += 1
             if entry[4] == self.threshold:
                 entry[3] = None if reads_catalog(shape) else _issuer()
@@ -177,6 +207,8 @@ class StatementLog:
 
     def statements(self) -> tuple[tuple[str, int, float, float], ...]:
         """(shape, calls, total ms, longest ms) of every shape, in order of first call."""
+        if self._pending:
+            self._sum_pending()
         return tuple([(shape, e[0], e[1] * 1000, e[2] * 1000) for shape, e in self._entries.items()])
 
     def repeated(self) -> tuple[dict[str, Any], ...]:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._compat import method_name_of
 from ..errors import ConfigError
 from ..isolation.named_resources import resources_of
 from ..measure.metrics import TestMetrics
@@ -96,7 +97,7 @@ def keep_resources_together(weighted: list[tuple[float, Group]], workers: int) -
     units: list[list[Any]] = []
     home: dict[str, int] = {}
     for weight, group in weighted:
-        names = {name for test in group for name in resources_of(test)}
+        names = {name for test in group for name in resources_of(type(test), method_name_of(test))}
         target = next((home[n] for n in sorted(names) if n in home and units[home[n]][0] + weight <= fair_share), None)
         if target is None:
             units.append([weight, list(group)])

@@ -55,6 +55,20 @@ def _is_async(method: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(function)
 
 
+def _marks_of(cls: type, name: str) -> tuple[bool, tuple[str, ...], bool]:
+    """What the marks of test method ``name`` of ``cls`` say: N+1 detection off, the named resources it waits for,
+    whether it is ``async def``. What the class says is read once; a plain function (no attributes) adds nothing."""
+    marks: tuple[bool, tuple[str, ...]] | None = cls.__dict__.get("_tddkit_class_marks")
+    if marks is None:
+        marks = (repeated_queries_allowed(cls), resources_of(cls, ""))
+        setattr(cls, "_tddkit_class_marks", marks)  # noqa: B010 - on this class itself, not inherited
+    function = getattr(cls, name, None)
+    if type(function) is types.FunctionType and not function.__dict__:
+        return marks[0], marks[1], bool(function.__code__.co_flags & inspect.CO_COROUTINE)
+    return (repeated_queries_allowed(cls, function), resources_of(cls, name),
+            function is not None and _is_async(function))
+
+
 class _class_or_instance:
     """A method that receives the instance when called on one, else the class."""
 
@@ -118,6 +132,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
     _tddkit_scope: TestScope | None = None
     _tddkit_async: ClassVar[bool] = False  # async def tests run (AsyncTDDTestCase)
     _tddkit_result: Any = None
+    _tddkit_async_method = False  # the running test's method is 'async def'
 
     # --- class level -------------------------------------------------------------------
 
@@ -174,17 +189,17 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
             timeouts.disarm()  # also when an interrupt skipped the cleanups
 
     def _callSetUp(self) -> None:
-        meter = TestMeter(self.id(), allow_repeated=repeated_queries_allowed(
-            type(self), getattr(type(self), method_name_of(self), None)))
-        names = resources_of(self)
+        cls = type(self)
+        allow_repeated, names, is_async = _marks_of(cls, method_name_of(self))
+        meter = TestMeter.start(self.id(), allow_repeated)
         if names:  # wait for named resources first: the wait is not connection time
             locks = get_session()._resource_locks()
             meter.metrics.resources = names
             meter.metrics.resource_wait_ms = locks.acquire(names, self.id()) * 1000
             self.addCleanup(locks.release, names)  # runs after the rollback below
             meter.restart()
-        cls = type(self)
         scope = self._tddkit_scope = cls._tddkit_class_transaction().begin_test(meter)
+        self._tddkit_async_method = is_async
         # A new connection if the last one was lost.
         self._tddkit_bind(scope.conn)
         self.addCleanup(self._tddkit_end_test)  # registered before setUp's own cleanups, so it runs last
@@ -208,7 +223,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         if scope is None:
             raise TddkitError(f"{type(self).__qualname__}._callSetUp() did not run TDDTestCase's; call super()")
         try:
-            if not self._tddkit_async and _is_async(method):
+            if self._tddkit_async_method and not self._tddkit_async and _is_async(method):
                 raise TddkitError(ASYNC_TEST.format(test=self.id()))
             super()._callTestMethod(method)  # type: ignore[misc]  # private, not in typeshed
         except BaseException as exc:
