@@ -11,8 +11,10 @@ only for the tests that have them.
 
 from __future__ import annotations
 
+import operator
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
+from itertools import compress, repeat
 from typing import Any, overload
 
 from .._compat import FAILED_IMPORT_ID
@@ -210,12 +212,14 @@ class RunRecords(Sequence[TestMetrics]):
         """Whether ``indices`` is every test, in order (the columns serve it whole)."""
         return isinstance(indices, range) and indices == range(len(self))
 
-    def durations(self) -> Iterator[tuple[str, Any]]:
-        """(test id, total ms) of every test that ran and took time (not skipped)."""
-        skipped = _CODES["skipped"]
+    def durations(self) -> dict[str, float]:
+        """Test id -> total seconds (rounded to the microsecond) of every test that ran and took time (not
+        skipped)."""
         totals = self.field("total_ms", range(len(self)))
-        return ((test_id, total) for test_id, code, total in zip(self.ids, self.outcomes, totals, strict=True)
-                if code != skipped and total > 0)
+        kept = map(operator.and_, map(operator.ne, self.outcomes, repeat(_CODES["skipped"])),
+                   map(operator.gt, totals, repeat(0)))
+        seconds = map(round, map(operator.truediv, totals, repeat(1000)), repeat(6))
+        return dict(compress(zip(self.ids, seconds, strict=True), kept))
 
     def classes_of(self, indices: Iterable[int]) -> list[ClassMetrics]:
         """The class records of the tests at ``indices``, each once, in order of first use."""
@@ -260,6 +264,21 @@ class RunRecords(Sequence[TestMetrics]):
         if self._every_test(indices):
             return column.tolist()
         return [column[i] for i in indices]
+
+    def grown(self, indices: Sequence[int], limit: float) -> list[int]:
+        """The tests at ``indices`` whose memory grew by more than ``limit`` bytes."""
+        growth = list(map(operator.sub, self.field("rss_after", indices), self.field("rss_before", indices)))
+        if not growth or max(growth) <= limit:  # the common case, told without a loop of Python's
+            return []
+        return [i for i, grew in zip(indices, growth, strict=True) if grew > limit]
+
+    def sparse(self, indices: Sequence[int]) -> list[int]:
+        """Those of ``indices`` that hold fields most tests leave empty (``extras``), in order."""
+        if not self.extras:
+            return []
+        if isinstance(indices, range):
+            return [i for i in sorted(self.extras) if i in indices]
+        return [i for i in indices if i in self.extras]
 
     def measured(self) -> Sequence[int]:
         """Indices of the tests whose records hold measurements (see ``TestMetrics.measured``): a range when

@@ -65,8 +65,7 @@ def save_durations(path: Path, metrics: Sequence[TestMetrics]) -> str | None:
     """Merge this run's test durations into ``path`` (atomically); why they were not saved, or None."""
     durations = load_durations(path)
     records = metrics if isinstance(metrics, RunRecords) else RunRecords(metrics)
-    for test_id, total_ms in records.durations():
-        durations[test_id] = round(total_ms / 1000, 6)
+    durations.update(records.durations())
     for class_metrics in records.classes:
         durations[f"{class_metrics.class_name}::setup"] = round(class_metrics.setup_ms / 1000, 6)
     try:

@@ -61,14 +61,16 @@ def threshold_alerts(tests: RunRecords | Sequence[TestMetrics], thresholds: Mapp
     """Alerts of every test (those at ``indices`` of the records: all by default), then of every class's own
     recorded metrics."""
     records = tests if isinstance(tests, RunRecords) else RunRecords(tests)
-    chosen = list(range(len(records)) if indices is None else indices)
+    chosen = range(len(records)) if indices is None else indices
+    if not isinstance(chosen, range):
+        chosen = list(chosen)
     duration, setup, memory = (_limit(thresholds.get(name)) for name in ("test_duration_ms", "fixture_setup_ms",
                                                                             "memory_usage_mb"))
     extras = records.extras
     total, setup_ms, before, after = (records.column(name) for name in ("total_ms", "setup_ms", "rss_before",
                                                                          "rss_after"))
     alerts = []
-    for i in chosen:
+    for i in _candidates(records, chosen, duration, setup, memory * MB):
         if total[i] <= duration and setup_ms[i] <= setup and (after[i] - before[i]) / MB <= memory and \
                 i not in extras:
             continue  # the common case, decided without building the checks
@@ -78,11 +80,22 @@ def threshold_alerts(tests: RunRecords | Sequence[TestMetrics], thresholds: Mapp
     return alerts
 
 
+def _candidates(records: RunRecords, chosen: Sequence[int], duration: float, setup: float,
+                memory: float) -> Sequence[int]:
+    """Those of ``chosen`` that may cross a threshold: every one, unless no test of the run crossed one (the common
+    case, told without a loop of Python's); then only those with ``extras`` (which hold any odd value)."""
+    if isinstance(chosen, range) and chosen == range(len(records)) and \
+            max(records.column("total_ms"), default=0.0) <= duration and \
+            max(records.column("setup_ms"), default=0.0) <= setup and not records.grown(chosen, memory):
+        return records.sparse(chosen)
+    return chosen
+
+
 def repeated_statement_alerts(tests: RunRecords | Sequence[TestMetrics],
                               indices: Iterable[int] | None = None) -> list[Alert]:
     """An ``n_plus_one`` alert per statement a test repeated (value: its calls)."""
     records = tests if isinstance(tests, RunRecords) else RunRecords(tests)
     chosen = range(len(records)) if indices is None else indices
-    extras = records.extras  # where a test's repeated statements are kept, if it has any
     return [Alert("n_plus_one", records.ids[i], found["calls"], found["threshold"], found["severity"])
-            for i in chosen if i in extras for found in records.value("repeated_statements", i)]
+            for i in records.sparse(chosen if isinstance(chosen, (range, list)) else list(chosen))
+            for found in records.value("repeated_statements", i)]

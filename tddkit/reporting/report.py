@@ -11,10 +11,11 @@ otherwise. This module sits below the runner.
 from __future__ import annotations
 
 import dataclasses
-import heapq
+import itertools
 import math
+import operator
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from ..config.settings import Settings
@@ -96,9 +97,7 @@ def build_report(
     rows = metric_rows(records, measured, summary.wall_seconds, summary.tests, settings)
     targeted = [row.success_rate for row in rows if row.success_rate is not None]
     totals = records.field("total_ms", measured)
-    limit = settings.memory_warning_mb * MB
-    grown = [i for i, before, after in zip(measured, records.field("rss_before", measured),
-                                           records.field("rss_after", measured), strict=True) if after - before > limit]
+    grown = records.grown(measured, settings.memory_warning_mb * MB)
     return Report(
         summary=summary,
         rows=rows,
@@ -115,16 +114,17 @@ def build_report(
         parallel=parallel,
         statements=run_statistics(records, indices=measured),
         slowest_statements=max(slowest, 0),
-        repeated=[{"test_id": records.ids[i], **found} for i in measured if i in records.extras
+        repeated=[{"test_id": records.ids[i], **found} for i in records.sparse(measured)
                   for found in records.value("repeated_statements", i)],
     )
 
 
 def _largest(values: Sequence[float], count: int) -> list[int]:
     """Positions of the ``count`` largest values, largest first (ties in order), as a stable reverse sort."""
-    positions = range(len(values))
-    if all(map(math.isfinite, values)):
-        return heapq.nlargest(count, positions, key=values.__getitem__)
+    positions: Iterable[int] = range(len(values))
+    if 0 < count < len(values) and all(map(math.isfinite, values)):  # only those at least the count-th largest
+        cutoff = sorted(values, reverse=True)[count - 1]
+        positions = itertools.compress(positions, map(operator.ge, values, itertools.repeat(cutoff)))
     return sorted(positions, key=values.__getitem__, reverse=True)[:count]
 
 

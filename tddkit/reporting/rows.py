@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import itertools
 import math
+import operator
 from collections.abc import Iterable, Sequence
 
 from ..config.settings import Settings
@@ -63,7 +65,7 @@ def _values(records: RunRecords, field: str, indices: Sequence[int]) -> list[flo
     """A field of the tests at ``indices`` (``memory_delta``: RSS growth in MB)."""
     if field == "memory_delta":
         before, after = records.field("rss_before", indices), records.field("rss_after", indices)
-        return [(a - b) / MB for a, b in zip(after, before, strict=True)]
+        return list(map(operator.truediv, map(operator.sub, after, before), itertools.repeat(MB)))
     return records.field(field, indices)
 
 
@@ -75,13 +77,13 @@ def metric_rows(records: RunRecords, measured: Sequence[int], wall_seconds: floa
             for name, field, key, unit in TEST_ROWS]
     classes = records.classes_of(measured)
     rows.append(metric_row("class_setup", (cm.setup_ms for cm in classes), None))
-    with_resources = [i for i in measured if records.value("resources", i)] if records.extras else []
+    with_resources = [i for i in records.sparse(measured) if records.value("resources", i)]
     if with_resources:  # only tests that declared resources
         rows.append(metric_row("resource_wait", records.field("resource_wait_ms", with_resources), None))
     if measured and tests > 0:
         rows.append(metric_row("suite_per_20_tests", [wall_seconds * 1000 * 20 / tests], targets.get("suite_20_tests")))
     custom: dict[str, list[float]] = {}
-    recorded = [*(m for i in measured if i in records.extras for m in records.value("custom", i)),
+    recorded = [*(m for i in records.sparse(measured) for m in records.value("custom", i)),
                 *(m for cm in classes for m in cm.custom)]
     for metric in recorded:
         custom.setdefault(metric.name, []).append(metric.value)
@@ -94,7 +96,7 @@ def histogram(values: Sequence[float]) -> list[str]:
     """Lines of a text histogram of ``values`` (ms) over HISTOGRAM_EDGES; [] without values."""
     if not values:
         return []
-    ordered = sorted(v for v in values if not math.isnan(v))
+    ordered = sorted(itertools.filterfalse(math.isnan, values))
     below = [bisect.bisect_left(ordered, edge) for edge in HISTOGRAM_EDGES]
     counts = [below[0], *(b - a for a, b in zip(below, below[1:], strict=False)), len(ordered) - below[-1]]
     counts[0] += len(values) - len(ordered)  # NaN is below every edge

@@ -108,6 +108,8 @@ class _Loader(unittest.TestLoader):
 
     def with_user_frames(self, suite: unittest.TestSuite) -> unittest.TestSuite:
         """``suite``, its failed imports showing the project's frames only (unittest's show the loaders' too)."""
+        if not self.import_errors:
+            return suite
         for test in iter_tests(suite):
             if is_failed_import(test):
                 exc = self.import_errors.get(method_name_of(test))
