@@ -52,6 +52,32 @@ OVERRIDDEN_HOOKS: dict[str, tuple[str, ...]] = {
     "unittest.TestLoader": ("_get_module_from_name",),
 }
 
+def run_as_cleanup(test: Any, part: Callable[[], None]) -> bool:
+    """Run ``part`` as ``TestCase.doCleanups`` runs a cleanup of ``test`` within ``TestCase.run``: an error is the
+    test's (a failure when it is the test's ``failureException``) and the run goes on; False when it failed. One
+    ``try`` instead of unittest's context manager per cleanup (``_Outcome.testPartExecutor``; ``part`` raises no
+    SkipTest). Outside ``TestCase.run`` (``debug()``) its error is raised."""
+    outcome: Any = getattr(test, "_outcome", None)
+    result = getattr(outcome, "result", None)
+    if result is None:
+        part()
+        return True
+    try:
+        part()
+    except KeyboardInterrupt:
+        raise
+    except BaseException:  # noqa: BLE001 - as unittest: any error of a cleanup is the test's
+        outcome.success = False
+        kind, exc, traceback = sys.exc_info()
+        error = (kind, exc, traceback.tb_next if traceback else None)  # from ``part`` on, as unittest's would be
+        if issubclass(kind, test.failureException):  # type: ignore[arg-type]  # an exception is set here
+            result.addFailure(test, error)
+        else:
+            result.addError(test, error)
+        return False
+    return True
+
+
 #: The start of the id of unittest's stand-in test for a module that failed to import
 #: (``unittest.loader._FailedTest``), the module's name follows; no fallback (it would count as a measured error).
 FAILED_IMPORT_ID = "unittest.loader._FailedTest."

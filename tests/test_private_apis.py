@@ -62,7 +62,6 @@ class UnittestTests(unittest.TestCase):
         class Case(unittest.TestCase):
             def _callSetUp(self):
                 calls.append("_callSetUp")
-                self.addCleanup(calls.append, "first cleanup added")  # TDDTestCase's rollback: it must run last
                 super()._callSetUp()
 
             def setUp(self):
@@ -72,13 +71,49 @@ class UnittestTests(unittest.TestCase):
                 calls.append(("_callTestMethod", method))
                 super()._callTestMethod(method)
 
+            def doCleanups(self):  # TDDTestCase's rollback runs after unittest's cleanups, from here
+                done = super().doCleanups()
+                calls.append(("doCleanups", self._outcome is not None))
+                return done
+
             def test_it(self):
                 calls.append("body")
 
         case = Case("test_it")
         self.assertTrue(case.run(unittest.TestResult()).wasSuccessful())
-        expected = ["_callSetUp", ("_callTestMethod", case.test_it), "body", "setUp's cleanup", "first cleanup added"]
-        self.assertEqual(calls, expected, changed("unittest", "when TestCase.run calls its hooks", "_callTestMethod"))
+        expected = ["_callSetUp", ("_callTestMethod", case.test_it), "body", "setUp's cleanup", ("doCleanups", True)]
+        self.assertEqual(calls, expected, changed("unittest", "when TestCase.run calls its hooks", "run_as_cleanup"))
+
+    def test_run_as_cleanup_reports_as_a_cleanup_does(self):
+        def reported(fail_with):
+            class Case(unittest.TestCase):
+                def doCleanups(self):
+                    done = super().doCleanups()
+                    return _compat.run_as_cleanup(self, fail_with) and done
+
+                def test_it(self):
+                    pass
+
+            class Plain(unittest.TestCase):
+                def test_it(self):
+                    self.addCleanup(fail_with)
+
+            ours, theirs = unittest.TestResult(), unittest.TestResult()
+            Case("test_it").run(ours)
+            Plain("test_it").run(theirs)
+            return [(len(r.failures), len(r.errors), r.wasSuccessful()) for r in (ours, theirs)]
+
+        def failure():
+            raise AssertionError("x")
+
+        def error():
+            raise RuntimeError("x")
+
+        for part in (failure, error, lambda: None):
+            ours, theirs = reported(part)
+            self.assertEqual(ours, theirs, changed("unittest", "how a cleanup's error is reported", "run_as_cleanup"))
+        self.assertEqual(reported(failure)[0], (1, 0, False))
+        self.assertEqual(reported(error)[0], (0, 1, False))
 
     def test_the_result_and_runner_hooks(self):
         class Result(unittest.TextTestResult):

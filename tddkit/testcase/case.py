@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 import psycopg
 
-from .._compat import hide_from_unittest_tracebacks, method_name_of
+from .._compat import hide_from_unittest_tracebacks, method_name_of, run_as_cleanup
 from ..errors import TddkitError
 from ..isolation import timeouts
 from ..isolation.class_transaction import ClassTransaction
@@ -133,6 +133,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
     _tddkit_async: ClassVar[bool] = False  # async def tests run (AsyncTDDTestCase)
     _tddkit_result: Any = None
     _tddkit_async_method = False  # the running test's method is 'async def'
+    _tddkit_held: tuple[str, ...] = ()  # the named resources the running test holds
 
     # --- class level -------------------------------------------------------------------
 
@@ -196,13 +197,12 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
             locks = get_session()._resource_locks()
             meter.metrics.resources = names
             meter.metrics.resource_wait_ms = locks.acquire(names, self.id()) * 1000
-            self.addCleanup(locks.release, names)  # runs after the rollback below
+            self._tddkit_held = names  # released after the rollback (``_tddkit_end_test``)
             meter.restart()
         scope = self._tddkit_scope = cls._tddkit_class_transaction().begin_test(meter)
         self._tddkit_async_method = is_async
         # A new connection if the last one was lost.
         self._tddkit_bind(scope.conn)
-        self.addCleanup(self._tddkit_end_test)  # registered before setUp's own cleanups, so it runs last
         if self._tddkit_timeout:
             timeouts.arm(self._tddkit_timeout, scope.conn._tddkit.cancel_running)
         scope.failed = True
@@ -237,6 +237,20 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         if failure:  # alerts_as_failures: an N+1 fails the test
             raise AssertionError(failure)
 
+    def doCleanups(self) -> bool:  # type: ignore[override]  # unittest's returns a bool; typeshed says None
+        """unittest's cleanups (the test's own, last added first), then the test's rollback, whose error is the
+        test's as a cleanup's would be."""
+        done: bool = super().doCleanups()  # type: ignore[assignment]
+        if self._tddkit_scope is None:
+            return done
+        return run_as_cleanup(self, self._tddkit_end_test) and done
+
+    def debug(self) -> None:
+        try:
+            super().debug()
+        finally:
+            self._tddkit_end_test()  # TestCase.debug runs the cleanups itself, not doCleanups
+
     @_short_traceback
     def _tddkit_end_test(self) -> None:
         """Undo everything the test did and hand its metrics to the result; runs after every other cleanup."""
@@ -249,6 +263,9 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
             type(self)._tddkit_class_transaction().end_test(scope)
         finally:
             self._tddkit_scope = None
+            if self._tddkit_held:
+                held, self._tddkit_held = self._tddkit_held, ()
+                get_session()._resource_locks().release(held)
             add_metrics = getattr(self._tddkit_result, "addMetrics", None)
             if add_metrics is not None:
                 add_metrics(self, scope.meter.metrics)

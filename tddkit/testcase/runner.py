@@ -241,12 +241,12 @@ class TDDTestRunner(unittest.TextTestRunner):
         self.trace_memory = trace_memory
         self.closing_line = closing_line
         self.last_wall = 0.0
-        self._expected_total = 0
+        self._suite: unittest.BaseTestSuite | unittest.TestCase | None = None
         self._json: JsonStream | None = None
         self._junit: JUnitStream | None = None
 
     def run(self, test: unittest.BaseTestSuite | unittest.TestCase) -> TDDTestResult:
-        self._expected_total = test.countTestCases()
+        self._suite = test
         cache_before = schema_cache.stats()
         if self.trace_memory:
             tracer.start()
@@ -259,14 +259,15 @@ class TDDTestRunner(unittest.TextTestRunner):
             for sink in (self._json, self._junit):
                 if sink is not None:
                     sink.close()  # after an interrupt: nothing half-written is left
-            self._json = self._junit = None
+            self._json = self._junit = self._suite = None
             if self.trace_memory:
                 tracer.stop()
         return result
 
     def _makeResult(self) -> TDDTestResult:
         result: TDDTestResult = super()._makeResult()  # type: ignore[assignment]
-        result.expected_total = self._expected_total
+        if result.progress and self._suite is not None:  # the total shows in the progress line only
+            result.expected_total = self._suite.countTestCases()
         if self.json_path:
             from ..reporting.json_stream import JsonStream
 
