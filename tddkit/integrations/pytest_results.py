@@ -75,7 +75,7 @@ def _per_worker(settings: Settings, workerinput: dict[str, Any] | None) -> Setti
     return dataclasses.replace(settings, database=worker_database_name(settings.database, index))
 
 
-def _outcome(report: pytest.TestReport, before: tuple[str, str] | None) -> tuple[str, str] | None:
+def _phase_outcome(report: pytest.TestReport, before: tuple[str, str] | None) -> tuple[str, str] | None:
     """The test's outcome after this phase (the first failure wins), with its text."""
     if before is not None and before[0] in ("error", "failed"):
         return before
@@ -192,7 +192,7 @@ class PluginState:
 
     def after_phase(self, item: pytest.Item, report: pytest.TestReport) -> None:
         """Note the test's outcome; after its teardown, keep its metrics if it was measured."""
-        outcome = _outcome(report, item.stash.get(OUTCOME, None))
+        outcome = _phase_outcome(report, item.stash.get(OUTCOME, None))
         if outcome is not None:
             item.stash[OUTCOME] = outcome
         if report.when != "teardown":

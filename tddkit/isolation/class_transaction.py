@@ -12,6 +12,7 @@ none of it knows about unittest.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import psycopg
 from psycopg import pq
@@ -20,8 +21,8 @@ from ..errors import IsolationError, ServerError, TddkitError
 from ..measure.meter import TestMeter, now
 from ..measure.metrics import ClassMetrics, TestMetrics
 from . import advisory_locks
-from .connection import GuardedConnection
-from .leaks.watch import LeakWatch, leak_error, new_watch, with_probe
+from .connection import GuardedConnection, settled
+from .leaks.watch import LeakWatch, after_rollback, leak_error, new_watch, with_probe
 from .lending import Lender
 from .prepared import ROLLBACK_TO, deallocation, run_after_test
 from .scope import TestScope
@@ -44,14 +45,6 @@ ENDED_TRANSACTION = (
     "a new class transaction (setUpTestData runs again).")
 
 SharedData = Callable[[GuardedConnection], None]
-_IN_TRANSACTION = (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR)
-
-
-def _settled(conn: GuardedConnection) -> bool:
-    """Whether a connection is open and idle in its transaction, with nothing else holding it (the common case,
-    told in a few steps; otherwise it may be lost, busy or out of its transaction)."""
-    return (conn.pgconn.transaction_status in _IN_TRANSACTION and conn._tddkit.view is None
-            and not conn.lock.locked())
 
 
 class ClassTransaction:
@@ -218,7 +211,7 @@ class ClassTransaction:
     def begin_test(self, meter: TestMeter) -> TestScope:
         """Start a test: its connection ready and guarded, its meter and borrowed connections running."""
         conn = self.conn
-        if conn is None or not _settled(conn):
+        if conn is None or not settled(conn):
             conn = self.connection()
         state = conn._tddkit
         if not self._savepoint_here:
@@ -250,7 +243,11 @@ class ClassTransaction:
         meter.queries_done(state.query_count, state.query_time)
         try:
             scope.borrowed.reclaim()  # connections the test borrowed and kept
-            self._check_threads(scope)
+            error = scope.threads_error()  # a thread left running could write into the next test: fail the test,
+            if error is not None:  # close the connection (the thread's next statement fails)
+                state.cancel_running()  # the statement the thread waits on ends now, not when it is done
+                self.release(close=True)
+                raise error
             self._rollback_test(scope)
             self.clean_at = state.query_count
         finally:
@@ -260,19 +257,10 @@ class ClassTransaction:
         self._rss_after = metrics.rss_after
         return metrics
 
-    def _check_threads(self, scope: TestScope) -> None:
-        """A thread the test left running could write into the next test: close the connection (its next
-        statement fails) and fail the test naming it."""
-        error = scope.threads_error()
-        if error is not None:
-            scope.conn._tddkit.cancel_running()  # the statement the thread waits on ends now, not when it is done
-            self.release(close=True)
-            raise error
-
     def _rollback_test(self, scope: TestScope) -> None:
         """ROLLBACK TO the test's savepoint; a connection that cannot is let go (the next test reopens the scope)."""
         conn = scope.conn
-        if not _settled(conn):
+        if not settled(conn):
             if conn._tddkit.busy:
                 self.release()
                 return scope.report(IsolationError(LEFT_BUSY))
@@ -306,13 +294,8 @@ class ClassTransaction:
                 or not self.settings.prepare_threshold:
             result = state.run_internal(with_probe(ROLLBACK_TO + locks + deallocation(state), watch), while_waiting)
         else:  # the common case: the statement after the rollback is the same for every test, prepared once
-            result = run_after_test(state, self._after_test_body, while_waiting)
+            result = run_after_test(state, partial(after_rollback, watch), while_waiting)
         return watch.changes(result.get_value(0, result.nfields - 1), conn) if watch else None
-
-    def _after_test_body(self) -> bytes:
-        """What follows the rollback of a test that took no advisory lock of the scope's: the release of its own,
-        and the leak check's probe."""
-        return with_probe(advisory_locks.RELEASE_ALL, self.leak_watch).removeprefix(b"; ")
 
     # --- nested scopes -------------------------------------------------------------------
 

@@ -40,6 +40,7 @@ ISOLATION_HINT = (
 
 
 _OK = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.TUPLES_OK)
+_IN_TRANSACTION = (pq.TransactionStatus.INTRANS, pq.TransactionStatus.INERROR)
 _clock = time.perf_counter
 #: psycopg's generator of the results of a sent query (see ``tddkit._compat``).
 execute = query_results_generator()
@@ -244,6 +245,13 @@ class ConnectionState(JoinedMode):
         conn = self.conn
         if not self.lost and conn.pgconn.transaction_status == pq.TransactionStatus.ACTIVE:
             getattr(conn, "cancel_safe", conn.cancel)()
+
+
+def settled(conn: GuardedConnection) -> bool:
+    """Whether a connection is open and idle in its transaction, nothing else holding it: the common case, told in a
+    few steps (otherwise it may be lost, busy or out of its transaction)."""
+    return (conn.pgconn.transaction_status in _IN_TRANSACTION and conn._tddkit.view is None
+            and not conn.lock.locked())
 
 
 class GuardedConnection(psycopg.Connection):

@@ -51,6 +51,12 @@ def with_probe(statements: bytes, watch: LeakWatch | None) -> bytes:
     return statements + (b", " if statements.endswith(RELEASE_ALL) else b"; SELECT ") + watch.probe()
 
 
+def after_rollback(watch: LeakWatch | None) -> bytes:
+    """The statement after the rollback of a test that holds no advisory lock of its scope's: the release of the
+    session advisory locks, with the check's probe."""
+    return with_probe(RELEASE_ALL, watch).removeprefix(b"; ")
+
+
 def leak_error(changes: str) -> IsolationError:
     """The error of a test during which another connection committed ``changes``."""
     return IsolationError(
