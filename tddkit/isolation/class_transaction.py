@@ -221,9 +221,9 @@ class ClassTransaction:
             self._keep_schema_change(conn)
             self._set_savepoint(conn, MOVE_SAVEPOINT)
         meter.metrics.class_metrics = self.metrics
-        meter.connected(state.query_count, state.query_time, self._rss_after)
+        state.statement_log = meter.connected(state.query_count, state.query_time, self._rss_after,
+                                              self.settings.repeated_query_threshold)
         self._rss_after = None
-        state.statement_log = meter.watch_statements(self.settings.repeated_query_threshold)
         scope = TestScope(conn, meter, self.lender.track_borrowed(), self.settings, self.lender.probe)
         state.guarded = True
         if self.commit_as_savepoint:

@@ -4,10 +4,13 @@ A test (a TDDTestCase, a pytest fixture, any runner) calls the meter at each
 phase boundary: ``connected`` once its connection is ready, ``set_up`` after
 its setUp, ``body_done`` after its body, ``finish`` after its cleanup. Each
 call reads the clock once. The isolation core hands the test's connection the
-meter's ``StatementLog`` (``watch_statements``) for statement statistics and
-N+1 detection, which sees only the statements between ``set_up`` and
+meter's ``StatementLog`` (``connected`` returns it) for statement statistics
+and N+1 detection, which sees only the statements between ``set_up`` and
 ``body_done`` (the body's); ``wrap_up`` keeps what it found in the
-metrics. Memory is the resident set size read before and after the test (the
+metrics. The next test's meter and log are made while the server rolls a test
+back (``make_spare``), so a test starts with one ready (``TestMeter.start``).
+
+Memory is the resident set size read before and after the test (the
 reading after a test serves as the reading before the next test of its
 scope, which the isolation core passes to ``connected``); on
 Linux it comes from a kept-open ``/proc/self/statm`` with one ``pread`` (a few
@@ -107,13 +110,20 @@ class TestMeter:
         """Start the connection phase now (time spent waiting for named resources is not the test's)."""
         self._start = self._mark = now()
 
-    def connected(self, query_count: int, query_time: float, rss: int | None = None) -> None:
+    def connected(self, query_count: int, query_time: float, rss: int | None = None,
+                  repeated_query_threshold: int = 0) -> StatementLog:
         """The test's connection is ready; the connection's statement counters as they stand, and the resident set
-        size when it is known already (the reading after the previous test of the same scope: nothing ran since)."""
+        size when it is known already (the reading after the previous test of the same scope: nothing ran since).
+        Returns the log for the test's statements (N+1 detection at the threshold; 0 or ``allow_repeated``: off)."""
         moment = now()
         self.metrics.connection_ms = (moment - self._mark) * 1000
         self.metrics.rss_before = rss_bytes() if rss is None else rss
         self._count, self._time, self._mark = query_count, query_time, moment
+        log = self._log
+        if log is None:
+            log = self._log = StatementLog()
+        log.watch(0 if self.allow_repeated else repeated_query_threshold)
+        return log
 
     def set_up(self) -> None:
         """setUp has finished: the body's statements follow."""
@@ -132,14 +142,6 @@ class TestMeter:
         if log is not None:
             log.in_body = False
             self.metrics.repeated_statements = log.repeated()
-
-    def watch_statements(self, repeated_query_threshold: int) -> StatementLog:
-        """A new log for the test's statements (N+1 detection at the threshold; 0 or ``allow_repeated``: off)."""
-        log = self._log
-        if log is None:
-            log = self._log = StatementLog()
-        log.watch(0 if self.allow_repeated else repeated_query_threshold)
-        return log
 
     def queries_done(self, query_count: int, query_time: float) -> None:
         """The test's statements are all run: record how many and how long, from the connection's counters (their
