@@ -40,3 +40,11 @@ class Recorded(tddkit.TDDTestCase):
 
     def test_c(self):
         self.conn.execute("SELECT 2")
+
+
+class Debugged(tddkit.TDDTestCase):
+    """Run with ``TestCase.debug()`` (no result): its writes are rolled back all the same."""
+
+    def test_writes_a_user(self):
+        self.conn.execute("INSERT INTO users (email, name) VALUES ('debug@example.com', 'D')")
+        self.assertEqual(self.conn.execute("SELECT count(*) FROM users").fetchone(), (1,))
