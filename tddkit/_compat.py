@@ -31,11 +31,18 @@ if TYPE_CHECKING:
 getframe = sys._getframe
 
 
+#: ``threading._active``: threading's own registry of running threads, changed in place (None where there is none).
+_ACTIVE_THREADS: Mapping[int | None, Any] | None = getattr(threading, "_active", None)
+if not isinstance(_ACTIVE_THREADS, dict):
+    _ACTIVE_THREADS = None
+
+
 def running_threads() -> Mapping[int | None, Any]:
     """The running threads by ident: ``threading._active`` itself (no copy of each thread), else a dict built from
     ``threading.enumerate()``."""
-    active = getattr(threading, "_active", None)
-    return active if isinstance(active, dict) else {t.ident: t for t in threading.enumerate()}
+    if _ACTIVE_THREADS is not None:
+        return _ACTIVE_THREADS
+    return {t.ident: t for t in threading.enumerate()}
 
 
 # --- unittest ----------------------------------------------------------------------------------

@@ -93,6 +93,8 @@ class ClassTransaction:
     def connection(self) -> GuardedConnection:
         """The scope's connection, inside its transaction; a new one if the last was let go or lost."""
         conn = self.conn
+        if conn is not None and settled(conn):  # the common case, told in a few steps
+            return conn
         if conn is not None and (conn._tddkit.lost or conn._tddkit.busy):
             self.release()
             conn = None
@@ -210,9 +212,7 @@ class ClassTransaction:
 
     def begin_test(self, meter: TestMeter) -> TestScope:
         """Start a test: its connection ready and guarded, its meter and borrowed connections running."""
-        conn = self.conn
-        if conn is None or not settled(conn):
-            conn = self.connection()
+        conn = self.connection()
         state = conn._tddkit
         if not self._savepoint_here:
             self._set_savepoint(conn, SAVEPOINT)

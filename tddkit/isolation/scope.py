@@ -22,8 +22,6 @@ from .lending import Borrowed, Probe
 STALE_PLAN = "cached plan must not change result type"
 #: Names of the worker threads of an event loop (anyio's and asyncio's default executor).
 EVENT_LOOP_WORKERS = ("AnyIO worker thread", "asyncio_")
-#: The running threads by ident, kept up to date by ``threading`` (None where no such mapping is to be had).
-_RUNNING = running_threads() if running_threads() is running_threads() else None
 
 
 class TestScope:
@@ -43,15 +41,14 @@ class TestScope:
         #: Objects the test's helpers made for it once (e.g. its SQLAlchemy Connection).
         self.extras: dict[str, Any] = {}
         self._allocations = tracer.before_test()
-        self._threads = frozenset(_RUNNING if _RUNNING is not None else running_threads())
+        self._threads = frozenset(running_threads())
         #: The runner's work put off until the process waits for the server anyway (the previous test's record).
         self.catch_up: Callable[[], None] | None = None
 
     def threads_left(self) -> list[threading.Thread]:
         """Threads started during the test that are still running, but an event loop's idle worker threads (an
         async test's ``to_thread`` / sync FastAPI dependencies: they run only what the test awaited)."""
-        running = _RUNNING if _RUNNING is not None else running_threads()
-        if len(running) <= len(self._threads):  # no thread started since (the common case: told in a few steps)
+        if len(running_threads()) <= len(self._threads):  # no thread started since (the common case)
             return []
         return [t for t in threading.enumerate() if t.ident not in self._threads and t.is_alive()
                 and not t.name.startswith(EVENT_LOOP_WORKERS)]

@@ -265,14 +265,18 @@ class RunRecords(Sequence[TestMetrics]):
             return column.tolist()
         return [column[i] for i in indices]
 
+    def memory_growth(self, indices: Iterable[int]) -> list[int]:
+        """The RSS growth in bytes of the tests at ``indices`` (negative where memory was returned)."""
+        return list(map(operator.sub, self.field("rss_after", indices), self.field("rss_before", indices)))
+
     def grown(self, indices: Sequence[int], limit: float) -> list[int]:
         """The tests at ``indices`` whose memory grew by more than ``limit`` bytes."""
-        growth = list(map(operator.sub, self.field("rss_after", indices), self.field("rss_before", indices)))
+        growth = self.memory_growth(indices)
         if not growth or max(growth) <= limit:  # the common case, told without a loop of Python's
             return []
         return [i for i, grew in zip(indices, growth, strict=True) if grew > limit]
 
-    def sparse(self, indices: Sequence[int]) -> list[int]:
+    def sparse(self, indices: Iterable[int]) -> list[int]:
         """Those of ``indices`` that hold fields most tests leave empty (``extras``), in order."""
         if not self.extras:
             return []

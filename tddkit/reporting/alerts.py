@@ -97,5 +97,5 @@ def repeated_statement_alerts(tests: RunRecords | Sequence[TestMetrics],
     records = tests if isinstance(tests, RunRecords) else RunRecords(tests)
     chosen = range(len(records)) if indices is None else indices
     return [Alert("n_plus_one", records.ids[i], found["calls"], found["threshold"], found["severity"])
-            for i in records.sparse(chosen if isinstance(chosen, (range, list)) else list(chosen))
+            for i in records.sparse(chosen)
             for found in records.value("repeated_statements", i)]

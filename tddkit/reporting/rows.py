@@ -64,8 +64,7 @@ def metric_row(name: str, values: Iterable[float], target: float | None, unit: s
 def _values(records: RunRecords, field: str, indices: Sequence[int]) -> list[float]:
     """A field of the tests at ``indices`` (``memory_delta``: RSS growth in MB)."""
     if field == "memory_delta":
-        before, after = records.field("rss_before", indices), records.field("rss_after", indices)
-        return list(map(operator.truediv, map(operator.sub, after, before), itertools.repeat(MB)))
+        return list(map(operator.truediv, records.memory_growth(indices), itertools.repeat(MB)))
     return records.field(field, indices)
 
 

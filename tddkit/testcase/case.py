@@ -50,9 +50,14 @@ def _is_async(method: Callable[..., Any]) -> bool:
     """Whether a test method is ``async def``: a plain function's code tells; ``inspect`` answers for the rest
     (wrapped or marked functions, partials)."""
     function = getattr(method, "__func__", method)
-    if type(function) is types.FunctionType and not function.__dict__:
+    if _is_plain(function):
         return bool(function.__code__.co_flags & inspect.CO_COROUTINE)
     return inspect.iscoroutinefunction(function)
+
+
+def _is_plain(function: Any) -> bool:
+    """Whether ``function`` is a plain function with no attributes: no mark set on it, nothing wrapped."""
+    return type(function) is types.FunctionType and not function.__dict__
 
 
 def _marks_of(cls: type, name: str) -> tuple[bool, tuple[str, ...], bool]:
@@ -62,9 +67,9 @@ def _marks_of(cls: type, name: str) -> tuple[bool, tuple[str, ...], bool]:
     if marks is None:
         marks = (repeated_queries_allowed(cls), resources_of(cls, ""))
         setattr(cls, "_tddkit_class_marks", marks)  # noqa: B010 - on this class itself, not inherited
-    function = getattr(cls, name, None)
-    if type(function) is types.FunctionType and not function.__dict__:
-        return marks[0], marks[1], bool(function.__code__.co_flags & inspect.CO_COROUTINE)
+    function: Any = getattr(cls, name, None)
+    if _is_plain(function):
+        return marks[0], marks[1], _is_async(function)
     return (repeated_queries_allowed(cls, function), resources_of(cls, name),
             function is not None and _is_async(function))
 
