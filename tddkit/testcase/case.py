@@ -10,9 +10,7 @@ last cleanup rolls the test back and hands its metrics to the result
 from __future__ import annotations
 
 import functools
-import inspect
 import sys
-import types
 import unittest
 from collections.abc import Callable
 from typing import Any, ClassVar
@@ -25,15 +23,14 @@ from ..isolation import timeouts
 from ..isolation.class_transaction import ClassTransaction
 from ..isolation.connection import GuardedConnection
 from ..isolation.joined import JoinedPool
-from ..isolation.named_resources import resources_of
 from ..isolation.scope import TestScope
 from ..measure.instruments import memory_snapshot, record
 from ..measure.meter import TestMeter
 from ..measure.metrics import TestMetrics
-from ..measure.queries import repeated_queries_allowed
 from ..session.session import get_session
 from .assertions import QueryAssertions
 from .helpers import DataHelpers
+from .marks import is_async, marks_of
 
 # unittest leaves this module's frames out of failure tracebacks, as it does its own:
 # a failing test shows its own lines, never tddkit's hooks around them.
@@ -44,34 +41,6 @@ ASYNC_TEST = (
     "so its body would never run. Write it as a plain 'def' test, or derive the class from "
     "tddkit.AsyncTDDTestCase (self.conn is then a psycopg AsyncConnection)"
 )
-
-
-def _is_async(method: Callable[..., Any]) -> bool:
-    """Whether a test method is ``async def``: a plain function's code tells; ``inspect`` answers for the rest
-    (wrapped or marked functions, partials)."""
-    function = getattr(method, "__func__", method)
-    if _is_plain(function):
-        return bool(function.__code__.co_flags & inspect.CO_COROUTINE)
-    return inspect.iscoroutinefunction(function)
-
-
-def _is_plain(function: Any) -> bool:
-    """Whether ``function`` is a plain function with no attributes: no mark set on it, nothing wrapped."""
-    return type(function) is types.FunctionType and not function.__dict__
-
-
-def _marks_of(cls: type, name: str) -> tuple[bool, tuple[str, ...], bool]:
-    """What the marks of test method ``name`` of ``cls`` say: N+1 detection off, the named resources it waits for,
-    whether it is ``async def``. What the class says is read once; a plain function (no attributes) adds nothing."""
-    marks: tuple[bool, tuple[str, ...]] | None = cls.__dict__.get("_tddkit_class_marks")
-    if marks is None:
-        marks = (repeated_queries_allowed(cls), resources_of(cls, ""))
-        setattr(cls, "_tddkit_class_marks", marks)  # noqa: B010 - on this class itself, not inherited
-    function: Any = getattr(cls, name, None)
-    if _is_plain(function):
-        return marks[0], marks[1], _is_async(function)
-    return (repeated_queries_allowed(cls, function), resources_of(cls, name),
-            function is not None and _is_async(function))
 
 
 class _class_or_instance:
@@ -196,7 +165,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
 
     def _callSetUp(self) -> None:
         cls = type(self)
-        allow_repeated, names, is_async = _marks_of(cls, method_name_of(self))
+        allow_repeated, names, is_async = marks_of(cls, method_name_of(self))
         meter = TestMeter.start(self.id(), allow_repeated)
         if names:  # wait for named resources first: the wait is not connection time
             locks = get_session()._resource_locks()
@@ -228,7 +197,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         if scope is None:
             raise TddkitError(f"{type(self).__qualname__}._callSetUp() did not run TDDTestCase's; call super()")
         try:
-            if self._tddkit_async_method and not self._tddkit_async and _is_async(method):
+            if self._tddkit_async_method and not self._tddkit_async and is_async(method):
                 raise TddkitError(ASYNC_TEST.format(test=self.id()))
             super()._callTestMethod(method)  # type: ignore[misc]  # private, not in typeshed
         except BaseException as exc:
