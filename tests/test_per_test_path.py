@@ -52,7 +52,7 @@ class StatementLogTests(unittest.TestCase):
                     text = f"SELECT * FROM t{rng.randrange(distinct)} WHERE id = {rng.randrange(100)}"
                     statements.append((text.encode() if rng.random() < 0.3 else text, rng.random() / 100,
                                        rng.random() < 0.5))
-                for threshold in (0, 3, 10):
+                for threshold in (0, 3, 10, 5 * MAX_SHAPES_PER_TEST):  # the last: more shapes pending than kept
                     with self.subTest(count=count, distinct=distinct, threshold=threshold):
                         self.assertEqual(logged(statements, threshold).statements(), by_hand(statements))
 

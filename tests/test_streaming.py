@@ -15,7 +15,7 @@ if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tddkit.measure.metrics import TestMetrics
-from tddkit.measure.records import RunRecords
+from tddkit.measure.records import ROWS_PER_PACK, RunRecords
 from tddkit.measure.stats import compute_stats, stdev
 from tddkit.reporting.json_stream import JsonStream
 from tddkit.reporting.junit import JUnitStream
@@ -115,6 +115,20 @@ class RecordsTests(unittest.TestCase):
         self.assertEqual((records[-1], records[0:2]), (tests[-1], tests[0:2]))
         self.assertEqual((records.field("total_ms", range(3)), records.measured()), ([5, 1.5, 2.5], [0, 1]))
         self.assertEqual([records.outcome_count(o) for o in ("flaky", "skipped", "passed")], [1, 1, 0])
+
+    def test_records_read_while_tests_are_added_give_back_every_value_across_packs(self):
+        tests = [TestMetrics(f"m.C.test_{i}", total_ms=i / 2, query_count=i, rss_after=2**70 if i == 300 else i)
+                 for i in range(2 * ROWS_PER_PACK + 50)]
+        records = RunRecords()
+        for i, tm in enumerate(tests):
+            records.add(tm)
+            if i in (0, ROWS_PER_PACK - 1, ROWS_PER_PACK, 300, 2 * ROWS_PER_PACK - 1):  # read mid-run, then go on
+                self.assertEqual(records[i], tm)
+                self.assertEqual(records.field("total_ms", range(i + 1)), [t.total_ms for t in tests[:i + 1]])
+        self.assertEqual(list(records), tests)
+        self.assertEqual(records.value("rss_after", 300), 2**70)
+        self.assertEqual(records.field("rss_after", [299, 300]), [299, 2**70])
+        self.assertEqual(records.sparse(range(len(tests))), [300])
 
     def test_every_test_s_statements_read_from_the_arrays_are_those_read_test_by_test(self):
         tests = [TestMetrics(f"m.C.test_{i}", statements=tuple((f"SELECT {k}", k + 1, 0.5 * k, 0.25 * k)

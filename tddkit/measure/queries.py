@@ -138,9 +138,9 @@ class StatementLog:
     """The statements of one running test, by shape: calls, seconds, longest, and where repeats came from.
 
     ``threshold``: calls of one shape by the test's body that make it a repeated statement (0: detection off). Until
-    a test has run that many statements (``PENDING_LIMIT`` with detection off) none can be repeated yet: they are
-    kept as they came and summed by shape when the statistics are read (after the test, while the server rolls it
-    back), or once there are that many.
+    a test has run that many statements (``PENDING_LIMIT`` with detection off; at most MAX_SHAPES_PER_TEST) none can be
+    repeated yet: they are kept as they came and summed by shape when the statistics are read (after the test, while
+    the server rolls it back), or once there are that many.
     """
 
     __slots__ = ("threshold", "in_body", "_entries", "_repeated", "_pending", "_limit")
@@ -160,7 +160,7 @@ class StatementLog:
     def watch(self, threshold: int) -> None:
         """Set the N+1 threshold (before the test's first statement)."""
         self.threshold = threshold
-        self._limit = threshold or PENDING_LIMIT
+        self._limit = min(threshold or PENDING_LIMIT, MAX_SHAPES_PER_TEST)
 
     def note(self, query: Any, elapsed: float, conn: Any = None) -> None:
         """Count one statement of the test (called by the connection for each statement)."""
@@ -207,7 +207,10 @@ class StatementLog:
 
     def statements(self) -> tuple[tuple[str, int, float, float], ...]:
         """(shape, calls, total ms, longest ms) of every shape, in order of first call."""
-        if self._pending:
+        pending = self._pending
+        if pending is not None:  # nothing summed yet
+            return _summed(pending)
+        if pending:
             self._sum_pending()
         return tuple([(shape, e[0], e[1] * 1000, e[2] * 1000) for shape, e in self._entries.items()])
 
@@ -224,6 +227,24 @@ class StatementLog:
                               "severity": severity(calls, self.threshold), "file": file, "line": line,
                               "function": function})
         return tuple(found)
+
+
+def _summed(pending: list[tuple[str | bytes, float, bool]]) -> tuple[tuple[str, int, float, float], ...]:
+    """``StatementLog.statements`` of a test whose statements are all pending: fewer than the N+1 threshold and
+    than MAX_SHAPES_PER_TEST, so summing them by shape is all there is to do (the common case, told in one loop)."""
+    sums: dict[str, list[Any]] = {}
+    shapes = _shapes
+    for query, elapsed, _ in pending:
+        shape = shapes.get(query) or shape_of(query)
+        entry = sums.get(shape)
+        if entry is None:
+            sums[shape] = [1, elapsed, elapsed]
+        else:
+            entry[0] += 1
+            entry[1] += elapsed
+            if elapsed > entry[2]:
+                entry[2] = elapsed
+    return tuple([(shape, calls, total * 1000, longest * 1000) for shape, (calls, total, longest) in sums.items()])
 
 
 def _issuer() -> tuple[str, int, str]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import operator
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import compress, repeat
+from itertools import chain, compress, repeat
 from typing import Any, overload
 
 from .._compat import FAILED_IMPORT_ID
@@ -30,7 +30,9 @@ INTS = ("query_count", "rss_before", "rss_after")
 _NF, _NI = len(FLOATS), len(INTS)
 _FLOAT_INDEX = {name: k for k, name in enumerate(FLOATS)}
 _INT_INDEX = {name: k for k, name in enumerate(INTS)}
-_TYPES = (float,) * _NF + (int,) * _NI
+#: Tests whose FLOATS and INTS wait as tuples before they are packed into the arrays, all at once.
+ROWS_PER_PACK = 256
+_FLOAT_PART, _INT_PART = operator.itemgetter(slice(0, _NF)), operator.itemgetter(slice(_NF, None))
 #: Test indices kept per statement shape in the run's totals (``shape_totals``).
 TESTS_PER_SHAPE = 20
 #: Its sequence fields that most tests leave empty.
@@ -43,9 +45,11 @@ class RunRecords(Sequence[TestMetrics]):
     def __init__(self, tests: Iterable[TestMetrics] = ()) -> None:
         self.ids: list[str] = []
         self.outcomes = bytearray()
-        #: FLOATS and INTS of every test, one row after another.
-        self.floats = array("d")
-        self.ints = array("q")
+        #: FLOATS and INTS of every test, one row after another (``floats`` and ``ints``, once ``_rows`` is packed).
+        self._floats = array("d")
+        self._ints = array("q")
+        #: FLOATS and INTS of the last tests, not packed yet (at most ROWS_PER_PACK).
+        self._rows: list[tuple[Any, ...]] = []
         #: Each test's class record as an index into ``classes`` (-1: none); classes in order of first use.
         self.class_index = array("i")
         self.classes: list[ClassMetrics] = []
@@ -62,7 +66,7 @@ class RunRecords(Sequence[TestMetrics]):
         self.shape_totals: list[list[Any]] = []
         #: Test index -> {field: value} for the SPARSE fields a test filled, and for a field whose value is not of
         #: its type (a hand-made record), kept as it was.
-        self.extras: dict[int, dict[str, Any]] = {}
+        self._extras: dict[int, dict[str, Any]] = {}
         self._odd: set[str] = set()  # FLOATS and INTS some test holds in ``extras``
         self._statements_kept = 0  # tests whose statements ``extras`` holds
         for tm in tests:
@@ -72,20 +76,16 @@ class RunRecords(Sequence[TestMetrics]):
         """Keep ``tm`` (a copy: later changes to it are not seen)."""
         index = len(self.ids)
         self.ids.append(tm.test_id)
-        values = (tm.connection_ms, tm.setup_ms, tm.body_ms, tm.cleanup_ms, tm.total_ms, tm.query_ms,
-                  tm.resource_wait_ms, tm.query_count, tm.rss_before, tm.rss_after)
+        rows = self._rows
+        rows.append((tm.connection_ms, tm.setup_ms, tm.body_ms, tm.cleanup_ms, tm.total_ms, tm.query_ms,
+                     tm.resource_wait_ms, tm.query_count, tm.rss_before, tm.rss_after))
+        if len(rows) >= ROWS_PER_PACK:
+            self._pack()
         code = _CODES.get(tm.outcome)
-        packed: array[int]
-        try:
-            if code is None or tuple(map(type, values)) != _TYPES:
-                raise TypeError
-            packed = array("q", values[_NF:])  # type: ignore[arg-type]  # ints, as checked; fails on a huge one
-            floats = values[:_NF]
-        except (TypeError, OverflowError):
-            code, floats, packed = self._odd_values(index, tm, values, code)
+        if code is None:
+            self._extras.setdefault(index, {})["outcome"] = tm.outcome
+            code = 0
         self.outcomes.append(code)
-        self.floats.extend(floats)
-        self.ints.extend(packed)
         cm = tm.class_metrics
         if cm is None:
             self.class_index.append(-1)
@@ -99,23 +99,61 @@ class RunRecords(Sequence[TestMetrics]):
             self._add_statements(index, tm.statements)
         self.statement_end.append(len(self.statement_shape))
         if tm.resources or tm.custom or tm.memory_snapshots or tm.allocations or tm.repeated_statements:
-            extra = self.extras.setdefault(index, {})
+            extra = self._extras.setdefault(index, {})
             extra.update((name, getattr(tm, name)) for name in SPARSE if getattr(tm, name))
 
-    def _odd_values(self, index: int, tm: TestMetrics, values: tuple[Any, ...],
-                    code: int | None) -> tuple[int, tuple[float, ...], array[int]]:
+    def _pack(self) -> None:
+        """Move the rows waiting in ``_rows`` into the arrays: all at once when every value is of its type (the
+        common case), else row by row (``_pack_odd``)."""
+        rows, self._rows = self._rows, []
+        floats = list(chain.from_iterable(map(_FLOAT_PART, rows)))
+        ints = list(chain.from_iterable(map(_INT_PART, rows)))
+        if set(map(type, floats)) <= {float} and set(map(type, ints)) <= {int}:
+            try:
+                packed = array("q", ints)
+            except OverflowError:  # an int too large for the array: that row is odd
+                pass
+            else:
+                self._floats.fromlist(floats)
+                self._ints.extend(packed)
+                return
+        first = len(self.ids) - len(rows)
+        for index, values in enumerate(rows, first):
+            self._pack_odd(index, values)
+
+    def _pack_odd(self, index: int, values: tuple[Any, ...]) -> None:
         """Keep the fields whose values are not of their type in ``extras``; zeros in the arrays instead."""
-        extra = self.extras.setdefault(index, {})
-        if code is None:
-            extra["outcome"] = tm.outcome
         kept: list[Any] = []
         for name, value in zip((*FLOATS, *INTS), values, strict=True):
             wanted = float if name in _FLOAT_INDEX else int
             if type(value) is not wanted or wanted is int and not -2**63 <= value < 2**63:
-                extra[name], value = value, wanted()
+                self._extras.setdefault(index, {})[name], value = value, wanted()
                 self._odd.add(name)
             kept.append(value)
-        return code or 0, tuple(kept[:_NF]), array("q", kept[_NF:])
+        self._floats.extend(kept[:_NF])
+        self._ints.extend(kept[_NF:])
+
+    @property
+    def floats(self) -> array[float]:
+        """FLOATS of every test, one row after another."""
+        if self._rows:
+            self._pack()
+        return self._floats
+
+    @property
+    def ints(self) -> array[int]:
+        """INTS of every test, one row after another."""
+        if self._rows:
+            self._pack()
+        return self._ints
+
+    @property
+    def extras(self) -> dict[int, dict[str, Any]]:
+        """Test index -> {field: value} for the SPARSE fields a test filled, and for a field whose value is not of
+        its type (a hand-made record), kept as it was."""
+        if self._rows:
+            self._pack()
+        return self._extras
 
     def _add_statements(self, index: int, statements: Sequence[tuple[str, int, float, float]]) -> None:
         shape_ids, shapes, numbers, totals = (self._shape_ids, self.statement_shape, self.statement_numbers,
@@ -126,7 +164,7 @@ class RunRecords(Sequence[TestMetrics]):
                     abs(calls) > 2**53:  # numbers of other types (a hand-made record): kept as they are
                 del shapes[self.statement_end[-1] if self.statement_end else 0:]
                 del numbers[3 * len(shapes):]
-                self.extras.setdefault(index, {})["statements"] = statements
+                self._extras.setdefault(index, {})["statements"] = statements
                 self._statements_kept += 1
                 return
             shape_id = shape_ids.get(shape)
@@ -258,6 +296,8 @@ class RunRecords(Sequence[TestMetrics]):
 
     def field(self, name: str, indices: Iterable[int]) -> list[Any]:
         """The ``name`` (a field of FLOATS or INTS) of the tests at ``indices``, as they recorded it."""
+        if self._rows:
+            self._pack()
         if name in self._odd:
             return [self.value(name, i) for i in indices]
         column = self.column(name)

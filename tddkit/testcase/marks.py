@@ -35,7 +35,7 @@ def marks_of(cls: type, name: str) -> tuple[bool, tuple[str, ...], bool]:
         marks = (repeated_queries_allowed(cls), resources_of(cls, ""))
         setattr(cls, "_tddkit_class_marks", marks)  # noqa: B010 - on this class itself, not inherited
     function: Any = getattr(cls, name, None)
-    if _is_plain(function):
-        return marks[0], marks[1], is_async(function)
+    if _is_plain(function):  # its code tells whether it is async
+        return marks[0], marks[1], bool(function.__code__.co_flags & inspect.CO_COROUTINE)
     return (repeated_queries_allowed(cls, function), resources_of(cls, name),
             function is not None and is_async(function))
