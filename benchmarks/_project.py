@@ -175,13 +175,29 @@ class ServerCpu:
             return 0
         return sum(int(value) for value in fields[11:15 if children else 13])  # utime stime [cutime cstime]
 
-    def __call__(self) -> float:
+    def _children(self) -> list[int]:
         try:
-            children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+            return [int(child) for child in Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()]
         except OSError:
-            children = []
-        ticks = self._times(self.pid, True) + sum(self._times(int(child), False) for child in children)
+            return []
+
+    def __call__(self) -> float:
+        ticks = self._times(self.pid, True) + sum(self._times(child, False) for child in self._children())
         return ticks / self.tick
+
+    def pin(self, cpus: set[int]) -> None:
+        """Run the server on ``cpus`` only: its postmaster (the backends it starts later inherit that) and the
+        processes it runs now."""
+        for pid in (self.pid, *self._children()):
+            with contextlib.suppress(OSError):  # exited meanwhile
+                os.sched_setaffinity(pid, cpus)
+
+
+def pin_to_cpus(count: int) -> set[int]:
+    """Run this process, and every process it starts from now on, on its first ``count`` CPUs; those CPUs."""
+    cpus = set(sorted(os.sched_getaffinity(0))[:count])
+    os.sched_setaffinity(0, cpus)
+    return cpus
 
 
 @dataclasses.dataclass
@@ -251,15 +267,16 @@ def server_version(dsn: str) -> str:
         return str(conn.execute("SHOW server_version").fetchone()[0]).split()[0]
 
 
-def write_fragment(name: str, header: list[str], rows: list[list[str]], how: str, server: str = "") -> Path:
-    """Write a benchmark's table as ``docs/measured/<name>.md`` with a line saying how and where it was measured;
-    the path written."""
+def write_fragment(name: str, header: list[str], rows: list[list[str]], how: str, server: str = "",
+                   command: str = "") -> Path:
+    """Write a benchmark's table as ``docs/measured/<name>.md`` with a line saying how (``command``: by default
+    ``python benchmarks/<name>.py``) and where it was measured; the path written."""
     import datetime
 
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     when = datetime.date.today().isoformat()
-    lines += ["", f"*`python benchmarks/{name}.py`, {when}, {machine(server)}: {how}.*", ""]
+    lines += ["", f"*`{command or f'python benchmarks/{name}.py'}`, {when}, {machine(server)}: {how}.*", ""]
     FRAGMENTS.mkdir(parents=True, exist_ok=True)
     path = FRAGMENTS / f"{name}.md"
     path.write_text("\n".join(lines))

@@ -16,11 +16,13 @@ the CPU time of the test process and of the server (all its processes), which
 other work on a busy machine disturbs less. ``--breakdown`` adds floors that do
 less or otherwise, to show what parts cost: a bare ``ROLLBACK TO SAVEPOINT``
 after each test (no lock release, no leak probe), and statements never
-prepared (``prepare_threshold = 0``). ``--against`` adds the tddkit of another checkout
+prepared (``prepare_threshold = 0``). ``--cpus 1`` runs everything (the commands and the server) on one CPU, so
+that CPU is the bottleneck whatever the machine: the wall time is then the test process's CPU plus the server's,
+with no overlap of the two and no wake-up across CPUs. ``--against`` adds the tddkit of another checkout
 (an earlier version) to the same rounds. Writes its table to
 ``docs/measured/floor.md`` (not with ``--against``).
 
-    python benchmarks/floor.py [--tests 2000] [--rounds 5] [--breakdown] [--against OTHER_CHECKOUT]
+    python benchmarks/floor.py [--tests 2000] [--rounds 5] [--breakdown] [--cpus N] [--against OTHER_CHECKOUT]
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from _project import (  # noqa: E402
     floor_database,
     make_project,
     measured,
+    pin_to_cpus,
     server_version,
     tddkit_command,
     vacuum_floor,
@@ -72,7 +75,12 @@ def main() -> None:
     parser.add_argument("--breakdown", action="store_true", help="also the floors that do part of tddkit's work")
     parser.add_argument("--against", metavar="CHECKOUT", help="also the tddkit of another checkout (an earlier "
                         "version), measured in the same rounds; its table is not written to the docs")
+    parser.add_argument("--cpus", type=int, metavar="N", help="run the commands and the server on N CPUs only "
+                        "(1: the CPU is the bottleneck); the table is then written to docs/measured/floor_cpus_N.md")
     args = parser.parse_args()
+    if args.cpus is not None and not 1 <= args.cpus <= len(os.sched_getaffinity(0)):
+        parser.error(f"--cpus {args.cpus}: give a number from 1 to the {len(os.sched_getaffinity(0))} CPUs here")
+    cpus = pin_to_cpus(args.cpus) if args.cpus else None
     names = [name for name in NAMES if args.breakdown or name not in ("bare", "unprepared")]
     if args.against:
         if not (Path(args.against) / "tddkit" / "__init__.py").is_file():
@@ -90,6 +98,8 @@ def main() -> None:
         version = server_version(session.server_dsn)
         try:
             server = ServerCpu(session.server_dsn)
+            if cpus:
+                server.pin(cpus)  # also a server that was running already
             with floor_database(session.server_dsn) as floor_dsn:
                 floor = checkout_env(FLOOR_DSN=floor_dsn)
                 commands = {  # (command, environment, database to vacuum first)
@@ -119,7 +129,7 @@ def main() -> None:
             tddkit.close_session()
     print(f"per test, whole process, (T({args.tests + 1}) - T(1)) / {args.tests}; INSERT + COUNT, classes of 100; "
           f"{args.rounds} rounds alternating (every other reversed), medians (ratio: median of the rounds' ratios); "
-          f"{os.cpu_count()} CPUs")
+          f"{os.cpu_count()} CPUs" + (f", everything pinned to {len(cpus)}" if cpus else ""))
     print(f"{'command':<72} {'wall ms':>8} {'ratio':>6} {'CPU ms':>7} {'ratio':>6} {'server':>7} {'ratio':>6}")
     floor, rows = samples["floor"], []
     for name, values in samples.items():
@@ -132,10 +142,13 @@ def main() -> None:
     print("wall: the whole command; CPU: the test process (user + system); server: every process of the server")
     if args.against:
         return  # a comparison with another version, not the docs' table
-    write_fragment("floor", ["per test", "wall ms", "vs floor", "CPU ms", "vs floor", "server CPU ms", "vs floor"],
+    pinned = f", the commands and the server pinned to {args.cpus} CPU{'s' * (args.cpus > 1)}" if cpus else ""
+    write_fragment(f"floor_cpus_{args.cpus}" if cpus else "floor",
+                   ["per test", "wall ms", "vs floor", "CPU ms", "vs floor", "server CPU ms", "vs floor"],
                    rows, f"whole process, (T({args.tests + 1}) - T(1)) / {args.tests}, INSERT + COUNT per test, "
                    f"classes of 100, {args.rounds} rounds alternating (every other reversed), medians; a ratio is the "
-                   "median of the rounds' ratios", version)
+                   f"median of the rounds' ratios{pinned}", version,
+                   command=f"python benchmarks/floor.py --cpus {args.cpus}" if cpus else "")
 
 
 if __name__ == "__main__":
