@@ -130,18 +130,15 @@ class TDDTestResult(unittest.TextTestResult):
     def record(self, metrics: TestMetrics) -> None:
         """Keep a finished test's metrics and hand them to the sinks."""
         self.catch_up()
-        self._keep(metrics)
+        self._records.add(metrics)
+        for sink in self.sinks:
+            sink.add(metrics, self.details.get(metrics.test_id, ""))
 
     def catch_up(self) -> None:
         """Record the last test's metrics now, if they wait."""
         metrics, self._pending = self._pending, None
         if metrics is not None:
-            self._keep(metrics)
-
-    def _keep(self, metrics: TestMetrics) -> None:
-        self._records.add(metrics)
-        for sink in self.sinks:
-            sink.add(metrics, self.details.get(metrics.test_id, ""))
+            self.record(metrics)
 
     def _exc_info_to_string(self, err: OptExcInfo, test: unittest.TestCase) -> str:
         if isinstance(err[1], PreformattedError):
