@@ -120,6 +120,25 @@ class FixtureTests(unittest.TestCase):
         self.assertTrue(all(t["query_count"] > 0 and t["total_ms"] > 0 for t in tests if t["outcome"] == "passed"))
 
 
+    def test_the_class_of_each_kind_of_test_item_is_pytest_s_item_cls(self):
+        project = PytestProject(self)
+        (project.root / "conftest.py").write_text(
+            "from tddkit.integrations.pytest_results import class_of\n\n\n"
+            "def pytest_collection_finish(session):\n"
+            "    print('differs:', [i.nodeid for i in session.items if class_of(i) is not i.cls])\n"
+            "    print('classes:', sorted(i.cls.__name__ for i in session.items if i.cls))\n")
+        (project.root / "test_kinds.py").write_text(
+            "import unittest\n\nimport pytest\n\n\ndef test_function():\n    pass\n\n\n"
+            "class TestPlain:\n    def test_method(self):\n        pass\n\n"
+            "    class TestNested:\n        @pytest.mark.parametrize('n', [1, 2])\n"
+            "        def test_nested(self, n):\n            pass\n\n\n"
+            "class Case(unittest.TestCase):\n    def test_unittest(self):\n        pass\n")
+        done = project.pytest("-q", "-s", shared_server=True)
+        self.assertEqual(done.returncode, 0, output(done))
+        self.assertIn("differs: []", done.stdout)
+        self.assertIn("classes: ['Case', 'TestNested', 'TestNested', 'TestPlain']", done.stdout)
+
+
 class CostAndCleanupTests(unittest.TestCase):
     def test_without_tddkit_fixtures_nothing_is_imported_or_started(self):
         project = PytestProject(self, "no_tddkit")

@@ -36,12 +36,24 @@ STATE = pytest.StashKey["PluginState"]()
 TRANSACTION_FIXTURE = "_tddkit_transaction"
 
 
+def class_of(item: pytest.Item) -> Any:
+    """The class a test was collected from, or None: pytest's ``item.cls``, told from the item's parent in the common
+    cases (``item.cls`` walks up every node, with an ABC isinstance check at each)."""
+    parent = item.parent
+    kinds = type(parent).__mro__
+    if pytest.Class in kinds:
+        return parent.obj  # type: ignore[union-attr]  # a Class has its class as obj
+    if pytest.Module in kinds:
+        return None
+    return getattr(item, "cls", None)
+
+
 def begin_test(item: pytest.Item, transaction: ClassTransaction) -> TestScope:
     """Start measuring a test that uses a tddkit fixture, inside its module's transaction."""
     from ..measure.meter import TestMeter
     from ..measure.queries import repeated_queries_allowed
 
-    allowed = repeated_queries_allowed(getattr(item, "function", None), getattr(item, "cls", None))
+    allowed = repeated_queries_allowed(getattr(item, "function", None), class_of(item))
     meter = TestMeter(item.nodeid, allow_repeated=allowed)
     names, waited = item.stash.get(RESOURCES, ((), 0.0))
     if names:
@@ -181,7 +193,7 @@ class PluginState:
             locks = self.tddkit_session()._resource_locks()
             item.stash[RESOURCES] = (names, locks.acquire(names, item.nodeid))
         case = sys.modules.get("tddkit.testcase.case")
-        cls = getattr(item, "cls", None)
+        cls = class_of(item)
         if case is not None and isinstance(cls, type) and issubclass(cls, case.TDDTestCase):
             item.addMetrics = lambda test, metrics: item.stash.__setitem__(METRICS, metrics)  # type: ignore
 
