@@ -139,6 +139,18 @@ class FixtureTests(unittest.TestCase):
         self.assertIn("classes: ['Case', 'TestNested', 'TestNested', 'TestPlain']", done.stdout)
 
 
+    def test_what_exists_before_the_tests_is_frozen_for_the_garbage_collector_unless_turned_off(self):
+        project = PytestProject(self)
+        (project.root / "test_frozen.py").write_text(
+            "import gc\n\n\ndef test_frozen(tddkit_conn):\n    print('frozen objects:', gc.get_freeze_count())\n")
+        for options, frozen in (((), True), (("-o", "tddkit_gc_freeze=false"), False)):
+            with self.subTest(options=options):
+                done = project.pytest("-q", "-s", *options, shared_server=True)
+                self.assertEqual(done.returncode, 0, output(done))
+                count = int(done.stdout.split("frozen objects: ")[1].split()[0])
+                self.assertTrue(count > 10_000 if frozen else count == 0, count)  # pytest's, tddkit's modules...
+
+
 class CostAndCleanupTests(unittest.TestCase):
     def test_without_tddkit_fixtures_nothing_is_imported_or_started(self):
         project = PytestProject(self, "no_tddkit")
@@ -149,7 +161,7 @@ class CostAndCleanupTests(unittest.TestCase):
         plugin = {"tddkit.integrations", "tddkit.integrations.pytest_plugin", "tddkit.integrations.pytest_results",
                   "tddkit.integrations.pytest_signals", "tddkit.integrations.pytest_header",
                   "tddkit.integrations.pytest_early", "tddkit.integrations.pytest_queries",
-                  "tddkit.integrations.pytest_async", "tddkit.config",
+                  "tddkit.integrations.pytest_async", "tddkit.integrations.pytest_gc", "tddkit.config",
                   "tddkit._version", "tddkit.config.paths"}  # the plugin and its constants, nothing more
         self.assertEqual([m for m in imported if m.startswith("tddkit.") and m not in plugin], [])
         self.assertNotIn("tddkit:", done.stdout)

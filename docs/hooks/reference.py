@@ -174,12 +174,20 @@ class _Options:
     def addoption(self, *names: str, **kwargs: Any) -> None:
         self.options.append((names, kwargs))
 
+    def addini(self, name: str, help: str, **kwargs: Any) -> None:  # noqa: A002 - pytest's own name
+        self.options.append(((name,), {"help": help, "ini": True, **kwargs}))
+
 
 def pytest_options() -> list[tuple[tuple[str, ...], dict[str, Any]]]:
+    """The command-line and ini options of the plugin and of the modules it registers."""
+    import importlib
+
     from tddkit.integrations import pytest_plugin
 
     recorder = _Options()
-    pytest_plugin.pytest_addoption(recorder)  # type: ignore[arg-type]
+    for module in (pytest_plugin, *map(importlib.import_module, pytest_plugin.pytest_plugins)):
+        if hasattr(module, "pytest_addoption"):
+            module.pytest_addoption(recorder)
     return recorder.options
 
 
@@ -189,6 +197,8 @@ def pytest_options_reference() -> str:
         takes = kwargs.get("metavar", "") if kwargs.get("action") != "store_true" else ""
         if kwargs.get("nargs") == "?":
             takes = f"[{takes}]"
+        if kwargs.get("ini"):
+            takes = f"ini option, {kwargs['type']}"
         rows.append([", ".join(f"`{name}`" for name in names), takes, kwargs["help"]])
     return table(["option", "argument", "what it does"], rows)
 

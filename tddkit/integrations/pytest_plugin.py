@@ -26,9 +26,10 @@ if TYPE_CHECKING:
     from ..session.session import Session
 
 #: What tddkit did (config, server, schema template) in pytest's header and closing summary; the session's early
-#: start; query checks; the async fixtures.
+#: start; query checks; the async fixtures; the run's startup objects frozen for the garbage collector.
 pytest_plugins = ["tddkit.integrations.pytest_header", "tddkit.integrations.pytest_early",
-                  "tddkit.integrations.pytest_queries", "tddkit.integrations.pytest_async"]
+                  "tddkit.integrations.pytest_queries", "tddkit.integrations.pytest_async",
+                  "tddkit.integrations.pytest_gc"]
 
 SIGNALS = pytest.StashKey[SignalStop]()
 #: The configs of the pytest runs under way in this process, innermost last: fixtures that take no ``request``
