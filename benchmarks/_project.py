@@ -112,6 +112,22 @@ def write_suite(root: Path, name: str, variant: str, tests: int) -> Path:
     return package
 
 
+def write_floor_and_tddkit_suites(root: Path, tests: int) -> None:
+    """The project and the suites of the per-test benchmarks: ``floor_many`` and ``tddkit_many`` of ``tests`` + 1
+    tests, ``floor_one`` and ``tddkit_one`` of one."""
+    make_project(root)
+    for size, count in (("many", tests + 1), ("one", 1)):
+        write_suite(root, f"floor_{size}", "floor", count)
+        write_suite(root, f"tddkit_{size}", "tddkit", count)
+
+
+def against_name(parser: Any, against: str) -> str:
+    """The row name of ``--against CHECKOUT`` (a usage error if no tddkit is there)."""
+    if not (Path(against) / "tddkit" / "__init__.py").is_file():
+        parser.error(f"--against {against}: no tddkit package there (give the root of a tddkit checkout)")
+    return f"python -m tddkit run (report printed), {against}"
+
+
 def floor_command(package: str) -> list[str]:
     """The floor's suite run by plain unittest."""
     return [sys.executable, "-m", "unittest", "discover", "-s", package, "-t", "."]

@@ -42,17 +42,17 @@ from tddkit.config.settings import load_settings  # noqa: E402
 
 from _project import (  # noqa: E402
     ServerCpu,
+    against_name,
     checkout_env,
     floor_command,
     floor_database,
-    make_project,
     measured,
     pin_to_cpus,
     server_version,
     tddkit_command,
     vacuum_floor,
+    write_floor_and_tddkit_suites,
     write_fragment,
-    write_suite,
 )
 
 NAMES = {
@@ -83,17 +83,12 @@ def main() -> None:
     cpus = pin_to_cpus(args.cpus) if args.cpus else None
     names = [name for name in NAMES if args.breakdown or name not in ("bare", "unprepared")]
     if args.against:
-        if not (Path(args.against) / "tddkit" / "__init__.py").is_file():
-            parser.error(f"--against {args.against}: no tddkit package there (give the root of a tddkit checkout)")
         names.append("against")
-        NAMES["against"] = f"python -m tddkit run (report printed), {args.against}"
+        NAMES["against"] = against_name(parser, args.against)
     samples: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": [], "server": []} for name in names}
     with tempfile.TemporaryDirectory(prefix="tddkit-floor-") as tmp:
         root = Path(tmp)
-        make_project(root)
-        for size, tests in (("many", args.tests + 1), ("one", 1)):
-            write_suite(root, f"floor_{size}", "floor", tests)
-            write_suite(root, f"tddkit_{size}", "tddkit", tests)
+        write_floor_and_tddkit_suites(root, args.tests)
         session = tddkit.get_session(load_settings(targets=[tmp]))
         version = server_version(session.server_dsn)
         try:
