@@ -14,15 +14,14 @@ from __future__ import annotations
 import operator
 from array import array
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import chain, compress, repeat
+from itertools import chain
 from typing import Any, overload
 
-from .._compat import FAILED_IMPORT_ID
 from .metrics import ClassMetrics, TestMetrics
+from .record_queries import _CODES, OUTCOMES, TESTS_PER_SHAPE, RecordQueries, _tally
 
-#: Outcomes by code (the code of a test is its index here).
-OUTCOMES = ("unknown", "passed", "failed", "error", "skipped", "expected_failure", "unexpected_success")
-_CODES = {name: code for code, name in enumerate(OUTCOMES)}
+__all__ = ["OUTCOMES", "SPARSE", "TESTS_PER_SHAPE", "RunRecords"]
+
 #: TestMetrics' float fields (one array holds them, a test's after another's).
 FLOATS = ("connection_ms", "setup_ms", "body_ms", "cleanup_ms", "total_ms", "query_ms", "resource_wait_ms")
 #: Its integer fields.
@@ -33,14 +32,12 @@ _INT_INDEX = {name: k for k, name in enumerate(INTS)}
 #: Tests whose FLOATS and INTS wait as tuples before they are packed into the arrays, all at once.
 ROWS_PER_PACK = 256
 _FLOAT_PART, _INT_PART = operator.itemgetter(slice(0, _NF)), operator.itemgetter(slice(_NF, None))
-#: Test indices kept per statement shape in the run's totals (``shape_totals``).
-TESTS_PER_SHAPE = 20
 #: Its sequence fields that most tests leave empty.
 SPARSE = ("resources", "custom", "memory_snapshots", "allocations", "repeated_statements")
 
 
-class RunRecords(Sequence[TestMetrics]):
-    """The TestMetrics of a run, in the order their tests ended."""
+class RunRecords(RecordQueries, Sequence[TestMetrics]):
+    """The TestMetrics of a run, in the order their tests ended (the report's queries: ``RecordQueries``)."""
 
     def __init__(self, tests: Iterable[TestMetrics] = ()) -> None:
         self.ids: list[str] = []
@@ -229,47 +226,6 @@ class RunRecords(Sequence[TestMetrics]):
             for at in range(ends[i - 1] if i else 0, ends[i]):
                 yield i, shapes[shape_of[at]], int(numbers[3 * at]), numbers[3 * at + 1], numbers[3 * at + 2]
 
-    def run_totals(self, indices: Iterable[int]) -> Iterator[tuple[str, int, float, float, int, list[int]]] | None:
-        """(shape, calls, ms, longest ms, tests, the first tests' indices) of every shape, in order of first use,
-        when ``indices`` is every test and the arrays hold every statement; else None (count them by test)."""
-        if not self._every_test(indices) or self._statements_kept:
-            return None
-        return ((shape, *run) for shape, run in zip(self.shapes, self.shape_totals, strict=True))
-
-    def totals_of(self, indices: Iterable[int]) -> Iterator[tuple[str, int, float, float, int, list[int]]]:
-        """``run_totals``' rows for the tests at ``indices``, counted test by test."""
-        by_shape: dict[str, list[Any]] = {}
-        for i, shape, calls, total_ms, max_ms in self.statements(indices):
-            run = by_shape.get(shape)
-            if run is None:
-                run = by_shape[shape] = [0, 0.0, 0.0, 0, []]
-            _tally(run, calls, total_ms, max_ms, i)
-        return ((shape, *run) for shape, run in by_shape.items())
-
-    def _every_test(self, indices: Iterable[int]) -> bool:
-        """Whether ``indices`` is every test, in order (the columns serve it whole)."""
-        return isinstance(indices, range) and indices == range(len(self))
-
-    def durations(self) -> dict[str, float]:
-        """Test id -> total seconds (rounded to the microsecond) of every test that ran and took time (not
-        skipped)."""
-        totals = self.field("total_ms", range(len(self)))
-        kept = map(operator.and_, map(operator.ne, self.outcomes, repeat(_CODES["skipped"])),
-                   map(operator.gt, totals, repeat(0)))
-        seconds = map(round, map(operator.truediv, totals, repeat(1000)), repeat(6))
-        return dict(compress(zip(self.ids, seconds, strict=True), kept))
-
-    def classes_of(self, indices: Iterable[int]) -> list[ClassMetrics]:
-        """The class records of the tests at ``indices``, each once, in order of first use."""
-        if self._every_test(indices):
-            return list(self.classes)  # each in order of first use already
-        class_index, seen = self.class_index, {}
-        for i in indices:
-            position = class_index[i]
-            if position >= 0 and position not in seen:
-                seen[position] = self.classes[position]
-        return list(seen.values())
-
     def outcome(self, i: int) -> str:
         """Test i's outcome."""
         extra = self.extras.get(i)
@@ -304,50 +260,3 @@ class RunRecords(Sequence[TestMetrics]):
         if self._every_test(indices):
             return column.tolist()
         return [column[i] for i in indices]
-
-    def memory_growth(self, indices: Iterable[int]) -> list[int]:
-        """The RSS growth in bytes of the tests at ``indices`` (negative where memory was returned)."""
-        return list(map(operator.sub, self.field("rss_after", indices), self.field("rss_before", indices)))
-
-    def grown(self, indices: Sequence[int], limit: float) -> list[int]:
-        """The tests at ``indices`` whose memory grew by more than ``limit`` bytes."""
-        growth = self.memory_growth(indices)
-        if not growth or max(growth) <= limit:  # the common case, told without a loop of Python's
-            return []
-        return [i for i, grew in zip(indices, growth, strict=True) if grew > limit]
-
-    def sparse(self, indices: Iterable[int]) -> list[int]:
-        """Those of ``indices`` that hold fields most tests leave empty (``extras``), in order."""
-        if not self.extras:
-            return []
-        if isinstance(indices, range):
-            return [i for i in sorted(self.extras) if i in indices]
-        return [i for i in indices if i in self.extras]
-
-    def measured(self) -> Sequence[int]:
-        """Indices of the tests whose records hold measurements (see ``TestMetrics.measured``): a range when
-        all do."""
-        skipped, error, ids = _CODES["skipped"], _CODES["error"], self.ids
-        if skipped not in self.outcomes and error not in self.outcomes:
-            return range(len(self))
-        return [i for i, code in enumerate(self.outcomes) if code != skipped and not (
-            code == error and (self.value("total_ms", i) == 0 or ids[i].startswith(FAILED_IMPORT_ID)))]
-
-    def outcome_count(self, outcome: str) -> int:
-        """How many tests ended with ``outcome``."""
-        code = _CODES.get(outcome)
-        if code is None or code == 0:
-            return sum(1 for i in range(len(self)) if self.outcome(i) == outcome)
-        return self.outcomes.count(code)
-
-
-def _tally(run: list[Any], calls: int, total_ms: float, max_ms: float, index: int) -> None:
-    """Add test ``index``'s statements of one shape to the shape's totals: [calls, ms, longest ms, tests, the first
-    TESTS_PER_SHAPE tests' indices]."""
-    run[0] += calls
-    run[1] += total_ms
-    if max_ms > run[2]:
-        run[2] = max_ms
-    run[3] += 1
-    if run[3] <= TESTS_PER_SHAPE:
-        run[4].append(index)
