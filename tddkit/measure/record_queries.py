@@ -27,7 +27,7 @@ class RecordQueries:
     classes: list[ClassMetrics]
     shapes: list[str]
     shape_totals: list[list[Any]]
-    _statements_kept: int
+    statements_kept: int
 
     if TYPE_CHECKING:  # what RunRecords defines
         from array import array
@@ -45,7 +45,7 @@ class RecordQueries:
     def run_totals(self, indices: Iterable[int]) -> Iterator[tuple[str, int, float, float, int, list[int]]] | None:
         """(shape, calls, ms, longest ms, tests, the first tests' indices) of every shape, in order of first use,
         when ``indices`` is every test and the arrays hold every statement; else None (count them by test)."""
-        if not self._every_test(indices) or self._statements_kept:
+        if not self._every_test(indices) or self.statements_kept:
             return None
         return ((shape, *run) for shape, run in zip(self.shapes, self.shape_totals, strict=True))
 

@@ -65,7 +65,7 @@ class RunRecords(RecordQueries, Sequence[TestMetrics]):
         #: its type (a hand-made record), kept as it was.
         self._extras: dict[int, dict[str, Any]] = {}
         self._odd: set[str] = set()  # FLOATS and INTS some test holds in ``extras``
-        self._statements_kept = 0  # tests whose statements ``extras`` holds
+        self.statements_kept = 0  # tests whose statements ``extras`` holds
         for tm in tests:
             self.add(tm)
 
@@ -162,7 +162,7 @@ class RunRecords(RecordQueries, Sequence[TestMetrics]):
                 del shapes[self.statement_end[-1] if self.statement_end else 0:]
                 del numbers[3 * len(shapes):]
                 self._extras.setdefault(index, {})["statements"] = statements
-                self._statements_kept += 1
+                self.statements_kept += 1
                 return
             shape_id = shape_ids.get(shape)
             if shape_id is None:
