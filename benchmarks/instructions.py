@@ -1,11 +1,12 @@
-"""tddkit's per-test cost against the floor in CPU instructions of the test process, which a busy machine cannot move.
+"""tddkit's per-test cost against the floor in CPU instructions of the test process, which a busy machine moves little.
 
 The same suites as ``floor.py`` (INSERT + COUNT per test, classes of 100; the
 floor on one connection with tddkit's round trip after each test) run under
 valgrind's callgrind, which counts the instructions the test process executes
-(its own, not the server's): the same code on the same inputs gives the same
-count, whatever else the machine does, so one round is enough and a change of
-a few percent shows. Per test: ``(Ir(N+1 tests) - Ir(1 test)) / N``. Under
+(its own, not the server's): the same code on the same inputs gives nearly the
+same count whatever else the machine does (only the wait for the server's
+answers loops more on a busy machine: about 2% between an idle and a busy run),
+so one round is enough and a change of a few percent shows. Per test: ``(Ir(N+1 tests) - Ir(1 test)) / N``. Under
 callgrind a run is about 50 times slower. ``--against`` adds the tddkit of
 another checkout. Writes its table to ``docs/measured/instructions.md`` (not
 with ``--against``).
