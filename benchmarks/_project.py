@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -121,11 +121,43 @@ def write_floor_and_tddkit_suites(root: Path, tests: int) -> None:
         write_suite(root, f"tddkit_{size}", "tddkit", count)
 
 
+@contextlib.contextmanager
+def suites_on_a_server(root: Path, tests: int) -> Iterator[tuple[str, str, str]]:
+    """Write the per-test benchmarks' suites (``write_floor_and_tddkit_suites``) and start a tddkit session, the
+    benchmark's server, with the floor's database: (server DSN, floor DSN, server version); the session is closed
+    after."""
+    import tddkit
+    from tddkit.config.settings import load_settings
+
+    write_floor_and_tddkit_suites(root, tests)
+    session = tddkit.get_session(load_settings(targets=[str(root)]))
+    try:
+        with floor_database(session.server_dsn) as floor_dsn:
+            yield session.server_dsn, floor_dsn, server_version(session.server_dsn)
+    finally:
+        tddkit.close_session()
+
+
 def against_name(parser: Any, against: str) -> str:
     """The row name of ``--against CHECKOUT`` (a usage error if no tddkit is there)."""
     if not (Path(against) / "tddkit" / "__init__.py").is_file():
         parser.error(f"--against {against}: no tddkit package there (give the root of a tddkit checkout)")
     return f"python -m tddkit run (report printed), {against}"
+
+
+def tddkit_runs(server_dsn: str, env: dict[str, str],
+                against: str | None = None) -> dict[str, Callable[[str], tuple[list[str], dict[str, str]]]]:
+    """The per-test benchmarks' tddkit commands, each a function of the suite's size ("many" or "one") giving the
+    command and its environment: "tddkit" (the report printed), "no_report", and with ``against`` the tddkit of that
+    checkout ("against")."""
+    runs = {
+        "tddkit": lambda size: (tddkit_command(f"tddkit_{size}", server_dsn), env),
+        "no_report": lambda size: (tddkit_command(f"tddkit_{size}", server_dsn, "--no-report"), env),
+    }
+    if against:
+        other = {**env, "PYTHONPATH": str(Path(against).resolve())}
+        runs["against"] = lambda size: (tddkit_command(f"tddkit_{size}", server_dsn), other)
+    return runs
 
 
 def floor_command(package: str) -> list[str]:

@@ -30,28 +30,19 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import tddkit  # noqa: E402  (this checkout's)
-from tddkit.config.settings import load_settings  # noqa: E402
-
-from _project import (  # noqa: E402
+from _project import (  # this checkout's tddkit first on the path
     ServerCpu,
     against_name,
     checkout_env,
     floor_command,
-    floor_database,
     measured,
     pin_to_cpus,
-    server_version,
-    tddkit_command,
+    suites_on_a_server,
+    tddkit_runs,
     vacuum_floor,
-    write_floor_and_tddkit_suites,
     write_fragment,
 )
 
@@ -86,42 +77,33 @@ def main() -> None:
         names.append("against")
         NAMES["against"] = against_name(parser, args.against)
     samples: dict[str, dict[str, list[float]]] = {name: {"wall": [], "cpu": [], "server": []} for name in names}
-    with tempfile.TemporaryDirectory(prefix="tddkit-floor-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tddkit-floor-") as tmp, \
+            suites_on_a_server(Path(tmp), args.tests) as (server_dsn, floor_dsn, version):
         root = Path(tmp)
-        write_floor_and_tddkit_suites(root, args.tests)
-        session = tddkit.get_session(load_settings(targets=[tmp]))
-        version = server_version(session.server_dsn)
-        try:
-            server = ServerCpu(session.server_dsn)
-            if cpus:
-                server.pin(cpus)  # also a server that was running already
-            with floor_database(session.server_dsn) as floor_dsn:
-                floor = checkout_env(FLOOR_DSN=floor_dsn)
-                commands = {  # (command, environment, database to vacuum first)
-                    "floor": lambda size: (floor_command(f"floor_{size}"), floor, floor_dsn),
-                    "bare": lambda size: (floor_command(f"floor_{size}"), {**floor, **BARE}, floor_dsn),
-                    "unprepared": lambda size: (floor_command(f"floor_{size}"), {**floor, **UNPREPARED}, floor_dsn),
-                    "tddkit": lambda size: (tddkit_command(f"tddkit_{size}", session.server_dsn), floor, None),
-                    "no_report": lambda size: (tddkit_command(f"tddkit_{size}", session.server_dsn, "--no-report"),
-                                               floor, None),
-                    "against": lambda size: (tddkit_command(f"tddkit_{size}", session.server_dsn),
-                                             {**floor, "PYTHONPATH": str(Path(args.against).resolve())}, None),
-                }
-                for round_number in range(args.rounds):
-                    # Every other round in reverse order: what one command leaves the server doing (a tddkit run
-                    # drops its database: a checkpoint) falls on each of the others in turn.
-                    for name in names if round_number % 2 == 0 else names[::-1]:
-                        runs = []
-                        for size in ("many", "one"):
-                            command, env, database = commands[name](size)
-                            if database:
-                                vacuum_floor(database)
-                            runs.append(measured(command, root, env, server))
-                        many, one = runs
-                        for key, field in (("wall", "wall"), ("cpu", "cpu"), ("server", "server_cpu")):
-                            samples[name][key].append((getattr(many, field) - getattr(one, field)) * 1000 / args.tests)
-        finally:
-            tddkit.close_session()
+        server = ServerCpu(server_dsn)
+        if cpus:
+            server.pin(cpus)  # also a server that was running already
+        floor = checkout_env(FLOOR_DSN=floor_dsn)
+        commands = {  # (command, environment, database to vacuum first)
+            "floor": lambda size: (floor_command(f"floor_{size}"), floor, floor_dsn),
+            "bare": lambda size: (floor_command(f"floor_{size}"), {**floor, **BARE}, floor_dsn),
+            "unprepared": lambda size: (floor_command(f"floor_{size}"), {**floor, **UNPREPARED}, floor_dsn),
+        }
+        for name, run in tddkit_runs(server_dsn, floor, args.against).items():
+            commands[name] = lambda size, run=run: (*run(size), None)  # a fresh clone: nothing to vacuum
+        for round_number in range(args.rounds):
+            # Every other round in reverse order: what one command leaves the server doing (a tddkit run drops its
+            # database: a checkpoint) falls on each of the others in turn.
+            for name in names if round_number % 2 == 0 else names[::-1]:
+                runs = []
+                for size in ("many", "one"):
+                    command, env, database = commands[name](size)
+                    if database:
+                        vacuum_floor(database)
+                    runs.append(measured(command, root, env, server))
+                many, one = runs
+                for key, field in (("wall", "wall"), ("cpu", "cpu"), ("server", "server_cpu")):
+                    samples[name][key].append((getattr(many, field) - getattr(one, field)) * 1000 / args.tests)
     print(f"per test, whole process, (T({args.tests + 1}) - T(1)) / {args.tests}; INSERT + COUNT, classes of 100; "
           f"{args.rounds} rounds alternating (every other reversed), medians (ratio: median of the rounds' ratios); "
           f"{os.cpu_count()} CPUs" + (f", everything pinned to {len(cpus)}" if cpus else ""))

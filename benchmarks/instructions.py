@@ -18,26 +18,17 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import tddkit  # noqa: E402  (this checkout's)
-from tddkit.config.settings import load_settings  # noqa: E402
-
-from _project import (  # noqa: E402
+from _project import (  # this checkout's tddkit first on the path
     against_name,
     checkout_env,
     floor_command,
-    floor_database,
     measured,
-    server_version,
-    tddkit_command,
+    suites_on_a_server,
+    tddkit_runs,
     vacuum_floor,
-    write_floor_and_tddkit_suites,
     write_fragment,
 )
 
@@ -70,31 +61,19 @@ def main() -> None:
         names.append("against")
         NAMES["against"] = against_name(parser, args.against)
     per_test: dict[str, float] = {}
-    with tempfile.TemporaryDirectory(prefix="tddkit-instructions-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="tddkit-instructions-") as tmp, \
+            suites_on_a_server(Path(tmp), args.tests) as (server_dsn, floor_dsn, version):
         root = Path(tmp)
-        write_floor_and_tddkit_suites(root, args.tests)
-        session = tddkit.get_session(load_settings(targets=[tmp]))
-        version = server_version(session.server_dsn)
-        try:
-            with floor_database(session.server_dsn) as floor_dsn:
-                env = checkout_env(FLOOR_DSN=floor_dsn)
-                commands = {
-                    "floor": lambda size: (floor_command(f"floor_{size}"), env),
-                    "tddkit": lambda size: (tddkit_command(f"tddkit_{size}", session.server_dsn), env),
-                    "no_report": lambda size: (tddkit_command(f"tddkit_{size}", session.server_dsn, "--no-report"),
-                                               env),
-                    "against": lambda size: (tddkit_command(f"tddkit_{size}", session.server_dsn),
-                                             {**env, "PYTHONPATH": str(Path(args.against).resolve())}),
-                }
-                for name in names:
-                    counts = []
-                    for size in ("many", "one"):
-                        vacuum_floor(floor_dsn)
-                        command, command_env = commands[name](size)
-                        counts.append(instructions(command, root, command_env))
-                    per_test[name] = (counts[0] - counts[1]) / args.tests
-        finally:
-            tddkit.close_session()
+        env = checkout_env(FLOOR_DSN=floor_dsn)
+        commands = {"floor": lambda size: (floor_command(f"floor_{size}"), env),
+                    **tddkit_runs(server_dsn, env, args.against)}
+        for name in names:
+            counts = []
+            for size in ("many", "one"):
+                vacuum_floor(floor_dsn)
+                command, command_env = commands[name](size)
+                counts.append(instructions(command, root, command_env))
+            per_test[name] = (counts[0] - counts[1]) / args.tests
     print(f"instructions of the test process per test, (Ir({args.tests + 1}) - Ir(1)) / {args.tests}, callgrind; "
           "INSERT + COUNT, classes of 100")
     rows = []

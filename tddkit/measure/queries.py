@@ -207,11 +207,8 @@ class StatementLog:
 
     def statements(self) -> tuple[tuple[str, int, float, float], ...]:
         """(shape, calls, total ms, longest ms) of every shape, in order of first call."""
-        pending = self._pending
-        if pending is not None:  # nothing summed yet
-            return _summed(pending)
-        if pending:
-            self._sum_pending()
+        if self._pending is not None:  # nothing summed yet
+            return _summed(self._pending)
         return tuple([(shape, e[0], e[1] * 1000, e[2] * 1000) for shape, e in self._entries.items()])
 
     def repeated(self) -> tuple[dict[str, Any], ...]:

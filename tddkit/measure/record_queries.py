@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 from .._compat import FAILED_IMPORT_ID
 from .metrics import ClassMetrics
 
+if TYPE_CHECKING:
+    from array import array
+
 #: Outcomes by code (the code of a test is its index here).
 OUTCOMES = ("unknown", "passed", "failed", "error", "skipped", "expected_failure", "unexpected_success")
 _CODES = {name: code for code, name in enumerate(OUTCOMES)}
@@ -30,8 +33,6 @@ class RecordQueries:
     statements_kept: int
 
     if TYPE_CHECKING:  # what RunRecords defines
-        from array import array
-
         class_index: array[int]
 
         @property

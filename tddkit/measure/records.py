@@ -100,8 +100,10 @@ class RunRecords(RecordQueries, Sequence[TestMetrics]):
             extra.update((name, getattr(tm, name)) for name in SPARSE if getattr(tm, name))
 
     def _pack(self) -> None:
-        """Move the rows waiting in ``_rows`` into the arrays: all at once when every value is of its type (the
-        common case), else row by row (``_pack_odd``)."""
+        """Move the rows waiting in ``_rows`` (if any) into the arrays: all at once when every value is of its type
+        (the common case), else row by row (``_pack_odd``). Every reader of the arrays and ``extras`` calls it first."""
+        if not self._rows:
+            return
         rows, self._rows = self._rows, []
         floats = list(chain.from_iterable(map(_FLOAT_PART, rows)))
         ints = list(chain.from_iterable(map(_INT_PART, rows)))
@@ -133,23 +135,20 @@ class RunRecords(RecordQueries, Sequence[TestMetrics]):
     @property
     def floats(self) -> array[float]:
         """FLOATS of every test, one row after another."""
-        if self._rows:
-            self._pack()
+        self._pack()
         return self._floats
 
     @property
     def ints(self) -> array[int]:
         """INTS of every test, one row after another."""
-        if self._rows:
-            self._pack()
+        self._pack()
         return self._ints
 
     @property
     def extras(self) -> dict[int, dict[str, Any]]:
         """Test index -> {field: value} for the SPARSE fields a test filled, and for a field whose value is not of
         its type (a hand-made record), kept as it was."""
-        if self._rows:
-            self._pack()
+        self._pack()
         return self._extras
 
     def _add_statements(self, index: int, statements: Sequence[tuple[str, int, float, float]]) -> None:
@@ -252,8 +251,7 @@ class RunRecords(RecordQueries, Sequence[TestMetrics]):
 
     def field(self, name: str, indices: Iterable[int]) -> list[Any]:
         """The ``name`` (a field of FLOATS or INTS) of the tests at ``indices``, as they recorded it."""
-        if self._rows:
-            self._pack()
+        self._pack()
         if name in self._odd:
             return [self.value(name, i) for i in indices]
         column = self.column(name)

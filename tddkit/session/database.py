@@ -10,6 +10,7 @@ one-line error instead.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -71,15 +72,11 @@ class TestDatabase:
         self.template: str | None = None
         #: The template holds the leak check's triggers: the server does not track commit timestamps.
         self.leak_triggers = leak_triggers
-        self._dsn: tuple[tuple[str, str] | None, str] = (None, "")  # (server DSN, name) -> the DSN made of them
 
-    @property
+    @functools.cached_property
     def dsn(self) -> str:
-        """DSN of the test database (made once per server DSN and name: every test class asks for it)."""
-        key = (self.server_dsn, self.name)
-        if self._dsn[0] != key:
-            self._dsn = (key, make_conninfo(self.server_dsn, dbname=self.name))
-        return self._dsn[1]
+        """DSN of the test database (made once: every test class asks for it)."""
+        return make_conninfo(self.server_dsn, dbname=self.name)
 
     def create(self, template: str, admin: psycopg.Connection | None = None) -> TestDatabase:
         """Clone ``template`` into this database and open the pool (``admin``: a maintenance connection to
