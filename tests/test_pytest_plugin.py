@@ -123,7 +123,7 @@ class FixtureTests(unittest.TestCase):
     def test_the_class_of_each_kind_of_test_item_is_pytest_s_item_cls(self):
         project = PytestProject(self)
         (project.root / "conftest.py").write_text(
-            "from tddkit.integrations.pytest_results import class_of\n\n\n"
+            "from tddkit.integrations.pytest_items import class_of\n\n\n"
             "def pytest_collection_finish(session):\n"
             "    print('differs:', [i.nodeid for i in session.items if class_of(i) is not i.cls])\n"
             "    print('classes:', sorted(i.cls.__name__ for i in session.items if i.cls))\n")
@@ -161,7 +161,8 @@ class CostAndCleanupTests(unittest.TestCase):
         plugin = {"tddkit.integrations", "tddkit.integrations.pytest_plugin", "tddkit.integrations.pytest_results",
                   "tddkit.integrations.pytest_signals", "tddkit.integrations.pytest_header",
                   "tddkit.integrations.pytest_early", "tddkit.integrations.pytest_queries",
-                  "tddkit.integrations.pytest_async", "tddkit.integrations.pytest_gc", "tddkit.config",
+                  "tddkit.integrations.pytest_async", "tddkit.integrations.pytest_gc",
+                  "tddkit.integrations.pytest_items", "tddkit.config",
                   "tddkit._version", "tddkit.config.paths"}  # the plugin and its constants, nothing more
         self.assertEqual([m for m in imported if m.startswith("tddkit.") and m not in plugin], [])
         self.assertNotIn("tddkit:", done.stdout)

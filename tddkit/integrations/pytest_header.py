@@ -11,11 +11,11 @@ each worker's, as the workers send them).
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import pytest
 
+from .pytest_items import is_tddkit_case
 from .pytest_results import STATE, TRANSACTION_FIXTURE
 
 #: The session's line (server, database, template) and the template's line, once the session started.
@@ -29,9 +29,7 @@ def uses_tddkit(item: pytest.Item) -> bool:
     names = getattr(item, "fixturenames", ())
     if TRANSACTION_FIXTURE in names or "tddkit_session" in names:
         return True
-    case = sys.modules.get("tddkit.testcase.case")
-    cls = getattr(item, "cls", None)
-    return case is not None and isinstance(cls, type) and issubclass(cls, case.TDDTestCase)
+    return is_tddkit_case(item)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ..config.paths import DEFAULT_BASELINE_PATH
+from .pytest_items import class_of
 from .pytest_results import STATE, PluginState, begin_test, finish_item, measured_item
 from .pytest_signals import SignalStop
 
@@ -218,7 +219,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     classes = _state(config).tddkit_classes(items)
     for item in items:
         names = getattr(item, "fixturenames", None)
-        if names is not None and getattr(item, "cls", None) in classes and CLASS_SCOPE_FIXTURE not in names:
+        if names is not None and class_of(item) in classes and CLASS_SCOPE_FIXTURE not in names:
             from .._compat import fixture_scopes
 
             scopes = fixture_scopes(item)  # after the session's and module's fixtures: their data outlives the class

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from .pytest_items import class_of, is_tddkit_case
+
 if TYPE_CHECKING:
     from ..config.settings import Settings
     from ..isolation.class_transaction import ClassTransaction
@@ -34,18 +36,6 @@ RESOURCES = pytest.StashKey[tuple[tuple[str, ...], float]]()
 STATE = pytest.StashKey["PluginState"]()
 
 TRANSACTION_FIXTURE = "_tddkit_transaction"
-
-
-def class_of(item: pytest.Item) -> Any:
-    """The class a test was collected from, or None: pytest's ``item.cls``, told from the item's parent in the common
-    cases (``item.cls`` walks up every node, with an ABC isinstance check at each)."""
-    parent = item.parent
-    kinds = type(parent).__mro__
-    if pytest.Class in kinds:
-        return parent.obj  # type: ignore[union-attr]  # a Class has its class as obj
-    if pytest.Module in kinds:
-        return None
-    return getattr(item, "cls", None)
 
 
 def begin_test(item: pytest.Item, transaction: ClassTransaction) -> TestScope:
@@ -171,7 +161,7 @@ class PluginState:
 
     def tddkit_classes(self, items: list[pytest.Item]) -> set[Any]:
         """The classes (None aside) with a test that uses a tddkit fixture."""
-        return {getattr(item, "cls", None) for item in items
+        return {class_of(item) for item in items
                 if TRANSACTION_FIXTURE in getattr(item, "fixturenames", ())} - {None}
 
     def start_clock(self) -> None:
@@ -192,9 +182,7 @@ class PluginState:
         if names:
             locks = self.tddkit_session()._resource_locks()
             item.stash[RESOURCES] = (names, locks.acquire(names, item.nodeid))
-        case = sys.modules.get("tddkit.testcase.case")
-        cls = class_of(item)
-        if case is not None and isinstance(cls, type) and issubclass(cls, case.TDDTestCase):
+        if is_tddkit_case(item):
             item.addMetrics = lambda test, metrics: item.stash.__setitem__(METRICS, metrics)  # type: ignore
 
     def release_resources(self, item: pytest.Item) -> None:
