@@ -1,5 +1,6 @@
 """Large runs: records kept in compact columns, the JSON and JUnit XML written as tests end, the same documents."""
 
+import dataclasses
 import gc
 import json
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 if __name__ == "__main__":  # python tests/test_x.py: this checkout first on sys.path, not an installed tddkit
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tddkit.measure.metrics import TestMetrics
+from tddkit.measure.metrics import ClassMetrics, TestMetrics
 from tddkit.measure.records import ROWS_PER_PACK, RunRecords
 from tddkit.measure.stats import compute_stats, stdev
 from tddkit.reporting.json_stream import JsonStream
@@ -129,6 +130,23 @@ class RecordsTests(unittest.TestCase):
         self.assertEqual(records.value("rss_after", 300), 2**70)
         self.assertEqual(records.field("rss_after", [299, 300]), [299, 2**70])
         self.assertEqual(records.sparse(range(len(tests))), [300])
+
+    def test_records_keep_each_test_s_fields_as_they_were_when_it_was_added(self):
+        classes = [ClassMetrics(f"m.C{k}") for k in range(3)]
+        tests = [TestMetrics(f"m.C.test_{i}", total_ms=float(i), class_metrics=classes[i // 100] if i % 7 else None,
+                             resources=("db",) if i % 50 == 0 else (), outcome="passed",
+                             statements=(("SELECT ?", i, 0.5, 0.5),) if i % 2 else ())
+                 for i in range(ROWS_PER_PACK + 44)]
+        records = RunRecords()
+        for tm in tests:
+            records.add(tm)
+        expected = [dataclasses.replace(tm) for tm in tests]
+        for tm in tests:  # changed after it was added (the pack of the last 44 is still waiting)
+            tm.total_ms, tm.outcome, tm.statements, tm.resources = -1.0, "failed", (), ("x",)
+        self.assertEqual(list(records), expected)
+        self.assertEqual(records.classes, classes)
+        self.assertEqual(records.classes_of([1, 7, 150]), [classes[0], classes[1]])
+        self.assertEqual(records.sparse(range(len(tests))), list(range(0, len(tests), 50)))
 
     def test_every_test_s_statements_read_from_the_arrays_are_those_read_test_by_test(self):
         tests = [TestMetrics(f"m.C.test_{i}", statements=tuple((f"SELECT {k}", k + 1, 0.5 * k, 0.25 * k)
