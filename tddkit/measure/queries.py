@@ -155,12 +155,14 @@ class StatementLog:
         self._repeated = False
         #: The statements not summed by shape yet: (query text, seconds, run by the body); None once summed.
         self._pending: list[tuple[str | bytes, float, bool]] | None = []
-        self.watch(threshold)
+        self.threshold = threshold
+        self._limit = min(threshold or PENDING_LIMIT, MAX_SHAPES_PER_TEST)
 
     def watch(self, threshold: int) -> None:
         """Set the N+1 threshold (before the test's first statement)."""
-        self.threshold = threshold
-        self._limit = min(threshold or PENDING_LIMIT, MAX_SHAPES_PER_TEST)
+        if threshold != self.threshold:
+            self.threshold = threshold
+            self._limit = min(threshold or PENDING_LIMIT, MAX_SHAPES_PER_TEST)
 
     def note(self, query: Any, elapsed: float, conn: Any = None) -> None:
         """Count one statement of the test (called by the connection for each statement)."""

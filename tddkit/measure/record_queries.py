@@ -25,23 +25,19 @@ TESTS_PER_SHAPE = 20
 class RecordQueries:
     """The report's queries of ``RunRecords`` (its base class), on the columns that class keeps."""
 
+    ids: list[str]
+    outcomes: bytearray
+    classes: list[ClassMetrics]
     shapes: list[str]
     shape_totals: list[list[Any]]
     statements_kept: int
 
     if TYPE_CHECKING:  # what RunRecords defines
-        @property
-        def ids(self) -> list[str]: ...
-        @property
-        def outcomes(self) -> bytearray: ...
-        @property
-        def classes(self) -> list[ClassMetrics]: ...
-        @property
-        def class_index(self) -> array[int]: ...
+        class_index: array[int]
+
         @property
         def extras(self) -> dict[int, dict[str, Any]]: ...
         def __len__(self) -> int: ...
-        def _pack(self) -> None: ...
         def statements(self, indices: Iterable[int]) -> Iterator[tuple[int, str, int, float, float]]: ...
         def field(self, name: str, indices: Iterable[int]) -> list[Any]: ...
         def value(self, name: str, i: int) -> Any: ...
@@ -50,7 +46,6 @@ class RecordQueries:
     def run_totals(self, indices: Iterable[int]) -> Iterator[tuple[str, int, float, float, int, list[int]]] | None:
         """(shape, calls, ms, longest ms, tests, the first tests' indices) of every shape, in order of first use,
         when ``indices`` is every test and the arrays hold every statement; else None (count them by test)."""
-        self._pack()
         if not self._every_test(indices) or self.statements_kept:
             return None
         return ((shape, *run) for shape, run in zip(self.shapes, self.shape_totals, strict=True))

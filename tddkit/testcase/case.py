@@ -54,17 +54,6 @@ class _class_or_instance:
         return functools.partial(self.func, owner if instance is None else instance)
 
 
-def _short_traceback(hook: Callable[..., None]) -> Callable[..., None]:
-    """Errors tddkit finds after a test show their message, not the frames of tddkit's cleanup code."""
-    @functools.wraps(hook)
-    def call(*args: Any, **kwargs: Any) -> None:
-        try:
-            hook(*args, **kwargs)
-        except (TddkitError, psycopg.OperationalError, AssertionError) as exc:
-            raise exc.with_traceback(None)  # noqa: B904 - the same exception, without tddkit's frames
-    return call
-
-
 class _SetUpByClass:
     """A class attribute that exists once setUpClass has run (a clear error before that)."""
 
@@ -161,7 +150,8 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         try:
             return super().run(result)
         finally:
-            timeouts.disarm()  # also when an interrupt skipped the cleanups
+            if self._tddkit_timeout:
+                timeouts.disarm()  # also when an interrupt skipped the cleanups
 
     def _callSetUp(self) -> None:
         cls = type(self)
@@ -225,16 +215,19 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         finally:
             self._tddkit_end_test()  # TestCase.debug runs the cleanups itself, not doCleanups
 
-    @_short_traceback
     def _tddkit_end_test(self) -> None:
         """Undo everything the test did and hand its metrics to the result; runs after every other cleanup."""
-        timeouts.disarm()
+        if self._tddkit_timeout:
+            timeouts.disarm()
         scope = self._tddkit_scope
         if scope is None:
             return
         try:
             scope.catch_up = getattr(self._tddkit_result, "catch_up", None)  # the result's bookkeeping, meanwhile
             type(self)._tddkit_class_transaction().end_test(scope)
+        except (TddkitError, psycopg.OperationalError, AssertionError) as exc:
+            # Errors tddkit finds after a test show their message, not the frames of tddkit's cleanup code.
+            raise exc.with_traceback(None)  # noqa: B904 - the same exception, without tddkit's frames
         finally:
             self._tddkit_scope = None
             if self._tddkit_held:
