@@ -1,5 +1,6 @@
 """tddkit.measure.stats on known inputs (no database needed)."""
 
+import random
 import statistics
 import sys
 import unittest
@@ -37,6 +38,15 @@ class ComputeStatsTests(unittest.TestCase):
         self.assertAlmostEqual(stats.stddev, statistics.stdev(values))
         # inclusive interpolation: position 0.95 * (5 - 1) = 3.8, between 4 and 100
         self.assertAlmostEqual(stats.p95, 4 + 0.8 * (100 - 4))
+
+    def test_median_p95_min_and_max_are_the_statistics_module_s_to_the_last_bit(self) -> None:
+        rng = random.Random(5)
+        for size in (*range(2, 45), 99, 100, 101, 1000, 20_001):
+            values = [rng.lognormvariate(-1, 2) for _ in range(size)]
+            stats = compute_stats(values)
+            self.assertEqual((stats.median, stats.p95, stats.min, stats.max),
+                             (statistics.median(values), statistics.quantiles(values, n=20, method="inclusive")[-1],
+                              min(values), max(values)), size)
 
     def test_one_value(self) -> None:
         stats = compute_stats([7.5])

@@ -51,18 +51,21 @@ def compute_stats(values: Iterable[float]) -> Stats | None:
 
 
 def summarize(ordered: list[float]) -> Stats | None:
-    """``compute_stats`` of values already sorted, as floats."""
-    if not ordered:
+    """``compute_stats`` of values already sorted, as floats: the median and p95 read off them as ``statistics``
+    computes them on the values it sorts (``median``; ``quantiles(n=20, method="inclusive")[-1]``)."""
+    count = len(ordered)
+    if not count:
         return None
-    many = len(ordered) > 1
+    half = count // 2
+    j, delta = divmod(19 * (count - 1), 20)  # the 19th of 20 quantiles, interpolated inclusively
     return Stats(
-        count=len(ordered),
+        count=count,
         mean=statistics.fmean(ordered),
-        median=statistics.median(ordered),
-        p95=statistics.quantiles(ordered, n=20, method="inclusive")[-1] if many else ordered[0],
-        min=min(ordered),
-        max=max(ordered),
-        stddev=stdev(ordered) if many else 0.0,
+        median=ordered[half] if count % 2 else (ordered[half - 1] + ordered[half]) / 2,
+        p95=(ordered[j] * (20 - delta) + ordered[j + 1] * delta) / 20 if count > 1 else ordered[0],
+        min=ordered[0],
+        max=ordered[-1],
+        stddev=stdev(ordered) if count > 1 else 0.0,
     )
 
 
