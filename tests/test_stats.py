@@ -39,14 +39,15 @@ class ComputeStatsTests(unittest.TestCase):
         # inclusive interpolation: position 0.95 * (5 - 1) = 3.8, between 4 and 100
         self.assertAlmostEqual(stats.p95, 4 + 0.8 * (100 - 4))
 
-    def test_median_p95_min_and_max_are_the_statistics_module_s_to_the_last_bit(self) -> None:
+    def test_median_p95_min_max_and_stdev_are_the_statistics_module_s_to_the_last_bit(self) -> None:
         rng = random.Random(5)
         for size in (*range(2, 45), 99, 100, 101, 1000, 20_001):
-            values = [rng.lognormvariate(-1, 2) for _ in range(size)]
+            values = [rng.lognormvariate(-1, 2) * rng.choice((1, 1, 0, -1)) for _ in range(size)]  # as memory growth
             stats = compute_stats(values)
-            self.assertEqual((stats.median, stats.p95, stats.min, stats.max),
+            self.assertEqual((stats.median, stats.p95, stats.min, stats.max, stats.stddev),
                              (statistics.median(values), statistics.quantiles(values, n=20, method="inclusive")[-1],
-                              min(values), max(values)), size)
+                              min(values), max(values), statistics.stdev(values)), size)
+        self.assertEqual(compute_stats([0.0, -0.0, 0.0]).stddev, 0.0)
 
     def test_one_value(self) -> None:
         stats = compute_stats([7.5])

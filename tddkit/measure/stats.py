@@ -7,6 +7,7 @@ share it. Times are whatever unit the caller passes.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 import math
@@ -65,15 +66,28 @@ def summarize(ordered: list[float]) -> Stats | None:
         p95=(ordered[j] * (20 - delta) + ordered[j + 1] * delta) / 20 if count > 1 else ordered[0],
         min=ordered[0],
         max=ordered[-1],
-        stddev=stdev(ordered) if count > 1 else 0.0,
+        stddev=_stdev(ordered, _smallest_of_sorted(ordered)) if count > 1 else 0.0,
     )
+
+
+def _smallest_of_sorted(ordered: list[float]) -> float:
+    """The smallest magnitude among sorted values other than zero (0.0 when all are zero): next to where zero goes."""
+    below, above = bisect.bisect_left(ordered, 0.0), bisect.bisect_right(ordered, 0.0)
+    nearest = [-ordered[below - 1]] if below else []
+    if above < len(ordered):
+        nearest.append(ordered[above])
+    return min(nearest, default=0.0)
 
 
 def stdev(values: Sequence[float]) -> float:
     """``statistics.stdev`` of two or more finite floats, to the last bit, without its fractions: with every
     value a whole number of steps of 2**-scale, the sums are exact integers, and the result is the correctly
     rounded root of the exact sample variance, as ``statistics`` computes it."""
-    smallest = min(map(abs, filter(None, values)), default=0.0)
+    return _stdev(values, min(map(abs, filter(None, values)), default=0.0))
+
+
+def _stdev(values: Sequence[float], smallest: float) -> float:
+    """``stdev`` of values whose smallest magnitude other than zero is ``smallest``."""
     if not smallest:
         return 0.0
     scaled, scale = _as_integers(values, 53 - math.frexp(smallest)[1])
