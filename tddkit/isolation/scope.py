@@ -40,7 +40,7 @@ class TestScope:
         self.failed = False
         #: Objects the test's helpers made for it once (e.g. its SQLAlchemy Connection).
         self.extras: dict[str, Any] = {}
-        self._allocations = tracer.before_test() if tracer.enabled else None
+        self._allocations = tracer.before_test()
         self._threads = frozenset(running_threads())
         #: The runner's work put off until the process waits for the server anyway (the previous test's record).
         self.catch_up: Callable[[], None] | None = None
@@ -55,8 +55,6 @@ class TestScope:
 
     def threads_error(self) -> IsolationError | None:
         """The error of a test that left threads running (``threads_left``), else None."""
-        if len(running_threads()) <= len(self._threads):  # no thread started since (the common case)
-            return None
         left = self.threads_left()
         if not left:
             return None

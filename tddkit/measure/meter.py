@@ -99,12 +99,11 @@ class TestMeter:
         return meter
 
     @classmethod
-    def make_spare(cls, threshold: int = 0) -> None:
-        """Build the next test's meter and statement log (N+1 threshold as likely as not the last test's) now, while
-        the process waits for the server anyway."""
+    def make_spare(cls) -> None:
+        """Build the next test's meter and statement log now, while the process waits for the server anyway."""
         if not _spares:
             meter = cls("")
-            meter._log = StatementLog(threshold)
+            meter._log = StatementLog()
             _spares.append(meter)
 
     def restart(self) -> None:
@@ -158,7 +157,7 @@ class TestMeter:
         if log is not None:
             self.metrics.statements = log.statements()
         self.metrics.rss_after = rss_bytes()
-        self.make_spare(log.threshold if log is not None else 0)
+        self.make_spare()
 
     def finish(self) -> TestMetrics:
         """Cleanup has finished: the complete record (wrapped up now unless ``wrap_up`` ran)."""

@@ -155,14 +155,12 @@ class StatementLog:
         self._repeated = False
         #: The statements not summed by shape yet: (query text, seconds, run by the body); None once summed.
         self._pending: list[tuple[str | bytes, float, bool]] | None = []
-        self.threshold = threshold
-        self._limit = min(threshold or PENDING_LIMIT, MAX_SHAPES_PER_TEST)
+        self.watch(threshold)
 
     def watch(self, threshold: int) -> None:
         """Set the N+1 threshold (before the test's first statement)."""
-        if threshold != self.threshold:
-            self.threshold = threshold
-            self._limit = min(threshold or PENDING_LIMIT, MAX_SHAPES_PER_TEST)
+        self.threshold = threshold
+        self._limit = min(threshold or PENDING_LIMIT, MAX_SHAPES_PER_TEST)
 
     def note(self, query: Any, elapsed: float, conn: Any = None) -> None:
         """Count one statement of the test (called by the connection for each statement)."""

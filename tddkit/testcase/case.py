@@ -150,8 +150,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
         try:
             return super().run(result)
         finally:
-            if self._tddkit_timeout:
-                timeouts.disarm()  # also when an interrupt skipped the cleanups
+            timeouts.disarm()  # also when an interrupt skipped the cleanups
 
     def _callSetUp(self) -> None:
         cls = type(self)
@@ -217,8 +216,7 @@ class TDDTestCase(QueryAssertions, DataHelpers, unittest.TestCase):
 
     def _tddkit_end_test(self) -> None:
         """Undo everything the test did and hand its metrics to the result; runs after every other cleanup."""
-        if self._tddkit_timeout:
-            timeouts.disarm()
+        timeouts.disarm()
         scope = self._tddkit_scope
         if scope is None:
             return

@@ -110,8 +110,7 @@ class TDDTestResult(unittest.TextTestResult):
         super().stopTest(test)
         if metrics.outcome == "unknown":
             metrics.outcome = self._outcome
-        if self._pending is not None:  # not recorded during the rollback (a test that is not a TDDTestCase)
-            self.catch_up()
+        self.catch_up()
         self._pending = metrics  # recorded while the next test waits for its rollback, or when read
         if self.progress:
             self._print_progress()
