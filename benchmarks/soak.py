@@ -15,10 +15,11 @@ embedded server (or --dsn). Then it checks the server and the runner:
   does; the runner's RSS grew less than 20 MB and its peak during the run
   (the kernel's high-water mark, reset before it) stayed within 40 MB of where
   it started: nothing kept per test grows with the run;
-- no drift of the per-test time: the
+- no slowdown of the per-test time: the
   trend of the per-test medians of 1,000-test windows (Theil-Sen: the median
-  of the slopes between every two windows) moves them by less than 10% over
-  the run, either way. A trend, not the first window against the last: on a
+  of the slopes between every two windows) raises them by less than 10% over
+  the run (a run that gets faster as the server warms up passes: what grows
+  with the tests run only slows them). A trend, not the first window against the last: on a
   shared machine a load burst during one window moves its median by 20-50%,
   which a slowdown that grows with the tests run does not need to hide behind.
   When the trend check is the only one that failed, a second run (a fresh
@@ -312,10 +313,17 @@ def run_soak(tests: int, per_class: int = 100, window: int = WINDOW, close_pool:
     if check_timing and peak_measured and peak_growth_mb >= MAX_PEAK_GROWTH_MB:
         failures.append(f"peak RSS during the run was {peak_growth_mb:.1f} MB above its start (limit "
                         f"{MAX_PEAK_GROWTH_MB:g} MB)")
-    if check_timing and abs(drift) > MAX_MEDIAN_DRIFT:
-        failures.append(f"{DRIFTED} {drift:+.1%} over the run by its trend across {len(medians)} "
-                        f"windows of {window} tests (limit {MAX_MEDIAN_DRIFT:.0%}): {figures['window_medians_ms']} ms")
+    if check_timing:
+        failures += drift_failures(figures["window_medians_ms"], drift, window)
     return SoakResult(figures, failures)
+
+
+def drift_failures(medians: list[float], drift: float, window: int) -> list[str]:
+    """The drift check's failure, if the windows' medians rose by more than MAX_MEDIAN_DRIFT over the run."""
+    if drift <= MAX_MEDIAN_DRIFT:
+        return []
+    return [f"{DRIFTED} {drift:+.1%} over the run by its trend across {len(medians)} windows of {window} tests "
+            f"(limit +{MAX_MEDIAN_DRIFT:.0%}): {medians} ms"]
 
 
 def soak_in_a_session(args: argparse.Namespace) -> SoakResult:
@@ -344,8 +352,11 @@ def soak_rows(soak: SoakResult) -> list[list[str]]:
         [f"per-test median, first / last {f['window']:,} tests", f"{f['first_window_median_ms']:.3f} / "
          f"{f['last_window_median_ms']:.3f} ms", ""],
         ["drift of the median (Theil-Sen trend over the windows)", f"{f['median_drift']:+.1%}",
-         f"within {MAX_MEDIAN_DRIFT:.0%}"],
+         f"at most +{MAX_MEDIAN_DRIFT:.0%}"],
         ["RSS growth of the runner", f"{f['rss_growth_mb']:.2f} MB", f"< {MAX_RSS_GROWTH_MB:g} MB"],
+        ["peak RSS during the run, above its start", f"{f['peak_rss_growth_mb']:.2f} MB",
+         f"< {MAX_PEAK_GROWTH_MB:g} MB"],
+        ["`--json` and `--junit-xml` files written", f"{f['json_and_junit_mb']:.2f} MB", ""],
         ["tests with an unexpected outcome", str(f["unexpected_outcomes"]), "0"],
         *[[name.replace("_", " "), str(value), "0"] for name, value in f.items()
           if name not in SHOWN and isinstance(value, int)],

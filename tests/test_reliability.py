@@ -330,6 +330,15 @@ class SoakTests(unittest.TestCase):
         erroring = list(soak.KINDS).index("uncaught_error")
         self.assertEqual(result.figures["errors"], len(range(erroring, 300, len(soak.KINDS))))
 
+    def test_drift_check_fails_a_slowdown_not_a_warm_up(self):
+        warming_up = [0.64, 0.73, 0.60, 0.57, 0.54, 0.53, 0.59, 0.52, 0.59, 0.52]
+        slowing_down = list(reversed(warming_up))
+        self.assertLess(soak.trend_drift(warming_up), -0.10)
+        self.assertEqual(soak.drift_failures(warming_up, soak.trend_drift(warming_up), 1000), [])
+        failures = soak.drift_failures(slowing_down, soak.trend_drift(slowing_down), 1000)
+        self.assertEqual(len(failures), 1)
+        self.assertRegex(failures[0], r"^the per-test median drifted \+2\d\.\d% over the run .* \(limit \+10%\)")
+
 
 if __name__ == "__main__":
     unittest.main()
